@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine (Python 3.11, no GPU): `make app` and `make test`.
+# Both create or reuse .venv/ and install the pinned stack; re-running is cheap.
+PY ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: app test test-fast setup checkpoints clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	@touch $(STAMP)
+
+app: $(STAMP)
+	$(VENV)/bin/python -m streamlit run app.py --server.port 8501
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -n 2 --timeout 600
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -n 2 -m "not slow and not browser"
+
+clean-venv:
+	rm -rf $(VENV)

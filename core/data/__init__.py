@@ -1,0 +1,1 @@
+"""Simulators, data-set readers, preprocessing and transforms."""
