@@ -1,0 +1,339 @@
+"""Checkpoints: save, index, verify and load trained models for serving.
+
+A checkpoint file is one `torch.save` of plain values only (tensors, dicts, lists, str,
+int, float, bool, None), so `torch.load(path, weights_only=True)` reads it without running
+any pickled code:
+
+    {"format": 1, "model_name": "equivariant_ae", "config": {...model config...},
+     "members": [state_dict, ...],        # 1 model, or K fold members of an ensemble
+     "metrics": {...held-out metrics...}, "data_manifest": {...summary...},
+     "versions": {"torch": ..., "escnn": ..., "numpy": ..., "project": ..., "git": ...},
+     "command": "python -m core train ...", "history": {"train_loss": [...], ...},
+     "train_config": {...} | None, "classes": [...] | None, "created_utc": "..."}
+
+Each folder of checkpoints has an `index.json` ({"checkpoints": [entry, ...]}) whose entries
+record name, file (relative to the folder), model, config, data manifest summary, metrics,
+sha256, versions and the command that reproduces it. `checkpoints/` holds the shipped ones
+(committed), `runs/` the ones users train themselves (git-ignored); `list_checkpoints()`
+reads both.
+
+Ensembles: a checkpoint with K > 1 members loads as an `EnsembleModel` whose `forward`
+averages the members' outputs (reconstructions for autoencoders; for classifiers it returns
+the log of the mean softmax probability, so `softmax(forward(x))` is the ensemble's mean
+probability). `encode`, `embed` and `feature_maps` come from member 0 alone, because the
+latent spaces of independently trained members are not aligned with each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.atomic import atomic_open, atomic_write_json, sha256_file
+from core.errors import CheckpointError
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS_DIR = ROOT / "checkpoints"  # shipped, committed
+RUNS_DIR = ROOT / "runs"  # trained by users (app Train page, CLI default), git-ignored
+INDEX_NAME = "index.json"
+FORMAT = 1
+SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivariant", "lenses-classifier-cnn")
+
+
+# ---------------------------------------------------------------------------- plain values
+
+
+def to_plain(value: Any) -> Any:
+    """Recursively convert dataclasses, tuples, Paths and numpy scalars to JSON-like values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return str(value)  # also str subclasses such as torch's TorchVersion
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return str(value)
+
+
+def _plain_state_dict(state_dict: dict) -> dict[str, torch.Tensor]:
+    return {str(k): v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced a checkpoint (torch, escnn, numpy, project, git commit)."""
+    import core
+
+    out = {"torch": str(torch.__version__), "numpy": str(np.__version__), "project": str(core.__version__)}
+    try:
+        from importlib.metadata import version
+
+        out["escnn"] = version("escnn")
+    except Exception:  # noqa: BLE001 - escnn metadata missing is not fatal here
+        out["escnn"] = "unknown"
+    try:
+        out["git"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        out["git"] = "unknown"
+    return out
+
+
+def summarize_manifest(manifest: dict | None, n: int | None = None, path: str | Path | None = None,
+                       fingerprint: str | None = None) -> dict:
+    """The part of a dataset manifest a checkpoint keeps: generator, version, seed, size, n, classes."""
+    manifest = manifest or {}
+    images = manifest.get("images")
+    summary = {
+        "generator": manifest.get("generator"),
+        "version": manifest.get("version"),
+        "seed": manifest.get("seed"),
+        "size": manifest.get("size"),
+        "n": n if n is not None else (len(images) if isinstance(images, list) else None),
+        "classes": list(manifest.get("classes") or []),
+        "command": manifest.get("command"),
+    }
+    if path is not None:
+        p = Path(path).resolve()
+        summary["path"] = str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+    if fingerprint is not None:
+        summary["fingerprint"] = fingerprint
+    return to_plain(summary)
+
+
+# ---------------------------------------------------------------------------- save / index
+
+
+def save_checkpoint(path: str | Path, *, model_name: str, config: dict, state_dict: dict | list[dict],
+                    metrics: dict, data_manifest: dict, command: str, history: dict,
+                    train_config: dict | None = None, classes: list[str] | None = None) -> Path:
+    """Write a checkpoint atomically (a killed writer leaves the previous file intact).
+
+    `state_dict` is one model's state dict, or a list of K state dicts (an ensemble).
+    """
+    members = state_dict if isinstance(state_dict, list) else [state_dict]
+    if not members:
+        raise ValueError("A checkpoint needs at least one state dict.")
+    payload = {
+        "format": FORMAT,
+        "model_name": str(model_name),
+        "config": to_plain(config),
+        "members": [_plain_state_dict(sd) for sd in members],
+        "metrics": to_plain(metrics),
+        "data_manifest": to_plain(data_manifest),
+        "versions": versions(),
+        "command": str(command),
+        "history": to_plain(history),
+        "train_config": to_plain(train_config),
+        "classes": to_plain(classes),
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        torch.save(payload, fh)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The raw checkpoint dict, loaded with `weights_only=True`; CheckpointError if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"The checkpoint file {path} does not exist; train one with `python -m core train`.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise CheckpointError(
+            f"The checkpoint file {path.name} is unreadable ({type(exc).__name__}); re-train it or restore it from git."
+        ) from exc
+    if not isinstance(payload, dict) or "members" not in payload or "model_name" not in payload:
+        raise CheckpointError(f"The file {path.name} is not an EquiScope checkpoint; pick a file written by `python -m core train`.")
+    return payload
+
+
+def _read_index(folder: Path) -> list[dict]:
+    index = folder / INDEX_NAME
+    if not index.is_file():
+        return []
+    try:
+        data = json.loads(index.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{index} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc}); restore it from git.") from exc
+    return list(data.get("checkpoints", [])) if isinstance(data, dict) else list(data)
+
+
+def register(path: str | Path, name: str, index_dir: str | Path | None = None) -> dict:
+    """Add (or replace) the index entry for the checkpoint at `path`; returns the entry.
+
+    The index lives in `index_dir` (default: the checkpoint's own folder); `file` is stored
+    relative to it.
+    """
+    path = Path(path).resolve()
+    folder = Path(index_dir).resolve() if index_dir else path.parent
+    payload = read_checkpoint(path)
+    entry = {
+        "name": name,
+        "file": str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path),
+        "model": payload["model_name"],
+        "kind": "classifier" if "classifier" in payload["model_name"] else "autoencoder",
+        "members": len(payload["members"]),
+        "config": payload["config"],
+        "classes": payload.get("classes"),
+        "data": payload["data_manifest"],
+        "metrics": payload["metrics"],
+        "sha256": sha256_file(path),
+        "size_bytes": path.stat().st_size,
+        "versions": payload["versions"],
+        "command": payload["command"],
+        "created_utc": payload.get("created_utc"),
+    }
+    entries = [e for e in _read_index(folder) if e.get("name") != name]
+    entries.append(entry)
+    entries.sort(key=lambda e: e["name"])
+    atomic_write_json(folder / INDEX_NAME, {"checkpoints": entries})
+    return entry
+
+
+def list_checkpoints(folders: list[str | Path] | None = None) -> list[dict]:
+    """Entries of `checkpoints/index.json` then `runs/index.json`, each with an absolute `path` added."""
+    out, seen = [], set()
+    for folder in [Path(f) for f in (folders or [CHECKPOINTS_DIR, RUNS_DIR])]:
+        for entry in _read_index(folder):
+            if entry.get("name") in seen:
+                continue  # a shipped name wins over a user run of the same name
+            seen.add(entry.get("name"))
+            out.append({**entry, "path": str((folder / entry["file"]).resolve())})
+    return out
+
+
+def resolve(name_or_path: str | Path, folders: list[str | Path] | None = None) -> tuple[Path, dict | None]:
+    """A checkpoint name from an index, or a path to a .pt file -> (path, index entry or None)."""
+    entries = list_checkpoints(folders)
+    for entry in entries:
+        if entry.get("name") == str(name_or_path):
+            return Path(entry["path"]), entry
+    p = Path(name_or_path)
+    if p.is_file():
+        for entry in entries:
+            if Path(entry["path"]) == p.resolve():
+                return p, entry
+        return p, None
+    names = ", ".join(e["name"] for e in entries) or "none yet"
+    raise CheckpointError(f"No checkpoint named '{name_or_path}' exists; available: {names}.")
+
+
+# ---------------------------------------------------------------------------- load for serving
+
+
+class EnsembleModel(nn.Module):
+    """K fold members of one architecture; `forward` averages their outputs (see module doc)."""
+
+    def __init__(self, members: list[nn.Module], kind: str):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.kind = kind
+        self.image_size = getattr(members[0], "image_size", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = torch.stack([m(x) for m in self.members])  # (K, B, ...)
+        if self.kind == "classifier":
+            probs = outs.softmax(dim=-1).mean(dim=0)  # (B, n_classes)
+            return probs.clamp_min(1e-12).log()
+        return outs.mean(dim=0)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in {"encode", "decode", "embed", "feature_maps", "latent_dim", "n_classes"}:
+                return getattr(self._modules["members"][0], name)
+            raise
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model ready to serve: eval mode, escnn exported to plain torch where possible."""
+
+    model: nn.Module
+    name: str
+    config: dict
+    entry: dict  # the index entry (or one built from the file itself when not indexed)
+    path: Path
+    kind: str  # "autoencoder" | "classifier"
+    classes: list[str] | None
+    sha256: str
+
+    @property
+    def image_size(self) -> int:
+        return int(getattr(self.model, "image_size", None) or self.config.get("image_size", 129))
+
+
+def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the (ensemble) model of a checkpoint dict and load its weights."""
+    from core.models.registry import build_model
+
+    try:
+        from core.models.export import export_for_serving
+    except ImportError:
+        export_for_serving = None
+    members = []
+    for state in payload["members"]:
+        model = build_model(payload["model_name"], dict(payload["config"]))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"The weights do not fit model '{payload['model_name']}' with the stored config ({str(exc).splitlines()[0]}); "
+                "the model code changed since training, so re-train the checkpoint."
+            ) from exc
+        model.eval()
+        if export and export_for_serving is not None:
+            model = export_for_serving(model)
+        members.append(model.to(device).eval())
+    if len(members) == 1:
+        return members[0]
+    kind = getattr(members[0], "kind", "classifier" if "classifier" in payload["model_name"] else "autoencoder")
+    return EnsembleModel(members, kind).to(device).eval()
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, export: bool = True,
+               folders: list[str | Path] | None = None) -> LoadedModel:
+    """Load a checkpoint by index name or path, check its sha256 against the index, build the model."""
+    path, entry = resolve(name_or_path, folders)
+    digest = sha256_file(path)
+    if entry is not None and entry.get("sha256") and entry["sha256"] != digest:
+        raise CheckpointError(
+            f"Checkpoint '{entry['name']}' is corrupt: the sha256 of {path.name} does not match its index entry; "
+            "restore the file from git or re-train it."
+        )
+    payload = read_checkpoint(path)
+    model = build_from_checkpoint(payload, export=export, device=device)
+    kind = getattr(model, "kind", None) or ("classifier" if "classifier" in payload["model_name"] else "autoencoder")
+    if entry is None:
+        entry = {"name": path.stem, "file": str(path), "model": payload["model_name"], "kind": kind,
+                 "members": len(payload["members"]), "config": payload["config"], "classes": payload.get("classes"),
+                 "data": payload["data_manifest"], "metrics": payload["metrics"], "sha256": digest,
+                 "versions": payload["versions"], "command": payload["command"], "path": str(path.resolve())}
+    return LoadedModel(model=model, name=entry["name"], config=dict(payload["config"]), entry=entry,
+                       path=path, kind=kind, classes=payload.get("classes"), sha256=digest)

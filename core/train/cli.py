@@ -1,0 +1,131 @@
+"""`python -m core train --config configs/X.toml [overrides]`: train and write a checkpoint.
+
+Every TrainConfig field has a flag (`--epochs 5`, `--lr 3e-4`, `--no-augment`, ...); model and
+loss settings are set with `--set model_config.group=C8` or `--set loss.ms_ssim=0.5` (values
+parsed as TOML). Under `torchrun --nproc_per_node=N -m core train ...` the run is data
+parallel (see core/train/ddp.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import tomllib
+
+from core.errors import InputError
+
+HELP = "Train a model from a TOML config (configs/*.toml) and write a checkpoint with its index entry."
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from core.train.config import FIELDS
+
+    parser.add_argument("--config", default=None, help="TOML file with TrainConfig fields (see configs/)")
+    for name, f in FIELDS.items():
+        if name in ("model_config", "loss"):
+            continue
+        if f.type in ("bool", bool):
+            parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            typ = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            parser.add_argument(_flag(name), dest=name, type=typ, default=None, metavar=name.upper())
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                        help="override a model_config or loss entry, e.g. model_config.group=C8 (TOML value)")
+
+
+def parse_sets(sets: list[str]) -> dict[str, dict]:
+    """["model_config.group=C8", "loss.ms_ssim=0.5"] -> {"model_config": {"group": "C8"}, "loss": {...}}."""
+    out: dict[str, dict] = {}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        table, dot, field = key.strip().partition(".")
+        if not sep or not dot or table not in ("model_config", "loss"):
+            raise InputError(f"Cannot read --set {item}; write it as model_config.KEY=VALUE or loss.KEY=VALUE.")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as C8
+        out.setdefault(table, {})[field] = value
+    return out
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    from core.train.config import FIELDS
+
+    values = {name: getattr(args, name) for name in FIELDS if getattr(args, name, None) is not None}
+    values.update(parse_sets(args.sets))
+    return values
+
+
+def command_for(config_path: str | None, cfg_or_overrides) -> str:
+    """The command line that reproduces a run: the config file plus the overrides given."""
+    from core.train.config import TrainConfig
+
+    if isinstance(cfg_or_overrides, TrainConfig):
+        default = TrainConfig()
+        overrides = {k: v for k, v in dataclasses.asdict(cfg_or_overrides).items() if v != getattr(default, k)}
+    else:
+        overrides = dict(cfg_or_overrides)
+    parts = ["python", "-m", "core", "train"]
+    if config_path:
+        parts += ["--config", str(config_path)]
+    for key, value in overrides.items():
+        if key in ("model_config", "loss"):
+            for k, v in value.items():
+                parts += ["--set", f"{key}.{k}={_toml(v)}"]
+        elif isinstance(value, bool):
+            parts.append(_flag(key) if value else "--no-" + key.replace("_", "-"))
+        else:
+            parts += [_flag(key), str(value)]
+    return shlex.join(parts)
+
+
+def _toml(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)
+
+
+def tqdm_progress():
+    """A `progress(done, total, message)` callable drawing one tqdm bar; returns (callable, bar)."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, unit="batch", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
+
+    def progress(done: int, total: int, message: str) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.n = done
+        bar.set_description(message, refresh=False)
+        bar.refresh() if done == total else bar.update(0)
+
+    return progress, bar
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.train.config import load_config
+    from core.train.fit import fit
+
+    overrides = overrides_from_args(args)
+    cfg = load_config(args.config, overrides)
+    if not cfg.data:
+        raise InputError("No training data given; set `data` in the config or pass --data DIR.")
+    progress, bar = tqdm_progress()
+    try:
+        path = fit(cfg, progress=progress, command=command_for(args.config, overrides))
+    finally:
+        bar.close()
+    if path is not None:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,94 @@
+"""The training configuration: one dataclass, read from TOML (`configs/*.toml`) plus overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError
+
+SCHEDULES = ("cosine", "onecycle", "constant")
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # training folder (class-folder layout written by `python -m core simulate`)
+    model: str = "equivariant_ae"  # registry name: equivariant_ae | cnn_ae | equivariant_classifier | cnn_classifier
+    model_config: dict = field(default_factory=dict)  # overrides of the model's config dataclass
+    loss: dict = field(default_factory=dict)  # loss weights, e.g. {mse = 1.0, ms_ssim = 0.2}; see losses.py
+    epochs: int = 10  # maximum passes over the training split
+    batch_size: int = 32  # images per optimiser step (per process under DDP)
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    schedule: str = "cosine"  # cosine (per epoch) | onecycle (per step, 10% warm-up) | constant
+    val_fraction: float = 0.1  # held-out share for validation when folds == 1
+    folds: int = 1  # K > 1: K-fold training, the checkpoint holds the K members as an ensemble
+    patience: int = 0  # early stopping after this many epochs without a better val loss; 0 = off
+    seed: int = 0  # seeds split, initialisation, shuffling and augmentation
+    device: str | None = None  # "cpu" | "cuda" | None (CUDA when available)
+    num_workers: int = 0  # DataLoader workers (data are preloaded, so 0 is usually best)
+    threads: int | None = None  # torch.set_num_threads; None leaves torch's default
+    augment: bool = True  # random 90-degree rotations and flips of training batches
+    train_fraction: float = 1.0  # use only this share of the training split (sample-efficiency runs)
+    max_minutes: float | None = None  # wall-clock budget for the whole run; stops after the epoch that exceeds it
+    amp: bool = True  # mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU
+    test_data: str | None = None  # optional held-out test folder, evaluated at the end into the metrics
+    name: str = "run"  # checkpoint name in the index
+    out: str = "runs"  # folder of the final `<name>.pt` and its index.json
+    work_dir: str | None = None  # resume state (last.pt) and logs; default runs/<name>/
+    resume: bool = True  # continue from work_dir/last.pt when it exists and matches this config
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"Unknown schedule '{self.schedule}'; use one of {', '.join(SCHEDULES)}.")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise InputError(f"val_fraction must be between 0 and 1 (exclusive), got {self.val_fraction}.")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise InputError(f"train_fraction must be in (0, 1], got {self.train_fraction}.")
+        for key in ("epochs", "batch_size", "folds"):
+            if int(getattr(self, key)) < 1:
+                raise InputError(f"{key} must be at least 1, got {getattr(self, key)}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def work_path(self) -> Path:
+        from core.checkpoints import RUNS_DIR
+
+        return Path(self.work_dir) if self.work_dir else RUNS_DIR / self.name
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Build a TrainConfig; unknown keys are an InputError naming the known ones."""
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise InputError(f"Unknown training option(s) {', '.join(unknown)}; known options: {', '.join(FIELDS)}.")
+    return TrainConfig(**values)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a TOML file (top-level keys = TrainConfig fields; [model_config] and [loss] tables)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"The config file {path} does not exist; pass one of the files in configs/.")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"The config file {path} is not valid TOML ({exc}).") from exc
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key in ("model_config", "loss"):
+            values[key] = {**values.get(key, {}), **value}
+        else:
+            values[key] = value
+    return from_dict(values)

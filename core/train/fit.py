@@ -1,0 +1,358 @@
+"""`fit(config) -> checkpoint path`: data, splits, training loop, early stopping, resume, DDP.
+
+Steps: the dataset folder is scanned and every image preprocessed once to the model grid
+(kept in memory as a (N, 1, S, S) tensor in [0, 1]); a seeded validation split (or K folds)
+is drawn; each fold trains with AdamW and a cosine / one-cycle schedule, keeps its best
+weights by validation loss and stops early after `patience` epochs without improvement;
+the checkpoint holds the best weights of every fold (an ensemble when K > 1), with metrics
+measured on the held-out images (out-of-fold for K > 1) and, if given, on `test_data`.
+
+After every epoch the resume state (`<work_dir>/last.pt`: weights, optimizer, scheduler,
+scaler, history) is written atomically; a later `fit` with the same config continues from
+it. Randomness is re-seeded from (seed, fold, epoch) at each epoch, so a resumed run draws
+the same batches and augmentations as an uninterrupted one.
+
+`should_stop()` returning True ends training after the current batch; the run then keeps
+its best weights so far and still writes the checkpoint (the app's Stop button).
+Under `torchrun`, every rank trains on its DistributedSampler shard; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+from core.atomic import atomic_open
+from core.checkpoints import (
+    read_checkpoint,
+    register,
+    save_checkpoint,
+    summarize_manifest,
+    to_plain,
+)
+from core.device import pick_device
+from core.errors import InputError
+from core.train import ddp
+from core.train.config import TrainConfig
+from core.train.engine import evaluate, train_one_epoch
+from core.train.losses import make_loss
+
+Progress = Callable[[int, int, str], None]
+# Options that may change between a run and its resumption without invalidating last.pt.
+RESUME_FREE = {"resume", "device", "num_workers", "threads", "max_minutes", "test_data", "out"}
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def load_tensors(data_dir: str | Path, image_size: int, progress: Progress | None = None):
+    """Scan a dataset folder and preprocess every image: (X (N,1,S,S) float32, y (N,) int64, index)."""
+    from core.data.datasets import ImageDataset, scan_dataset
+
+    index = scan_dataset(data_dir)
+    if not index.files:
+        raise InputError(f"The folder {data_dir} holds no images; simulate some with `python -m core simulate`.")
+    dataset = ImageDataset(index, size=image_size)
+    xs, ys = [], []
+    for i in range(len(dataset)):
+        x, y = dataset[i]
+        xs.append(torch.as_tensor(x))
+        ys.append(int(y))
+        if progress is not None and (i + 1) % 200 == 0:
+            progress(i + 1, len(dataset), "preprocessing images")
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), index
+
+
+def _splits(n: int, labels: np.ndarray | None, cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(train_idx, val_idx)] of length 1 (val_fraction) or K (folds), seeded, stratified when labelled."""
+    from core.data.datasets import kfold_indices, split_indices
+
+    if cfg.folds > 1:
+        folds = kfold_indices(n, cfg.folds, seed=cfg.seed, labels=labels)
+    else:
+        folds = [split_indices(n, cfg.val_fraction, seed=cfg.seed, labels=labels)]
+    out = []
+    for train_idx, val_idx in folds:
+        train_idx = np.asarray(train_idx)
+        if cfg.train_fraction < 1.0:  # a seeded subset, the same for every model trained with this seed
+            keep = max(1, int(round(cfg.train_fraction * len(train_idx))))
+            train_idx = np.sort(np.random.default_rng(cfg.seed + 17).permutation(train_idx)[:keep])
+        out.append((train_idx, np.asarray(val_idx)))
+    return out
+
+
+class _Augmented:
+    """A loader whose training batches get a random E(2) element (90-degree rotations and flips)."""
+
+    def __init__(self, loader, augment):
+        self.loader, self.augment = loader, augment
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield self.augment(x), y
+
+
+def _make_augment():
+    from core.data.transforms import RandomE2Augment
+
+    return RandomE2Augment()
+
+
+# ---------------------------------------------------------------------------- model / optimiser
+
+
+def model_config(cfg: TrainConfig, classes: list[str] | None) -> dict:
+    """The model's full config as plain values: defaults, then the TOML overrides, then n_classes."""
+    from core.models.registry import make_config
+
+    values = dict(cfg.model_config)
+    fields = make_config(cfg.model).to_dict()
+    if "n_classes" in fields and classes:
+        values["n_classes"] = len(classes)
+    return make_config(cfg.model, values).to_dict()
+
+
+def _optimizer_and_schedule(model, cfg: TrainConfig, steps_per_epoch: int):
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr * 0.01)
+        per_step = False
+    elif cfg.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1
+        )
+        per_step = True
+    else:
+        sched, per_step = None, False
+    return opt, sched, per_step
+
+
+def _cpu_state(model) -> dict:
+    module = model.module if hasattr(model, "module") else model
+    return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+# ---------------------------------------------------------------------------- resume state
+
+
+def _comparable(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in to_plain(cfg.to_dict()).items() if k not in RESUME_FREE}
+
+
+def _load_resume(cfg: TrainConfig) -> dict | None:
+    last = cfg.work_path / "last.pt"
+    if not cfg.resume or not last.is_file():
+        return None
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    if state.get("config") != _comparable(cfg):
+        print(f"note: {last} was written with a different config; starting afresh.", file=sys.stderr)
+        return None
+    return state
+
+
+def _save_resume(cfg: TrainConfig, state: dict) -> None:
+    with atomic_open(cfg.work_path / "last.pt", "wb") as fh:
+        torch.save(state, fh)
+
+
+# ---------------------------------------------------------------------------- fit
+
+
+def default_command(cfg: TrainConfig) -> str:
+    """A `python -m core train` command line that reproduces `cfg` without a config file."""
+    from core.train.cli import command_for
+
+    return command_for(None, cfg)
+
+
+def fit(config: TrainConfig, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+        on_epoch: Callable[[dict], None] | None = None, command: str | None = None) -> Path | None:
+    """Train as `config` says and write `<out>/<name>.pt` (+ index entry); returns its path.
+
+    `progress(done, total, message)` after every batch (total = all batches of all epochs and
+    folds); `on_epoch(history)` after every epoch with the loss history so far (dict of lists).
+    Under DDP, ranks other than 0 return None.
+    """
+    cfg = config
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    device = pick_device(cfg.device)
+    info = ddp.setup(device)
+    try:
+        return _fit(cfg, device, info, progress, should_stop, on_epoch, command or default_command(cfg))
+    finally:
+        ddp.cleanup(info)
+
+
+def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | None:
+    from core.models.registry import build_model
+
+    started = time.monotonic()
+    probe_cfg = model_config(cfg, None)
+    image_size = int(probe_cfg.get("image_size", 129))
+    X, y, index = load_tensors(cfg.data, image_size, progress if info.is_main else None)
+    kind = _kind(cfg.model)
+    classes_probe = list(index.classes) if kind == "classifier" else None
+    if kind == "classifier" and (index.labels is None or (y < 0).any()):
+        raise InputError(f"Training a classifier needs labelled images; {cfg.data} has no class folders or labels.csv.")
+    mcfg = model_config(cfg, classes_probe)
+    labels = y.numpy() if kind == "classifier" else None
+    splits = _splits(len(X), labels, cfg)
+    loss_fn = make_loss(kind, cfg.loss)
+    augment = _make_augment() if cfg.augment else None
+    use_amp = cfg.amp and device.type == "cuda"
+
+    resume = _load_resume(cfg)
+    members: list[dict] = list(resume["members"]) if resume else []
+    history: dict[str, list] = resume["history"] if resume else {}
+    elapsed_before = float(resume["elapsed"]) if resume else 0.0
+    budget = cfg.max_minutes * 60.0 / len(splits) if cfg.max_minutes else None
+    steps_per_epoch = [math.ceil(len(tr) / (cfg.batch_size * info.world_size)) for tr, _ in splits]
+    total_steps = sum(s * cfg.epochs for s in steps_per_epoch)
+    done_steps = 0
+    stopped_by_user = False
+
+    for fold, (train_idx, val_idx) in enumerate(splits):
+        if fold < len(members):
+            done_steps += steps_per_epoch[fold] * cfg.epochs
+            continue
+        torch.manual_seed(cfg.seed * 1009 + fold)
+        model = build_model(cfg.model, mcfg).to(device)
+        opt, sched, per_step = _optimizer_and_schedule(model, cfg, steps_per_epoch[fold])
+        scaler = torch.amp.GradScaler("cuda") if use_amp else None
+        best_state, best_val, bad_epochs, start_epoch = _cpu_state(model), math.inf, 0, 0
+        if resume and resume["fold"] == fold:
+            model.load_state_dict(resume["model"])
+            opt.load_state_dict(resume["optimizer"])
+            if sched is not None and resume.get("scheduler"):
+                sched.load_state_dict(resume["scheduler"])
+            if scaler is not None and resume.get("scaler"):
+                scaler.load_state_dict(resume["scaler"])
+            best_state, best_val = resume["best"], float(resume["best_val"])
+            bad_epochs, start_epoch = int(resume["bad_epochs"]), int(resume["epoch"])
+        if info.enabled:
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        train_set = TensorDataset(X[train_idx], y[train_idx])
+        val_loader = DataLoader(TensorDataset(X[val_idx], y[val_idx]), batch_size=cfg.batch_size * 2)
+        fold_started = time.monotonic()
+        done_steps += start_epoch * steps_per_epoch[fold]
+
+        for epoch in range(start_epoch, cfg.epochs):
+            epoch_seed = cfg.seed * 1_000_003 + fold * 10_007 + epoch
+            torch.manual_seed(epoch_seed)
+            if info.enabled:
+                sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=epoch_seed)
+                loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers)
+            else:
+                gen = torch.Generator().manual_seed(epoch_seed)
+                loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.num_workers)
+            if augment is not None:
+                loader = _Augmented(loader, augment)
+            lr = opt.param_groups[0]["lr"]
+            t0 = time.monotonic()
+            base = done_steps
+
+            def step_progress(done, total, message, base=base, epoch=epoch, fold=fold):
+                if progress is not None and info.is_main:
+                    fold_txt = f"fold {fold + 1}/{len(splits)} " if len(splits) > 1 else ""
+                    progress(base + done, total_steps, f"{fold_txt}epoch {epoch + 1}/{cfg.epochs} {message}")
+
+            train = train_one_epoch(model, loader, opt, loss_fn, device, scaler=scaler, progress=step_progress,
+                                    scheduler=sched if per_step else None, should_stop=should_stop)
+            done_steps += steps_per_epoch[fold]
+            if sched is not None and not per_step:
+                sched.step()
+            val = evaluate(_unwrap(model), val_loader, loss_fn, device)
+            seconds = time.monotonic() - t0
+            for key, value in [("fold", fold), ("epoch", epoch + 1), ("lr", lr), ("seconds", seconds)]:
+                history.setdefault(key, []).append(value)
+            for key, value in train.items():
+                history.setdefault(f"train_{key}", []).append(value)
+            for key, value in val.items():
+                history.setdefault(f"val_{key}", []).append(value)
+            if val["loss"] < best_val:
+                best_val, best_state, bad_epochs = val["loss"], _cpu_state(model), 0
+            else:
+                bad_epochs += 1
+            user_stop = bool(should_stop and should_stop())
+            over_budget = budget is not None and time.monotonic() - fold_started > budget
+            stop = ddp.broadcast_flag(user_stop or over_budget or (cfg.patience and bad_epochs >= cfg.patience), info)
+            if info.is_main:
+                print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{cfg.epochs} "
+                      f"train {train['loss']:.5f} val {val['loss']:.5f} lr {lr:.2e} {seconds:.0f}s", file=sys.stderr, flush=True)
+                _save_resume(cfg, {
+                    "config": _comparable(cfg), "fold": fold, "epoch": epoch + 1, "members": members,
+                    "model": _cpu_state(model), "best": best_state, "best_val": best_val, "bad_epochs": bad_epochs,
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
+                    "scaler": scaler.state_dict() if scaler is not None else None, "history": history,
+                    "elapsed": elapsed_before + time.monotonic() - started,
+                })
+                if on_epoch is not None:
+                    on_epoch(copy.deepcopy(history))
+            if stop:
+                stopped_by_user = stopped_by_user or user_stop
+                break
+        ddp.assert_in_sync(model, info)
+        members.append(best_state)
+        if stopped_by_user:
+            break
+
+    if not info.is_main:
+        return None
+    metrics = held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes_probe, device)
+    metrics["train_seconds"] = round(elapsed_before + time.monotonic() - started, 1)
+    metrics["epochs_run"] = len(history.get("epoch", []))
+    metrics["n_train"] = int(sum(len(tr) for tr, _ in splits[: len(members)]) / max(1, len(members)))
+    metrics["stopped_by_user"] = stopped_by_user
+    if info.enabled:
+        metrics["ddp_world_size"] = info.world_size
+    if cfg.test_data:
+        from core.train.evaluate import evaluate_members
+
+        metrics["test"] = evaluate_members(cfg.model, mcfg, members, cfg.test_data, classes_probe, device)
+    data = summarize_manifest(index.manifest, n=len(X), path=cfg.data, fingerprint=index.fingerprint)
+    out = Path(cfg.out) / f"{cfg.name}.pt"
+    save_checkpoint(out, model_name=cfg.model, config=mcfg, state_dict=members, metrics=metrics, data_manifest=data,
+                    command=command, history=history, train_config=cfg.to_dict(), classes=classes_probe)
+    read_checkpoint(out)  # it must load with weights_only=True before it is registered
+    register(out, cfg.name)
+    return out
+
+
+def _kind(model_name: str) -> str:
+    return "classifier" if "classifier" in model_name else "autoencoder"
+
+
+@torch.no_grad()
+def held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes, device) -> dict:
+    """Metrics of each member on its own validation split, pooled (out-of-fold for K > 1)."""
+    from core.models.registry import build_model
+    from core.train.evaluate import metrics_from_outputs, predict
+
+    outs, targets, labels = [], [], []
+    for state, (_, val_idx) in zip(members, splits, strict=False):
+        model = build_model(cfg.model, mcfg)
+        model.load_state_dict(state)
+        model.to(device).eval()
+        outs.append(predict(model, X[val_idx], device, batch_size=cfg.batch_size * 2))
+        targets.append(X[val_idx])
+        labels.append(y[val_idx])
+    metrics = metrics_from_outputs(kind, torch.cat(outs), torch.cat(targets), torch.cat(labels), classes)
+    metrics["split"] = "out-of-fold" if len(members) > 1 else f"validation ({cfg.val_fraction:.0%} held out, seed {cfg.seed})"
+    return metrics
