@@ -491,3 +491,13 @@ def test_deeplense_npy_files(kind):
     img = read_image(realdata(f"lenses/ML4SCI_LucasJose_{kind}.npy"))
     assert img.data.shape == (64, 64) and img.meta.original_dtype == "float64"
     assert img.data.max() == pytest.approx(1.0)  # the README: scaled to max 1
+
+
+def test_unparsable_header_card_is_ignored_with_a_note():
+    raw = fits_file(IMAGE, BUNIT="Jy/beam", OBSERVER="ALMA")
+    start = raw.index(b"OBSERVER=")
+    card = b"OBSERVER= 'ALMA" + b" " * 65  # unterminated string: astropy cannot parse the value
+    raw = raw[:start] + card[:80] + raw[start + 80 :]
+    img = read_image(raw, "odd.fits")
+    assert img.meta.bunit == "Jy/beam"
+    assert "1 header card(s) could not be parsed and were ignored." in img.meta.notes

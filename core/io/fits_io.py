@@ -65,7 +65,11 @@ def _scan_hdus(hdul, name: str) -> tuple[list, list[str], list[str]]:
                 ) from exc
             notes.append(f"HDU {index} and later could not be read and were ignored.")
             break
-        if _is_image_hdu(hdu):
+        try:
+            is_image = _is_image_hdu(hdu)
+        except Exception:  # an unparsable NAXIS card
+            is_image = False
+        if is_image:
             images.append((index, hdu))
         elif not isinstance(hdu, fits.PrimaryHDU):
             others.append(type(hdu).__name__)
@@ -152,17 +156,35 @@ def read_fits(
     )  # fmt: skip
 
 
+def _parsable(header):
+    """(a Header of the cards whose value astropy can parse, number of cards dropped)."""
+    from astropy.io import fits
+
+    good, dropped = fits.Header(), 0
+    for card in header.cards:
+        try:
+            card.value  # noqa: B018 - parsing happens on access
+            good.append(card)
+        except Exception:
+            dropped += 1
+    return good, dropped
+
+
 def fits_header_facts(header) -> dict:
     """BUNIT, pixel scale, beam, WCS flag and cards of an astropy Header, for ImageMeta."""
+    header, dropped = _parsable(header)
     wcs = celestial_wcs(header)
     scale, scale_note = header_pixel_scale(header, wcs)
+    notes = [scale_note] if scale_note else []
+    if dropped:
+        notes.append(f"{dropped} header card(s) could not be parsed and were ignored.")
     return {
         "header": header_cards(header),
         "bunit": header_bunit(header),
         "pixel_scale_arcsec": scale,
         "beam": header_beam(header),
         "has_wcs": wcs is not None,
-        "notes": [scale_note] if scale_note else [],
+        "notes": notes,
     }
 
 

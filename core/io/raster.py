@@ -54,6 +54,7 @@ def read_raster(raw: bytes, name: str, *, plane: int | None, max_pixels: int) ->
 
     kind = "PNG, JPEG or TIFF"
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's notes on odd TIFF tags / EXIF
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(raw), formats=["PNG", "JPEG", "TIFF"])
@@ -66,18 +67,20 @@ def read_raster(raw: bytes, name: str, *, plane: int | None, max_pixels: int) ->
                 f"{name} could not be read as a {kind} image (it is damaged or in another format); export it again as PNG, TIFF or FITS."
             ) from exc
         with image:
-            fmt = PILLOW_FORMATS.get(image.format, "png")
-            width, height = image.size
-            n_frames = int(getattr(image, "n_frames", 1) or 1)
-            shape = (n_frames, height, width) if n_frames > 1 else (height, width)
-            layout = plan_layout(shape, name, channels_last_ok=False, max_pixels=max_pixels)
-            chosen, notes = resolve_plane(layout, plane, name)
             try:
+                fmt = PILLOW_FORMATS.get(image.format, "png")
+                width, height = image.size
+                n_frames = int(getattr(image, "n_frames", 1) or 1)
+                shape = (n_frames, height, width) if n_frames > 1 else (height, width)
+                layout = plan_layout(shape, name, channels_last_ok=False, max_pixels=max_pixels)
+                chosen, notes = resolve_plane(layout, plane, name)
                 if chosen:
                     image.seek(chosen)
                 image.load()
                 mode = image.mode
                 data = _to_luminance(image, notes)
+            except InputError:
+                raise
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise InputError(
                     f"{name} declares an enormous image (a possible decompression bomb), so it was not decoded; use an image below {max_pixels:,} pixels."
@@ -87,8 +90,9 @@ def read_raster(raw: bytes, name: str, *, plane: int | None, max_pixels: int) ->
                     f"{name} needs more memory to decode than is available; use a smaller image."
                 ) from exc
             except Exception as exc:
+                kind = PILLOW_FORMATS.get(getattr(image, "format", None), "image").upper()
                 raise InputError(
-                    f"{name} is a damaged or truncated {fmt.upper()} image that cannot be decoded; export it again."
+                    f"{name} is a damaged or truncated {kind} image that cannot be decoded; export it again."
                 ) from exc
     if data.ndim != 2 or data.shape != (height, width):
         raise InputError(
