@@ -1,0 +1,205 @@
+"""Shared E(2)-equivariant encoder (escnn) and the action of C_N / D_N on images.
+
+The encoder is a stack of stride-2 `R2Conv` blocks with regular fields. With an odd kernel,
+padding `kernel // 2` and an input side S with S - 1 divisible by 2**n_blocks (129 -> 65 ->
+33 -> 17 -> 9), every layer samples a grid that 90-degree rotations and flips map onto
+itself, so equivariance to those elements is exact up to float rounding; other rotation
+angles of C_N / D_N are only approximately respected on a pixel grid.
+
+After the last block two invariant pools are taken per field: the max over the group
+(escnn `GroupPooling`) and the mean over the group, then the spatial mean; the resulting
+vector of length 2 * fields[-1] is exactly invariant. Optionally a 1x1 `R2Conv` maps the
+last block to one regular field whose spatial mean is a pose vector of length |G| that
+permutes like the group's regular representation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.escnn_setup import enn, make_gspace
+from core.models.features import FeatureMap
+
+_ACTIVATIONS = ("elu", "relu")
+
+
+def grid_sizes(image_size: int, n_blocks: int) -> list[int]:
+    """Spatial side after each stride-2 block (odd kernel, padding kernel // 2)."""
+    sizes, s = [], image_size
+    for _ in range(n_blocks):
+        s = (s - 1) // 2 + 1
+        sizes.append(s)
+    return sizes
+
+
+def check_grid(image_size: int, n_blocks: int) -> None:
+    """Raise ValueError unless every stride-2 layer keeps an odd grid (exact 90-degree equivariance)."""
+    step = 2**n_blocks
+    if image_size < step + 1 or (image_size - 1) % step:
+        good = [step * m + 1 for m in (1, 2, 4, 8)]
+        raise ValueError(
+            f"Image size {image_size} does not keep every one of the {n_blocks} stride-2 layers on an odd grid; "
+            f"use a size of the form {step}*m + 1, e.g. {', '.join(map(str, good))}."
+        )
+
+
+def group_elements(group: str) -> list[tuple[bool, float]]:
+    """(flip, angle_deg) of each element of C_N / D_N in escnn's order (the regular-field channel order).
+
+    An element acts on an image as: flip along the width axis if `flip`, then rotate by
+    `angle_deg` in the sense of `torch.rot90(x, 1, dims=(-2, -1))` for +90 degrees; this is
+    how escnn transforms a trivial field on the grid (checked in tests/test_models.py).
+    """
+    gs = make_gspace(group)
+    out = []
+    for g in gs.fibergroup.elements:
+        v = g.to("int")
+        flip, k = (bool(v[0]), v[1]) if isinstance(v, tuple) else (False, v)
+        out.append((flip, 360.0 * k / gs.fibergroup.rotation_order))
+    return out
+
+
+def rotate_image(x: torch.Tensor, angle_deg: float) -> torch.Tensor:
+    """Rotate (B, C, H, W) about the grid centre: exact rot90 for multiples of 90 degrees,
+    bilinear sampling (zero outside) for the remainder. Splitting as rot90 after a rotation
+    by less than 90 degrees makes it commute exactly with rot90 on a square grid."""
+    quarter, rest = divmod(angle_deg % 360.0, 90.0)
+    if rest > 1e-9:
+        t = math.radians(rest)
+        c, s = math.cos(t), math.sin(t)
+        theta = x.new_tensor([[c, -s, 0.0], [s, c, 0.0]]).expand(x.shape[0], 2, 3)  # (B, 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=True)  # (B, H, W, 2)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return torch.rot90(x, int(quarter), dims=(-2, -1)) if quarter else x
+
+
+def act_on_image(x: torch.Tensor, flip: bool, angle_deg: float) -> torch.Tensor:
+    """Apply the group element (flip, angle_deg) to images (B, C, H, W): flip first, then rotate."""
+    if flip:
+        x = torch.flip(x, dims=(-1,))
+    return rotate_image(x, angle_deg)
+
+
+def _tensor(h):
+    """Plain tensor of a GeometricTensor (escnn) or of an already plain tensor (exported)."""
+    return h.tensor if isinstance(h, enn.GeometricTensor) else h
+
+
+class EquivariantEncoder(nn.Module):
+    """Stride-2 R2Conv blocks of regular fields -> exactly invariant vector (and optional pose).
+
+    Args:
+        group: "C<N>" or "D<N>" (rotations, or rotations and flips, by multiples of 360/N degrees).
+        fields: regular fields per block; each field has |G| channels.
+        kernel_size: odd spatial kernel of every R2Conv (pixels).
+        activation: "elu" or "relu" (pointwise, applied to regular fields).
+        pose: also compute a pose vector (B, |G|) that permutes under the group.
+    """
+
+    def __init__(self, group: str, fields, kernel_size: int = 5, activation: str = "elu", pose: bool = False):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"Kernel size {kernel_size} is even; use an odd kernel such as 3 or 5 so the grid stays centred.")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"Unknown activation '{activation}'; use one of {', '.join(_ACTIVATIONS)}.")
+        gs = make_gspace(group)
+        self.group = group
+        self.order = gs.fibergroup.order()
+        self.fields = tuple(int(f) for f in fields)
+        self.in_type = enn.FieldType(gs, [gs.trivial_repr])
+        blocks, t = [], self.in_type
+        for n in self.fields:
+            out = enn.FieldType(gs, n * [gs.regular_repr])
+            act = enn.ELU(out, inplace=True) if activation == "elu" else enn.ReLU(out, inplace=True)
+            conv = enn.R2Conv(t, out, kernel_size=kernel_size, padding=kernel_size // 2, stride=2)
+            blocks.append(enn.SequentialModule(conv, enn.InnerBatchNorm(out), act))
+            t = out
+        self.blocks = nn.ModuleList(blocks)
+        self.gpool = enn.GroupPooling(t)
+        self.pose_conv = enn.R2Conv(t, enn.FieldType(gs, [gs.regular_repr]), kernel_size=1) if pose else None
+        self.out_dim = 2 * self.fields[-1]
+        self.exported = False
+
+    def forward(self, x: torch.Tensor, maps: list | None = None):
+        """x (B, 1, S, S) -> (invariant (B, 2 * fields[-1]), pose (B, |G|) or None).
+
+        If `maps` is a list, every layer's FeatureMap is appended to it."""
+        h = x if self.exported else enn.GeometricTensor(x, self.in_type)
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            if maps is not None:
+                maps.append(FeatureMap(f"block{i + 1}", _tensor(h), self.order))
+        t = _tensor(h)  # (B, F*|G|, s, s)
+        B, C, s1, s2 = t.shape
+        gmax = _tensor(self.gpool(h))  # (B, F, s, s)
+        gmean = t.view(B, C // self.order, self.order, s1, s2).mean(2)  # (B, F, s, s)
+        if maps is not None:
+            maps.append(FeatureMap("group_max", gmax, None))
+            maps.append(FeatureMap("group_mean", gmean, None))
+        inv = torch.cat([gmax.mean((2, 3)), gmean.mean((2, 3))], dim=1)  # (B, 2F)
+        pose = None
+        if self.pose_conv is not None:
+            p = _tensor(self.pose_conv(h))  # (B, |G|, s, s)
+            if maps is not None:
+                maps.append(FeatureMap("pose_field", p, self.order))
+            pose = p.mean((2, 3))  # (B, |G|)
+        return inv, pose
+
+    def export_(self) -> None:
+        """Replace every escnn module by its plain-torch export (eval mode), in place."""
+        if self.exported:
+            return
+        self.eval()
+        self.blocks = nn.ModuleList([b.export() for b in self.blocks])
+        self.gpool = self.gpool.export()
+        if self.pose_conv is not None:
+            self.pose_conv = self.pose_conv.export()
+        self.exported = True
+
+
+class EscnnStateMixin:
+    """Make an nn.Module holding escnn convolutions behave like a plain one.
+
+    escnn's R2Conv stores its expanded `filter` / `expanded_bias` as buffers in eval mode
+    only, so a state_dict saved in one mode does not load strictly in the other. Models
+    using this mixin leave those derived buffers out of `state_dict()`, ignore them in
+    `load_state_dict()` (rebuilding them if in eval mode), and expand filters without an
+    autograd graph when switching to eval, which also keeps the model deep-copyable.
+    """
+
+    def _escnn_cache_keys(self, prefix: str = "") -> set[str]:
+        keys = set()
+        for name, m in self.named_modules():
+            if isinstance(m, enn.R2Conv):
+                p = f"{prefix}{name}." if name else prefix
+                keys |= {p + "filter", p + "expanded_bias"}
+        return keys
+
+    def train(self, mode: bool = True):
+        with torch.no_grad():
+            return super().train(mode)
+
+    def state_dict(self, *args, **kwargs):
+        sd = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", args[1] if len(args) > 1 else "")
+        for k in self._escnn_cache_keys(prefix) & set(sd):
+            del sd[k]
+        return sd
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        cache = self._escnn_cache_keys()
+        sd = {k: v for k, v in state_dict.items() if k not in cache}
+        result = super().load_state_dict(sd, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if k not in cache]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"State dict does not match {type(self).__name__}: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}."
+            )
+        if not self.training:  # rebuild the expanded filters from the loaded weights
+            self.train(True)
+            self.train(False)
+        return result

@@ -1,0 +1,55 @@
+"""E(2)-equivariant classifier: escnn encoder -> exactly invariant features -> MLP -> logits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.models.config import PlainConfig
+from core.models.equivariant import EquivariantEncoder, EscnnStateMixin, check_grid
+from core.models.features import FeatureMap
+
+
+@dataclass
+class EquivariantClassifierConfig(PlainConfig):
+    group: str = "D8"  # symmetry group: C<N> rotations or D<N> rotations + flips
+    image_size: int = 129  # model grid side in pixels; S - 1 divisible by 2**len(fields)
+    fields: tuple = (4, 8, 8, 16)  # regular fields per stride-2 block (129 -> 65 -> 33 -> 17 -> 9)
+    kernel_size: int = 5  # odd R2Conv kernel side in pixels
+    activation: str = "elu"  # pointwise nonlinearity of the encoder: "elu" or "relu"
+    hidden: int = 64  # width of the invariant embedding returned by `embed`
+    dropout: float = 0.1  # dropout before the last Linear (training only)
+    n_classes: int = 3  # number of classes (lenses: no_sub, cdm, vortex)
+
+
+class EquivariantClassifier(EscnnStateMixin, nn.Module):
+    """x (B, 1, S, S) -> logits (B, n_classes), invariant under the group (exact for 90-degree elements)."""
+
+    kind = "classifier"
+
+    def __init__(self, config: EquivariantClassifierConfig | None = None):
+        super().__init__()
+        cfg = config or EquivariantClassifierConfig()
+        check_grid(cfg.image_size, len(cfg.fields))
+        self.config = cfg
+        self.image_size = cfg.image_size
+        self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation)
+        self.group_order = self.encoder.order
+        self.embedding = nn.Sequential(nn.Linear(self.encoder.out_dim, cfg.hidden), nn.ELU())
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))
+
+    def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
+        """x (B, 1, S, S) -> invariant features (B, hidden) before the last Linear."""
+        inv, _ = self.encoder(x, maps)  # (B, 2F)
+        return self.embedding(inv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))  # (B, n_classes)
+
+    def feature_maps(self, x: torch.Tensor) -> list[FeatureMap]:
+        """Every encoder layer's activations for x (B, 1, S, S)."""
+        maps: list[FeatureMap] = []
+        self.embed(x, maps)
+        return maps

@@ -1,0 +1,67 @@
+"""Models by name: `build_model("equivariant_ae", {"group": "C8"})`.
+
+Names: "equivariant_ae", "cnn_ae", "equivariant_classifier", "cnn_classifier". `CONFIGS[name]`
+is the config dataclass (call it for the defaults). Nothing is built or imported from escnn
+until a model is requested.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from torch import nn
+
+from core.models.config import PlainConfig
+
+# name -> (module, config class, model class); resolved lazily so importing is cheap.
+_MODELS = {
+    "equivariant_ae": ("core.models.equivariant_ae", "EquivariantAEConfig", "EquivariantAutoencoder"),
+    "cnn_ae": ("core.models.cnn", "CNNAEConfig", "CNNAutoencoder"),
+    "equivariant_classifier": ("core.models.equivariant_classifier", "EquivariantClassifierConfig", "EquivariantClassifier"),
+    "cnn_classifier": ("core.models.cnn", "CNNClassifierConfig", "CNNClassifier"),
+}
+MODEL_NAMES = tuple(_MODELS)
+
+
+def _check_name(name: str) -> None:
+    if name not in _MODELS:
+        raise ValueError(f"Unknown model '{name}'; use one of {', '.join(MODEL_NAMES)}.")
+
+
+class _Configs:
+    """Mapping-like access `CONFIGS[name]` -> config dataclass, importing the module on first use."""
+
+    def __getitem__(self, name: str) -> type[PlainConfig]:
+        _check_name(name)
+        module, cfg_cls, _ = _MODELS[name]
+        return getattr(importlib.import_module(module), cfg_cls)
+
+    def __iter__(self):
+        return iter(MODEL_NAMES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _MODELS
+
+    def keys(self):
+        return MODEL_NAMES
+
+
+CONFIGS = _Configs()
+
+
+def make_config(name: str, config: dict[str, Any] | PlainConfig | None = None) -> PlainConfig:
+    """The config dataclass of model `name` from a dict of plain values (missing keys = defaults)."""
+    cls = CONFIGS[name]
+    if isinstance(config, cls):
+        return config
+    if config is not None and not isinstance(config, dict):
+        raise ValueError(f"The config of '{name}' must be a dict or a {cls.__name__}, not {type(config).__name__}.")
+    return cls.from_dict(config)
+
+
+def build_model(name: str, config: dict[str, Any] | PlainConfig | None = None) -> nn.Module:
+    """A freshly initialised model (train mode) of registry name `name` with `config`."""
+    cfg = make_config(name, config)
+    module, _, model_cls = _MODELS[name]
+    return getattr(importlib.import_module(module), model_cls)(cfg)
