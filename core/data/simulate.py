@@ -1,0 +1,258 @@
+"""Simulate a labelled data set: `python -m core simulate {disks,lenses} --n N --size S --seed K --out DIR`.
+
+Writes DIR/<class>/<id>.npy (float32, S x S) and DIR/manifest.json (see docs/INTERFACES.md).
+Classes are balanced: image i gets class i mod n_classes. Image i draws everything from its own
+generator, `SeedSequence(seed, spawn_key=(i,))` (the i-th child of `SeedSequence(seed).spawn`),
+so any number of workers writes byte-identical files. Every file is written atomically; while
+running, DIR/manifest.partial.json lists the finished images, and a re-run skips every image
+whose file exists and whose parameters match that list (an interrupted run resumes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+HELP = "Simulate a labelled data set of disk or lens images with a manifest."
+SIMULATOR_VERSION = "1.0"
+KINDS = ("disks", "lenses")
+CLASSES = {
+    "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
+    "lenses": ("no_sub", "cdm", "vortex"),
+}
+DEFAULT_SIZE = {"disks": 128, "lenses": 150}
+MANIFEST = "manifest.json"
+PARTIAL_MANIFEST = "manifest.partial.json"
+MAX_SIZE = 1024
+
+Progress = Callable[[int, int, str], None]
+
+
+def image_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of image `index`: the index-th child of SeedSequence(seed)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def class_of(kind: str, index: int) -> str:
+    classes = CLASSES[kind]
+    return classes[index % len(classes)]
+
+
+def relative_file(kind: str, index: int) -> str:
+    return f"{class_of(kind, index)}/{index:06d}.npy"
+
+
+def _json_clean(obj):
+    """Round-trip through JSON so that parameters compare equal to what a manifest holds."""
+    import json
+
+    return json.loads(json.dumps(obj))
+
+
+def _lens_summary(sub: dict) -> dict:
+    """Manifest fields of the drawn substructure (per-subhalo lists only for cdm; vortices summarised)."""
+    masses = sub["mass_msun"]
+    out = {"n_subhalos": sub["n_subhalos"], "subhalo_profile": sub["profile"], "substructure_mass_msun": float(sum(masses))}
+    if sub["n_subhalos"] and "vortex_length_arcsec" in sub:
+        out.update({
+            "vortex_length_arcsec": sub["vortex_length_arcsec"],
+            "vortex_orientation_deg": sub["vortex_orientation_deg"],
+            "vortex_centre_x_arcsec": float(np.mean(sub["x_arcsec"])),
+            "vortex_centre_y_arcsec": float(np.mean(sub["y_arcsec"])),
+        })
+    elif sub["n_subhalos"]:
+        out.update({"subhalo_x_arcsec": sub["x_arcsec"], "subhalo_y_arcsec": sub["y_arcsec"], "subhalo_mass_msun": masses})
+    return out
+
+
+def sample_params(kind: str, index: int, size: int, rng: np.random.Generator):
+    """The physical parameters of image `index` (cheap; drawn first from its generator)."""
+    label = class_of(kind, index)
+    if kind == "disks":
+        from core.data.disks import sample_disk_params
+
+        return sample_disk_params(rng, int(label.rsplit("_", 1)[1]), size)
+    from core.data.lenses import sample_lens_params
+
+    return sample_lens_params(rng, size)
+
+
+def render(kind: str, index: int, size: int, seed: int) -> tuple[np.ndarray, dict]:
+    """Image `index` of the data set (float32 (size, size)) and its manifest parameters."""
+    rng = image_rng(seed, index)
+    params = sample_params(kind, index, size, rng)
+    if kind == "disks":
+        from core.data.disks import simulate_disk
+
+        return simulate_disk(params, size, rng), params.to_dict()
+    from core.data.lenses import simulate_lens_with_truth
+
+    image, sub = simulate_lens_with_truth(params, class_of(kind, index), size, rng)
+    return image, {**params.to_dict(), **_lens_summary(sub)}
+
+
+def expected_params(kind: str, index: int, size: int, seed: int) -> dict:
+    """Parameters of image `index` without rendering it (for resuming)."""
+    rng = image_rng(seed, index)
+    params = sample_params(kind, index, size, rng)
+    return params.to_dict()
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _make_one(job: tuple[str, int, int, int, str, dict | None]) -> dict:
+    """Render and write one image unless a matching file exists; returns its manifest entry."""
+    from core.atomic import atomic_save_npy
+
+    kind, index, size, seed, out, previous = job
+    rel = relative_file(kind, index)
+    path = Path(out) / rel
+    if previous is not None and path.exists():
+        expected = _json_clean(expected_params(kind, index, size, seed))
+        if all(previous["params"].get(k) == v for k, v in expected.items()):
+            return previous
+    image, params = render(kind, index, size, seed)
+    atomic_save_npy(path, image)
+    return {"file": rel, "label": class_of(kind, index), "params": _json_clean(params)}
+
+
+def _header(kind: str, size: int, seed: int, command: str) -> dict:
+    return {"generator": kind, "version": SIMULATOR_VERSION, "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
+
+
+def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, dict]:
+    """Finished entries of an earlier run of the same data set in `out` (file -> entry)."""
+    import json
+
+    entries: dict[str, dict] = {}
+    for name in (MANIFEST, PARTIAL_MANIFEST):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # unreadable: regenerate its images
+        same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size")) == (kind, SIMULATOR_VERSION, seed, size)
+        if not same:
+            raise ValueError(
+                f"{out} already holds a different data set ({manifest.get('generator')}, seed {manifest.get('seed')}, size {manifest.get('size')}, version {manifest.get('version')}); choose an empty folder or the same settings."
+            )
+        for entry in manifest.get("images", []):
+            entries[entry["file"]] = entry
+    return entries
+
+
+def _progress_callable(progress) -> tuple[Progress | None, Callable[[], None]]:
+    """True -> tqdm bar; a callable -> itself; False/None -> nothing. Returns (callback, close)."""
+    if callable(progress):
+        return progress, lambda: None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="img", dynamic_ncols=True)
+
+        def update(done: int, total: int, message: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_description(message, refresh=False)
+            bar.refresh()
+
+        return update, bar.close
+    return None, lambda: None
+
+
+def simulate_dataset(
+    kind: str,
+    n: int,
+    size: int | None = None,
+    seed: int = 0,
+    out: str | Path = "data/simulated",
+    workers: int = 1,
+    progress=True,
+    command: str | None = None,
+) -> Path:
+    """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out`; returns the manifest path.
+
+    progress: True for a tqdm bar, a callable `progress(done, total, message)`, or False.
+    """
+    from core.atomic import atomic_write_json
+
+    if kind not in KINDS:
+        raise ValueError(f"Unknown simulator {kind!r}; choose disks or lenses.")
+    size = DEFAULT_SIZE[kind] if size is None else int(size)
+    if not 16 <= size <= MAX_SIZE:
+        raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
+    if n < 1:
+        raise ValueError(f"The number of images must be at least 1; got {n}.")
+    if workers < 1:
+        raise ValueError(f"The number of workers must be at least 1; got {workers}.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if command is None:
+        command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={str(out)!r}, workers={workers})"
+    header = _header(kind, size, seed, command)
+    previous = _previous_entries(out, kind, size, seed)
+    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i))) for i in range(n)]
+    callback, close = _progress_callable(progress)
+    entries: list[dict] = []
+    last_save = time.monotonic()
+
+    def record(entry: dict) -> None:
+        nonlocal last_save
+        entries.append(entry)
+        if callback:
+            callback(len(entries), n, f"simulating {kind}")
+        if time.monotonic() - last_save > 5.0:
+            atomic_write_json(out / PARTIAL_MANIFEST, {**header, "images": entries})
+            last_save = time.monotonic()
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                record(_make_one(job))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+                for entry in pool.map(_make_one, jobs, chunksize=max(1, min(16, n // (4 * workers)))):
+                    record(entry)
+    finally:
+        if entries and len(entries) < n:
+            atomic_write_json(out / PARTIAL_MANIFEST, {**header, "images": entries})
+        close()
+    manifest = out / MANIFEST
+    atomic_write_json(manifest, {**header, "images": entries})
+    (out / PARTIAL_MANIFEST).unlink(missing_ok=True)
+    return manifest
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("kind", choices=KINDS, help="which simulator")
+    parser.add_argument("--n", type=int, required=True, help="number of images (balanced over the classes)")
+    parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150)")
+    parser.add_argument("--seed", type=int, default=0, help="master seed; image i uses SeedSequence(seed).spawn child i")
+    parser.add_argument("--out", required=True, help="output folder (class sub-folders + manifest.json)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    import shlex
+
+    command = "python -m core simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+    if command is None or "simulate" not in sys.argv[1:2]:
+        command = f"python -m core simulate {args.kind} --n {args.n} --size {args.size or DEFAULT_SIZE[args.kind]} --seed {args.seed} --out {shlex.quote(args.out)} --workers {args.workers}"
+    manifest = simulate_dataset(args.kind, args.n, args.size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command)
+    print(f"wrote {args.n} images and {manifest}")
+    return 0
