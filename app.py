@@ -2,10 +2,19 @@
 
 import streamlit as st
 
+from ui.hosting import is_hosted
+
 st.set_page_config(page_title="EquiScope", page_icon=":telescope:", layout="wide")
 
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),
+    st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/compare:"),
+    st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
+    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("pages/equivariance.py", title="Equivariance lab", icon=":material/rotate_right:"),
+    st.Page("pages/lenses.py", title="Lenses", icon=":material/blur_circular:"),
 ]
+if not is_hosted():  # a public demo does not train on the shared server
+    PAGES.append(st.Page("pages/train.py", title="Train", icon=":material/model_training:"))
 
 st.navigation(PAGES).run()

@@ -1,0 +1,41 @@
+"""Feature maps: one regular field's maps laid out by group element; rotating the input cycles them."""
+
+import streamlit as st
+
+from ui import figures, inference, resources, widgets
+from ui.errors import call
+
+st.title("Feature maps")
+st.caption("A regular field of a C_N / D_N layer holds one map per group element (columns: rotations; "
+           "second row of a D_N layer: the same after a flip). Rotating the input by 360/N degrees "
+           "rotates every map and moves each one to the next column. A CNN's channels have no such order.")
+
+image = widgets.current_image()
+c1, c2 = st.columns(2)
+with c1:
+    eq_entry = widgets.pick_model(None, equivariant=True, key="fm_model_eq", label="Equivariant model")
+with c2:
+    cnn_entry = widgets.pick_model(None, equivariant=False, key="fm_model_cnn", label="CNN for contrast",
+                                   required=False)
+group = (eq_entry.get("config") or {}).get("group", "C4")
+elements = resources.group_elements(group)
+step = int(round(360 / resources.rotation_order(group)))
+angle = st.slider("Rotate the input (degrees)", 0, 360 - step, 0, step=step, key="fm_angle",
+                  help=f"One step = {step}°, one rotation of {group}.")
+flip = st.toggle("Flip the input first", key="fm_flip", disabled=not group.startswith("D"))
+
+for entry, is_eq in ((eq_entry, True), (cnn_entry, False)):
+    if entry is None:
+        continue
+    st.subheader(entry["name"])
+    st.caption(widgets.model_caption(entry))
+    layers = call(inference.feature_maps, entry["name"], entry.get("sha256"), image["data"], float(angle), flip)
+    if is_eq:
+        layers = [layer for layer in layers if layer["group_order"]] or layers
+    names = [layer["name"] for layer in layers]
+    a, b = st.columns([3, 1])
+    layer = layers[names.index(a.selectbox("Layer", names, key=f"fm_layer_{is_eq}"))]
+    n_fields = layer["maps"].shape[0] // (layer["group_order"] or 1)
+    label = "Field" if layer["group_order"] else "First channel (16 shown)"
+    field = b.number_input(label, 0, max(n_fields - 1, 0), 0, key=f"fm_field_{is_eq}")
+    st.plotly_chart(figures.feature_field_grid(layer, int(field), elements), key=f"fm_grid_{is_eq}")

@@ -1,0 +1,52 @@
+"""Lenses: class probabilities for the current image; ROC, AUC and confusion of the classifiers; the group zoo."""
+
+import pandas as pd
+import streamlit as st
+
+from ui import figures, inference, reference, resources, widgets
+from ui.errors import call
+
+st.title("Lenses")
+st.caption("Dark-matter substructure classes of a strong-lens image: no_sub (smooth halo), "
+           "cdm (subhalos) and vortex (a line of small masses).")
+
+c1, c2 = st.columns(2)
+with c1:
+    eq_entry = widgets.pick_model("classifier", equivariant=True, key="lens_model_eq")
+with c2:
+    cnn_entry = widgets.pick_model("classifier", equivariant=False, key="lens_model_cnn", required=False)
+entries = [e for e in (eq_entry, cnn_entry) if e is not None]
+classes = eq_entry.get("classes") or ["no_sub", "cdm", "vortex"]
+
+st.subheader("The current image")
+image = widgets.current_image(required=False)
+if image is None:
+    st.info("No current image: simulate a lens or upload one on the Data page to see its class probabilities.")
+else:
+    if image.get("kind") == "disk":
+        st.warning("The current image is a protoplanetary disk; these classifiers were trained on lenses.")
+    probs = {e["name"]: call(inference.class_probabilities, e["name"], e.get("sha256"), image["data"]) for e in entries}
+    st.plotly_chart(figures.probability_bars(probs, classes), key="lens_probs")
+
+st.subheader("On the simulated reference lenses")
+if st.toggle("Evaluate the classifiers (first time: simulate and classify the reference set)",
+             value=True, key="lens_evaluate"):
+    cols = st.columns(len(entries))
+    for col, entry in zip(cols, entries, strict=True):
+        with col:
+            report = widgets.build_with_progress(st.empty(), reference.classifier_report, entry["name"], entry.get("sha256"))
+            roc = report["roc"]
+            st.markdown(f"**{entry['name']}** — micro AUC {roc.micro_auc:.4f}, macro AUC {roc.macro_auc:.4f}, "
+                        f"accuracy {report['accuracy']:.3f} on {report['n']} images")
+            curves = {c.class_name: (c.fpr, c.tpr, c.auc) for c in roc.curves}
+            st.plotly_chart(figures.roc_figure(curves, "ROC, one class against the rest"), key=f"lens_roc_{entry['name']}")
+            st.plotly_chart(figures.confusion_figure(report["confusion"], report["classes"], "Confusion matrix"),
+                            key=f"lens_cm_{entry['name']}")
+
+st.subheader("Group zoo")
+zoo = resources.classifier_zoo()
+if len(zoo) < 2:
+    st.caption("Only one classifier checkpoint exists; train others (different groups C_N / D_N) to compare them here.")
+else:
+    st.caption("Each checkpoint's own held-out metrics, as recorded when it was trained.")
+    st.dataframe(pd.DataFrame(zoo), hide_index=True, key="lens_zoo")

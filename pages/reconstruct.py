@@ -1,0 +1,38 @@
+"""Reconstruct: original | reconstruction | residual, metrics, equivariant vs CNN, FITS download."""
+
+import streamlit as st
+
+from ui import figures, inference, widgets
+from ui.errors import call
+
+st.title("Reconstruct")
+st.caption("The autoencoder's output for the current image on the model grid, normalised to [0, 1]. "
+           "Original and reconstruction share one stretch; the residual is original − reconstruction.")
+
+image = widgets.current_image()
+left, right = st.columns(2)
+with left:
+    eq_entry = widgets.pick_model("autoencoder", equivariant=True, key="recon_model_eq")
+with right:
+    cnn_entry = widgets.pick_model("autoencoder", equivariant=False, key="recon_model_cnn", required=False)
+stretch = widgets.pick_stretch(key="recon_stretch")
+
+for entry in (eq_entry, cnn_entry):
+    if entry is None:
+        continue
+    st.subheader(entry["name"])
+    st.caption(widgets.model_caption(entry))
+    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"])
+    shown = widgets.stretched([result["original"], result["reconstruction"]], stretch)
+    cols = st.columns(3)
+    cols[0].plotly_chart(figures.image_figure(shown[0], "Original (model grid)"), key=f"orig_{entry['name']}")
+    cols[1].plotly_chart(figures.image_figure(shown[1], "Reconstruction"), key=f"recon_{entry['name']}")
+    cols[2].plotly_chart(figures.residual_figure(result["residual"]), key=f"resid_{entry['name']}")
+    m = result["metrics"]
+    mcols = st.columns(5)
+    mcols[0].metric("MSE", f"{m['mse']:.2e}", help="Mean squared error on the [0, 1] grid.")
+    mcols[1].metric("PSNR", f"{m['psnr_db']:.1f} dB", help="Peak signal-to-noise ratio for a data range of 1.")
+    mcols[2].metric("SSIM", f"{m['ssim']:.3f}", help="Structural similarity, 1 = identical.")
+    mcols[3].metric("MS-SSIM", f"{m['ms_ssim']:.3f}", help="Multi-scale SSIM (5 scales), 1 = identical.")
+    with mcols[4]:
+        widgets.fits_download(result["reconstruction"], image, entry["name"], key=f"fits_{entry['name']}")

@@ -1,0 +1,142 @@
+"""End to end in a real browser: `streamlit run app.py`, upload a FITS file, visit the pages.
+
+Covers what AppTest cannot: the file input, the client-side navigation that keeps the
+session's current image, and plotly actually drawing in Chromium. Screenshots go to
+docs/screenshots/. Needs Debian's Chromium: `apt-get install chromium chromium-driver`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.atomic import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium: "
+                       "apt-get install chromium chromium-driver"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A `streamlit run app.py` subprocess on a free port; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "EQUISCOPE_HOSTED": "0"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.headless", "true", "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
+                pytest.fail(f"streamlit did not come up on {url}: {out[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def fits_file(tmp_path_factory) -> Path:
+    """A 2-D disk-like FITS image (a ring with a gap) written with astropy."""
+    from astropy.io import fits
+
+    yy, xx = np.mgrid[-64:65, -64:65].astype(np.float32)
+    r = np.hypot(xx, yy)
+    image = np.exp(-r / 25.0) * (1.0 - 0.8 * np.exp(-0.5 * ((r - 30.0) / 3.0) ** 2))
+    hdu = fits.PrimaryHDU(image.astype(np.float32))
+    hdu.header["BUNIT"] = "Jy/beam"
+    path = tmp_path_factory.mktemp("fits") / "e2e_disk.fits"
+    hdu.writeto(path)
+    return path
+
+
+def _wait_idle(page, timeout_ms: int = 120_000) -> None:
+    page.wait_for_timeout(300)  # let a rerun triggered by the last action start
+    page.wait_for_selector(APP_IDLE, timeout=timeout_ms)
+
+
+def _screenshot(page, name: str) -> None:
+    atomic_write_bytes(SCREENSHOTS / f"{name}.png", page.screenshot(full_page=True))
+
+
+def _goto_page(page, title: str) -> None:
+    """Client-side navigation through the sidebar, which keeps the session (and its image)."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    _wait_idle(page)
+
+
+def _assert_no_exception(page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def test_upload_then_reconstruct_and_latent_map(server, fits_file):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server)
+            _wait_idle(page)
+            page.locator('input[type="file"]').first.set_input_files(str(fits_file))
+            _wait_idle(page)
+            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=60_000)
+            _assert_no_exception(page)
+            _screenshot(page, "data")
+
+            _goto_page(page, "Reconstruct")
+            _assert_no_exception(page)
+            charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+            charts.first.wait_for(timeout=120_000)
+            assert charts.count() >= 3  # original, reconstruction, residual
+            assert page.locator('[data-testid="stPlotlyChart"] svg').count() > 0
+            assert page.get_by_text("PSNR").count() > 0
+            _screenshot(page, "reconstruct")
+
+            _goto_page(page, "Latent map")
+            page.wait_for_selector('[data-testid="stPlotlyChart"] canvas, [data-testid="stPlotlyChart"] svg',
+                                   timeout=300_000)
+            _wait_idle(page, timeout_ms=300_000)
+            _assert_no_exception(page)
+            assert page.get_by_text("ARI").count() > 0
+            _screenshot(page, "latent_map")
+        finally:
+            browser.close()

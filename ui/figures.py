@@ -1,0 +1,204 @@
+"""Plotly figures for the pages: images, feature-map grids, latent maps, curves, tables.
+
+Images are shown with the pixel (0, 0) at the lower left, as FITS viewers do. Every curve
+has axis titles with units. Figures take plain numpy arrays and lists; no model code here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+IMAGE_COLORSCALE = "Inferno"
+RESIDUAL_COLORSCALE = "RdBu_r"
+MAX_DISPLAY_PIXELS = 256  # longest side sent to the browser; larger images are block-averaged
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def display_array(image: np.ndarray, max_side: int = MAX_DISPLAY_PIXELS) -> np.ndarray:
+    """Block-average a 2-D image so that its longest side is at most `max_side` pixels."""
+    image = np.asarray(image, dtype=np.float32)
+    factor = int(np.ceil(max(image.shape) / max_side))
+    if factor <= 1:
+        return image
+    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    return image[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+def image_figure(image: np.ndarray, title: str = "", *, zmin: float | None = None,
+                 zmax: float | None = None, colorscale: str = IMAGE_COLORSCALE,
+                 colorbar_title: str = "", height: int = 360) -> go.Figure:
+    """One image as a heatmap with a colour bar; `image` is already stretched for display."""
+    data = display_array(image)
+    fig = go.Figure(go.Heatmap(z=data, zmin=zmin, zmax=zmax, colorscale=colorscale,
+                               colorbar={"title": {"text": colorbar_title}, "thickness": 12},
+                               hovertemplate="x=%{x} px, y=%{y} px<br>value=%{z:.3g}<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
+    return fig
+
+
+def residual_figure(residual: np.ndarray, title: str = "Residual (original − reconstruction)",
+                    height: int = 360) -> go.Figure:
+    """A signed residual on a diverging scale symmetric about zero."""
+    limit = float(np.max(np.abs(residual))) or 1.0
+    return image_figure(residual, title, zmin=-limit, zmax=limit, colorscale=RESIDUAL_COLORSCALE,
+                        colorbar_title="Δ (normalised flux)", height=height)
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int, *,
+               colorscale: str = IMAGE_COLORSCALE, symmetric: bool = False,
+               height_per_row: int = 150, title: str = "") -> go.Figure:
+    """Small heatmaps on one shared colour scale, laid out row by row."""
+    n_rows = int(np.ceil(len(images) / n_cols))
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=list(titles),
+                        horizontal_spacing=0.01, vertical_spacing=0.06)
+    stack = np.stack([display_array(im, 96) for im in images])
+    lo, hi = float(stack.min()), float(stack.max())
+    if symmetric:
+        hi = max(abs(lo), abs(hi)) or 1.0
+        lo = -hi
+    for i, im in enumerate(stack):
+        r, c = i // n_cols + 1, i % n_cols + 1
+        fig.add_trace(go.Heatmap(z=im, coloraxis="coloraxis",
+                                 hovertemplate="value=%{z:.3g}<extra></extra>"), row=r, col=c)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    for i in range(len(images)):
+        axis = "" if i == 0 else str(i + 1)
+        fig.layout[f"yaxis{axis}"].scaleanchor = f"x{axis}"
+    fig.update_layout(coloraxis={"colorscale": colorscale, "cmin": lo, "cmax": hi,
+                                 "colorbar": {"thickness": 10}},
+                      height=height_per_row * n_rows + 60, title=title,
+                      margin={"l": 5, "r": 5, "t": 60 if title else 30, "b": 5})
+    fig.update_annotations(font_size=10)
+    return fig
+
+
+def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: str,
+                   hover: Sequence[str] | None = None, marked: np.ndarray | None = None,
+                   marked_label: str = "current image", neighbours: Sequence[int] = (),
+                   orbit: np.ndarray | None = None, orbit_labels: Sequence[str] = (),
+                   height: int = 560) -> go.Figure:
+    """A 2-D map (t-SNE) of the reference set, one trace per group (cluster or label).
+
+    Each reference point carries its index in `customdata`, so a box or lasso selection
+    maps back to the images whatever trace it hits. `marked` (M, 2) are placed points such
+    as the current image, `orbit` (K, 2) the rotated copies of it.
+    """
+    coords = np.asarray(coords)
+    groups = np.asarray([str(g) for g in groups])
+    hover = np.asarray(hover if hover is not None else [str(i) for i in range(len(coords))])
+    fig = go.Figure()
+    for k, name in enumerate(sorted(set(groups.tolist()), key=_natural_key)):
+        idx = np.flatnonzero(groups == name)
+        fig.add_trace(go.Scattergl(
+            x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"{group_title} {name}",
+            customdata=idx, text=hover[idx], marker={"size": 6, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
+            hovertemplate="%{text}<extra>%{fullData.name}</extra>"))
+    if len(neighbours):
+        nb = np.asarray(list(neighbours))
+        fig.add_trace(go.Scatter(
+            x=coords[nb, 0], y=coords[nb, 1], mode="markers", name="nearest neighbours",
+            marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}},
+            hoverinfo="skip"))
+    if orbit is not None and len(orbit):
+        fig.add_trace(go.Scatter(
+            x=orbit[:, 0], y=orbit[:, 1], mode="lines+markers", name="rotated copies",
+            text=list(orbit_labels), marker={"size": 9, "symbol": "diamond", "color": "#444"},
+            line={"dash": "dot", "color": "#444"}, hovertemplate="%{text}<extra></extra>"))
+    if marked is not None and len(marked):
+        fig.add_trace(go.Scatter(
+            x=marked[:, 0], y=marked[:, 1], mode="markers", name=marked_label,
+            marker={"size": 18, "symbol": "star", "color": "gold", "line": {"width": 1.5, "color": "black"}},
+            hovertemplate=f"{marked_label}<extra></extra>"))
+    fig.update_layout(height=height, dragmode="lasso", legend={"itemsizing": "constant"},
+                      xaxis_title="t-SNE 1 (arbitrary units)", yaxis_title="t-SNE 2 (arbitrary units)",
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def _natural_key(name: str):
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def curves_figure(x: np.ndarray, series: dict[str, np.ndarray], *, x_title: str, y_title: str,
+                  title: str = "", log_y: bool = False, height: int = 380) -> go.Figure:
+    """Lines sharing one x axis; `series` maps a legend name to its y values."""
+    fig = go.Figure()
+    for k, (name, y) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name,
+                                 line={"color": PALETTE[k % len(PALETTE)]}))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=height,
+                      margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10})
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = "") -> go.Figure:
+    """ROC curves: `curves` maps a name to (false positive rate, true positive rate, AUC)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line={"dash": "dash", "color": "grey"}, hoverinfo="skip"))
+    for k, (name, (fpr, tpr, auc)) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUC {auc:.3f})",
+                                 line={"color": PALETTE[k % len(PALETTE)]}))
+    fig.update_layout(title=title, height=380, xaxis_title="false positive rate (fraction)",
+                      yaxis_title="true positive rate (fraction)",
+                      margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10})
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, classes: Sequence[str], title: str = "") -> go.Figure:
+    """Confusion matrix counts: rows are true classes, columns predicted classes."""
+    matrix = np.asarray(matrix)
+    fig = go.Figure(go.Heatmap(z=matrix, x=list(classes), y=list(classes), colorscale="Blues",
+                               text=matrix, texttemplate="%{text}", showscale=False,
+                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title=title, height=340, xaxis_title="predicted class",
+                      yaxis_title="true class", margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10})
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def probability_bars(probabilities: dict[str, Sequence[float]], classes: Sequence[str]) -> go.Figure:
+    """Class probabilities per model, grouped bars."""
+    fig = go.Figure()
+    for k, (name, p) in enumerate(probabilities.items()):
+        fig.add_trace(go.Bar(x=list(classes), y=list(p), name=name, marker_color=PALETTE[k % len(PALETTE)],
+                             text=[f"{v:.2f}" for v in p], textposition="outside"))
+    fig.update_layout(barmode="group", height=340, xaxis_title="class",
+                      yaxis_title="probability", margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    fig.update_yaxes(range=[0, 1.1])
+    return fig
+
+
+def feature_field_grid(layer: dict, field: int, elements: Sequence[tuple[bool, float]]) -> go.Figure:
+    """The maps of one regular field, one panel per group element (columns: rotations, rows: flip).
+
+    `layer` is {"name", "maps" (C, H, W), "group_order"}; `elements` the (flip, angle_deg) of
+    each group element in channel order. A layer of plain channels shows 16 channels from `field`.
+    """
+    maps, order = layer["maps"], layer["group_order"]
+    if order and order == len(elements):
+        block = maps[field * order:(field + 1) * order]
+        titles = [("flip · " if f else "") + f"{a:g}°" for f, a in elements]
+        n_cols = order // 2 if any(f for f, _ in elements) else order
+        title = f"{layer['name']}: field {field}, one map per group element"
+    else:
+        block = maps[field:field + 16]
+        titles = [f"channel {field + i}" for i in range(len(block))]
+        n_cols = 8
+        title = f"{layer['name']}: channels {field}–{field + len(block) - 1}"
+    return image_grid(list(block), titles, n_cols, title=title, colorscale="Viridis")

@@ -1,0 +1,163 @@
+"""Reference sets: simulated images, their latents, t-SNE map, clusters, and classifier evaluation.
+
+Built once per (checkpoint sha256, generator) and shared by every visitor
+(`st.cache_resource`); the latents and the fitted map are also cached on disk by
+core.analysis, so a restarted server does not recompute them. New images (the current one,
+its rotated copies) are placed into the frozen map, never refitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ui.resources import _load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "cache"
+REFERENCE_N = 240  # images in a simulated reference set (divided evenly over its classes)
+REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
+REFERENCE_SIZE = {"disks": 129, "lenses": 150}  # simulated image side in pixels
+MAP_SEED = 0  # t-SNE seed
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ReferenceMap:
+    latents: object  # core.analysis.encode.Latents: z (N, d), files, labels
+    lmap: object  # core.analysis.tsne_map.LatentMap: coords (N, 2), place(), nearest()
+    folder: Path  # the reference data set
+    notes: list[str]
+
+
+def _stage(progress: Progress | None, start: float, span: float) -> Progress | None:
+    """Map a sub-task's (done, total) onto [start, start + span] of one overall bar."""
+    if progress is None:
+        return None
+    return lambda done, total, message: progress(int(1000 * (start + span * done / max(total, 1))), 1000, message)
+
+
+def reference_folder(generator: str, n: int = REFERENCE_N, seed: int = REFERENCE_SEED,
+                     progress: Progress | None = None) -> Path:
+    """The simulated reference set `cache/reference/<generator>-n<n>-seed<seed>/`, simulated if absent."""
+    from core.data.simulate import simulate_dataset
+
+    folder = CACHE / "reference" / f"{generator}-n{n}-seed{seed}"
+    if not (folder / "manifest.json").is_file():
+        def step(done: int, total: int, message: str) -> None:
+            if progress:
+                progress(done, total, f"simulating the reference {generator} (once per server): {done}/{total}")
+
+        simulate_dataset(generator, n, REFERENCE_SIZE[generator], seed, folder, workers=1, progress=step)
+    return folder
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def reference_map(name: str, sha256: str | None, generator: str, n: int = REFERENCE_N,
+                  _progress: Progress | None = None) -> ReferenceMap:
+    """Latents and t-SNE map of the reference set under checkpoint `name` (once per server)."""
+    from core.data.datasets import scan_dataset
+
+    from core.analysis.encode import encode_dataset
+    from core.analysis.tsne_map import load_or_fit_map
+
+    loaded = _load_model(name, sha256)
+    folder = reference_folder(generator, n, progress=_stage(_progress, 0.0, 0.3))
+    index = scan_dataset(folder)
+    latents = encode_dataset(loaded, index, cache_dir=CACHE / "latents", progress=_stage(_progress, 0.3, 0.3))
+    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(_progress, 0.6, 0.4))
+    return ReferenceMap(latents, lmap, folder, list(latents.notes) + notes)
+
+
+@st.cache_data(max_entries=16, show_spinner="Clustering the latents…")
+def clusters(name: str, sha256: str | None, generator: str, method: str, k: int | None) -> dict:
+    """Cluster labels of the reference latents and, when labels are known, ARI and NMI."""
+    from core.analysis.cluster import agreement, cluster_latents
+
+    ref = reference_map(name, sha256, generator)
+    result = cluster_latents(ref.latents.z, method=method, k=k)
+    scores = agreement(ref.latents.labels, result.labels) if ref.latents.labels else None
+    return {"labels": result.labels, "k": result.k, "silhouette": result.silhouette, "agreement": scores}
+
+
+@st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
+def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
+                 n_neighbours: int = 6) -> dict:
+    """Map positions (M, 2) of raw 2-D images and their nearest reference images in latent space."""
+    from core.analysis.encode import encode_images
+
+    ref = reference_map(name, sha256, generator)
+    z = encode_images(_load_model(name, sha256), images)  # (M, d)
+    idx, dist = ref.lmap.nearest(z, k=n_neighbours)
+    return {"coords": ref.lmap.place(z), "neighbours": idx, "distances": dist}
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def thumbnail(path: str, size: int = 96) -> np.ndarray:
+    """A reference image on a small grid in [0, 1], for the gallery."""
+    from core.data.preprocess import prepare
+    from core.io import read_image
+
+    return prepare(read_image(Path(path)).data, size)
+
+
+def table(ref: ReferenceMap, cluster_labels: np.ndarray | None) -> pd.DataFrame:
+    """One row per reference image: file, known label, cluster, map coordinates."""
+    z = ref.latents
+    return pd.DataFrame({
+        "file": [str(Path(f).relative_to(ref.folder)) if Path(f).is_relative_to(ref.folder) else f for f in z.files],
+        "label": z.labels if z.labels else [""] * len(z.files),
+        "cluster": cluster_labels if cluster_labels is not None else [-1] * len(z.files),
+        "tsne_x": ref.lmap.coords[:, 0],
+        "tsne_y": ref.lmap.coords[:, 1],
+    })
+
+
+@st.cache_data(max_entries=32, show_spinner="Placing the rotated copies on the map…")
+def place_orbit(name: str, sha256: str | None, generator: str, image: np.ndarray,
+                angles: tuple[float, ...], flip: bool = False) -> np.ndarray:
+    """Map positions (len(angles), 2) of the image rotated on the model grid by each angle.
+
+    For an exactly invariant latent the copies at multiples of 90 degrees land on one spot;
+    a CNN's copies wander across the map.
+    """
+    import torch
+
+    from core.analysis.encode import encode_batch
+    from ui.inference import model_input
+
+    loaded = _load_model(name, sha256)
+    ref = reference_map(name, sha256, generator)
+    x = torch.cat([model_input(image, loaded.image_size, a, flip) for a in angles])  # (A, 1, S, S)
+    return ref.lmap.place(encode_batch(loaded, x))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def classifier_report(name: str, sha256: str | None, n: int = REFERENCE_N,
+                      _progress: Progress | None = None) -> dict:
+    """ROC curves, per-class AUC and confusion matrix of a classifier on the simulated lens reference set.
+
+    {"roc": core.analysis.metrics.RocReport, "confusion": (K, K) counts, "accuracy": float,
+     "classes": [...], "n": int}; computed once per server and checkpoint.
+    """
+    from core.analysis.metrics import accuracy, confusion, roc_report
+    from core.train.evaluate import load_eval_data, predict
+
+    loaded = _load_model(name, sha256)
+    folder = reference_folder("lenses", n, progress=_stage(_progress, 0.0, 0.6))
+    if _progress:
+        _progress(600, 1000, f"classifying {n} reference lenses")
+    X, labels, _ = load_eval_data(folder, loaded.image_size, loaded.classes)
+    probs = predict(loaded.model, X, "cpu").softmax(dim=1).numpy()  # (N, K)
+    y = labels.numpy()
+    pred = probs.argmax(axis=1)
+    if _progress:
+        _progress(1000, 1000, "done")
+    return {"roc": roc_report(y, probs, loaded.classes), "confusion": confusion(y, pred, len(loaded.classes)),
+            "accuracy": accuracy(y, pred), "classes": list(loaded.classes), "n": len(y)}

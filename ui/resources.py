@@ -1,0 +1,74 @@
+"""Cached resources shared by every visitor: loaded models, reference latents, fitted maps.
+
+`st.cache_resource` holds objects that are expensive to build and safe to share (models in
+eval mode, fitted t-SNE maps); `st.cache_data` holds plain arrays. Keys include the
+checkpoint's sha256 so a re-trained checkpoint of the same name is loaded afresh. No page
+builds an escnn model itself: they all come through `model()`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.errors import call, require
+
+
+def checkpoints(kind: str | None = None, generator: str | None = None,
+                equivariant: bool | None = None) -> list[dict]:
+    """Index entries (shipped, then user runs), read afresh on every render.
+
+    `kind` is "autoencoder" | "classifier"; `generator` the training data ("disks" | "lenses");
+    `equivariant` keeps only escnn models (True) or only the CNN baselines (False).
+    """
+    ckpt = require("core.checkpoints", "the checkpoint index")
+    entries = call(ckpt.list_checkpoints)
+    out = []
+    for e in entries:
+        if kind is not None and e.get("kind") != kind:
+            continue
+        if generator is not None and (e.get("data") or {}).get("generator") not in (generator, None):
+            continue
+        if equivariant is not None and str(e.get("model", "")).startswith("equivariant") != equivariant:
+            continue
+        out.append(e)
+    return out
+
+
+@st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)
+def _load_model(name: str, sha256: str | None):
+    from core.checkpoints import load_model
+
+    return load_model(name)
+
+
+def model(entry: dict):
+    """The LoadedModel of an index entry, built once per server and shared."""
+    return call(_load_model, entry["name"], entry.get("sha256"))
+
+
+@st.cache_resource(show_spinner=False)
+def group_elements(group: str) -> list[tuple[bool, float]]:
+    """(flip, angle_deg) of each element of C_N / D_N, in the regular-field channel order."""
+    from core.models.equivariant import group_elements as elements
+
+    return call(elements, group)
+
+
+def rotation_order(group: str) -> int:
+    """N of C_N / D_N: the number of rotations, by 360/N degrees each."""
+    return int(group[1:])
+
+
+def classifier_zoo() -> list[dict]:
+    """One row per classifier checkpoint with its group and recorded held-out metrics."""
+    rows = []
+    for e in checkpoints("classifier"):
+        m = e.get("metrics") or {}
+        row = {"checkpoint": e["name"], "model": e.get("model"),
+               "group": (e.get("config") or {}).get("group", "—"),
+               "micro AUC": m.get("micro_auc"), "macro AUC": m.get("macro_auc"), "accuracy": m.get("accuracy")}
+        for cls, auc in (m.get("per_class_auc") or {}).items():
+            row[f"AUC {cls}"] = auc
+        row["images (held out)"] = m.get("n")
+        rows.append(row)
+    return rows

@@ -1,0 +1,150 @@
+"""Widgets shared by several pages: the current image, model pickers, galleries, downloads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import streamlit as st
+
+from ui import resources
+from ui.errors import call, require
+
+SHIPPED_DEFAULTS = {
+    ("autoencoder", True): "disks-ae-equivariant",
+    ("autoencoder", False): "disks-ae-cnn",
+    ("classifier", True): "lenses-classifier-equivariant",
+    ("classifier", False): "lenses-classifier-cnn",
+    (None, True): "disks-ae-equivariant",
+    (None, False): "disks-ae-cnn",
+    (None, None): "disks-ae-equivariant",
+}
+
+
+def current_image(required: bool = True) -> dict | None:
+    """The image chosen on the Data page (`{"data", "meta", "name", "kind"}`).
+
+    With `required`, the page stops with a hint when there is none; otherwise returns None.
+    """
+    state = require("ui.state", "the Data page's current image")
+    image = state.get_current_image()
+    if image is None and required:
+        st.info("No image yet: load, simulate or pick an example on the Data page first.")
+        st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+        st.stop()
+    return image
+
+
+def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: str | None = None,
+               generator: str | None = None, required: bool = True) -> dict | None:
+    """A selectbox of checkpoints of one kind; returns the chosen index entry.
+
+    Lists the index on every render, so a checkpoint trained on the Train page shows up at
+    once. With `required`, the page stops with a hint when none exists.
+    """
+    entries = resources.checkpoints(kind, generator, equivariant)
+    family = {True: "equivariant ", False: "CNN ", None: ""}[equivariant]
+    what = f"{family}{kind or 'model'}"
+    if not entries:
+        if required:
+            st.info(f"No {what} checkpoint exists yet: the shipped ones are not in `checkpoints/` "
+                    "and none has been trained on the Train page.")
+            st.stop()
+        st.caption(f"No {what} checkpoint yet.")
+        return None
+    names = [e["name"] for e in entries]
+    default = SHIPPED_DEFAULTS.get((kind, equivariant))
+    name = st.selectbox(label or what.capitalize(), names, index=names.index(default) if default in names else 0,
+                        key=key, help="Shipped checkpoints first, then the ones trained here.")
+    return entries[names.index(name)]
+
+
+def model_caption(entry: dict) -> str:
+    """One line describing a checkpoint: architecture, group, training data, ensemble size."""
+    cfg = entry.get("config") or {}
+    data = entry.get("data") or {}
+    parts = [entry.get("model", "?")]
+    if cfg.get("group"):
+        parts.append(f"group {cfg['group']}")
+    if data.get("generator"):
+        parts.append(f"trained on {data.get('n') or '?'} simulated {data['generator']}")
+    if (entry.get("members") or 1) > 1:
+        parts.append(f"ensemble of {entry['members']}")
+    return " · ".join(parts)
+
+
+def generator_of(entry: dict) -> str:
+    """The kind of images a checkpoint was trained on: "disks" or "lenses"."""
+    generator = (entry.get("data") or {}).get("generator")
+    if generator in ("disks", "lenses"):
+        return generator
+    return "lenses" if entry.get("kind") == "classifier" else "disks"
+
+
+def build_with_progress(slot, fn: Callable, *args):
+    """Call a cached builder that takes `_progress`, showing a progress bar in `slot` meanwhile."""
+    bar = slot.progress(0.0, text="Preparing…")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=message)
+
+    result = call(fn, *args, _progress=progress)
+    slot.empty()
+    return result
+
+
+def selected_indices(event) -> list[int]:
+    """Reference indices of the points a box/lasso/click selection picked on a latent map."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    out = []
+    for p in points:
+        custom = p.get("customdata")
+        if isinstance(custom, list):
+            custom = custom[0] if custom else None
+        if custom is not None:
+            out.append(int(custom))
+    return sorted(set(out))
+
+
+def gallery(ref, indices: Sequence[int], key: str, n_cols: int = 6, limit: int = 24) -> None:
+    """Thumbnails of reference images with their label and file name."""
+    from ui.reference import thumbnail
+
+    indices = list(indices)[:limit]
+    cols = st.columns(n_cols)
+    labels = ref.latents.labels
+    for i, idx in enumerate(indices):
+        path = ref.latents.files[idx]
+        thumb = call(thumbnail, path, stop=False)
+        if thumb is None:
+            continue
+        caption = (f"{labels[idx]} · " if labels else "") + path.rsplit("/", 1)[-1]
+        cols[i % n_cols].image(thumb, caption=caption, clamp=True, width="stretch")
+
+
+def pick_stretch(key: str) -> str:
+    """The display stretch (linear, log, asinh, z-scale), from ui/images."""
+    images = require("ui.images", "the image stretches")
+    return st.segmented_control("Stretch", list(images.STRETCHES), default=images.STRETCHES[0],
+                                key=key) or images.STRETCHES[0]
+
+
+def stretched(images: Sequence[np.ndarray], stretch: str) -> list[np.ndarray]:
+    """The same stretch, with limits taken from the first image, applied to every image."""
+    from ui.images import stretch_like
+
+    return stretch_like(list(images), stretch)
+
+
+def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> None:
+    """A button that downloads `data` as FITS with the current image's header cards kept."""
+    from core.io import fits_bytes
+
+    payload = call(fits_bytes, np.asarray(data, dtype=np.float32), image["meta"].header, stop=False)
+    if payload is None:
+        return
+    stem = image["name"].rsplit(".", 1)[0]
+    st.download_button("Download as FITS", payload, file_name=f"{stem}_{model_name}_reconstruction.fits",
+                       mime="application/fits", key=key,
+                       help="The reconstruction on the model grid, with the original header cards "
+                            "(WCS keywords describe the original grid, not this one).")
