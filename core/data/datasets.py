@@ -1,0 +1,233 @@
+"""Data-set folders -> an index of files and labels -> a torch Dataset on the model grid.
+
+Accepted layouts (`scan_dataset`):
+- a folder written by `core.data.simulate` (manifest.json + one sub-folder per class);
+- a class-folder layout from anywhere, e.g. DeepLense's (`no/`, `sphere/`, `vort/`, ...): each
+  sub-folder holding images is a class, its name mapped by `canonical_class`;
+- a flat folder of FITS / .npy / ... images with an optional `labels.csv` (columns `file,label`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from core.data.preprocess import DEFAULT_GRID, prepare
+from core.errors import InputError
+
+LENS_CLASSES = ("no_sub", "cdm", "vortex")
+DISK_CLASSES = ("planets_0", "planets_1", "planets_2", "planets_3")
+CLASS_ALIASES = {
+    "no": "no_sub", "nosub": "no_sub", "no_sub": "no_sub", "no-sub": "no_sub", "no_substructure": "no_sub",
+    "sphere": "cdm", "spheres": "cdm", "cdm": "cdm", "subhalo": "cdm", "subhalos": "cdm",
+    "vort": "vortex", "vortex": "vortex", "vortices": "vortex", "axion": "vortex",
+}  # fmt: skip
+IMAGE_EXTENSIONS = (".npy", ".npz", ".fits", ".fit", ".fts", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MANIFEST_NAME = "manifest.json"
+LABELS_NAME = "labels.csv"
+
+
+def canonical_class(name: str) -> str:
+    """Our class name for a folder or label name ("sphere" -> "cdm", "vort" -> "vortex", ...); others unchanged."""
+    key = str(name).strip()
+    return CLASS_ALIASES.get(key.lower(), key)
+
+
+def _ordered_classes(names: set[str]) -> list[str]:
+    for known in (LENS_CLASSES, DISK_CLASSES):
+        if names <= set(known):
+            return [c for c in known if c in names]
+    return sorted(names)
+
+
+@dataclass
+class DatasetIndex:
+    """The files of a data set with their labels (None when unlabelled) and a stable fingerprint."""
+
+    root: Path
+    files: list[Path]
+    labels: list[str] | None
+    classes: list[str]
+    manifest: dict | None = None
+    fingerprint: str = ""
+    layout: str = ""  # "manifest" | "class-folders" | "flat"
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def label_indices(self) -> np.ndarray:
+        """Integer class of every file (index into `classes`), -1 where unlabelled."""
+        if self.labels is None:
+            return np.full(len(self.files), -1, dtype=np.int64)
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        return np.array([lookup[lab] for lab in self.labels], dtype=np.int64)
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _file_fingerprint(root: Path, files: list[Path], labels: list[str] | None) -> str:
+    h = hashlib.sha256()
+    for k, f in enumerate(files):
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\t{labels[k] if labels else ''}\n".encode())
+    return h.hexdigest()
+
+
+def _from_manifest(root: Path, manifest: dict) -> DatasetIndex:
+    entries = manifest.get("images") or []
+    if not entries:
+        raise InputError(f"{root.name}/{MANIFEST_NAME} lists no images; simulate the data set again.")
+    files = [root / e["file"] for e in entries]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise InputError(
+            f"{len(missing)} images listed in {MANIFEST_NAME} are missing (first: {missing[0].relative_to(root)}); re-run the simulation into the same folder to complete it."
+        )
+    labels = [canonical_class(e["label"]) for e in entries]
+    classes = [canonical_class(c) for c in manifest.get("classes") or _ordered_classes(set(labels))]
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return DatasetIndex(root, files, labels, classes, manifest, hashlib.sha256(canonical).hexdigest(), "manifest")
+
+
+def _read_labels_csv(root: Path, files: list[Path]) -> list[str]:
+    path = root / LABELS_NAME
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{LABELS_NAME} cannot be read ({exc}); save it as a UTF-8 CSV with columns file,label.") from exc
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise InputError(f"{LABELS_NAME} needs the columns file,label (one row per image).")
+    table = {Path(r["file"].strip()).name: canonical_class(r["label"]) for r in rows if r.get("file")}
+    unlabelled = [f.name for f in files if f.name not in table]
+    if unlabelled:
+        raise InputError(
+            f"{LABELS_NAME} has no label for {unlabelled[0]}" + (f" and {len(unlabelled) - 1} other files" if len(unlabelled) > 1 else "") + "; add a row for every image."
+        )
+    return [table[f.name] for f in files]
+
+
+def scan_dataset(path: str | Path) -> DatasetIndex:
+    """Index a data-set folder (manifest, class folders or flat folder with optional labels.csv)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder; give the folder that holds the images (or their class sub-folders).")
+    manifest_path = root / MANIFEST_NAME
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{MANIFEST_NAME} in {root.name} is not valid JSON; delete it to use the folder layout or simulate again.") from exc
+        return _from_manifest(root, manifest)
+
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_files = {d: sorted(f for f in d.iterdir() if _is_image(f)) for d in class_dirs}
+    class_files = {d: fs for d, fs in class_files.items() if fs}
+    if class_files:
+        names = [canonical_class(d.name) for d in class_files]
+        if len(set(names)) != len(names):
+            raise InputError("Two class folders map to the same class (for example 'sphere' and 'cdm'); keep one folder per class.")
+        classes = _ordered_classes(set(names))
+        by_class = dict(zip(names, class_files.values(), strict=True))
+        files = [f for c in classes for f in by_class[c]]
+        labels = [c for c in classes for _ in by_class[c]]
+        return DatasetIndex(root, files, labels, classes, None, _file_fingerprint(root, files, labels), "class-folders")
+
+    files = sorted(f for f in root.iterdir() if _is_image(f))
+    if not files:
+        raise InputError(f"{root.name} holds no images; use a folder of .npy/.fits/.png files or one sub-folder of them per class.")
+    labels = _read_labels_csv(root, files) if (root / LABELS_NAME).is_file() else None
+    classes = _ordered_classes(set(labels)) if labels else []
+    return DatasetIndex(root, files, labels, classes, None, _file_fingerprint(root, files, labels), "flat")
+
+
+def load_array(path: Path) -> np.ndarray:
+    """One 2-D float32 image from disk (any format core.io reads)."""
+    from core.io import read_image
+
+    return read_image(path).data
+
+
+class ImageDataset(Dataset):
+    """Images of a `DatasetIndex` on the (size, size) model grid.
+
+    `__getitem__(i) -> (x (1, size, size) float32 in [0, 1], class index or -1)`;
+    `transform` (optional) maps a (1, 1, S, S) tensor to one of the same shape (e.g.
+    `RandomE2Augment`); `cache=True` keeps the prepared images in memory (4 size^2 bytes each).
+    """
+
+    def __init__(self, index: DatasetIndex, size: int = DEFAULT_GRID, transform: Callable | None = None, cache: bool = False):
+        self.index = index
+        self.size = size
+        self.transform = transform
+        self.targets = index.label_indices
+        self._cache: dict[int, np.ndarray] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def image(self, i: int) -> np.ndarray:
+        """Prepared (size, size) float32 image i, without the transform."""
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        path = self.index.files[i]
+        try:
+            image = prepare(load_array(path), self.size)
+        except InputError as exc:
+            raise InputError(f"{path.name}: {exc}") from exc
+        if self._cache is not None:
+            self._cache[i] = image
+        return image
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = torch.from_numpy(self.image(i))[None]  # (1, S, S)
+        if self.transform is not None:
+            x = self.transform(x[None])[0]  # (1, S, S)
+        return x, int(self.targets[i])
+
+
+def split_indices(n: int, val_fraction: float, seed: int, labels=None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) index arrays; stratified by `labels` when given. Sorted, disjoint, covering range(n)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"The validation fraction must be between 0 and 1 (exclusive); got {val_fraction}.")
+    if n < 2:
+        raise ValueError(f"Splitting needs at least 2 images; got {n}.")
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(np.asarray(labels) == c) for c in np.unique(labels)]
+    val = []
+    for g in groups:
+        g = rng.permutation(g)
+        k = min(max(int(round(len(g) * val_fraction)), 1), len(g) - 1) if len(g) > 1 else 0
+        val.append(g[:k])
+    val_idx = np.sort(np.concatenate(val)).astype(np.int64)
+    if len(val_idx) == 0:
+        val_idx = np.array([rng.integers(n)], dtype=np.int64)
+    train_idx = np.setdiff1d(np.arange(n), val_idx)
+    return train_idx, val_idx
+
+
+def kfold_indices(n: int, k: int, seed: int, labels=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """k (train, validation) splits; every index is in exactly one validation fold (stratified by `labels` when given)."""
+    if k < 2 or k > n:
+        raise ValueError(f"k-fold needs 2 <= k <= number of images ({n}); got k={k}.")
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(n, dtype=np.int64)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(np.asarray(labels) == c) for c in np.unique(labels)]
+    offset = 0
+    for g in groups:
+        g = rng.permutation(g)
+        fold_of[g] = (np.arange(len(g)) + offset) % k
+        offset += len(g)  # spread remainders of successive classes over different folds
+    return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
