@@ -73,14 +73,14 @@ def table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.analysis.cli_embed import lazy_progress
     from core.atomic import atomic_write_json
-    from core.train.cli import tqdm_progress
 
-    progress, bar = tqdm_progress()
+    progress, close = lazy_progress()
     try:
         result = measure(args, progress=progress)
     finally:
-        bar.close()
+        close()
     if args.out:
         atomic_write_json(Path(args.out), result)
     if args.json:
