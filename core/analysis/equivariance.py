@@ -97,7 +97,11 @@ def group_permutation(group: str | None, angle_deg: float, flip: bool) -> torch.
         return None
     k = int(round(k)) % G.rotation_order
     element = G.element((int(flip), k)) if dihedral else G.element(k)
-    return torch.as_tensor(G.regular_representation(element), dtype=torch.float32)
+    rho = np.asarray(G.regular_representation(element))  # (|G|, |G|), numerically a permutation
+    perm = np.round(rho)
+    if np.abs(rho - perm).max() > 1e-6 or not (perm.sum(0) == 1).all() or not (perm.sum(1) == 1).all():
+        raise RuntimeError(f"escnn's regular representation of {element} in {group} is not a permutation matrix.")
+    return torch.as_tensor(perm, dtype=torch.float32)
 
 
 def act_on_map(y: torch.Tensor, angle_deg: float, flip: bool, group_order: int | None = None,
