@@ -2,7 +2,8 @@
 
 Physics, in the disk plane (radius r in au):
 - Surface density: Lynden-Bell & Pringle self-similar profile
-  Sigma(r) = (r/r_c)^-gamma * exp(-(r/r_c)^(2-gamma)), times a smooth inner cavity.
+  Sigma(r) = (r/r_c)^-gamma * exp(-(r/r_c)^(2-gamma)), times a smooth inner cavity and a
+  sharp (5 % wide) outer dust edge at `outer_radius_au`.
 - Planet gaps: each planet (mass m_p, orbital radius r_p) multiplies Sigma by a Gaussian dip
   centred on r_p whose full width at half depth is `gap_width_hill` Hill radii,
   r_H = r_p (m_p / (3 M_*))^(1/3), and whose floor is Kanagawa et al. (2015):
@@ -48,6 +49,7 @@ class DiskParams:
     stellar_mass_msun: float = 1.0  # host-star mass
     distance_pc: float = 140.0  # 1 arcsec = distance_pc au
     critical_radius_au: float = 60.0  # r_c of the tapered power law
+    outer_radius_au: float = 130.0  # dust outer edge (radial drift truncates dust disks sharply)
     surface_density_index: float = 1.0  # gamma in Sigma ~ r^-gamma exp(-(r/r_c)^(2-gamma))
     temperature_index: float = 0.5  # q in T ~ r^-q
     optical_depth_at_rc: float = 0.3  # face-on dust optical depth at r_c
@@ -86,7 +88,7 @@ class DiskParams:
             raise ValueError(f"At most {MAX_PLANETS} planets are supported; got {n}.")
         if not 0.0 <= self.inclination_deg < 90.0:
             raise ValueError("The inclination must be between 0 (face-on) and 90 degrees (edge-on, excluded).")
-        for name in ("distance_pc", "critical_radius_au", "stellar_mass_msun", "beam_fwhm_arcsec", "pixel_scale_arcsec", "snr", "aspect_ratio", "alpha_viscosity"):
+        for name in ("distance_pc", "critical_radius_au", "outer_radius_au", "stellar_mass_msun", "beam_fwhm_arcsec", "pixel_scale_arcsec", "snr", "aspect_ratio", "alpha_viscosity"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}.")
 
@@ -130,6 +132,7 @@ def surface_density(r: np.ndarray, phi: np.ndarray, p: DiskParams) -> np.ndarray
     if p.cavity_radius_au > 0:
         edge = 0.15 * p.cavity_radius_au
         sigma = sigma * 0.5 * (1.0 + np.tanh((r - p.cavity_radius_au) / edge))
+    sigma = sigma * 0.5 * (1.0 - np.tanh((r - p.outer_radius_au) / (0.05 * p.outer_radius_au)))
     perturb = np.ones_like(r)
     for r_p, m_p, az in zip(p.planet_radii_au, p.planet_masses_mjup, p.planet_azimuths_deg, strict=True):
         r_h = hill_radius_au(r_p, m_p, p.stellar_mass_msun)
@@ -240,6 +243,7 @@ def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128
         stellar_mass_msun=m_star,
         distance_pc=distance,
         critical_radius_au=r_c,
+        outer_radius_au=float(rng.uniform(1.8, 2.5)) * r_c,
         surface_density_index=float(rng.uniform(0.5, 1.2)),
         temperature_index=float(rng.uniform(0.4, 0.6)),
         optical_depth_at_rc=float(np.exp(rng.uniform(np.log(0.1), np.log(1.0)))),
