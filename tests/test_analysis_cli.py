@@ -54,3 +54,38 @@ def test_embed_unknown_checkpoint_is_one_line(files, capsys):
     assert main(["embed", "--checkpoint", "no-such-model", "--data", str(files["data"])]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: No checkpoint named 'no-such-model' exists; available:") and "\n" not in err
+
+
+def test_equivariance_json_has_every_field(files, capsys, tmp_path):
+    out = tmp_path / "eqv.json"
+    result = run_json(capsys, ["equivariance", "--checkpoint", str(files["eq"]), "--data", str(files["data"]),
+                               "--angles", "0:360:45", "--flips", "--n-images", "3", "--json", "--out", str(out)])
+    assert set(result) == {"checkpoint", "checkpoint_sha256", "data", "model", "group", "angles", "flips",
+                           "mask_radius", "n_images", "curves", "feature_maps_mean"}
+    assert result["group"] == "C4" and result["n_images"] == 3 and result["mask_radius"] == 0.8
+    assert result["angles"] == [0, 45, 90, 135, 180, 225, 270, 315] and result["flips"] == [False, True]
+    assert {"latent", "reconstruction", "map:block1", "map:pose_field"} <= set(result["curves"])
+    latent = result["curves"]["latent"]
+    assert set(latent) == {"name", "kind", "error", "error_max", "pooled"}
+    assert latent["kind"] == "invariant" and len(latent["error"]) == 2 and len(latent["error"][0]) == 8
+    assert max(latent["error"][0][0::2]) < 1e-5  # C4: exact at multiples of 90 degrees
+    assert min(latent["error"][1]) > 1e-4  # flips are not in C4
+    assert len(result["feature_maps_mean"]) == 2
+    assert json.loads(out.read_text()) == result
+
+
+def test_equivariance_table_for_a_cnn_classifier(files, capsys):
+    assert main(["equivariance", "--checkpoint", str(files["cnn"]), "--data", str(files["data"]),
+                 "--angles", "0:180:90", "--n-images", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("cnn_classifier_0_ (group none: CNN), 2 images, mask radius 0.8")
+    assert lines[1].split() == ["flip", "angle", "latent", "logits", "maps", "(mean)"]
+    assert [ln.split()[:2] for ln in lines[2:]] == [["no", "0"], ["no", "90"]]
+    assert float(lines[3].split()[-1]) > 0.1  # CNN feature maps do not follow a 90-degree turn
+
+
+def test_equivariance_bad_angles_is_one_line(files, capsys):
+    assert main(["equivariance", "--checkpoint", str(files["eq"]), "--data", str(files["data"]), "--angles", "90"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: Angles '90' are not START:STOP:STEP in degrees with STOP > START and STEP > 0, e.g. 0:360:15."
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def default_out(checkpoint: str, data: str) -> Path:
     return Path("runs") / "embed" / f"{Path(str(checkpoint)).stem}__{Path(data).resolve().name}.json"
 
 
+def jsonable(obj):
+    """A copy with NaN/Inf floats replaced by None, so the file is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def lazy_progress():
     """(progress, close): a tqdm bar (core.train.cli) drawn only once work reports progress,
     so an error raised before any work prints just its one line."""
@@ -115,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress, close = lazy_progress()
     try:
-        result = embed(args, progress=progress)
+        result = jsonable(embed(args, progress=progress))
     finally:
         close()
     out = Path(args.out) if args.out else default_out(args.checkpoint, args.data)
@@ -128,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     c = summary["clustering"]
     print(f"{summary['checkpoint']} on {summary['data']}: {summary['n_images']} images, latent dim {summary['latent_dim']}"
           f"{' (latents from cache)' if summary['latents_from_cache'] else ''}")
-    print(f"clusters: {c['method']}, k = {c['k']}, silhouette = {c['silhouette']:.3f}")
+    silhouette = "undefined" if c["silhouette"] is None else f"{c['silhouette']:.3f}"
+    print(f"clusters: {c['method']}, k = {c['k']}, silhouette = {silhouette}")
     for name, s in summary["agreement"].items():
         print(f"agreement with {name}: ARI = {s['ari']:.3f}, NMI = {s['nmi']:.3f}")
     for note in summary["notes"]:

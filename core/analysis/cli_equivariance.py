@@ -68,17 +68,18 @@ def table(result: dict) -> str:
     for i, flip in enumerate(result["flips"]):
         for j, angle in enumerate(result["angles"]):
             vals = [curves[n]["error"][i][j] for n in inv + eq] + [result["feature_maps_mean"][i][j]]
-            lines.append(f"{'yes' if flip else 'no':>4}  {angle:5g}  " + "  ".join(f"{v:14.3e}" for v in vals))
+            lines.append(f"{'yes' if flip else 'no':>4}  {angle:5g}  " + "  ".join(
+                f"{'-':>14}" if v is None else f"{v:14.3e}" for v in vals))
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.analysis.cli_embed import lazy_progress
+    from core.analysis.cli_embed import jsonable, lazy_progress
     from core.atomic import atomic_write_json
 
     progress, close = lazy_progress()
     try:
-        result = measure(args, progress=progress)
+        result = jsonable(measure(args, progress=progress))
     finally:
         close()
     if args.out:
