@@ -31,7 +31,8 @@ class TrainConfig:
     device: str | None = None  # "cpu" | "cuda" | None (CUDA when available)
     num_workers: int = 0  # DataLoader workers (data are preloaded, so 0 is usually best)
     threads: int | None = None  # torch.set_num_threads; None leaves torch's default
-    augment: bool = True  # random 90-degree rotations and flips of training batches
+    augment: bool = True  # random E(2) augmentation of training batches (core.data.transforms.RandomE2Augment)
+    augment_rotations: str = "right"  # "right" (exact multiples of 90 deg) | "continuous" (any angle, interpolated)
     train_fraction: float = 1.0  # use only this share of the training split (sample-efficiency runs)
     max_minutes: float | None = None  # wall-clock budget for the whole run; stops after the epoch that exceeds it
     amp: bool = True  # mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU

@@ -2,9 +2,9 @@
 
 DIR is a class-folder dataset (ours or DeepLense's own layout, any image size; every image
 is preprocessed to the model grid) or a flat folder of images.
-- Autoencoders: mean MSE, PSNR (dB, data range 1), SSIM and MS-SSIM (pytorch_msssim, the
-  window of `core.train.losses.ssim_window`) between the preprocessed image and its
-  reconstruction.
+- Autoencoders: mean MSE, PSNR (dB, data range 1), SSIM and MS-SSIM (pytorch_msssim) between
+  the preprocessed image and its reconstruction, with the settings of `core.models.losses`
+  (the training loss).
 - Classifiers: per-class one-vs-rest ROC AUC, macro and micro AUC, accuracy and the
   confusion matrix (rows = true class, columns = predicted), via `core.analysis.metrics`.
   Folder class names are mapped to the model's classes with `canonical_class`
@@ -43,18 +43,23 @@ def predict(model, X: torch.Tensor, device, batch_size: int = 64) -> torch.Tenso
     return torch.cat(outs)
 
 
-def autoencoder_metrics(recon: torch.Tensor, target: torch.Tensor) -> dict:
-    """Mean per-image MSE, PSNR (dB, data range 1), SSIM and MS-SSIM of (N, 1, S, S) pairs."""
-    from core.train.losses import ms_ssim_per_image, ssim_per_image
+def autoencoder_metrics(recon: torch.Tensor, target: torch.Tensor, chunk: int = 64) -> dict:
+    """Mean per-image MSE, PSNR (dB, data range 1), SSIM and MS-SSIM of (N, 1, S, S) pairs.
+
+    SSIM / MS-SSIM use the settings of `core.models.losses` (7-pixel Gaussian window, 5 scales
+    on 129-px grids), i.e. the same numbers the training loss optimises.
+    """
+    from core.models.losses import ms_ssim_value, ssim_value
 
     mse = ((recon - target) ** 2).flatten(1).mean(dim=1)  # (N,)
     psnr = 10.0 * torch.log10(1.0 / mse.clamp_min(1e-12))  # (N,)
-    ssim_v, msssim_v = [], []
-    for i in range(0, len(recon), 64):
-        ssim_v.append(ssim_per_image(recon[i : i + 64], target[i : i + 64]))
-        msssim_v.append(ms_ssim_per_image(recon[i : i + 64], target[i : i + 64]))
-    return {"mse": float(mse.mean()), "psnr_db": float(psnr.mean()), "ssim": float(torch.cat(ssim_v).mean()),
-            "ms_ssim": float(torch.cat(msssim_v).mean()), "n": len(recon)}
+    ssim_sum = msssim_sum = 0.0
+    for i in range(0, len(recon), chunk):
+        r, t = recon[i : i + chunk].float(), target[i : i + chunk].float()
+        ssim_sum += float(ssim_value(r, t)) * len(r)
+        msssim_sum += float(ms_ssim_value(r, t)) * len(r)
+    return {"mse": float(mse.mean()), "psnr_db": float(psnr.mean()), "ssim": ssim_sum / len(recon),
+            "ms_ssim": msssim_sum / len(recon), "n": len(recon)}
 
 
 def classifier_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict:

@@ -44,7 +44,7 @@ from core.errors import InputError
 from core.train import ddp
 from core.train.config import TrainConfig
 from core.train.engine import evaluate, train_one_epoch
-from core.train.losses import make_loss
+from core.train.losses import ReconWithLatent, make_loss, training_module
 
 Progress = Callable[[int, int, str], None]
 # Options that may change between a run and its resumption without invalidating last.pt.
@@ -91,7 +91,7 @@ def _splits(n: int, labels: np.ndarray | None, cfg: TrainConfig) -> list[tuple[n
 
 
 class _Augmented:
-    """A loader whose training batches get a random E(2) element (90-degree rotations and flips)."""
+    """A loader whose training batches get a random E(2) element per image."""
 
     def __init__(self, loader, augment):
         self.loader, self.augment = loader, augment
@@ -104,10 +104,11 @@ class _Augmented:
             yield self.augment(x), y
 
 
-def _make_augment():
+def _make_augment(rotations: str):
+    """Random rotation (+ mirror) of every training image; draws from torch's global RNG (seeded per epoch)."""
     from core.data.transforms import RandomE2Augment
 
-    return RandomE2Augment()
+    return RandomE2Augment(rotations=rotations, flips=True)
 
 
 # ---------------------------------------------------------------------------- model / optimiser
@@ -139,9 +140,14 @@ def _optimizer_and_schedule(model, cfg: TrainConfig, steps_per_epoch: int):
     return opt, sched, per_step
 
 
+def _inner(model):
+    """The registry model inside DDP and the autoencoder's ReconWithLatent wrapper."""
+    model = _unwrap(model)
+    return model.ae if isinstance(model, ReconWithLatent) else model
+
+
 def _cpu_state(model) -> dict:
-    module = model.module if hasattr(model, "module") else model
-    return {k: v.detach().to("cpu").clone() for k, v in module.state_dict().items()}
+    return {k: v.detach().to("cpu").clone() for k, v in _inner(model).state_dict().items()}
 
 
 def _unwrap(model):
@@ -215,7 +221,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     labels = y.numpy() if kind == "classifier" else None
     splits = _splits(len(X), labels, cfg)
     loss_fn = make_loss(kind, cfg.loss)
-    augment = _make_augment() if cfg.augment else None
+    augment = _make_augment(cfg.augment_rotations) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
 
     resume = _load_resume(cfg)
@@ -233,12 +239,12 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             done_steps += steps_per_epoch[fold] * cfg.epochs
             continue
         torch.manual_seed(cfg.seed * 1009 + fold)
-        model = build_model(cfg.model, mcfg).to(device)
+        model = training_module(build_model(cfg.model, mcfg)).to(device)
         opt, sched, per_step = _optimizer_and_schedule(model, cfg, steps_per_epoch[fold])
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
         best_state, best_val, bad_epochs, start_epoch = _cpu_state(model), math.inf, 0, 0
         if resume and resume["fold"] == fold:
-            model.load_state_dict(resume["model"])
+            _inner(model).load_state_dict(resume["model"])
             opt.load_state_dict(resume["optimizer"])
             if sched is not None and resume.get("scheduler"):
                 sched.load_state_dict(resume["scheduler"])

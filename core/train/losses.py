@@ -1,79 +1,75 @@
-"""Training losses and the image-similarity settings shared with evaluation.
+"""Training losses as `loss_fn(model, x, y) -> (loss, parts)` for the engine.
 
-Images are in [0, 1] (min-max normalised, `core.data.preprocess.prepare`), so every
-similarity uses data_range = 1. MS-SSIM (pytorch_msssim, 5 scales with the standard weights)
-downsamples 4 times and needs an image side > (win - 1) * 16: the Gaussian window is the
-largest odd size <= 11 that fits (9 on 129- and 150-pixel grids; smaller on tiny test grids).
+The terms and their settings live in `core.models.losses` (focal MSE, MS-SSIM with a 7-pixel
+window, VICReg-style latent covariance, cross-entropy); this module only wires them to a
+model. Autoencoders are trained through `ReconWithLatent`, whose `forward` returns the
+reconstruction and the latent together, so that the latent terms also work under DDP (DDP
+only synchronises gradients of what runs through the wrapped module's `forward`).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pytorch_msssim import ms_ssim, ssim
 from torch import nn
 
-AE_DEFAULTS = {"mse": 1.0, "ms_ssim": 0.2}  # weight of MSE and of (1 - MS-SSIM)
-CLS_DEFAULTS = {"ce": 1.0, "label_smoothing": 0.0}  # cross-entropy weight, label smoothing in [0, 1)
+CLS_DEFAULTS = {"label_smoothing": 0.0}  # cross-entropy label smoothing in [0, 1)
 
 
-def ssim_window(side: int) -> int:
-    """Largest odd Gaussian window <= 11 with which 5-scale MS-SSIM fits an image of this side."""
-    win = 11
-    while win > 3 and side <= (win - 1) * 16:
-        win -= 2
-    if side <= (win - 1) * 16:
-        raise ValueError(f"Images of side {side} are too small for 5-scale MS-SSIM; use at least 33 pixels.")
-    return win
+class ReconWithLatent(nn.Module):
+    """Wraps an autoencoder: x (B, 1, S, S) -> (recon (B, 1, S, S), z (B, latent_dim))."""
+
+    def __init__(self, autoencoder: nn.Module):
+        super().__init__()
+        self.ae = autoencoder
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.ae, "encode_pose"):  # equivariant AE: invariant z + pose logits
+            z, pose = self.ae.encode_pose(x)  # (B, d), (B, |G|)
+            return self.ae.decode(z, pose), z
+        z = self.ae.encode(x)  # (B, d)
+        return self.ae.decode(z), z
 
 
-def ms_ssim_per_image(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) pair in [0, 1] -> (B,) MS-SSIM (1 = identical)."""
-    win = ssim_window(min(target.shape[-2:]))
-    return ms_ssim(recon.float().clamp(0, 1), target.float(), data_range=1.0, win_size=win, size_average=False)
+def autoencoder_loss_fn(weights: dict | None = None):
+    """Weighted `core.models.losses.autoencoder_loss`; `parts` always includes the plain MSE."""
+    from core.models.losses import LossConfig, autoencoder_loss
 
-
-def ssim_per_image(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) pair in [0, 1] -> (B,) SSIM with the same window as MS-SSIM."""
-    win = ssim_window(min(target.shape[-2:]))
-    return ssim(recon.float().clamp(0, 1), target.float(), data_range=1.0, win_size=win, size_average=False)
-
-
-def reconstruction_loss(weights: dict | None = None):
-    """loss = w_mse * MSE + w_ms_ssim * (1 - MS-SSIM) of the model's reconstruction of x."""
-    w = {**AE_DEFAULTS, **(weights or {})}
+    cfg = LossConfig.from_dict(weights)
 
     def loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-        recon = model(x).float()  # (B, 1, S, S)
-        mse = F.mse_loss(recon, x.float())
-        loss = w["mse"] * mse
-        parts = {"mse": mse.item()}
-        if w["ms_ssim"]:
-            msssim = ms_ssim_per_image(recon, x).mean()
-            loss = loss + w["ms_ssim"] * (1.0 - msssim)
-            parts["ms_ssim"] = msssim.item()
-        return loss, parts
+        recon, z = model(x)  # (B, 1, S, S), (B, d)
+        total, parts = autoencoder_loss(recon.float(), x.float(), z.float(), cfg)
+        if "mse" not in parts:
+            parts["mse"] = float(F.mse_loss(recon.detach().float(), x.float()))
+        return total, parts
 
     return loss_fn
 
 
-def classification_loss(weights: dict | None = None):
-    """loss = w_ce * cross-entropy(logits, y) with optional label smoothing; reports accuracy."""
+def classifier_loss_fn(weights: dict | None = None):
+    """Cross-entropy (optional label smoothing); `parts` reports the batch accuracy too."""
+    from core.models.losses import classification_loss
+
+    unknown = sorted(set(weights or {}) - set(CLS_DEFAULTS))
+    if unknown:
+        raise ValueError(f"Unknown loss setting(s) {', '.join(unknown)} for a classifier; known: {', '.join(CLS_DEFAULTS)}.")
     w = {**CLS_DEFAULTS, **(weights or {})}
 
     def loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
         logits = model(x).float()  # (B, n_classes)
-        ce = F.cross_entropy(logits, y, label_smoothing=float(w["label_smoothing"]))
+        ce = classification_loss(logits, y, label_smoothing=float(w["label_smoothing"]))
         acc = (logits.argmax(dim=1) == y).float().mean()
-        return w["ce"] * ce, {"ce": ce.item(), "acc": acc.item()}
+        return ce, {"ce": ce.item(), "acc": acc.item()}
 
     return loss_fn
 
 
 def make_loss(kind: str, weights: dict | None = None):
-    """The loss for a model kind ("autoencoder" | "classifier"); unknown weight names are an error."""
-    defaults = AE_DEFAULTS if kind == "autoencoder" else CLS_DEFAULTS
-    unknown = sorted(set(weights or {}) - set(defaults))
-    if unknown:
-        raise ValueError(f"Unknown loss weight(s) {', '.join(unknown)} for a {kind}; known: {', '.join(defaults)}.")
-    return reconstruction_loss(weights) if kind == "autoencoder" else classification_loss(weights)
+    """The engine loss for a model kind ("autoencoder" | "classifier")."""
+    return autoencoder_loss_fn(weights) if kind == "autoencoder" else classifier_loss_fn(weights)
+
+
+def training_module(model: nn.Module) -> nn.Module:
+    """What the engine trains: the autoencoder wrapped to also return its latent; classifiers as they are."""
+    return ReconWithLatent(model) if getattr(model, "kind", None) == "autoencoder" else model

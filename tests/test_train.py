@@ -1,0 +1,153 @@
+"""Training: the engine lowers the loss, fit writes a loadable checkpoint, resume is exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from core.atomic import atomic_save_npy
+from core.train.config import TrainConfig, load_config
+from core.train.engine import evaluate, train_one_epoch
+from core.train.losses import classifier_loss_fn
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _blobs(n=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 4, generator=g) + 2.0 * y[:, None].float()  # (n, 4): two Gaussian blobs
+    return TensorDataset(x, y)
+
+
+def test_engine_lowers_the_loss_of_a_plain_torch_model():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    loader = DataLoader(_blobs(), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0))
+    loss_fn = classifier_loss_fn()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = evaluate(model, loader, loss_fn, torch.device("cpu"))
+    calls = []
+    for _ in range(5):
+        train_one_epoch(model, loader, opt, loss_fn, torch.device("cpu"), progress=lambda d, t, m: calls.append((d, t)))
+    after = evaluate(model, loader, loss_fn, torch.device("cpu"))
+    assert after["loss"] < 0.5 * before["loss"] and after["acc"] > 0.9
+    assert calls[-1] == (8, 8)  # progress after every batch, total = batches per epoch
+
+
+def test_engine_rejects_a_diverging_loss():
+    model = nn.Linear(4, 2)
+    loader = DataLoader(_blobs(16), batch_size=8)
+
+    def nan_loss(m, x, y):
+        return m(x).sum() * float("nan"), {}
+
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), nan_loss, torch.device("cpu"))
+
+
+def test_config_file_and_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('data = "d"\nmodel = "cnn_ae"\nepochs = 3\n[model_config]\nlatent_dim = 8\n[loss]\nms_ssim = 0.5\n')
+    cfg = load_config(path, {"epochs": 5, "model_config": {"image_size": 33}})
+    assert (cfg.epochs, cfg.model_config, cfg.loss) == (5, {"latent_dim": 8, "image_size": 33}, {"ms_ssim": 0.5})
+    with pytest.raises(ValueError, match="Unknown training option"):
+        load_config(None, {"epoch": 3})
+
+
+def test_every_shipped_config_parses():
+    for path in sorted((ROOT / "configs").glob("*.toml")):
+        cfg = load_config(path)
+        assert cfg.data and cfg.name, path
+
+
+# ---------------------------------------------------------------------------- fit (needs core.data)
+
+TINY_AE = {"image_size": 33, "channels": [4, 4, 4, 4], "latent_dim": 8, "decoder_channels": [8, 8, 8, 8, 8]}
+
+
+def make_disk_folder(root: Path, n: int = 24, size: int = 33, seed: int = 0) -> Path:
+    """A tiny class-folder dataset of smooth ring images (two 'classes' by ring radius)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    r = np.hypot(yy, xx)
+    for i in range(n):
+        label = f"planets_{i % 2}"
+        radius = (6 if i % 2 else 10) + rng.uniform(-1, 1)
+        image = np.exp(-((r - radius) ** 2) / 4.0) + 0.05 * rng.standard_normal((size, size))
+        (root / label).mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(root / label / f"{i:04d}.npy", image.astype(np.float32))
+    return root
+
+
+def _cfg(tmp_path, **kw) -> TrainConfig:
+    values = dict(data=str(tmp_path / "data"), model="cnn_ae", model_config=TINY_AE, epochs=4, batch_size=4, lr=1e-2,
+                  val_fraction=0.25, seed=3, name="tiny", out=str(tmp_path / "out"), work_dir=str(tmp_path / "work"),
+                  loss={"ms_ssim": 0.1, "covariance": 0.0, "variance": 0.0}, device="cpu")
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+@pytest.fixture
+def disk_folder(tmp_path):
+    pytest.importorskip("core.data.datasets")
+    return make_disk_folder(tmp_path / "data")
+
+
+def test_fit_lowers_the_loss_and_writes_an_indexed_checkpoint(tmp_path, disk_folder):
+    from core.checkpoints import load_model
+    from core.train.fit import fit
+
+    epochs_seen = []
+    path = fit(_cfg(tmp_path), on_epoch=lambda h: epochs_seen.append(len(h["epoch"])))
+    raw = torch.load(path, weights_only=True)
+    hist = raw["history"]
+    assert epochs_seen == [1, 2, 3, 4] and len(hist["train_loss"]) == 4
+    assert hist["val_loss"][-1] < 0.7 * hist["val_loss"][0]
+    index = json.loads((tmp_path / "out" / "index.json").read_text())["checkpoints"]
+    assert [e["name"] for e in index] == ["tiny"] and index[0]["metrics"]["n"] == 6  # 25 % of 24 held out
+    assert {"mse", "psnr_db", "ssim", "ms_ssim"} <= set(index[0]["metrics"])
+    loaded = load_model("tiny", folders=[tmp_path / "out"])
+    assert loaded.image_size == 33 and (tmp_path / "work" / "last.pt").is_file()
+
+
+def test_resume_continues_from_last_pt_and_matches_an_uninterrupted_run(tmp_path, disk_folder):
+    from core.train.fit import fit
+
+    full = torch.load(fit(_cfg(tmp_path, epochs=3, augment=True)), weights_only=True)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_first_epoch(history):
+        if len(history["epoch"]) == 1:
+            raise Crash
+
+    cfg = _cfg(tmp_path, epochs=3, augment=True, work_dir=str(tmp_path / "work2"), out=str(tmp_path / "out2"))
+    with pytest.raises(Crash):
+        fit(cfg, on_epoch=crash_after_first_epoch)
+    assert torch.load(tmp_path / "work2" / "last.pt", weights_only=True)["epoch"] == 1
+    resumed = torch.load(fit(cfg), weights_only=True)
+    assert resumed["history"]["epoch"] == [1, 2, 3]  # the first epoch is not repeated
+    for name, tensor in full["members"][0].items():
+        torch.testing.assert_close(resumed["members"][0][name], tensor, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_kfold_ensemble_and_user_stop(tmp_path, disk_folder):
+    from core.checkpoints import load_model
+    from core.train.fit import fit
+
+    path = fit(_cfg(tmp_path, folds=2, epochs=2))
+    raw = torch.load(path, weights_only=True)
+    assert len(raw["members"]) == 2 and raw["metrics"]["n"] == 24  # out-of-fold: every image held out once
+    assert load_model(path).entry["members"] == 2
+    stop = fit(_cfg(tmp_path, name="stopped", epochs=50, work_dir=str(tmp_path / "w3")), should_stop=lambda: True)
+    raw = torch.load(stop, weights_only=True)
+    assert raw["metrics"]["stopped_by_user"] and raw["history"]["epoch"] == [1]
