@@ -1,6 +1,5 @@
 """Lenses: class probabilities for the current image; ROC, AUC and confusion of the classifiers; the group zoo."""
 
-import pandas as pd
 import streamlit as st
 
 from ui import figures, inference, reference, resources, widgets
@@ -49,4 +48,4 @@ if len(zoo) < 2:
     st.caption("Only one classifier checkpoint exists; train others (different groups C_N / D_N) to compare them here.")
 else:
     st.caption("Each checkpoint's own held-out metrics, as recorded when it was trained.")
-    st.dataframe(pd.DataFrame(zoo), hide_index=True, key="lens_zoo")
+    st.plotly_chart(figures.table_figure(zoo), key="lens_zoo")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import figures, inference, widgets
+from ui import figures, images, inference, widgets
 from ui.errors import call
 
 st.title("Reconstruct")
@@ -23,10 +23,11 @@ for entry in (eq_entry, cnn_entry):
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
     result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"])
-    shown = widgets.stretched([result["original"], result["reconstruction"]], stretch)
+    limits = images.stretch_limits(result["original"], stretch)  # shared by both
     cols = st.columns(3)
-    cols[0].plotly_chart(figures.image_figure(shown[0], "Original (model grid)"), key=f"orig_{entry['name']}")
-    cols[1].plotly_chart(figures.image_figure(shown[1], "Reconstruction"), key=f"recon_{entry['name']}")
+    for col, what, title in [(cols[0], "original", "Original (model grid)"), (cols[1], "reconstruction", "Reconstruction")]:
+        col.plotly_chart(images.stretched_figure(result[what], stretch, title, bunit="normalised flux", limits=limits,
+                                                 height=360), key=f"{what}_{entry['name']}")
     cols[2].plotly_chart(figures.residual_figure(result["residual"]), key=f"resid_{entry['name']}")
     m = result["metrics"]
     mcols = st.columns(5)

@@ -202,3 +202,19 @@ def feature_field_grid(layer: dict, field: int, elements: Sequence[tuple[bool, f
         n_cols = 8
         title = f"{layer['name']}: channels {field}–{field + len(block) - 1}"
     return image_grid(list(block), titles, n_cols, title=title, colorscale="Viridis")
+
+
+def table_figure(rows: Sequence[dict], height: int | None = None) -> go.Figure:
+    """A plain table of dict rows (numbers to 4 significant digits); missing values shown as —."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(v):
+        if v is None:
+            return "—"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    values = [[cell(row.get(c)) for row in rows] for c in columns]
+    fig = go.Figure(go.Table(header={"values": columns, "align": "left"},
+                             cells={"values": values, "align": "left"}))
+    fig.update_layout(height=height or 60 + 30 * len(rows), margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig

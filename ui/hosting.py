@@ -1,21 +1,16 @@
-"""The hosted-demo switch: `EQUISCOPE_HOSTED=1` hides the Train page and caps training."""
+"""The hosted-demo switch (`EQUISCOPE_HOSTED=1`, read by core.settings) and the training caps."""
 
 from __future__ import annotations
 
-import os
+from core.settings import settings
 
 
 def is_hosted() -> bool:
-    """True when the app serves a public demo (environment variable EQUISCOPE_HOSTED=1)."""
-    try:
-        from core.settings import settings
-    except ImportError:
-        return os.environ.get("EQUISCOPE_HOSTED", "").strip().lower() in {"1", "true", "yes", "on"}
-    return bool(settings().hosted)
+    """True when the app serves a public demo: app.py then leaves the Train page out."""
+    return settings().hosted
 
 
 def train_limits() -> dict:
-    """Upper bounds for a run started from the browser (epochs, images simulated, minutes)."""
-    if is_hosted():
-        return {"epochs": 3, "images": 64, "minutes": 3.0}
-    return {"epochs": 100, "images": 4000, "minutes": None}
+    """Upper bounds for a run started from the browser: epochs, images simulated, minutes (None = no cap)."""
+    s = settings()
+    return {"epochs": s.train_max_epochs, "images": s.train_max_images, "minutes": s.train_max_minutes}

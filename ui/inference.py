@@ -2,8 +2,9 @@
 
 Each function takes the checkpoint's name and sha256 (so results follow a re-trained
 checkpoint) and the raw 2-D image; the image is put on the model grid with
-`core.data.preprocess.prepare` and transformed with `core.models.equivariant.act_on_image`
-(flip first, then rotate). Returned values are numpy arrays, cheap to cache and to plot.
+`core.data.preprocess.prepare` and transformed with `core.data.transforms` (flip first,
+then rotate about the grid centre, then shift), the convention core.analysis uses.
+Returned values are numpy arrays, cheap to cache and to plot.
 """
 
 from __future__ import annotations
@@ -14,21 +15,27 @@ import torch
 
 from ui.resources import _load_model
 
+MASK_RADIUS = 0.8  # errors are measured inside this fraction of the inscribed disc (core.analysis.equivariance)
 
-def model_input(image: np.ndarray, size: int, angle_deg: float = 0.0, flip: bool = False,
-                shift: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """The image on the (size, size) model grid in [0, 1], transformed: (1, 1, S, S)."""
-    from core.data.preprocess import prepare
-    from core.models.equivariant import act_on_image
 
-    x = torch.from_numpy(prepare(image, size))[None, None]  # (1, 1, S, S)
+def transform(x: torch.Tensor, angle_deg: float = 0.0, flip: bool = False,
+              shift: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """g acting on images (B, C, S, S): horizontal flip if `flip`, counter-clockwise rotation, shift (dy, dx) px."""
+    from core.data.transforms import apply_group_element
+    from core.data.transforms import shift as shift_image
+
     if flip or angle_deg % 360:
-        x = act_on_image(x, flip, angle_deg)
-    if shift != (0, 0):
-        from core.data.transforms import shift as shift_image
-
+        x = apply_group_element(x, angle_deg, flip)
+    if tuple(shift) != (0, 0):
         x = shift_image(x, *shift)
     return x
+
+
+def model_input(image: np.ndarray, size: int, angle_deg: float = 0.0, flip: bool = False) -> torch.Tensor:
+    """The image on the (size, size) model grid in [0, 1], transformed: (1, 1, S, S)."""
+    from core.data.preprocess import prepare
+
+    return transform(torch.from_numpy(prepare(image, size))[None, None], angle_deg, flip)  # (1, 1, S, S)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -71,32 +78,51 @@ def class_probabilities(name: str, sha256: str | None, image: np.ndarray) -> np.
         return torch.softmax(loaded.model(x), dim=-1)[0].numpy()
 
 
-def _act(x: torch.Tensor, angle_deg: float, flip: bool, shift: tuple[int, int]) -> torch.Tensor:
-    """The group action used on this page: flip, rotate about the grid centre, then shift."""
-    from core.models.equivariant import act_on_image
-
-    x = act_on_image(x, flip, angle_deg)
-    if shift != (0, 0):
-        from core.data.transforms import shift as shift_image
-
-        x = shift_image(x, *shift)
-    return x
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_deg: float,
                       flip: bool, shift: tuple[int, int] = (0, 0)) -> dict:
-    """f(g.x) and g.f(x) for an autoencoder's reconstruction f, their difference and its size.
+    """f(g·x) and g·f(x) for an autoencoder's reconstruction f, their difference and its size.
 
-    `relative_error` = ||f(g.x) - g.f(x)|| / ||g.f(x)|| over the grid; zero for an exactly
-    equivariant model and a grid-preserving g (multiples of 90 degrees, flips).
+    As in core.analysis.equivariance, the input is cut to its inscribed disc (so rotated
+    copies hold the same content) and `relative_error` = ||f(g·x) − g·f(x)|| / ||g·f(x)|| is
+    taken inside MASK_RADIUS of that disc; 0 for an exactly equivariant model and a g that
+    maps the grid onto itself (multiples of 90 degrees, flips).
     """
+    from core.analysis.equivariance import disc_mask, relative_error
+
     loaded = _load_model(name, sha256)
     x = model_input(image, loaded.image_size)  # (1, 1, S, S)
+    x = x * disc_mask(x.shape[-1], 1.0).to(x)
     with torch.no_grad():
-        f_gx = loaded.model(_act(x, angle_deg, flip, shift))  # (1, 1, S, S)
-        g_fx = _act(loaded.model(x), angle_deg, flip, shift)  # (1, 1, S, S)
-    diff = (f_gx - g_fx)[0, 0].numpy()
-    rel = float(np.linalg.norm(diff) / max(float(torch.linalg.norm(g_fx)), 1e-12))
-    return {"f_gx": f_gx[0, 0].numpy(), "g_fx": g_fx[0, 0].numpy(), "difference": diff,
-            "relative_error": rel}
+        f_gx = loaded.model(transform(x, angle_deg, flip, shift))  # (1, 1, S, S)
+        g_fx = transform(loaded.model(x), angle_deg, flip, shift)  # (1, 1, S, S)
+    error = relative_error(f_gx, g_fx, disc_mask(x.shape[-1], MASK_RADIUS))[0]
+    return {"f_gx": f_gx[0, 0].numpy(), "g_fx": g_fx[0, 0].numpy(), "difference": (f_gx - g_fx)[0, 0].numpy(),
+            "relative_error": float(error)}
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring the error at every angle…")
+def equivariance_curves(name: str, sha256: str | None, image: np.ndarray, angles: tuple[float, ...],
+                        flip: bool) -> dict[str, np.ndarray]:
+    """Relative errors against rotation angle (core.analysis.equivariance.model_equivariance):
+    "reconstruction" ||f(g·x) − g·f(x)|| / ||g·f(x)|| and "latent" ||z(g·x) − z(x)|| / ||z(x)||."""
+    from core.analysis.equivariance import model_equivariance
+
+    loaded = _load_model(name, sha256)
+    x = model_input(image, loaded.image_size)
+    report = model_equivariance(loaded, x, angles, flips=(flip,), mask_radius=MASK_RADIUS, include_maps=False)
+    return {name: curve.error[0] for name, curve in report.curves.items()}
+
+
+@st.cache_data(max_entries=32, show_spinner="Placing the rotated copies on the map…")
+def orbit(name: str, sha256: str | None, generator: str, image: np.ndarray, step_deg: float,
+          flips: bool) -> dict:
+    """The image's rotated (and flipped) copies on the reference map (core.analysis.orbit.image_orbit)."""
+    from core.analysis.orbit import image_orbit
+    from ui.reference import reference_map
+
+    loaded = _load_model(name, sha256)
+    result = image_orbit(loaded, image, reference_map(name, sha256, generator).lmap, step_deg, flips)
+    labels = [f"{'flip, ' if f else ''}{a:g}°" for a, f in zip(result.angles, result.flips, strict=True)]
+    return {"coords": result.coords, "labels": labels, "latent_spread": result.latent_spread,
+            "map_spread": result.map_spread}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.resources import _load_model
+from ui.resources import _load_model, build_once
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "cache"
@@ -43,12 +43,13 @@ def _stage(progress: Progress | None, start: float, span: float) -> Progress | N
     return lambda done, total, message: progress(int(1000 * (start + span * done / max(total, 1))), 1000, message)
 
 
-def reference_folder(generator: str, n: int = REFERENCE_N, seed: int = REFERENCE_SEED,
+def reference_folder(generator: str, n: int | None = None, seed: int = REFERENCE_SEED,
                      progress: Progress | None = None) -> Path:
     """The simulated reference set `cache/reference/<generator>-n<n>-seed<seed>/`, simulated if absent."""
     from core.data.simulate import simulate_dataset
 
-    folder = CACHE / "reference" / f"{generator}-n{n}-seed{seed}"
+    n = n or REFERENCE_N
+    folder = CACHE / "reference" / f"{generator}-n{n}-s{REFERENCE_SIZE[generator]}-seed{seed}"
     if not (folder / "manifest.json").is_file():
         def step(done: int, total: int, message: str) -> None:
             if progress:
@@ -58,20 +59,23 @@ def reference_folder(generator: str, n: int = REFERENCE_N, seed: int = REFERENCE
     return folder
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def reference_map(name: str, sha256: str | None, generator: str, n: int = REFERENCE_N,
-                  _progress: Progress | None = None) -> ReferenceMap:
-    """Latents and t-SNE map of the reference set under checkpoint `name` (once per server)."""
-    from core.data.datasets import scan_dataset
+def reference_map(name: str, sha256: str | None, generator: str,
+                  progress: Progress | None = None) -> ReferenceMap:
+    """Latents and t-SNE map of the reference set under checkpoint `name`, built once per server."""
+    key = (name, sha256, generator, REFERENCE_N, REFERENCE_SIZE[generator], str(CACHE))
+    return build_once("reference_map", key, lambda: _build_reference_map(name, sha256, generator, progress))
 
+
+def _build_reference_map(name: str, sha256: str | None, generator: str, progress: Progress | None) -> ReferenceMap:
     from core.analysis.encode import encode_dataset
     from core.analysis.tsne_map import load_or_fit_map
+    from core.data.datasets import scan_dataset
 
     loaded = _load_model(name, sha256)
-    folder = reference_folder(generator, n, progress=_stage(_progress, 0.0, 0.3))
+    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.3))
     index = scan_dataset(folder)
-    latents = encode_dataset(loaded, index, cache_dir=CACHE / "latents", progress=_stage(_progress, 0.3, 0.3))
-    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(_progress, 0.6, 0.4))
+    latents = encode_dataset(loaded, index, cache_dir=CACHE / "latents", progress=_stage(progress, 0.3, 0.3))
+    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
     return ReferenceMap(latents, lmap, folder, list(latents.notes) + notes)
 
 
@@ -119,45 +123,27 @@ def table(ref: ReferenceMap, cluster_labels: np.ndarray | None) -> pd.DataFrame:
     })
 
 
-@st.cache_data(max_entries=32, show_spinner="Placing the rotated copies on the map…")
-def place_orbit(name: str, sha256: str | None, generator: str, image: np.ndarray,
-                angles: tuple[float, ...], flip: bool = False) -> np.ndarray:
-    """Map positions (len(angles), 2) of the image rotated on the model grid by each angle.
-
-    For an exactly invariant latent the copies at multiples of 90 degrees land on one spot;
-    a CNN's copies wander across the map.
-    """
-    import torch
-
-    from core.analysis.encode import encode_batch
-    from ui.inference import model_input
-
-    loaded = _load_model(name, sha256)
-    ref = reference_map(name, sha256, generator)
-    x = torch.cat([model_input(image, loaded.image_size, a, flip) for a in angles])  # (A, 1, S, S)
-    return ref.lmap.place(encode_batch(loaded, x))
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def classifier_report(name: str, sha256: str | None, n: int = REFERENCE_N,
-                      _progress: Progress | None = None) -> dict:
-    """ROC curves, per-class AUC and confusion matrix of a classifier on the simulated lens reference set.
+def classifier_report(name: str, sha256: str | None, progress: Progress | None = None) -> dict:
+    """ROC curves, per-class AUC and confusion matrix of a classifier on the simulated reference lenses.
 
     {"roc": core.analysis.metrics.RocReport, "confusion": (K, K) counts, "accuracy": float,
      "classes": [...], "n": int}; computed once per server and checkpoint.
     """
+    key = (name, sha256, REFERENCE_N, REFERENCE_SIZE["lenses"], str(CACHE))
+    return build_once("classifier_report", key, lambda: _build_classifier_report(name, sha256, progress))
+
+
+def _build_classifier_report(name: str, sha256: str | None, progress: Progress | None) -> dict:
     from core.analysis.metrics import accuracy, confusion, roc_report
     from core.train.evaluate import load_eval_data, predict
 
     loaded = _load_model(name, sha256)
-    folder = reference_folder("lenses", n, progress=_stage(_progress, 0.0, 0.6))
-    if _progress:
-        _progress(600, 1000, f"classifying {n} reference lenses")
+    folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6))
+    if progress:
+        progress(600, 1000, "classifying the reference lenses")
     X, labels, _ = load_eval_data(folder, loaded.image_size, loaded.classes)
     probs = predict(loaded.model, X, "cpu").softmax(dim=1).numpy()  # (N, K)
     y = labels.numpy()
     pred = probs.argmax(axis=1)
-    if _progress:
-        _progress(1000, 1000, "done")
     return {"roc": roc_report(y, probs, loaded.classes), "confusion": confusion(y, pred, len(loaded.classes)),
             "accuracy": accuracy(y, pred), "classes": list(loaded.classes), "n": len(y)}

@@ -8,9 +8,15 @@ builds an escnn model itself: they all come through `model()`.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
 import streamlit as st
 
 from ui.errors import call, require
+
+T = TypeVar("T")
 
 
 def checkpoints(kind: str | None = None, generator: str | None = None,
@@ -72,3 +78,24 @@ def classifier_zoo() -> list[dict]:
         row["images (held out)"] = m.get("n")
         rows.append(row)
     return rows
+
+
+@st.cache_resource(show_spinner=False)
+def _slot(kind: str, *key) -> dict:
+    """A per-server holder for one lazily built value (see `build_once`)."""
+    return {"lock": threading.Lock(), "value": None}
+
+
+def build_once(kind: str, key: tuple, build: Callable[[], T]) -> T:
+    """The value `build()` returns, built by the first caller only and then shared by every session.
+
+    Unlike decorating `build` with `st.cache_resource`, `build` may report progress into
+    page elements (an `st.progress` bar): it runs outside Streamlit's cache replay. Other
+    callers for the same key wait for the first build and then get its result; a failed
+    build is not kept, so the next caller tries again.
+    """
+    slot = _slot(kind, *key)
+    with slot["lock"]:
+        if slot["value"] is None:
+            slot["value"] = build()
+        return slot["value"]

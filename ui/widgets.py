@@ -82,13 +82,13 @@ def generator_of(entry: dict) -> str:
 
 
 def build_with_progress(slot, fn: Callable, *args):
-    """Call a cached builder that takes `_progress`, showing a progress bar in `slot` meanwhile."""
+    """Call a once-per-server builder that takes `progress`, showing a progress bar in `slot` meanwhile."""
     bar = slot.progress(0.0, text="Preparing…")
 
     def progress(done: int, total: int, message: str) -> None:
         bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=message)
 
-    result = call(fn, *args, _progress=progress)
+    result = call(fn, *args, progress=progress)
     slot.empty()
     return result
 
@@ -123,17 +123,11 @@ def gallery(ref, indices: Sequence[int], key: str, n_cols: int = 6, limit: int =
 
 
 def pick_stretch(key: str) -> str:
-    """The display stretch (linear, log, asinh, z-scale), from ui/images."""
-    images = require("ui.images", "the image stretches")
-    return st.segmented_control("Stretch", list(images.STRETCHES), default=images.STRETCHES[0],
-                                key=key) or images.STRETCHES[0]
+    """The display stretch (linear, log, sqrt, asinh, z-scale) of ui/images."""
+    from ui.images import STRETCH_HELP, STRETCHES
 
-
-def stretched(images: Sequence[np.ndarray], stretch: str) -> list[np.ndarray]:
-    """The same stretch, with limits taken from the first image, applied to every image."""
-    from ui.images import stretch_like
-
-    return stretch_like(list(images), stretch)
+    return st.segmented_control("Stretch", list(STRETCHES), default=STRETCHES[0], key=key,
+                                help=STRETCH_HELP) or STRETCHES[0]
 
 
 def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> None:

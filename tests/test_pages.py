@@ -1,0 +1,223 @@
+"""Every page renders without an exception and reacts to one real interaction (AppTest).
+
+Checkpoints are tiny real models (escnn C4 on a 33-pixel grid) written into a temporary
+index that `core.checkpoints` is pointed at; the reference sets are 12 simulated images of
+33 pixels in a temporary cache. The current image is put into session_state as the Data
+page would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+CLASSES = ["no_sub", "cdm", "vortex"]
+TINY = {  # (registry name, config, generator)
+    "disks-ae-equivariant": ("equivariant_ae", {"group": "C4", "image_size": 33, "fields": (1, 2, 2), "latent_dim": 4,
+                                                "decoder_channels": (4, 4, 4, 4)}, "disks"),
+    "disks-ae-d4": ("equivariant_ae", {"group": "D4", "image_size": 33, "fields": (1, 2, 2), "latent_dim": 4,
+                                       "decoder_channels": (4, 4, 4, 4)}, "disks"),
+    "disks-ae-cnn": ("cnn_ae", {"image_size": 33, "channels": (2, 4, 4), "latent_dim": 4,
+                                "decoder_channels": (4, 4, 4, 4)}, "disks"),
+    "lenses-classifier-equivariant": ("equivariant_classifier", {"group": "C4", "image_size": 33, "fields": (1, 2, 2),
+                                                                 "hidden": 8}, "lenses"),
+    "lenses-classifier-cnn": ("cnn_classifier", {"image_size": 33, "channels": (2, 4, 4), "hidden": 8}, "lenses"),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory) -> Path:
+    """A folder of tiny real checkpoints with its index.json, as `python -m core train` writes them."""
+    from core.checkpoints import register, save_checkpoint
+    from core.models.registry import build_model
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    for i, (name, (model_name, config, generator)) in enumerate(TINY.items()):
+        torch.manual_seed(i)
+        model = build_model(model_name, config).eval()
+        classes = CLASSES if "classifier" in model_name else None
+        path = save_checkpoint(folder / f"{name}.pt", model_name=model_name, config=config,
+                               state_dict=model.state_dict(), metrics={"micro_auc": 0.5 + i / 100} if classes else {},
+                               data_manifest={"generator": generator, "n": 12}, command="test", history={},
+                               classes=classes)
+        register(path, name)
+    return folder
+
+
+@pytest.fixture
+def app(tiny_index, tmp_path, monkeypatch):
+    """AppTest of app.py with the tiny checkpoints, a 12-image reference cache and no hosted mode."""
+    import core.checkpoints as ck
+    import ui.reference as reference
+    import ui.training as training
+
+    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", tiny_index)
+    monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(reference, "CACHE", tmp_path.parent / "page_cache")  # shared by this session's tests
+    monkeypatch.setattr(reference, "REFERENCE_N", 12)
+    monkeypatch.setattr(reference, "REFERENCE_SIZE", {"disks": 33, "lenses": 33})
+    monkeypatch.setattr(training, "DATA_DIRS", (tmp_path / "data",))
+    monkeypatch.setattr(training, "ROOT", tmp_path)
+    monkeypatch.delenv("EQUISCOPE_HOSTED", raising=False)
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def disk_image(size: int = 65) -> np.ndarray:
+    """A ring with a gap, off-centre so that rotations change it."""
+    yy, xx = np.mgrid[:size, :size].astype(np.float32) - size / 2
+    r = np.hypot(xx - 3, yy + 2)
+    return (np.exp(-r / 12) * (1 - 0.8 * np.exp(-0.5 * ((r - 10) / 2) ** 2))).astype(np.float32)
+
+
+def with_image(at, image: np.ndarray, kind: str = "disk"):
+    from core.io import read_image
+    from core.io.fits_io import fits_bytes
+
+    loaded = read_image(fits_bytes(image), "test_disk.fits")
+    at.session_state["current_image"] = {"data": loaded.data, "meta": loaded.meta, "name": "test_disk.fits",
+                                         "kind": kind}
+    return at
+
+
+def open_page(at, page: str):
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plotly_specs(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def array_of(value) -> np.ndarray:
+    """A plotly JSON array, plain list or typed {"dtype", "bdata", "shape"}."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(value)
+
+
+# ------------------------------------------------------------------------- pages
+
+
+def test_reconstruct_metrics_follow_the_chosen_model(app):
+    at = open_page(with_image(app, disk_image()), "pages/reconstruct.py")
+    labels = [m.label for m in at.metric]
+    assert labels.count("PSNR") == 2 and labels.count("MS-SSIM") == 2  # equivariant and CNN
+    psnr_c4 = at.metric[1].value
+    assert at.selectbox(key="recon_model_eq").options == ["disks-ae-d4", "disks-ae-equivariant"]
+    at.selectbox(key="recon_model_eq").set_value("disks-ae-d4").run()
+    assert not at.exception
+    assert at.subheader[0].value == "disks-ae-d4"
+    assert at.metric[1].value != psnr_c4
+    assert len(at.get("download_button")) == 2
+
+
+def test_reconstruct_without_image_points_to_the_data_page(app):
+    at = open_page(app, "pages/reconstruct.py")
+    assert at.info[0].value == "No image yet: load, simulate or pick an example on the Data page first."
+
+
+def test_feature_maps_rotation_by_90_degrees_cycles_the_field(app):
+    at = open_page(with_image(app, disk_image()), "pages/feature_maps.py")
+    grid0 = plotly_specs(at)[0]
+    titles = [a["text"] for a in grid0["layout"]["annotations"]]
+    assert titles == ["0°", "90°", "180°", "270°"]
+    at.slider(key="fm_angle").set_value(90).run()
+    assert not at.exception
+    grid90 = plotly_specs(at)[0]
+    z0 = [array_of(t["z"]) for t in grid0["data"]]
+    z90 = [array_of(t["z"]) for t in grid90["data"]]
+    for g in range(4):  # rotating the input rotates every map and shifts it by one group element
+        np.testing.assert_allclose(z90[g], np.rot90(z0[(g - 1) % 4]), atol=1e-4)
+
+
+def test_latent_map_places_the_image_and_recolours_by_label(app):
+    at = open_page(with_image(app, disk_image()), "pages/latent_map.py")
+    names = [t["name"] for t in plotly_specs(at)[0]["data"]]
+    assert "test_disk.fits" in names and "nearest neighbours" in names
+    assert {m.label for m in at.metric} >= {"ARI", "NMI", "Silhouette"}
+    at.radio(key="map_colour").set_value("true label").run()
+    assert not at.exception
+    names = [t["name"] for t in plotly_specs(at)[0]["data"]]
+    assert {"class planets_0", "class planets_3"} <= set(names)
+    csv = at.get("download_button")[0]
+    assert csv is not None
+
+
+def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_model(app):
+    at = open_page(with_image(app, disk_image()), "pages/equivariance.py")  # default angle 90
+    errors = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
+    assert errors["disks-ae-equivariant"] < 1e-5
+    assert errors["disks-ae-cnn"] > 1e-3
+    at.slider(key="eq_angle").set_value(45.0).run()
+    assert not at.exception
+    errors45 = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
+    assert errors45["disks-ae-equivariant"] > 1e-5  # off the grid's symmetries: approximate only
+
+
+def test_lenses_probabilities_and_evaluation(app):
+    at = open_page(with_image(app, disk_image(), kind="lens"), "pages/lenses.py")
+    bars = plotly_specs(at)[0]["data"]
+    assert [b["name"] for b in bars] == ["lenses-classifier-equivariant", "lenses-classifier-cnn"]
+    for b in bars:
+        assert list(b["x"]) == CLASSES and array_of(b["y"]).sum() == pytest.approx(1.0, abs=1e-5)
+    kinds = [spec["data"][-1]["type"] for spec in plotly_specs(at)]
+    assert kinds == ["bar", "scatter", "heatmap", "scatter", "heatmap", "table"]  # ROC + confusion per model, zoo
+    zoo = plotly_specs(at)[-1]["data"][0]
+    assert zoo["cells"]["values"][0] == ["lenses-classifier-cnn", "lenses-classifier-equivariant"]
+    at.toggle(key="lens_evaluate").set_value(False).run()
+    assert [spec["data"][-1]["type"] for spec in plotly_specs(at)] == ["bar", "table"]
+
+
+def test_train_refuses_a_second_run(app):
+    import ui.training as training
+
+    at = open_page(app, "pages/train.py")
+    at.selectbox(key="train_model").set_value("CNN autoencoder").run()
+    assert at.radio(key="train_family").disabled
+    assert training._LOCK.acquire(blocking=False)  # another visitor's run holds the server
+    try:
+        at.button(key="train_start").click().run()
+    finally:
+        training._LOCK.release()
+    assert [e.value for e in at.error] == [
+        "A training run is already in progress on this server; wait for it to finish or stop it."]
+
+
+def test_hosted_mode_hides_the_train_page(app, monkeypatch):
+    from core.settings import settings
+
+    monkeypatch.setenv("EQUISCOPE_HOSTED", "1")
+    settings.cache_clear()
+    try:
+        app.run()
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            app.switch_page("pages/train.py")
+        app.switch_page("pages/lenses.py").run()
+        assert not app.exception
+    finally:
+        settings.cache_clear()
+
+
+def test_no_checkpoints_gives_a_clear_message(app, tmp_path, monkeypatch):
+    import core.checkpoints as ck
+
+    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", tmp_path / "empty")
+    at = open_page(app, "pages/latent_map.py")
+    assert at.info[0].value.startswith("No model checkpoint exists yet")
