@@ -146,21 +146,25 @@ class LatentMap:
         return cls(z_ref, coords, settings)
 
 
+def _with_seed(settings: TSNESettings | None, seed: int | None) -> TSNESettings:
+    """`settings` (default TSNESettings()) with `seed` put in, unless seed is None."""
+    settings = settings or TSNESettings()
+    return settings if seed is None else TSNESettings(**{**asdict(settings), "seed": int(seed)})
+
+
 def fit_map(
     z,
-    seed: int = 0,
+    seed: int | None = None,
     settings: TSNESettings | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> LatentMap:
-    """Fit a t-SNE map of latents z (N, d); deterministic for a given seed."""
+    """Fit a t-SNE map of latents z (N, d); deterministic for a given seed (default: settings.seed, 0)."""
     from openTSNE import TSNE
 
     z = _check_latents(z)
     if len(z) < 5:
         raise InputError(f"A map needs at least 5 images; got {len(z)}.")
-    settings = settings or TSNESettings(seed=seed)
-    if settings.seed != seed:
-        settings = TSNESettings(**{**asdict(settings), "seed": seed})
+    settings = _with_seed(settings, seed)
     total = settings.early_exaggeration_iter + settings.n_iter
     state = {"done": 0}
 
@@ -202,7 +206,7 @@ def settings_tag(settings: TSNESettings) -> str:
 
 def load_or_fit_map(
     latents,
-    seed: int = 0,
+    seed: int | None = None,
     settings: TSNESettings | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[LatentMap, list[str]]:
@@ -211,9 +215,7 @@ def load_or_fit_map(
     A cached map is used only if its reference latents equal `latents.z` exactly; otherwise
     (or if the file is unreadable) the map is refitted and the note says so.
     """
-    settings = settings or TSNESettings(seed=seed)
-    if settings.seed != seed:
-        settings = TSNESettings(**{**asdict(settings), "seed": seed})
+    settings = _with_seed(settings, seed)
     notes: list[str] = []
     folder = getattr(latents, "cache_folder", None)
     path = Path(folder) / f"map_{settings_tag(settings)}.npz" if folder is not None else None
@@ -227,7 +229,7 @@ def load_or_fit_map(
             notes.append(f"The cached map {path.name} did not match the latents; refitted.")
         except InputError:
             notes.append(f"The cached map {path.name} was unreadable; refitted.")
-    lmap = fit_map(latents.z, seed=seed, settings=settings, progress=progress)
+    lmap = fit_map(latents.z, settings=settings, progress=progress)
     if path is not None:
         lmap.save(path)
     return lmap, notes
