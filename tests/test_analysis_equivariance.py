@@ -138,7 +138,8 @@ def test_orbit_on_a_map(models):
     ref = [disk_like(40, rng, r) for r in rng.uniform(4, 14, 20)]
     lmap = fit_map(encode_images(models["cnn_ae"], ref), settings=TSNESettings(early_exaggeration_iter=50, n_iter=100))
     orbit = image_orbit(models["cnn_ae"], ref[0], lmap=lmap, step_deg=45, flips=False)
-    assert orbit.coords.shape == (8, 2) and orbit.map_spread > 0
+    assert orbit.coords.shape == (8, 2) and orbit.map_spread > 0.01 and orbit.data_spread > 0.01
+    assert np.allclose(orbit.coords, lmap.place(orbit.z))
 
 
 def test_disc_mask_and_relative_error():

@@ -8,7 +8,10 @@ Spread measures (dimensionless, 0 = a single point):
 - `latent_spread`: RMS distance of the copies' latents from their mean, divided by the RMS
   norm of the latents;
 - `map_spread`: RMS distance of the placed copies from their centroid, divided by the RMS
-  radius of the reference map (only when a map is given).
+  radius of the reference map (only when a map is given);
+- `data_spread`: `rms_spread` of the copies' latents divided by that of the map's reference
+  latents, i.e. the orbit's size against the spread of the whole data set (only with a map;
+  unlike `latent_spread` it is not shrunk by a large common offset of all latents).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Orbit:
     coords: np.ndarray | None  # (M, 2) positions on the map, or None without a map
     latent_spread: float
     map_spread: float | None
+    data_spread: float | None = None
 
 
 def rms_spread(points: np.ndarray) -> float:
@@ -69,8 +73,9 @@ def image_orbit(loaded, image: np.ndarray | torch.Tensor, lmap=None, step_deg: f
     z = encode_batch(loaded, copies)  # (M, d)
     scale = float(np.sqrt((np.asarray(z, np.float64) ** 2).sum(1).mean()))
     latent_spread = rms_spread(z) / max(scale, 1e-12)
-    coords = map_spread = None
+    coords = map_spread = data_spread = None
     if lmap is not None:
         coords = lmap.place(z)  # (M, 2)
         map_spread = rms_spread(coords) / max(rms_spread(lmap.coords), 1e-12)
-    return Orbit(angles, flip_list, z, coords, latent_spread, map_spread)
+        data_spread = rms_spread(z) / max(rms_spread(lmap.z_ref), 1e-12)
+    return Orbit(angles, flip_list, z, coords, latent_spread, map_spread, data_spread)
