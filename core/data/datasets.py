@@ -186,7 +186,9 @@ class ImageDataset(Dataset):
         try:
             image = prepare(load_array(path), self.size)
         except InputError as exc:
-            raise InputError(f"{path.name}: {exc}") from exc
+            if path.name in str(exc):
+                raise
+            raise InputError(f"{path.name}: {exc}") from exc  # say which file of the data set
         if self._cache is not None:
             self._cache[i] = image
         return image
