@@ -1,4 +1,16 @@
+"""Data: upload files, pick a shipped example or simulate one; choose the image every page uses."""
+
 import streamlit as st
 
+from ui import data_panels, state
+
 st.title("Data")
-st.info("Upload and simulation arrive with the I/O and simulator work.")
+badge = st.container()  # filled last: an upload in this run may change the current image
+upload, examples, simulate = st.tabs(["Upload", "Examples", "Simulate"])
+with upload:
+    data_panels.upload_tab()
+with examples:
+    data_panels.examples_tab()
+with simulate:
+    data_panels.simulate_tab()
+state.current_image_badge(badge)

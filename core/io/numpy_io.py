@@ -121,7 +121,8 @@ def npy_plane(
     if array.dtype.kind == "b":
         notes.append("The array is boolean; True and False became 1 and 0.")
     if layout.plane_axis is not None and chosen is None:
-        data = data.sum(axis=layout.plane_axis, dtype=np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf becomes NaN, filled later
+            data = data.sum(axis=layout.plane_axis, dtype=np.float32)
         keep = [a - (a > layout.plane_axis) for a in layout.image_axes]
         squeeze = tuple(a for a in range(data.ndim) if a not in keep)
         return np.ascontiguousarray(data.squeeze(axis=squeeze)), None, notes

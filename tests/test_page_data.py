@@ -1,0 +1,202 @@
+"""The Data page in AppTest (streamlit 1.67 drives st.file_uploader with set_value), plus its helpers.
+
+A real browser upload is covered by tests/test_e2e_browser.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from core.io import read_image
+from core.settings import settings
+from ui.images import STRETCHES, colorbar_ticks, stretch_image, stretch_like, stretch_limits
+
+TIMEOUT = 120  # seconds per script run: first imports (astropy, plotly, lenstronomy) are slow on 2 shared cores
+RNG = np.random.default_rng(3)
+
+
+def fits_upload(name: str, data: np.ndarray, **cards) -> tuple[str, bytes, str]:
+    hdu = fits.PrimaryHDU(data.astype(np.float32))
+    for key, value in cards.items():
+        hdu.header[key] = value
+    buf = io.BytesIO()
+    hdu.writeto(buf)
+    return (name, buf.getvalue(), "application/fits")
+
+
+DISK = fits_upload(
+    "disk.fits", RNG.normal(size=(40, 50)), BUNIT="Jy/beam", BMAJ=2.0e-5, BMIN=1.0e-5, BPA=-80.0
+)
+BAD = ("notes.fits", b"this is a text file, not FITS\n", "application/fits")
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def current(at: AppTest) -> dict | None:
+    return at.session_state["current_image"] if "current_image" in at.session_state else None
+
+
+def test_app_boots_on_the_data_page(app):
+    assert [t.value for t in app.title] == ["Data"]
+    assert [t.label for t in app.tabs] == ["Upload", "Examples", "Simulate"]
+    assert any("Current image: none yet" in c.value for c in app.caption)
+    assert app.file_uploader[0].accept_multiple_files
+    assert {".fits", ".npy", ".npz", ".png", ".jpg", ".tiff"} <= set(
+        app.file_uploader[0].allowed_type
+    )
+
+
+def test_uploaded_fits_is_displayed_with_units_and_becomes_current(app):
+    app.file_uploader(key="data_upload").set_value([DISK]).run()
+    assert not app.exception and not app.error
+    text = markdown_text(app)
+    assert "**disk\\.fits**" in text and "Jy/beam" in text
+    assert '0\\.072" × 0\\.036", PA \\-80°' in text  # BMAJ/BMIN in deg shown in arcsec
+    disk_chart = next(
+        s for s in chart_specs(app) if s["data"][0]["colorbar"]["title"]["text"] == "Jy/beam"
+    )
+    assert (
+        disk_chart["data"][0]["customdata"]["shape"] == "40, 50"
+    )  # hover shows the original values
+    image = current(app)
+    assert (
+        image["name"] == "disk.fits" and image["kind"] == "disk" and image["data"].shape == (40, 50)
+    )
+    np.testing.assert_allclose(image["data"], read_image(DISK[1], "disk.fits").data)
+
+
+def test_bad_upload_shows_one_sentence_and_the_good_upload_stays(app):
+    app.file_uploader(key="data_upload").set_value([DISK]).run()
+    n_charts = len(app.get("plotly_chart"))
+    app.file_uploader(key="data_upload").set_value([DISK, BAD]).run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "notes\\.fits is not a FITS file \\(it does not start with the FITS keyword SIMPLE, so it may be text "
+        "or another format renamed\\); upload a FITS \\(\\.fits/\\.fit/\\.fts\\), NumPy \\(\\.npy/\\.npz\\), PNG, "
+        "JPEG or TIFF file\\."
+    ]
+    assert "**disk\\.fits**" in markdown_text(app) and len(app.get("plotly_chart")) == n_charts
+    assert current(app)["name"] == "disk.fits"
+
+
+def test_cube_offers_a_plane_selector_and_use_this_image_takes_the_plane(app):
+    cube = np.stack([RNG.normal(size=(20, 24)) + 10 * k for k in range(3)])
+    app.file_uploader(key="data_upload").set_value([fits_upload("cube.fits", cube)]).run()
+    assert "plane 0 of 3" in markdown_text(app)
+    plane = next(s for s in app.selectbox if s.label == "Plane")
+    plane.set_value(2).run()
+    assert not app.exception and "plane 2 of 3" in markdown_text(app)
+    assert current(app)["data"].mean() == pytest.approx(
+        cube[0].mean(), abs=1e-4
+    )  # still the first plane
+    use = next(b for b in app.button if b.label == "Use this image" and b.key.startswith("up-"))
+    use.click().run()
+    assert current(app)["data"].mean() == pytest.approx(cube[2].mean(), abs=1e-4)
+
+
+def test_session_upload_limit(monkeypatch):
+    monkeypatch.setenv("EQUISCOPE_MAX_FILES", "1")
+    settings.cache_clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at.run()
+        second = fits_upload("second.fits", RNG.normal(size=(10, 10)))
+        at.file_uploader(key="data_upload").set_value([DISK, second]).run()
+        assert [e.value for e in at.error] == [
+            "second\\.fits was not read: this session has reached its limit of 1 uploaded files; "
+            "remove some and reload the page to start a new session."
+        ]
+        assert current(at)["name"] == "disk.fits"
+    finally:
+        monkeypatch.delenv("EQUISCOPE_MAX_FILES")
+        settings.cache_clear()
+
+
+def test_simulated_disk_follows_the_sliders_and_can_be_used(app):
+    before = chart_specs(app)
+    app.slider(key="sim_disk_n").set_value(0).run()
+    assert not app.exception and chart_specs(app) != before
+    app.slider(key="sim_disk_inc").set_value(60.0).run()
+    app.button(key="sim-disk-use").click().run()
+    image = current(app)
+    assert image["kind"] == "disk" and image["data"].shape == (129, 129)
+    assert image["meta"].pixel_scale_arcsec == pytest.approx(220.0 / 140.0 / 129)
+    assert image["meta"].beam[0] == pytest.approx(0.04)
+    assert ("HISTORY", "param inclination_deg = 60.0", "") in image["meta"].header
+
+
+def test_simulated_lens_and_examples(app):
+    app.radio(key="sim_kind").set_value("lens").run()
+    assert not app.exception
+    app.selectbox(key="sim_lens_sub").set_value("vortex").run()
+    app.button(key="sim-lens-use").click().run()
+    assert current(app)["kind"] == "lens" and current(app)["data"].shape == (150, 150)
+    example = next(t for t in app.selectbox(key="data_example").options if "CDM" in t)
+    app.selectbox(key="data_example").set_value(example).run()
+    app.button(key="ex-lens_cdm.npy-use").click().run()
+    assert current(app)["name"] == "lens_cdm.npy" and current(app)["kind"] == "lens"
+
+
+def test_hostile_file_name_is_shown_literally(app):
+    name = "[click](https:example.org) $x$.fits"
+    app.file_uploader(key="data_upload").set_value([(name, b"not fits", "application/fits")]).run()
+    (error,) = app.error
+    assert error.value.startswith(
+        "\\[click\\]\\(https\\:example\\.org\\) \\$x\\$\\.fits is not a FITS file"
+    )
+
+
+# ---------------------------------------------------------------- stretches
+
+
+@pytest.mark.parametrize("stretch", STRETCHES)
+def test_stretches_map_into_unit_interval_monotonically(stretch):
+    image = np.linspace(-1.0, 3.0, 400, dtype=np.float32).reshape(20, 20)
+    out = stretch_image(image, stretch)
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.all(np.diff(out.ravel()) >= 0)  # order of brightness kept
+    if stretch != "z-scale":
+        assert (out.min(), out.max()) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("stretch", STRETCHES)
+def test_colorbar_labels_are_the_original_values(stretch):
+    limits = (2.0, 10.0)
+    positions, labels = colorbar_ticks(stretch, limits)
+    values = np.array([float(t) for t in labels], dtype=np.float32)
+    assert (
+        values[0] == 2.0 and values[-1] == 10.0 and np.all(np.diff(values) > 0) and len(values) >= 3
+    )
+    # each label sits exactly where its value lands on the display scale
+    np.testing.assert_allclose(stretch_image(values, stretch, limits), positions, atol=1e-6)
+
+
+def test_stretch_like_uses_the_first_images_limits():
+    a = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
+    first, second = stretch_like([a, 2 * a], "linear")
+    np.testing.assert_allclose(first, a, atol=1e-6)
+    assert (
+        second.max() == 1.0 and np.count_nonzero(second == 1.0) > 40
+    )  # clipped at the first's max
+    assert stretch_limits(a, "linear") == (0.0, 1.0)

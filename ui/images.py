@@ -1,0 +1,128 @@
+"""Astronomical display stretches and image figures with a colour bar in the image's own units.
+
+A stretch maps pixel values to [0, 1] for display: an interval (min-max, or IRAF's z-scale)
+then a curve from astropy.visualization (linear, log, sqrt, asinh). The colour bar is labelled
+with the original values (inverse of the stretch), so a log-stretched Jy/beam image still
+reads in Jy/beam. Other pages call `stretch_like` and `stretched_figure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from astropy.visualization import (
+    AsinhStretch,
+    LinearStretch,
+    LogStretch,
+    MinMaxInterval,
+    SqrtStretch,
+    ZScaleInterval,
+)
+
+from ui.figures import display_array, image_figure
+
+STRETCHES = ("linear", "log", "sqrt", "asinh", "z-scale")
+STRETCH_HELP = (
+    "linear: min to max; log and sqrt lift faint emission; asinh is linear near zero and "
+    "logarithmic for bright pixels; z-scale (IRAF) clips to the range around the background."
+)
+
+
+def _curve(stretch: str):
+    curves = {
+        "linear": LinearStretch(),
+        "log": LogStretch(a=1000.0),
+        "sqrt": SqrtStretch(),
+        "asinh": AsinhStretch(a=0.02),
+        "z-scale": LinearStretch(),
+    }
+    if stretch not in curves:
+        raise ValueError(f"Unknown stretch {stretch!r}; choose one of {', '.join(STRETCHES)}.")
+    return curves[stretch]
+
+
+def stretch_limits(image: np.ndarray, stretch: str) -> tuple[float, float]:
+    """(vmin, vmax) in the image's units: min-max, or z-scale for "z-scale"."""
+    interval = ZScaleInterval() if stretch == "z-scale" else MinMaxInterval()
+    vmin, vmax = (float(v) for v in interval.get_limits(np.asarray(image, dtype=np.float32)))
+    if not vmax > vmin:
+        vmax = vmin + 1.0
+    return vmin, vmax
+
+
+def stretch_image(
+    image: np.ndarray, stretch: str, limits: tuple[float, float] | None = None
+) -> np.ndarray:
+    """The image mapped to [0, 1] (float32) by the interval `limits` and the stretch curve."""
+    vmin, vmax = limits if limits is not None else stretch_limits(image, stretch)
+    scaled = np.clip((np.asarray(image, dtype=np.float32) - vmin) / (vmax - vmin), 0.0, 1.0)
+    return np.asarray(_curve(stretch)(scaled, clip=True), dtype=np.float32)
+
+
+def stretch_like(images: Sequence[np.ndarray], stretch: str) -> list[np.ndarray]:
+    """Every image stretched with the limits of the first, so they compare pixel for pixel."""
+    images = list(images)
+    if not images:
+        return []
+    limits = stretch_limits(images[0], stretch)
+    return [stretch_image(im, stretch, limits) for im in images]
+
+
+def colorbar_ticks(
+    stretch: str, limits: tuple[float, float], n: int = 6
+) -> tuple[list[float], list[str]]:
+    """Tick positions on the stretched [0, 1] scale and their labels in the original units.
+
+    Ticks are spread evenly on the display scale, their values rounded to 2 significant
+    digits, and each label is then placed exactly where its value falls.
+    """
+    vmin, vmax = limits
+    spread = vmin + np.asarray(_curve(stretch).inverse(np.linspace(0.0, 1.0, n))) * (vmax - vmin)
+    values = sorted(
+        {float(f"{v:.2g}") for v in spread} | {float(f"{vmin:.3g}"), float(f"{vmax:.3g}")}
+    )
+    values = np.asarray([v for v in values if vmin <= v <= vmax] or [vmin, vmax], dtype=np.float32)
+    positions = stretch_image(values, stretch, limits)
+    return positions.tolist(), [f"{v:.3g}" for v in values]
+
+
+def stretched_figure(
+    image: np.ndarray,
+    stretch: str,
+    title: str = "",
+    *,
+    bunit: str | None = None,
+    limits: tuple[float, float] | None = None,
+    height: int = 420,
+):
+    """A heatmap of the stretched image; colour bar and hover values in the original units."""
+    limits = limits if limits is not None else stretch_limits(image, stretch)
+    fig = image_figure(stretch_image(image, stretch, limits), title, zmin=0.0, zmax=1.0,
+                       colorbar_title=bunit or "value", height=height)  # fmt: skip
+    tickvals, ticktext = colorbar_ticks(stretch, limits)
+    unit = f" {bunit}" if bunit else ""
+    fig.update_traces(
+        customdata=display_array(image),
+        hovertemplate=f"x=%{{x}} px, y=%{{y}} px<br>%{{customdata:.4g}}{unit}<extra></extra>",
+        colorbar={"tickvals": tickvals, "ticktext": ticktext},
+    )
+    return fig
+
+
+def pixel_statistics(image: np.ndarray) -> dict[str, float]:
+    """Summary numbers in the image's units; the robust noise is 1.4826 x the median absolute deviation."""
+    data = np.asarray(image, dtype=np.float64)
+    median = float(np.median(data))
+    robust_sigma = 1.4826 * float(np.median(np.abs(data - median)))
+    stats = {
+        "min": float(data.min()),
+        "max": float(data.max()),
+        "mean": float(data.mean()),
+        "median": median,
+        "std": float(data.std()),
+        "robust noise (1.4826 MAD)": robust_sigma,
+    }
+    if robust_sigma > 0:
+        stats["peak / robust noise"] = (stats["max"] - median) / robust_sigma
+    return stats
