@@ -501,3 +501,18 @@ def test_unparsable_header_card_is_ignored_with_a_note():
     img = read_image(raw, "odd.fits")
     assert img.meta.bunit == "Jy/beam"
     assert "1 header card(s) could not be parsed and were ignored." in img.meta.notes
+
+
+def test_bytes_uploads_never_touch_the_filesystem(monkeypatch):
+    import builtins
+    import pathlib
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"file system access with {args[:1]}")
+
+    monkeypatch.setattr(builtins, "open", forbidden)
+    monkeypatch.setattr(pathlib.Path, "read_bytes", forbidden)
+    monkeypatch.setattr(pathlib.Path, "is_file", forbidden)
+    img = read_image(fits_file(IMAGE), "/etc/passwd.fits")
+    assert img.meta.filename == "passwd.fits"
+    refuse("passwd is empty (0 bytes)", b"", "/etc/passwd")

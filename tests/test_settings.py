@@ -27,3 +27,15 @@ def test_overrides_and_their_errors():
         load_settings({"EQUISCOPE_MAX_FILES": "many"})
     with pytest.raises(ValueError, match="EQUISCOPE_MAX_UPLOAD_MB must be positive, not 0"):
         load_settings({"EQUISCOPE_MAX_UPLOAD_MB": "0"})
+
+
+def test_streamlit_config_hardening_matches_the_settings():
+    import tomllib
+
+    from conftest import ROOT
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    server = config["server"]
+    assert server["maxUploadSize"] == Settings().max_upload_mb == HOSTED.max_upload_mb
+    assert server["enableXsrfProtection"] is True and server["headless"] is True
+    assert server["runOnSave"] is False and server["fileWatcherType"] == "none"
