@@ -62,7 +62,7 @@ def test_any_angle_rotation_composes_and_preserves_a_smooth_image():
 def test_flips_and_group_elements_are_exact():
     x = torch.rand(1, 2, N, N)
     assert torch.equal(flip(x, "horizontal"), x.flip(-1)) and torch.equal(flip(x, "vertical"), x.flip(-2))
-    assert torch.equal(apply_group_element(x, 90, flip_first=True), torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
+    assert torch.equal(apply_group_element(x, 90, flip=True), torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
     # D4 relation: a mirror conjugates a rotation into its inverse
     assert torch.equal(flip(rotate(flip(x), 90)), rotate(x, -90))
     with pytest.raises(ValueError, match="Unknown flip axis 'diagonal'; use 'horizontal' or 'vertical'."):

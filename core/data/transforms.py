@@ -82,6 +82,9 @@ def flip(x: Tensor, axis: str = "horizontal") -> Tensor:
     raise ValueError(f"Unknown flip axis {axis!r}; use 'horizontal' or 'vertical'.")
 
 
+_mirror = flip  # for functions whose `flip` argument shadows the function
+
+
 def shift(x: Tensor, dy: float, dx: float, mode: str = "bilinear") -> Tensor:
     """Move the content dy pixels down and dx pixels right, zero fill; integers are exact, fractions interpolate."""
     _check(x)
@@ -96,9 +99,9 @@ def shift(x: Tensor, dy: float, dx: float, mode: str = "bilinear") -> Tensor:
     return affine_sample(x, torch.eye(2, dtype=torch.float64), torch.tensor([-dx, -dy], dtype=torch.float64), mode=mode)
 
 
-def apply_group_element(x: Tensor, angle_deg: float, flip_first: bool = False, mode: str = "bilinear") -> Tensor:
-    """The O(2) element "horizontal mirror (if flip_first), then counter-clockwise turn by angle_deg"."""
-    return rotate(flip(x) if flip_first else x, angle_deg, mode=mode)
+def apply_group_element(x: Tensor, angle_deg: float, flip: bool = False, mode: str = "bilinear") -> Tensor:
+    """The O(2) element "horizontal mirror (if flip), then counter-clockwise turn by angle_deg"."""
+    return rotate(_mirror(x) if flip else x, angle_deg, mode=mode)
 
 
 def camera_matrix(angle_deg: float = 0.0, scale: float = 1.0, shear_deg: float = 0.0) -> Tensor:
@@ -124,7 +127,9 @@ class RandomE2Augment:
     int N (multiples of 360/N; exact when 360/N is a multiple of 90); flips: random horizontal
     mirror (before the turn); max_shift_px: uniform shift in [-max, max] on each axis (sub-pixel,
     interpolated; 0 = none); scale_range (lo, hi) and max_shear_deg for "camera" views.
-    generator: a torch.Generator for reproducible draws.
+    generator: a torch.Generator for reproducible draws. Leave it None inside DataLoader
+    workers: a generator is copied into every worker (identical draws), while torch's global
+    generator is seeded differently per worker.
     """
 
     def __init__(
