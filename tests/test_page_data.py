@@ -200,3 +200,12 @@ def test_stretch_like_uses_the_first_images_limits():
         second.max() == 1.0 and np.count_nonzero(second == 1.0) > 40
     )  # clipped at the first's max
     assert stretch_limits(a, "linear") == (0.0, 1.0)
+
+
+def test_image_colours_avoid_streamlit_placeholder_colours(app):
+    """Streamlit's front end swaps "#000001".."#000020" for theme colours (Inferno's black was one)."""
+    import re
+
+    placeholder = re.compile(r"#0000[0-2][0-9]", re.IGNORECASE)
+    specs = chart_specs(app)
+    assert specs and all(not placeholder.search(json.dumps(s["data"])) for s in specs)

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-IMAGE_COLORSCALE = "Inferno"
+# Plotly's Inferno starts at "#000004", a colour Streamlit's front end swaps for a theme colour
+# (its plotly placeholder CATEGORY_3): the darkest pixels showed violet. Start at "#010005".
+IMAGE_COLORSCALE = [[i / 9, c] for i, c in enumerate(["#010005", *plotly.colors.sequential.Inferno[1:]])]
 RESIDUAL_COLORSCALE = "RdBu_r"
 MAX_DISPLAY_PIXELS = 256  # longest side sent to the browser; larger images are block-averaged
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
