@@ -243,6 +243,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
         opt, sched, per_step = _optimizer_and_schedule(model, cfg, steps_per_epoch[fold])
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
         best_state, best_val, bad_epochs, start_epoch = _cpu_state(model), math.inf, 0, 0
+        n_epochs = cfg.epochs  # may shrink to fit max_minutes (cosine schedule only)
         if resume and resume["fold"] == fold:
             _inner(model).load_state_dict(resume["model"])
             opt.load_state_dict(resume["optimizer"])
@@ -252,6 +253,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 scaler.load_state_dict(resume["scaler"])
             best_state, best_val = resume["best"], float(resume["best_val"])
             bad_epochs, start_epoch = int(resume["bad_epochs"]), int(resume["epoch"])
+            n_epochs = int(resume.get("n_epochs", cfg.epochs))
         if info.enabled:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         train_set = TensorDataset(X[train_idx], y[train_idx])
@@ -259,7 +261,9 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
         fold_started = time.monotonic()
         done_steps += start_epoch * steps_per_epoch[fold]
 
-        for epoch in range(start_epoch, cfg.epochs):
+        epoch = start_epoch - 1
+        while epoch + 1 < n_epochs:
+            epoch += 1
             epoch_seed = cfg.seed * 1_000_003 + fold * 10_007 + epoch
             torch.manual_seed(epoch_seed)
             if info.enabled:
@@ -274,10 +278,10 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             t0 = time.monotonic()
             base = done_steps
 
-            def step_progress(done, total, message, base=base, epoch=epoch, fold=fold):
+            def step_progress(done, total, message, base=base, epoch=epoch, fold=fold, n_epochs=n_epochs):
                 if progress is not None and info.is_main:
                     fold_txt = f"fold {fold + 1}/{len(splits)} " if len(splits) > 1 else ""
-                    progress(base + done, total_steps, f"{fold_txt}epoch {epoch + 1}/{cfg.epochs} {message}")
+                    progress(base + done, total_steps, f"{fold_txt}epoch {epoch + 1}/{n_epochs} {message}")
 
             train = train_one_epoch(model, loader, opt, loss_fn, device, scaler=scaler, progress=step_progress,
                                     scheduler=sched if per_step else None, should_stop=should_stop)
@@ -297,14 +301,17 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             else:
                 bad_epochs += 1
             user_stop = bool(should_stop and should_stop())
-            over_budget = budget is not None and time.monotonic() - fold_started > budget
+            fold_seconds = time.monotonic() - fold_started
+            over_budget = budget is not None and fold_seconds > budget
+            if budget is not None and cfg.schedule == "cosine" and not over_budget:
+                n_epochs = _epochs_within_budget(n_epochs, epoch + 1, epoch + 1 - start_epoch, fold_seconds, budget, sched, info)
             stop = ddp.broadcast_flag(user_stop or over_budget or (cfg.patience and bad_epochs >= cfg.patience), info)
             if info.is_main:
-                print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{cfg.epochs} "
+                print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{n_epochs} "
                       f"train {train['loss']:.5f} val {val['loss']:.5f} lr {lr:.2e} {seconds:.0f}s", file=sys.stderr, flush=True)
                 _save_resume(cfg, {
                     "config": _comparable(cfg), "fold": fold, "epoch": epoch + 1, "members": members,
-                    "model": _cpu_state(model), "best": best_state, "best_val": best_val, "bad_epochs": bad_epochs,
+                    "model": _cpu_state(model), "best": best_state, "best_val": best_val, "bad_epochs": bad_epochs, "n_epochs": n_epochs,
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
                     "scaler": scaler.state_dict() if scaler is not None else None, "history": history,
                     "elapsed": elapsed_before + time.monotonic() - started,
@@ -339,6 +346,21 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     read_checkpoint(out)  # it must load with weights_only=True before it is registered
     register(out, cfg.name)
     return out
+
+
+def _epochs_within_budget(n_epochs, done, done_here, seconds, budget, sched, info) -> int:
+    """Shrink the planned epochs (and the cosine's T_max, so the LR still anneals to its floor)
+    when the mean epoch time so far says they will not fit in the time budget."""
+    fit_epochs = done + int((budget - seconds) // (seconds / max(done_here, 1)))
+    if info.enabled:  # every rank must plan the same number of epochs
+        t = torch.tensor([fit_epochs], dtype=torch.int64)
+        torch.distributed.broadcast(t, src=0)
+        fit_epochs = int(t.item())
+    if fit_epochs >= n_epochs:
+        return n_epochs
+    n_epochs = max(done, fit_epochs)
+    sched.T_max = max(n_epochs, 1)
+    return n_epochs
 
 
 def _kind(model_name: str) -> str:
