@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from core.cli import main
+from core.data import simulate
 from core.data.simulate import PARTIAL_MANIFEST, simulate_dataset
 
 
@@ -31,7 +32,9 @@ def test_disk_dataset_layout_manifest_and_balance(tmp_path):
     assert not list(tmp_path.rglob(".*"))  # no temporary files left
 
 
-def test_lens_dataset_one_and_two_workers_are_byte_identical(tmp_path):
+@pytest.mark.parametrize("start", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_lens_dataset_one_and_two_workers_are_byte_identical(tmp_path, monkeypatch, start):
+    monkeypatch.setattr(simulate, "POOL_START_METHOD", start)
     a, b = tmp_path / "a", tmp_path / "b"
     simulate_dataset("lenses", 6, 32, seed=9, out=a, workers=1, progress=False)
     simulate_dataset("lenses", 6, 32, seed=9, out=b, workers=2, progress=False)

@@ -12,8 +12,8 @@ Substructure classes:
   annulus 0.7-1.3 theta_E around the lens centre, where the arcs are and where they matter.
   Profiles: point masses ("POINT_MASS", default) or truncated NFW ("TNFW", concentration 15,
   truncated at r_s * 5).
-- `vortex`: a straight line of many equal point masses (spacing half a pixel, so the line acts
-  as a continuous string) of length 0.5-1.5 theta_E, random orientation, centred at
+- `vortex`: a straight line of many equal point masses (one per pixel of length, each with an
+  Einstein radius about that spacing, so the line acts as a continuous string) of length 0.5-1.5 theta_E, random orientation, centred at
   0.8-1.2 theta_E, total mass `VORTEX_MASS_MIN_MSUN` - `VORTEX_MASS_MAX_MSUN`.
   A line mass deflects everything on one side by the same angle, so the arc breaks where the
   string crosses it.
@@ -217,7 +217,7 @@ def draw_substructure(params: LensParams, substructure: str, rng: np.random.Gene
     centre_a = rng.uniform(0, 2 * np.pi)
     orientation = rng.uniform(0, np.pi)
     total = float(np.exp(rng.uniform(np.log(VORTEX_MASS_MIN_MSUN), np.log(VORTEX_MASS_MAX_MSUN))))
-    n = max(2, math.ceil(length / (0.5 * params.pixel_scale_arcsec))) if n_subhalos is None else int(n_subhalos)
+    n = max(2, math.ceil(length / params.pixel_scale_arcsec)) if n_subhalos is None else int(n_subhalos)
     s = (np.arange(n) + 0.5) / n - 0.5  # positions along the line, fraction of its length
     cx, cy = centre_r * np.cos(centre_a), centre_r * np.sin(centre_a)
     return {

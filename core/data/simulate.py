@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
-SIMULATOR_VERSION = "1.0"
+SIMULATOR_VERSION = "1.1"  # 1.1: vortex masses one per pixel (was two)
 KINDS = ("disks", "lenses")
 CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
@@ -29,6 +29,7 @@ DEFAULT_SIZE = {"disks": 128, "lenses": 150}
 MANIFEST = "manifest.json"
 PARTIAL_MANIFEST = "manifest.partial.json"
 MAX_SIZE = 1024
+POOL_START_METHOD: str | None = None  # None: fork unless torch is loaded, else spawn
 
 Progress = Callable[[int, int, str], None]
 
@@ -224,7 +225,10 @@ def simulate_dataset(
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            # fork starts in milliseconds with the simulators already imported; once torch is
+            # loaded (app, training) its threads make fork unsafe, so spawn fresh interpreters
+            method = POOL_START_METHOD or ("fork" if "torch" not in sys.modules and sys.platform.startswith("linux") else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
                 for entry in pool.map(_make_one, jobs, chunksize=max(1, min(16, n // (4 * workers)))):
                     record(entry)
     finally:
