@@ -102,6 +102,18 @@ def _goto_page(page, title: str) -> None:
     _wait_idle(page)
 
 
+def _lasso_middle(page) -> None:
+    """Draw a lasso over the middle of the first plotly chart (its drag mode is lasso)."""
+    box = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    w, h = box["width"] * 0.45, box["height"] * 0.45
+    page.mouse.move(cx - w, cy - h)
+    page.mouse.down()
+    for x, y in [(cx + w, cy - h), (cx + w, cy + h), (cx - w, cy + h), (cx - w, cy - h + 2)]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
 def _assert_no_exception(page) -> None:
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
@@ -137,6 +149,18 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _wait_idle(page, timeout_ms=300_000)
             _assert_no_exception(page)
             assert page.get_by_text("ARI").count() > 0
+            _lasso_middle(page)
+            page.get_by_text("selected images").first.wait_for(timeout=60_000)
+            _wait_idle(page)
+            _assert_no_exception(page)
+            assert page.locator('[data-testid="stImage"] img').count() > 0  # the gallery of the selection
             _screenshot(page, "latent_map")
+
+            for title, name in [("Feature maps", "feature_maps"), ("Equivariance lab", "equivariance")]:
+                _goto_page(page, title)
+                page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
+                _wait_idle(page, timeout_ms=300_000)
+                _assert_no_exception(page)
+                _screenshot(page, name)
         finally:
             browser.close()

@@ -62,7 +62,7 @@ def app(tiny_index, tmp_path, monkeypatch):
     monkeypatch.setattr(ck, "CHECKPOINTS_DIR", tiny_index)
     monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(reference, "CACHE", tmp_path.parent / "page_cache")  # shared by this session's tests
-    monkeypatch.setattr(reference, "REFERENCE_N", 12)
+    monkeypatch.setattr(reference, "REFERENCE_N", {"disks": 12, "lenses": 12})
     monkeypatch.setattr(reference, "REFERENCE_SIZE", {"disks": 33, "lenses": 33})
     monkeypatch.setattr(training, "DATA_DIRS", (tmp_path / "data",))
     monkeypatch.setattr(training, "ROOT", tmp_path)
@@ -221,3 +221,29 @@ def test_no_checkpoints_gives_a_clear_message(app, tmp_path, monkeypatch):
     monkeypatch.setattr(ck, "CHECKPOINTS_DIR", tmp_path / "empty")
     at = open_page(app, "pages/latent_map.py")
     assert at.info[0].value.startswith("No model checkpoint exists yet")
+
+
+def test_train_runs_in_the_background_and_the_checkpoint_joins_the_pickers(app):
+    """A real (tiny) run started from the page: CNN autoencoder, 8 simulated disks, 1 epoch."""
+    import time
+
+    import ui.training as training
+
+    at = open_page(app, "pages/train.py")
+    at.selectbox(key="train_model").set_value("CNN autoencoder").run()
+    at.number_input(key="train_n").set_value(8).run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.text_input(key="train_name").set_value("page-test-run").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    job = training.current()
+    assert job is not None and job.name == "page-test-run"
+    deadline = time.monotonic() + 300
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job.status == "done", job.error
+    at.run()
+    assert at.subheader[0].value == "Run 'page-test-run': done"
+    assert [s.value for s in at.success] == ["checkpoint 'page-test-run' written; it is now in every model picker"]
+    with_image(at, disk_image()).switch_page("pages/reconstruct.py").run()
+    assert at.selectbox(key="recon_model_cnn").options == ["disks-ae-cnn", "page-test-run"]

@@ -20,7 +20,7 @@ from ui.resources import _load_model, build_once
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "cache"
-REFERENCE_N = 240  # images in a simulated reference set (divided evenly over its classes)
+REFERENCE_N = {"disks": 240, "lenses": 150}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
 REFERENCE_SIZE = {"disks": 129, "lenses": 150}  # simulated image side in pixels
 MAP_SEED = 0  # t-SNE seed
@@ -48,7 +48,7 @@ def reference_folder(generator: str, n: int | None = None, seed: int = REFERENCE
     """The simulated reference set `cache/reference/<generator>-n<n>-seed<seed>/`, simulated if absent."""
     from core.data.simulate import simulate_dataset
 
-    n = n or REFERENCE_N
+    n = n or REFERENCE_N[generator]
     folder = CACHE / "reference" / f"{generator}-n{n}-s{REFERENCE_SIZE[generator]}-seed{seed}"
     if not (folder / "manifest.json").is_file():
         def step(done: int, total: int, message: str) -> None:
@@ -62,7 +62,7 @@ def reference_folder(generator: str, n: int | None = None, seed: int = REFERENCE
 def reference_map(name: str, sha256: str | None, generator: str,
                   progress: Progress | None = None) -> ReferenceMap:
     """Latents and t-SNE map of the reference set under checkpoint `name`, built once per server."""
-    key = (name, sha256, generator, REFERENCE_N, REFERENCE_SIZE[generator], str(CACHE))
+    key = (name, sha256, generator, REFERENCE_N[generator], REFERENCE_SIZE[generator], str(CACHE))
     return build_once("reference_map", key, lambda: _build_reference_map(name, sha256, generator, progress))
 
 
@@ -129,7 +129,7 @@ def classifier_report(name: str, sha256: str | None, progress: Progress | None =
     {"roc": core.analysis.metrics.RocReport, "confusion": (K, K) counts, "accuracy": float,
      "classes": [...], "n": int}; computed once per server and checkpoint.
     """
-    key = (name, sha256, REFERENCE_N, REFERENCE_SIZE["lenses"], str(CACHE))
+    key = (name, sha256, REFERENCE_N["lenses"], REFERENCE_SIZE["lenses"], str(CACHE))
     return build_once("classifier_report", key, lambda: _build_classifier_report(name, sha256, progress))
 
 

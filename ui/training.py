@@ -81,7 +81,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     a small set simulated into `data/app-<kind>-n<n>-seed<seed>/` first) gives the images.
     """
     global _JOB
-    from core.checkpoints import SHIPPED
+    from core.checkpoints import RUNS_DIR, SHIPPED
     from core.train.config import from_dict
 
     if not NAME_RE.match(name):
@@ -95,7 +95,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
         data = str(ROOT / "data" / f"app-{simulate['kind']}-n{simulate['n']}-seed{simulate['seed']}")
     model_config = {"group": group} if group and model.startswith("equivariant") else {}
     config = from_dict({"data": data, "model": model, "model_config": model_config, "epochs": int(epochs),
-                        "batch_size": int(batch_size), "name": name, "out": str(ROOT / "runs"),
+                        "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR),
                         "threads": 1, "max_minutes": max_minutes, "resume": False})
     if not _LOCK.acquire(blocking=False):
         raise InputError("A training run is already in progress on this server; wait for it to finish or stop it.")

@@ -45,6 +45,7 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
     entries = resources.checkpoints(kind, generator, equivariant)
     family = {True: "equivariant ", False: "CNN ", None: ""}[equivariant]
     what = f"{family}{kind or 'model'}"
+    label = label or what[0].upper() + what[1:]
     if not entries:
         if required:
             st.info(f"No {what} checkpoint exists yet: the shipped ones are not in `checkpoints/` "
@@ -54,7 +55,7 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
         return None
     names = [e["name"] for e in entries]
     default = SHIPPED_DEFAULTS.get((kind, equivariant))
-    name = st.selectbox(label or what.capitalize(), names, index=names.index(default) if default in names else 0,
+    name = st.selectbox(label, names, index=names.index(default) if default in names else 0,
                         key=key, help="Shipped checkpoints first, then the ones trained here.")
     return entries[names.index(name)]
 
