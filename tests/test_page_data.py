@@ -150,6 +150,7 @@ def test_simulated_lens_and_examples(app):
     app.radio(key="sim_kind").set_value("lens").run()
     assert not app.exception
     app.selectbox(key="sim_lens_sub").set_value("vortex").run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
     app.button(key="sim-lens-use").click().run()
     assert current(app)["kind"] == "lens" and current(app)["data"].shape == (150, 150)
     example = next(t for t in app.selectbox(key="data_example").options if "CDM" in t)
@@ -209,3 +210,37 @@ def test_image_colours_avoid_streamlit_placeholder_colours(app):
     placeholder = re.compile(r"#0000[0-2][0-9]", re.IGNORECASE)
     specs = chart_specs(app)
     assert specs and all(not placeholder.search(json.dumps(s["data"])) for s in specs)
+
+
+def npy_upload(name: str, array: np.ndarray) -> tuple[str, bytes, str]:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return (name, buf.getvalue(), "application/octet-stream")
+
+
+def test_multiband_npy_can_show_one_band_and_go_back_to_the_sum(app):
+    bands = np.stack([RNG.normal(size=(16, 16)) + 100 * k for k in range(3)]).astype(np.float32)
+    app.file_uploader(key="data_upload").set_value([npy_upload("bands.npy", bands)]).run()
+    assert "plane sum of 3" in markdown_text(app)
+    band = next(s for s in app.selectbox if s.label == "Band")
+    band.set_value(1).run()
+    assert "plane 1 of 3" in markdown_text(app)
+    band = next(s for s in app.selectbox if s.label == "Band")
+    assert band.options[0] == "sum of bands"
+    band.set_value("sum of bands").run()
+    assert not app.exception and "plane sum of 3" in markdown_text(app)
+
+
+def test_fits_with_several_image_hdus_offers_an_hdu_selector(app):
+    hdul = fits.HDUList([fits.PrimaryHDU(RNG.normal(size=(3, 8, 8)).astype(np.float32)),
+                         fits.ImageHDU(RNG.normal(size=(12, 12)).astype(np.float32))])  # fmt: skip
+    buf = io.BytesIO()
+    hdul.writeto(buf)
+    app.file_uploader(key="data_upload").set_value(
+        [("mef.fits", buf.getvalue(), "application/fits")]
+    ).run()
+    assert "HDU 0, plane 0 of 3" in markdown_text(app)
+    next(s for s in app.selectbox if s.label == "Plane").set_value(2).run()
+    next(s for s in app.selectbox if s.label == "FITS HDU").set_value(1).run()
+    assert not app.exception and "FITS \\(HDU 1\\)" in markdown_text(app)
+    assert not any(s.label == "Plane" for s in app.selectbox)

@@ -26,7 +26,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
 SEEN_KEY = "data_uploads_seen"  # file ids uploaded in this session, in order
 DECODED_KEY = "data_uploads_decoded"  # (file id, hdu, plane) -> LoadedImage, this session only
-MAX_DECODED = 24
+MAX_DECODED_BYTES = 256 * 2**20  # decoded pixels kept per session; older ones are decoded again
 SUM = "sum of bands"
 MD_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>$~:]")
 
@@ -142,13 +142,20 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None,
 def _decoded(
     file_id: str, name: str, raw: Callable[[], bytes], hdu: int | None, plane: int | None
 ) -> LoadedImage:
+    """read_image of an upload, kept in this session (oldest dropped beyond MAX_DECODED_BYTES)."""
     cache = st.session_state.setdefault(DECODED_KEY, {})
     key = (file_id, hdu, plane)
     if key not in cache:
         cache[key] = read_image(raw(), name, hdu=hdu, plane=plane, max_pixels=settings().max_pixels)
-        while len(cache) > MAX_DECODED:
+        while len(cache) > 1 and sum(img.data.nbytes for img in cache.values()) > MAX_DECODED_BYTES:
             cache.pop(next(iter(cache)))
     return cache[key]
+
+
+def _forget_plane(key: str) -> None:
+    """Another HDU may have other planes (or none): start again from its default."""
+    for suffix in ("-plane", "-bands"):
+        st.session_state.pop(f"{key}{suffix}", None)
 
 
 def _plane_selectors(key: str, meta) -> Callable[[], None]:
@@ -156,9 +163,11 @@ def _plane_selectors(key: str, meta) -> Callable[[], None]:
         cols = st.columns(2)
         if len(meta.image_hdus) > 1:
             cols[0].selectbox("FITS HDU", meta.image_hdus, index=meta.image_hdus.index(meta.hdu_index),
-                              key=f"{key}-hdu", on_change=lambda: st.session_state.pop(f"{key}-plane", None))  # fmt: skip
+                              key=f"{key}-hdu", on_change=_forget_plane, args=(key,))  # fmt: skip
         if meta.n_planes > 1:
-            bands = meta.plane is None or st.session_state.get(f"{key}-plane") == SUM
+            if meta.plane is None:  # read without a plane and not a cube: bands that can be summed
+                st.session_state[f"{key}-bands"] = True
+            bands = st.session_state.get(f"{key}-bands", False)
             options = ([SUM] if bands else []) + list(range(meta.n_planes))
             current = SUM if meta.plane is None else meta.plane
             cols[1].selectbox("Plane" if not bands else "Band", options, index=options.index(current),
