@@ -54,6 +54,7 @@ class CNNAutoencoder(nn.Module):
         check_grid(cfg.image_size, len(cfg.channels))
         self.config = cfg
         self.image_size = cfg.image_size
+        self.latent_dim = cfg.latent_dim
         chans = (1, *cfg.channels)
         self.blocks = nn.ModuleList(_conv_block(a, b, cfg.kernel_size) for a, b in zip(chans[:-1], chans[1:], strict=True))
         self.to_latent = nn.Linear(cfg.channels[-1], cfg.latent_dim)
@@ -109,6 +110,7 @@ class CNNClassifier(nn.Module):
         check_grid(cfg.image_size, len(cfg.channels))
         self.config = cfg
         self.image_size = cfg.image_size
+        self.n_classes = cfg.n_classes
         c = cfg.channels
         k = cfg.stem_kernel
         self.stem = nn.Sequential(nn.Conv2d(1, c[0], k, stride=2, padding=k // 2, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(inplace=True))

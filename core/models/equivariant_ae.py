@@ -43,6 +43,7 @@ class EquivariantAEConfig(PlainConfig):
     latent_dim: int = 16  # length of the invariant latent vector z
     decoder_channels: tuple = (32, 32, 16, 16, 8)  # decoder channels per grid, coarsest (9 px) first
     pose_temperature: float = 1.0  # T in softmax(s / T) weighting the rotated/flipped canonical images
+    pose_standardize: bool = False  # standardise s over the group axis (mean 0, std 1) before / T
 
 
 class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
@@ -56,6 +57,7 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
         check_grid(cfg.image_size, len(cfg.fields))
         self.config = cfg
         self.image_size = cfg.image_size
+        self.latent_dim = cfg.latent_dim
         self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation, pose=True)
         self.group_order = self.encoder.order
         self.elements = group_elements(cfg.group)  # [(flip, angle_deg)] in regular-field order
@@ -79,13 +81,19 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
         c = self.decoder(z, maps)  # (B, 1, S, S)
         if pose is None:
             return c
-        w = torch.softmax(pose / self.config.pose_temperature, dim=1)  # (B, |G|)
+        w = self.pose_weights(pose)  # (B, |G|)
         recon = torch.zeros_like(c)
         for g, (flip, angle) in enumerate(self.elements):
             recon = recon + w[:, g, None, None, None] * act_on_image(c, flip, angle)
         if maps is not None:
             maps.append(FeatureMap("canonical", c, None))
         return recon  # (B, 1, S, S)
+
+    def pose_weights(self, pose: torch.Tensor) -> torch.Tensor:
+        """Pose logits s (B, |G|) -> mixing weights (B, |G|) summing to 1 (permute like s)."""
+        if self.config.pose_standardize:  # mean and std over the group axis are invariant
+            pose = (pose - pose.mean(1, keepdim=True)) / (pose.std(1, keepdim=True) + 1e-6)
+        return torch.softmax(pose / self.config.pose_temperature, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z, pose = self.encode_pose(x)

@@ -35,6 +35,7 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
         check_grid(cfg.image_size, len(cfg.fields))
         self.config = cfg
         self.image_size = cfg.image_size
+        self.n_classes = cfg.n_classes
         self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation)
         self.group_order = self.encoder.order
         self.embedding = nn.Sequential(nn.Linear(self.encoder.out_dim, cfg.hidden), nn.ELU())
