@@ -160,14 +160,14 @@ def _parsable(header):
     """(a Header of the cards whose value astropy can parse, number of cards dropped)."""
     from astropy.io import fits
 
-    good, dropped = fits.Header(), 0
+    good, bad = [], 0
     for card in header.cards:
         try:
             card.value  # noqa: B018 - parsing happens on access
             good.append(card)
         except Exception:
-            dropped += 1
-    return good, dropped
+            bad += 1
+    return (fits.Header(good) if bad else header), bad
 
 
 def fits_header_facts(header) -> dict:

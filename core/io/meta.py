@@ -26,6 +26,7 @@ ARCSEC_PER_UNIT = {
 }
 # keywords giving the pixel scale directly in arcsec, in order of preference
 PIXSCALE_KEYS = ("PIXSCALE", "PIXSCAL1", "PIXSCAL", "SECPIX", "SECPIX1", "PIXELSCL")
+COMMENTARY = ("HISTORY", "COMMENT", "")
 CELESTIAL_CTYPE = re.compile(r"^(RA|DEC|GLON|GLAT|ELON|ELAT|SLON|SLAT|HPLN|HPLT)(-|$)")
 
 
@@ -121,10 +122,13 @@ def celestial_wcs(header):
 
     if not any(CELESTIAL_CTYPE.match(str(header.get(f"CTYPE{i}", "")).upper()) for i in (1, 2)):
         return None
+    from astropy.io import fits
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            wcs = WCS(header)
+            # HISTORY/COMMENT cards (hundreds in CASA images) only slow WCS parsing down
+            wcs = WCS(fits.Header([c for c in header.cards if c.keyword not in COMMENTARY]))
             if not wcs.has_celestial:
                 return None
             return wcs.celestial
