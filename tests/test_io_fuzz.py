@@ -73,8 +73,9 @@ def check(raw: bytes, filename: str, **kwargs) -> None:
     try:
         img = read_image(raw, filename, max_pixels=MAX_PIXELS, **kwargs)
     except InputError as exc:
-        message = str(exc)
-        assert message.strip() and "\n" not in message, repr(message)
+        message = str(exc)  # one plain sentence: one line, a full stop at the end and nowhere else
+        assert message.strip() and "\n" not in message and message.endswith("."), repr(message)
+        assert ". " not in message, repr(message)
         return
     assert img.data.ndim == 2 and img.data.dtype == np.float32
     assert np.isfinite(img.data).all()

@@ -331,7 +331,7 @@ def _disk_controls() -> tuple[dict, dict]:
         "snr": c4.slider("Peak SNR", 5.0, 200.0, 50.0, 5.0, key="sim_disk_snr"),
     }
     params.pop("n_planets", None)
-    seed = st.number_input("Noise seed", 0, 10**6, 0, key="sim_disk_seed")
+    seed = st.columns(5)[0].number_input("Noise seed", 0, 10**6, 0, key="sim_disk_seed")
     return params, {"size": 129, "seed": int(seed)}
 
 
