@@ -87,9 +87,9 @@ def main() -> None:
         vis,
         notes=(
             f"cdm: Poisson mean {lenses.CDM_MEAN_SUBHALOS:g} point-mass subhalos, dN/dm ~ m^-{lenses.CDM_MASS_SLOPE:g} "
-            f"on [{lenses.CDM_MASS_MIN_MSUN:.0e}, {lenses.CDM_MASS_MAX_MSUN:.0e}] Msun in 0.7-1.3 theta_E; "
+            f"on [{lenses.CDM_MASS_MIN_MSUN:.0e}, {lenses.CDM_MASS_MAX_MSUN:.0e}] Msun in {lenses.CDM_ANNULUS[0]:g}-{lenses.CDM_ANNULUS[1]:g} theta_E; "
             f"vortex: line of total mass {lenses.VORTEX_MASS_MIN_MSUN:.0e}-{lenses.VORTEX_MASS_MAX_MSUN:.0e} Msun "
-            "(log-uniform), length 0.5-1.5 theta_E. sigma = per-pixel noise at SNR 25."
+            "(log-uniform), length 0.5-1.5 theta_E, centre 0.9-1.1 theta_E. sigma = per-pixel noise at SNR 25."
         ),
     )
 

@@ -7,6 +7,7 @@ import pytest
 from astropy.cosmology import FlatLambdaCDM
 
 from core.data.lenses import (
+    CDM_ANNULUS,
     SUBSTRUCTURES,
     TNFW_CONCENTRATION,
     TNFW_TRUNCATION_RS,
@@ -104,29 +105,34 @@ def _segment_distance(x, y, x0, y0, x1, y1):
     return np.hypot(x - x0 - t * dx, y - y0 - t * dy)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_twins_differ_only_by_substructure_and_share_the_noise(seed):
+def test_twins_differ_only_near_the_substructure_and_share_the_noise():
+    """Difference energy per unit area is far higher near the substructure (within 0.25 arcsec +
+    2 Einstein radii of its mass) than elsewhere; the noise field is the same in all three twins."""
     size = 80
     params = LensParams(theta_E_arcsec=1.2)
-    images, subs = {}, {}
-    for cls in SUBSTRUCTURES:
-        images[cls], subs[cls] = simulate_lens_with_truth(params, cls, size, np.random.default_rng(seed))
-    clean = {cls: simulate_lens(params, cls, size, np.random.default_rng(seed), noise=False) for cls in SUBSTRUCTURES}
     x, y = sky_coords(size, params.pixel_scale_arcsec)
-    for cls in ("cdm", "vortex"):
-        s = subs[cls]
-        assert s["n_subhalos"] > 0
-        if cls == "cdm":
-            dist = np.min([np.hypot(x - sx, y - sy) for sx, sy in zip(s["x_arcsec"], s["y_arcsec"], strict=True)], axis=0)
-        else:
-            dist = _segment_distance(x, y, s["x_arcsec"][0], s["y_arcsec"][0], s["x_arcsec"][-1], s["y_arcsec"][-1])
-        near = dist < 0.4
-        energy = (images[cls].astype(float) - images["no_sub"]) ** 2
-        density_ratio = (energy[near].mean()) / (energy[~near].mean())
-        assert density_ratio > 3.0, (cls, density_ratio)  # seeds 0-7 measured 3.4-36
-        # the same noise field: noisy difference = clean difference + a tiny Poisson-term change
-        residual = (images[cls] - images["no_sub"]) - (clean[cls] - clean["no_sub"])
-        assert residual.std() < 0.2 / params.snr  # independent noise would give sqrt(2) / snr
+    ratios = {"cdm": [], "vortex": []}
+    for seed in range(10):
+        images, subs, clean = {}, {}, {}
+        for cls in SUBSTRUCTURES:
+            images[cls], subs[cls] = simulate_lens_with_truth(params, cls, size, np.random.default_rng(seed))
+            clean[cls] = simulate_lens(params, cls, size, np.random.default_rng(seed), noise=False)
+        for cls in ratios:
+            s = subs[cls]
+            assert s["n_subhalos"] > 0
+            if cls == "cdm":
+                near = np.any([np.hypot(x - sx, y - sy) < 0.25 + 2 * point_mass_theta_e_arcsec(m)
+                               for sx, sy, m in zip(s["x_arcsec"], s["y_arcsec"], s["mass_msun"], strict=True)], axis=0)  # fmt: skip
+            else:
+                line = _segment_distance(x, y, s["x_arcsec"][0], s["y_arcsec"][0], s["x_arcsec"][-1], s["y_arcsec"][-1])
+                near = line < 0.25 + 2 * point_mass_theta_e_arcsec(sum(s["mass_msun"]))
+            energy = (images[cls].astype(float) - images["no_sub"]) ** 2
+            ratios[cls].append(energy[near].mean() / energy[~near].mean())
+            # the same noise field: noisy difference = clean difference + a tiny Poisson-term change
+            residual = (images[cls] - images["no_sub"]) - (clean[cls] - clean["no_sub"])
+            assert residual.std() < 0.2 / params.snr  # independent noise would give sqrt(2) / snr
+    for cls, values in ratios.items():  # measured: cdm 10-41 (median 14), vortex 3.7-18 (median 15)
+        assert min(values) > 3.0 and np.median(values) > 8.0, (cls, values)
 
 
 def test_noise_matches_poisson_plus_background_model():
@@ -157,7 +163,7 @@ def test_n_subhalos_override_and_unknown_class_message():
     params = LensParams()
     _, sub = simulate_lens_with_truth(params, "cdm", 32, np.random.default_rng(0), n_subhalos=3, noise=False)
     assert sub["n_subhalos"] == 3
-    lo, hi = 0.7 * params.theta_E_arcsec, 1.3 * params.theta_E_arcsec
+    lo, hi = (f * params.theta_E_arcsec for f in CDM_ANNULUS)
     assert all(lo <= np.hypot(x, y) <= hi for x, y in zip(sub["x_arcsec"], sub["y_arcsec"], strict=True))
     with pytest.raises(ValueError, match="Unknown substructure 'axion'; choose one of no_sub, cdm, vortex."):
         simulate_lens(params, "axion", 32)
