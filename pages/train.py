@@ -5,9 +5,12 @@ import streamlit as st
 
 from ui import figures, training
 from ui.errors import call
-from ui.hosting import train_limits
+from ui.hosting import is_hosted, train_limits
 
 st.title("Train")
+if is_hosted():  # app.py leaves this page out; this guards a direct URL on a fresh server (pages/ v1 routing)
+    st.info("Training is switched off on this hosted demo; run EquiScope locally to train (`make app`).")
+    st.stop()
 st.caption("Runs in the background on this server, one at a time, so other visitors keep working. "
            "The finished checkpoint joins every model picker (saved under runs/).")
 

@@ -211,6 +211,13 @@ def test_hosted_mode_hides_the_train_page(app, monkeypatch):
             app.switch_page("pages/train.py")
         app.switch_page("pages/lenses.py").run()
         assert not app.exception
+        # a fresh server routes /train straight to pages/train.py, without app.py: the page refuses itself
+        from streamlit.testing.v1 import AppTest
+
+        direct = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=30).run()
+        assert [i.value for i in direct.info] == [
+            "Training is switched off on this hosted demo; run EquiScope locally to train (`make app`)."]
+        assert not direct.button
     finally:
         settings.cache_clear()
 

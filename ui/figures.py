@@ -217,7 +217,8 @@ def table_figure(rows: Sequence[dict], height: int | None = None) -> go.Figure:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     values = [[cell(row.get(c)) for row in rows] for c in columns]
-    fig = go.Figure(go.Table(header={"values": columns, "align": "left"},
+    widths = [max(len(str(c)), *(len(v) for v in col)) + 2 for c, col in zip(columns, values, strict=True)]
+    fig = go.Figure(go.Table(header={"values": columns, "align": "left"}, columnwidth=widths,
                              cells={"values": values, "align": "left"}))
     fig.update_layout(height=height or 60 + 30 * len(rows), margin={"l": 0, "r": 0, "t": 0, "b": 0})
     return fig
