@@ -29,9 +29,19 @@ def test_shipped_examples_load_with_their_metadata():
 
 
 def test_script_regenerates_the_shipped_files(tmp_path):
+    """The shipped files are what the current simulators make; if not, regenerate them."""
+    from core.data.simulate import SIMULATOR_VERSION
+
+    fix = "run `.venv/bin/python -m examples.make_examples` and commit examples/"
+    shipped = json.loads((EXAMPLES / "manifest.json").read_text())["simulator_version"]
+    assert shipped == SIMULATOR_VERSION, (
+        f"examples/ were made by simulator {shipped}, now {SIMULATOR_VERSION}: {fix}"
+    )
     assert main(["--out", str(tmp_path)]) == 0
     for path in EXAMPLES.glob("*.*"):
         if path.suffix in (".fits", ".npy"):
-            again = read_image(tmp_path / path.name).data
-            np.testing.assert_array_equal(again, read_image(path).data, err_msg=path.name)
-            assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+            message = f"{path.name} differs from what the simulators make now (changed without a version bump?): {fix}"
+            np.testing.assert_array_equal(
+                read_image(tmp_path / path.name).data, read_image(path).data, err_msg=message
+            )
+            assert (tmp_path / path.name).read_bytes() == path.read_bytes(), message
