@@ -219,10 +219,11 @@ def simulate_disk(params: DiskParams, size: int = 128, rng: np.random.Generator 
 def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128) -> DiskParams:
     """Plausible parameters for a disk with `n_planets` (0-3) planets, framed for a `size`-pixel image.
 
-    Distance 100-200 pc, r_c 40-90 au, planets of 0.3-5 Jupiter masses at 0.3-1.4 r_c (gaps at
-    least 8 Hill radii apart), peak SNR 20-100. The pixel scale makes the field of view 5.5 r_c
-    across and the beam FWHM is 1.5-3.5 % of it (2-4.5 px at 128 px, 0.02-0.1 arcsec), so the
-    framing and resolution of the disk do not depend on `size`.
+    Distance 100-200 pc, r_c 40-90 au, dust edge at 1.8-2.5 r_c, optical depth at r_c 0.3-3,
+    planets of 0.5-5 Jupiter masses at 0.35-1.5 r_c (gaps at least 8 Hill radii + 0.1 r_c apart),
+    peak SNR 20-100. The pixel scale makes the field of view 5 r_c across and the beam FWHM is
+    1.5-3.5 % of it (2-4.5 px at 128 px, 0.02-0.1 arcsec), so the framing and resolution of the
+    disk do not depend on `size`.
     """
     if not 0 <= n_planets <= MAX_PLANETS:
         raise ValueError(f"The number of planets must be between 0 and {MAX_PLANETS}; got {n_planets}.")
@@ -231,12 +232,12 @@ def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128
     m_star = float(rng.uniform(0.5, 2.0))
     masses, radii = [], []
     for _ in range(100):  # rejection sampling for well-separated gaps
-        masses = list(np.exp(rng.uniform(np.log(0.3), np.log(5.0), n_planets)))
-        radii = sorted(rng.uniform(0.3 * r_c, 1.4 * r_c, n_planets))
+        masses = list(np.exp(rng.uniform(np.log(0.5), np.log(5.0), n_planets)))
+        radii = sorted(rng.uniform(0.35 * r_c, 1.5 * r_c, n_planets))
         hills = [hill_radius_au(r, m, m_star) for r, m in zip(radii, masses, strict=True)]
         if all(radii[k + 1] - radii[k] > 8 * max(hills[k], hills[k + 1]) + 0.1 * r_c for k in range(n_planets - 1)):
             break
-    fov_au = 5.5 * r_c
+    fov_au = 5.0 * r_c
     return DiskParams(
         inclination_deg=float(rng.uniform(0, 75)),
         position_angle_deg=float(rng.uniform(0, 360)),
@@ -246,7 +247,7 @@ def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128
         outer_radius_au=float(rng.uniform(1.8, 2.5)) * r_c,
         surface_density_index=float(rng.uniform(0.5, 1.2)),
         temperature_index=float(rng.uniform(0.4, 0.6)),
-        optical_depth_at_rc=float(np.exp(rng.uniform(np.log(0.1), np.log(1.0)))),
+        optical_depth_at_rc=float(np.exp(rng.uniform(np.log(0.3), np.log(3.0)))),
         cavity_radius_au=float(rng.uniform(1.0, 0.2 * r_c)),
         aspect_ratio=float(rng.uniform(0.05, 0.08)),
         alpha_viscosity=float(np.exp(rng.uniform(np.log(1e-4), np.log(3e-3)))),
