@@ -167,3 +167,22 @@ def test_n_subhalos_override_and_unknown_class_message():
     assert all(lo <= np.hypot(x, y) <= hi for x, y in zip(sub["x_arcsec"], sub["y_arcsec"], strict=True))
     with pytest.raises(ValueError, match="Unknown substructure 'axion'; choose one of no_sub, cdm, vortex."):
         simulate_lens(params, "axion", 32)
+
+
+def test_image_unit_is_the_source_central_surface_brightness():
+    """Without lensing (tiny theta_E) a smooth source's centre pixel reads 1 (lensing conserves surface brightness)."""
+    params = compact_ring_params(theta_E_arcsec=1e-4, source_r_sersic_arcsec=1.0, source_n_sersic=0.5, psf_fwhm_arcsec=0.02)
+    image = render_lens(params, NO_SUB, SIZE)
+    assert image.max() == pytest.approx(1.0, abs=0.01)
+
+
+def test_tnfw_subhalos_are_gentler_than_point_masses_of_the_same_m200():
+    params = LensParams(theta_E_arcsec=1.0)
+    base = simulate_lens(params, "no_sub", SIZE, np.random.default_rng(4), noise=False)
+    diffs = {
+        profile: np.abs(simulate_lens(params, "cdm", SIZE, np.random.default_rng(4), n_subhalos=4, profile=profile, noise=False) - base).max()
+        for profile in ("POINT_MASS", "TNFW")
+    }
+    assert 0 < diffs["TNFW"] < diffs["POINT_MASS"]
+    with pytest.raises(ValueError, match="Unknown subhalo profile 'NFW'; choose POINT_MASS or TNFW."):
+        simulate_lens(params, "cdm", 32, np.random.default_rng(0), profile="NFW")
