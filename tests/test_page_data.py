@@ -244,3 +244,17 @@ def test_fits_with_several_image_hdus_offers_an_hdu_selector(app):
     next(s for s in app.selectbox if s.label == "FITS HDU").set_value(1).run()
     assert not app.exception and "FITS \\(HDU 1\\)" in markdown_text(app)
     assert not any(s.label == "Plane" for s in app.selectbox)
+
+
+def test_pixel_limit_comes_from_the_settings(monkeypatch):
+    monkeypatch.setenv("EQUISCOPE_MAX_PIXELS", "100")
+    settings.cache_clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at.run()
+        at.file_uploader(key="data_upload").set_value([DISK]).run()
+        (error,) = at.error
+        assert "disk\\.fits is 40 x 50 pixels, more than the limit of 100 pixels" in error.value
+    finally:
+        monkeypatch.delenv("EQUISCOPE_MAX_PIXELS")
+        settings.cache_clear()
