@@ -31,6 +31,7 @@ tests/test_analysis_equivariance.py against a real escnn R2Conv).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -84,8 +85,11 @@ def _group(group: str | None):
     return make_gspace(group).fibergroup
 
 
+@functools.lru_cache(maxsize=256)
 def group_permutation(group: str | None, angle_deg: float, flip: bool) -> torch.Tensor | None:
-    """(|G|, |G|) regular representation of the element (flip, angle) of `group`, or None if not in it."""
+    """(|G|, |G|) regular representation of the element (flip, angle) of `group`, or None if not in it.
+
+    Cached: the returned tensor is shared, do not modify it in place."""
     G = _group(group)
     if G is None:
         return None
