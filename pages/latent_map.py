@@ -25,6 +25,7 @@ found = call(reference.clusters, entry["name"], entry.get("sha256"), generator, 
 image = widgets.current_image(required=False)
 placed = None
 if image is not None:
+    widgets.warn_if_other_kind(image, generator)
     placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, [image["data"]], stop=False)
 
 labels = ref.latents.labels

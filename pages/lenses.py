@@ -22,8 +22,7 @@ image = widgets.current_image(required=False)
 if image is None:
     st.info("No current image: simulate a lens or upload one on the Data page to see its class probabilities.")
 else:
-    if image.get("kind") == "disk":
-        st.warning("The current image is a protoplanetary disk; these classifiers were trained on lenses.")
+    widgets.warn_if_other_kind(image, widgets.generator_of(eq_entry))
     probs = {e["name"]: call(inference.class_probabilities, e["name"], e.get("sha256"), image["data"]) for e in entries}
     st.plotly_chart(figures.probability_bars(probs, classes), key="lens_probs")
 

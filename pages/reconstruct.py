@@ -16,6 +16,7 @@ with left:
 with right:
     cnn_entry = widgets.pick_model("autoencoder", equivariant=False, key="recon_model_cnn", required=False)
 stretch = widgets.pick_stretch(key="recon_stretch")
+widgets.warn_if_other_kind(image, widgets.generator_of(eq_entry))
 
 for entry in (eq_entry, cnn_entry):
     if entry is None:

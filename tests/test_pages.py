@@ -126,6 +126,10 @@ def test_reconstruct_metrics_follow_the_chosen_model(app):
     assert at.subheader[0].value == "disks-ae-d4"
     assert at.metric[1].value != psnr_c4
     assert len(at.get("download_button")) == 2
+    assert not at.warning
+    with_image(at, disk_image(), kind="lens").run()
+    assert [w.value for w in at.warning] == [
+        "The current image is a strong lens, but this model was trained on simulated disks; its output says little about it."]
 
 
 def test_reconstruct_without_image_points_to_the_data_page(app):

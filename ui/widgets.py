@@ -143,3 +143,13 @@ def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> N
                        mime="application/fits", key=key,
                        help="The reconstruction on the model grid, with the original header cards "
                             "(WCS keywords describe the original grid, not this one).")
+
+
+def warn_if_other_kind(image: dict | None, generator: str) -> None:
+    """A warning when the current image is not the kind of image the model was trained on."""
+    kind = (image or {}).get("kind")
+    expected = {"disks": "disk", "lenses": "lens"}[generator]
+    if kind is not None and kind != expected:
+        names = {"disk": "protoplanetary disk", "lens": "strong lens"}
+        st.warning(f"The current image is a {names[kind]}, but this model was trained on simulated {generator}; "
+                   "its output says little about it.")
