@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from core.data.preprocess import DEFAULT_GRID, prepare
 from core.errors import InputError
+from core.io import SUPPORTED_EXTENSIONS, read_image
 
 LENS_CLASSES = ("no_sub", "cdm", "vortex")
 DISK_CLASSES = ("planets_0", "planets_1", "planets_2", "planets_3")
@@ -30,7 +31,6 @@ CLASS_ALIASES = {
     "sphere": "cdm", "spheres": "cdm", "cdm": "cdm", "subhalo": "cdm", "subhalos": "cdm",
     "vort": "vortex", "vortex": "vortex", "vortices": "vortex", "axion": "vortex",
 }  # fmt: skip
-IMAGE_EXTENSIONS = (".npy", ".npz", ".fits", ".fit", ".fts", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MANIFEST_NAME = "manifest.json"
 LABELS_NAME = "labels.csv"
 
@@ -74,7 +74,7 @@ class DatasetIndex:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+    return path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS and not path.name.startswith(".")
 
 
 def _file_fingerprint(root: Path, files: list[Path], labels: list[str] | None) -> str:
@@ -153,13 +153,6 @@ def scan_dataset(path: str | Path) -> DatasetIndex:
     return DatasetIndex(root, files, labels, classes, None, _file_fingerprint(root, files, labels), "flat")
 
 
-def load_array(path: Path) -> np.ndarray:
-    """One 2-D float32 image from disk (any format core.io reads)."""
-    from core.io import read_image
-
-    return read_image(path).data
-
-
 class ImageDataset(Dataset):
     """Images of a `DatasetIndex` on the (size, size) model grid.
 
@@ -184,7 +177,7 @@ class ImageDataset(Dataset):
             return self._cache[i]
         path = self.index.files[i]
         try:
-            image = prepare(load_array(path), self.size)
+            image = prepare(read_image(path).data, self.size)
         except InputError as exc:
             if path.name in str(exc):
                 raise

@@ -140,12 +140,18 @@ def sample_lens_params(rng: np.random.Generator, size: int = 150, field_of_view_
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _distances_mpc(z_lens: float = Z_LENS, z_source: float = Z_SOURCE) -> tuple[float, float, float]:
-    """Angular-diameter distances D_d, D_s, D_ds in Mpc (flat LambdaCDM, H0 = 70, Om0 = 0.3)."""
+@functools.lru_cache(maxsize=1)
+def _cosmology():
+    """Flat LambdaCDM, H0 = 70 km/s/Mpc, Om0 = 0.3."""
     from astropy.cosmology import FlatLambdaCDM
 
-    cosmo = FlatLambdaCDM(H0=70.0, Om0=0.3)
+    return FlatLambdaCDM(H0=70.0, Om0=0.3)
+
+
+@functools.lru_cache(maxsize=4)
+def _distances_mpc(z_lens: float = Z_LENS, z_source: float = Z_SOURCE) -> tuple[float, float, float]:
+    """Angular-diameter distances D_d, D_s, D_ds in Mpc."""
+    cosmo = _cosmology()
     d_d = cosmo.angular_diameter_distance(z_lens).value
     d_s = cosmo.angular_diameter_distance(z_source).value
     d_ds = cosmo.angular_diameter_distance_z1z2(z_lens, z_source).value
@@ -174,9 +180,8 @@ def point_mass_theta_e_arcsec(mass_msun: np.ndarray | float) -> np.ndarray:
 def tnfw_angles(mass_msun: float, concentration: float = TNFW_CONCENTRATION) -> tuple[float, float]:
     """(Rs in arcsec, alpha_Rs in arcsec) of an NFW halo of M_200c `mass_msun` at z=0.5 (as lenstronomy's LensCosmo)."""
     import astropy.units as u
-    from astropy.cosmology import FlatLambdaCDM
 
-    rho_c = FlatLambdaCDM(H0=70.0, Om0=0.3).critical_density(Z_LENS).to(u.Msun / u.Mpc**3).value
+    rho_c = _cosmology().critical_density(Z_LENS).to(u.Msun / u.Mpc**3).value
     r200 = (3 * mass_msun / (4 * np.pi * 200 * rho_c)) ** (1 / 3)  # Mpc
     rs = r200 / concentration
     rho0 = 200 / 3 * rho_c * concentration**3 / (np.log(1 + concentration) - concentration / (1 + concentration))
@@ -253,7 +258,7 @@ def _lens_kwargs(params: LensParams, sub: dict, profile: str) -> tuple[list[str]
     return models, kwargs
 
 
-def _sersic_amp_for_unit_centre(r_sersic: float, n_sersic: float) -> float:
+def _sersic_amp_for_unit_centre(n_sersic: float) -> float:
     """lenstronomy's `amp` (surface brightness at R_sersic) giving central surface brightness 1."""
     from lenstronomy.LensModel.Profiles.sersic_utils import SersicUtil
 
@@ -279,7 +284,7 @@ def render_lens(params: LensParams, sub: dict, size: int, profile: str = "POINT_
         kwargs_numerics={"supersampling_factor": SUPERSAMPLING},
     )
     kwargs_source = [{
-        "amp": _sersic_amp_for_unit_centre(params.source_r_sersic_arcsec, params.source_n_sersic),
+        "amp": _sersic_amp_for_unit_centre(params.source_n_sersic),
         "R_sersic": params.source_r_sersic_arcsec, "n_sersic": params.source_n_sersic,
         "e1": params.source_e1, "e2": params.source_e2,
         "center_x": params.source_x_arcsec, "center_y": params.source_y_arcsec,

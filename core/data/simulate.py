@@ -254,9 +254,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import shlex
 
-    command = "python -m core simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
-    if command is None or "simulate" not in sys.argv[1:2]:
-        command = f"python -m core simulate {args.kind} --n {args.n} --size {args.size or DEFAULT_SIZE[args.kind]} --seed {args.seed} --out {shlex.quote(args.out)} --workers {args.workers}"
-    manifest = simulate_dataset(args.kind, args.n, args.size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command)
+    size = args.size or DEFAULT_SIZE[args.kind]
+    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed} --out {shlex.quote(args.out)} --workers {args.workers}"
+    manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command)
     print(f"wrote {args.n} images and {manifest}")
     return 0
