@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,19 +27,3 @@ def call(fn: Callable[..., T], *args: Any, stop: bool = True, **kwargs: Any) -> 
         if stop:
             st.stop()
         return None
-
-
-def require(module: str, what: str) -> Any:
-    """Import a back-end module, or say on the page which part is missing and stop.
-
-    `what` names the missing capability for the user, e.g. "the autoencoder checkpoints".
-    Only a missing part of this project is treated this way; a missing third-party
-    package or any other import error is a bug and raises.
-    """
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith(("core", "ui")):
-            raise
-        st.info(f"This page needs {what}; `{exc.name}` is not part of this build yet.")
-        st.stop()

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from ui.errors import call, require
+from ui.errors import call
 
 T = TypeVar("T")
 
@@ -26,8 +26,9 @@ def checkpoints(kind: str | None = None, generator: str | None = None,
     `kind` is "autoencoder" | "classifier"; `generator` the training data ("disks" | "lenses");
     `equivariant` keeps only escnn models (True) or only the CNN baselines (False).
     """
-    ckpt = require("core.checkpoints", "the checkpoint index")
-    entries = call(ckpt.list_checkpoints)
+    from core.checkpoints import list_checkpoints
+
+    entries = call(list_checkpoints)
     out = []
     for e in entries:
         if kind is not None and e.get("kind") != kind:

@@ -8,7 +8,8 @@ import numpy as np
 import streamlit as st
 
 from ui import resources
-from ui.errors import call, require
+from ui.errors import call
+from ui.state import get_current_image
 
 SHIPPED_DEFAULTS = {
     ("autoencoder", True): "disks-ae-equivariant",
@@ -26,8 +27,7 @@ def current_image(required: bool = True) -> dict | None:
 
     With `required`, the page stops with a hint when there is none; otherwise returns None.
     """
-    state = require("ui.state", "the Data page's current image")
-    image = state.get_current_image()
+    image = get_current_image()
     if image is None and required:
         st.info("No image yet: load, simulate or pick an example on the Data page first.")
         st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
