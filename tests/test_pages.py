@@ -169,6 +169,18 @@ def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_m
     errors = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
     assert errors["disks-ae-equivariant"] < 1e-5
     assert errors["disks-ae-cnn"] > 1e-3
+    specs = plotly_specs(at)
+    curves = {t["name"].split(" ")[0] + t["name"].split(" ")[1]: (array_of(t["x"]), array_of(t["y"]))
+              for t in specs[6]["data"]}
+    x, y = curves["disks-ae-equivariant:reconstruction"]
+    assert y[x == 90.0][0] < 1e-5 < y[x == 45.0][0]
+    assert specs[6]["layout"]["xaxis"]["title"]["text"] == "rotation angle (degrees)"
+    orbit = next(t for t in specs[7]["data"] if t["name"] == "rotated copies")  # equivariant model's map
+    ox, oy = array_of(orbit["x"]), array_of(orbit["y"])
+    labels = list(orbit["text"])
+    i0, i90 = labels.index("0°"), labels.index("90°")
+    span = np.ptp(array_of(specs[7]["data"][0]["x"]))
+    assert abs(ox[i0] - ox[i90]) + abs(oy[i0] - oy[i90]) < 1e-3 * span  # invariant latent: the copies coincide
     at.slider(key="eq_angle").set_value(45.0).run()
     assert not at.exception
     errors45 = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}

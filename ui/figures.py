@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 IMAGE_COLORSCALE = [[i / 9, c] for i, c in enumerate(["#010005", *plotly.colors.sequential.Inferno[1:]])]
 RESIDUAL_COLORSCALE = "RdBu_r"
 MAX_DISPLAY_PIXELS = 256  # longest side sent to the browser; larger images are block-averaged
+LOG_FLOOR = 1e-10  # smallest value drawn on a logarithmic axis
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 
@@ -135,9 +136,14 @@ def _natural_key(name: str):
 
 def curves_figure(x: np.ndarray, series: dict[str, np.ndarray], *, x_title: str, y_title: str,
                   title: str = "", log_y: bool = False, height: int = 380) -> go.Figure:
-    """Lines sharing one x axis; `series` maps a legend name to its y values."""
+    """Lines sharing one x axis; `series` maps a legend name to its y values.
+
+    On a log axis values below LOG_FLOOR (exact zeros included) are drawn at LOG_FLOOR.
+    """
     fig = go.Figure()
     for k, (name, y) in enumerate(series.items()):
+        if log_y:
+            y = np.maximum(np.asarray(y, dtype=np.float64), LOG_FLOOR)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name,
                                  line={"color": PALETTE[k % len(PALETTE)]}))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=height,
