@@ -6,7 +6,7 @@ Linear -> latent z (B, latent_dim), and a pose vector s (B, |G|) that permutes l
 regular representation. A plain CNN decoder maps z to a canonical image c; the
 reconstruction is
 
-    recon = sum_g softmax(s / T)_g * (g . c)
+    recon = sum_g softmax(s' / T)_g * (g . c),   s' = s standardised over g (mean 0, std 1)
 
 where g . c is c flipped and rotated by g (exact rot90 for multiples of 90 degrees, bilinear
 about the grid centre otherwise). Since s(h.x) = P(h) s(x) and z(h.x) = z(x),
@@ -42,8 +42,8 @@ class EquivariantAEConfig(PlainConfig):
     activation: str = "elu"  # pointwise nonlinearity of the encoder: "elu" or "relu"
     latent_dim: int = 16  # length of the invariant latent vector z
     decoder_channels: tuple = (32, 32, 16, 16, 8)  # decoder channels per grid, coarsest (9 px) first
-    pose_temperature: float = 1.0  # T in softmax(s / T) weighting the rotated/flipped canonical images
-    pose_standardize: bool = False  # standardise s over the group axis (mean 0, std 1) before / T
+    pose_temperature: float = 0.5  # T in softmax(s / T) weighting the rotated/flipped canonical images
+    pose_standardize: bool = True  # standardise s over the group axis (mean 0, std 1) before / T
 
 
 class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
@@ -92,7 +92,7 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
     def pose_weights(self, pose: torch.Tensor) -> torch.Tensor:
         """Pose logits s (B, |G|) -> mixing weights (B, |G|) summing to 1 (permute like s)."""
         if self.config.pose_standardize:  # mean and std over the group axis are invariant
-            pose = (pose - pose.mean(1, keepdim=True)) / (pose.std(1, keepdim=True) + 1e-6)
+            pose = (pose - pose.mean(1, keepdim=True)) / (pose.std(1, keepdim=True) + 1e-3)
         return torch.softmax(pose / self.config.pose_temperature, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
