@@ -32,7 +32,7 @@ labels = ref.latents.labels
 by_cluster = colour == "cluster" or not labels
 fig = figures.latent_scatter(
     ref.lmap.coords, found["labels"] if by_cluster else labels, group_title="cluster" if by_cluster else "class",
-    hover=[f"{lab} · {f.split('/')[-1]}" for lab, f in zip(labels or [""] * len(ref.latents.files), ref.latents.files, strict=True)],
+    hover=reference.hover_texts(ref),
     marked=placed["coords"] if placed else None, marked_label=image["name"] if image else "",
     neighbours=placed["neighbours"][0] if placed else ())
 event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
@@ -49,10 +49,10 @@ for note in ref.notes:
 selected = widgets.selected_indices(event)
 if placed is not None and not selected:
     st.subheader(f"Nearest neighbours of {image['name']}")
-    widgets.gallery(ref, placed["neighbours"][0], key="map_gallery_nn")
+    widgets.gallery(ref, placed["neighbours"][0])
 if selected:
     st.subheader(f"{len(selected)} selected images")
-    widgets.gallery(ref, selected, key="map_gallery_sel")
+    widgets.gallery(ref, selected)
 
 st.download_button("Download the map as CSV", reference.table(ref, found["labels"]).to_csv(index=False),
                    file_name=f"latent_map_{entry['name']}_{generator}.csv", mime="text/csv", key="map_csv")

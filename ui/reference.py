@@ -111,6 +111,12 @@ def thumbnail(path: str, size: int = 96) -> np.ndarray:
     return prepare(read_image(Path(path)).data, size)
 
 
+def hover_texts(ref: ReferenceMap) -> list[str]:
+    """"label · file name" of each reference point, for the map's hover labels."""
+    labels = ref.latents.labels or [""] * len(ref.latents.files)
+    return [f"{lab} · {Path(f).name}" for lab, f in zip(labels, ref.latents.files, strict=True)]
+
+
 def table(ref: ReferenceMap, cluster_labels: np.ndarray | None) -> pd.DataFrame:
     """One row per reference image: file, known label, cluster, map coordinates."""
     z = ref.latents

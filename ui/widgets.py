@@ -107,10 +107,12 @@ def selected_indices(event) -> list[int]:
     return sorted(set(out))
 
 
-def gallery(ref, indices: Sequence[int], key: str, n_cols: int = 6, limit: int = 24) -> None:
-    """Thumbnails of reference images with their label and file name."""
+def gallery(ref, indices: Sequence[int], n_cols: int = 6, limit: int = 24) -> None:
+    """Thumbnails of the first `limit` reference images of `indices`, with label and file name."""
     from ui.reference import thumbnail
 
+    if len(indices) > limit:
+        st.caption(f"Showing the first {limit} of {len(indices)}.")
     indices = list(indices)[:limit]
     cols = st.columns(n_cols)
     labels = ref.latents.labels
