@@ -122,7 +122,8 @@ def gallery(ref, indices: Sequence[int], n_cols: int = 6, limit: int = 24) -> No
         if thumb is None:
             continue
         caption = (f"{labels[idx]} · " if labels else "") + path.rsplit("/", 1)[-1]
-        cols[i % n_cols].image(thumb, caption=caption, clamp=True, width="stretch")
+        # row 0 at the bottom, as in the plotly heatmaps (the FITS convention)
+        cols[i % n_cols].image(np.flipud(thumb), caption=caption, clamp=True, width="stretch")
 
 
 def pick_stretch(key: str) -> str:
