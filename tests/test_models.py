@@ -282,3 +282,11 @@ def test_default_d8_models_are_exact_at_129_px():
             assert rel_err(ae.encode(t(x)), z) < REL_TOL, name
             assert rel_err(clf(t(x)), logits) < REL_TOL, name
             assert (ae(t(x)) - t(recon)).abs().max() < REL_TOL, name
+
+
+def test_orbit_is_the_group_action_on_each_element():
+    model, c = tiny("equivariant_ae", group="D8"), images(n=2)
+    orbit = model.orbit(c)
+    assert orbit.shape == (2, 16, 33, 33)
+    for g, (flip, angle) in enumerate(group_elements("D8")):
+        assert torch.equal(orbit[:, g : g + 1], act_on_image(c, flip, angle)), (flip, angle)

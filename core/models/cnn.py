@@ -31,7 +31,7 @@ class CNNAEConfig(PlainConfig):
 @dataclass
 class CNNClassifierConfig(PlainConfig):
     image_size: int = 129  # model grid side in pixels; S - 1 divisible by 2**(len(channels))
-    channels: tuple = (8, 16, 32, 32)  # stem width, then one stride-2 residual stage per further entry
+    channels: tuple = (8, 16, 24, 32)  # stem width, then one stride-2 residual stage per further entry
     stem_kernel: int = 5  # odd kernel of the stride-2 stem conv, pixels
     hidden: int = 64  # width of the embedding returned by `embed`
     dropout: float = 0.1  # dropout before the last Linear (training only)

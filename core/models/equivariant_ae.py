@@ -82,12 +82,25 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
         if pose is None:
             return c
         w = self.pose_weights(pose)  # (B, |G|)
-        recon = torch.zeros_like(c)
-        for g, (flip, angle) in enumerate(self.elements):
-            recon = recon + w[:, g, None, None, None] * act_on_image(c, flip, angle)
+        recon = (w[:, :, None, None] * self.orbit(c)).sum(1, keepdim=True)  # (B, 1, S, S)
         if maps is not None:
             maps.append(FeatureMap("canonical", c, None))
         return recon  # (B, 1, S, S)
+
+    def orbit(self, c: torch.Tensor) -> torch.Tensor:
+        """c (B, 1, S, S) -> every g . c stacked in regular order (B, |G|, S, S).
+
+        Same numbers as `act_on_image(c, flip, angle)` per element, but the bilinear part
+        (rotation by angle mod 90) is sampled once per (flip, remainder) and reused."""
+        cache: dict[tuple[bool, float], torch.Tensor] = {}
+        out = []
+        for flip, angle in self.elements:
+            quarter, rest = divmod(angle % 360.0, 90.0)
+            key = (flip, rest)
+            if key not in cache:
+                cache[key] = act_on_image(c, flip, rest)
+            out.append(torch.rot90(cache[key], int(quarter), dims=(-2, -1)) if quarter else cache[key])
+        return torch.cat(out, dim=1)  # (B, |G|, S, S)
 
     def pose_weights(self, pose: torch.Tensor) -> torch.Tensor:
         """Pose logits s (B, |G|) -> mixing weights (B, |G|) summing to 1 (permute like s)."""

@@ -16,7 +16,7 @@ from core.models.features import FeatureMap
 class EquivariantClassifierConfig(PlainConfig):
     group: str = "D8"  # symmetry group: C<N> rotations or D<N> rotations + flips
     image_size: int = 129  # model grid side in pixels; S - 1 divisible by 2**len(fields)
-    fields: tuple = (4, 8, 8, 16)  # regular fields per stride-2 block (129 -> 65 -> 33 -> 17 -> 9)
+    fields: tuple = (2, 4, 8, 16)  # regular fields per stride-2 block (129 -> 65 -> 33 -> 17 -> 9)
     kernel_size: int = 5  # odd R2Conv kernel side in pixels
     activation: str = "elu"  # pointwise nonlinearity of the encoder: "elu" or "relu"
     hidden: int = 64  # width of the invariant embedding returned by `embed`
