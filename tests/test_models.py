@@ -282,6 +282,9 @@ def test_default_d8_models_are_exact_at_129_px():
             assert rel_err(ae.encode(t(x)), z) < REL_TOL, name
             assert rel_err(clf(t(x)), logits) < REL_TOL, name
             assert (ae(t(x)) - t(recon)).abs().max() < REL_TOL, name
+        x_even = torch.nn.functional.interpolate(x, size=(128, 128), mode="bilinear")  # even grid: broken on purpose
+        z_even = ae.encode(x_even)
+        assert rel_err(ae.encode(torch.rot90(x_even, 1, dims=(-2, -1))), z_even) > 1e-3
 
 
 def test_orbit_is_the_group_action_on_each_element():
