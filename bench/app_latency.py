@@ -1,0 +1,244 @@
+"""App latency in a real browser: cold start, a new rotation angle, a new upload on the latent map.
+
+    .venv/bin/python -m bench.app_latency [--repeats 5] [--cold-repeats 3] [--root DIR]
+
+Targets (issue 6): cold start <= 10 s; warm interactions <= 1 s. Each measurement drives
+`streamlit run app.py` (bench/_server.py) from headless Chromium, the way a visitor does:
+
+- cold start: the server process is started -> the Data page is rendered (its title and the
+  file uploader visible, the example image figure drawn, no script run in progress). The
+  browser is already open; the server is a fresh process each time (Python imports come
+  from a warm OS file cache, as on a server restarted in place).
+- new rotation angle (Equivariance lab, everything already computed once): the slider's
+  thumb is moved one degree with the keyboard -> the f(g·x) figure holds new pixels, and
+  then -> the whole page's rerun has finished. Includes Streamlit's own slider debounce.
+- new upload on the latent map (the map already built): a file the server has not seen is
+  given to the Data page's uploader -> (client-side navigation to Latent map) -> the star
+  of that file is in the map's figure. Also split into the Data page part and the map part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._server import APP_IDLE, EXCEPTION, PLOT, ROOT, AppServer, launch_browser, load_average
+from bench.record import record
+
+TARGET_COLD_S = 10.0
+TARGET_WARM_S = 1.0
+VIEWPORT = {"width": 1400, "height": 1000}
+TITLE = 'h1:has-text("Data")'
+UPLOADER = '[data-testid="stFileUploaderDropzone"]'
+LONG_MS = 600_000  # first builds (reference set, t-SNE) on a busy 2-core machine
+
+FIRST_PLOT_PIXELS = f"""() => {{
+    const gd = document.querySelector('{PLOT}');
+    if (!gd || !gd.data || !gd.data.length) return null;
+    const z = gd.data[0].z;
+    return z && z.bdata !== undefined ? z.bdata : JSON.stringify(z);
+}}"""
+
+HAS_TRACE = f"""(name) => Array.from(document.querySelectorAll('{PLOT}'))
+    .some(gd => (gd.data || []).some(t => t.name === name && t.x && (t.x.length || t.x.bdata)))"""
+
+
+def wait_idle(page, timeout_ms: int = LONG_MS) -> None:
+    """Wait until no script run is in progress (after letting a just-triggered run start)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector(APP_IDLE, timeout=timeout_ms)
+
+
+def wait_idle_now(page, timeout_ms: int = LONG_MS) -> None:
+    """Wait for the idle state with no grace period (used once a rerun is known to have happened)."""
+    page.wait_for_selector(APP_IDLE, timeout=timeout_ms)
+
+
+def goto_page(page, title: str) -> None:
+    """Client-side navigation through the sidebar, which keeps the session's current image."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+
+
+def check_no_exception(page, where: str) -> None:
+    errors = page.locator(EXCEPTION)
+    if errors.count():
+        raise RuntimeError(f"{where}: the app shows an exception: {errors.first.inner_text()[:500]}")
+
+
+def disk_fits(folder: Path, seed: int) -> Path:
+    """A simulated protoplanetary disk (core.data.disks, 129 px) as FITS: new pixels for every seed."""
+    from core.data.disks import sample_disk_params, simulate_disk
+    from core.io import write_fits
+
+    rng = np.random.default_rng(seed)
+    image = simulate_disk(sample_disk_params(rng, int(rng.integers(0, 4))), size=129, rng=rng)
+    path = folder / f"bench_disk_seed{seed}.fits"
+    write_fits(path, image, [("BUNIT", "Jy/beam", "")])
+    return path
+
+
+# ---------------------------------------------------------------- the three measurements
+
+
+def cold_start(playwright, root: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """(process start -> Data page rendered, process start -> health "ok") in seconds, per repeat."""
+    rendered, healthy = [], []
+    browser = launch_browser(playwright)
+    try:
+        for i in range(repeats):
+            page = browser.new_page(viewport=VIEWPORT)
+            with AppServer(root, log_path=ROOT / "logs" / f"bench_app_latency_cold{i}.log") as server:
+                page.goto(server.url)
+                page.wait_for_selector(TITLE, state="visible", timeout=120_000)
+                page.wait_for_selector(UPLOADER, state="visible", timeout=120_000)
+                page.wait_for_selector(f"{APP_IDLE} {PLOT}", state="attached", timeout=120_000)
+                rendered.append(time.monotonic() - server.started_at)
+                healthy.append(server.healthy_after_s)
+                check_no_exception(page, "cold start")
+            page.close()
+            print(f"cold start {i + 1}/{repeats}: {rendered[-1]:.2f} s (health after {healthy[-1]:.2f} s)", flush=True)
+    finally:
+        browser.close()
+    return rendered, healthy
+
+
+def rotation_angle(page, repeats: int) -> tuple[list[float], list[float]]:
+    """(keypress -> f(g·x) figure updated, keypress -> page rerun finished) in seconds, per repeat."""
+    goto_page(page, "Equivariance lab")
+    wait_idle(page)
+    page.wait_for_selector(PLOT, timeout=LONG_MS)
+    check_no_exception(page, "Equivariance lab")
+    slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    figure, whole = [], []
+    for _ in range(repeats):
+        before = page.evaluate(FIRST_PLOT_PIXELS)
+        value = slider.get_attribute("value")
+        slider.focus()
+        t0 = time.monotonic()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"(old) => ({FIRST_PLOT_PIXELS})() !== old", arg=before, timeout=120_000)
+        figure.append(time.monotonic() - t0)
+        wait_idle_now(page)
+        whole.append(time.monotonic() - t0)
+        check_no_exception(page, "Equivariance lab")
+        print(f"rotation {value} -> {slider.get_attribute('value')} deg: figure {figure[-1]:.2f} s, "
+              f"page {whole[-1]:.2f} s", flush=True)
+    return figure, whole
+
+
+def upload_on_map(page, files: list[Path]) -> tuple[list[float], list[float], list[float]]:
+    """(upload -> star on the map, upload -> Data page shows it, nav click -> star) in seconds, per file."""
+    goto_page(page, "Latent map")
+    wait_idle(page)  # the first visit builds the reference map (once per server)
+    page.wait_for_selector(PLOT, timeout=LONG_MS)
+    check_no_exception(page, "Latent map")
+    total, data_part, map_part = [], [], []
+    for path in files:
+        goto_page(page, "Data")
+        wait_idle(page)
+        t0 = time.monotonic()
+        page.locator('input[type="file"]').first.set_input_files(str(path))
+        page.locator('[data-testid="stCaptionContainer"]', has_text=f"Current image: {path.name}").first.wait_for(
+            timeout=120_000)  # the badge names the new current image once the Data page has read the upload
+        wait_idle_now(page)
+        t1 = time.monotonic()
+        goto_page(page, "Latent map")
+        page.wait_for_function(HAS_TRACE, arg=path.name, timeout=120_000)
+        t2 = time.monotonic()
+        check_no_exception(page, "Latent map")
+        total.append(t2 - t0)
+        data_part.append(t1 - t0)
+        map_part.append(t2 - t1)
+        wait_idle(page)
+        print(f"upload {path.name}: {total[-1]:.2f} s (Data page {data_part[-1]:.2f} s, map {map_part[-1]:.2f} s)",
+              flush=True)
+    return total, data_part, map_part
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def row(what: str, values: list[float], target: float, rendered: str) -> list:
+    ok = "yes" if values and max(values) <= target else "no"
+    return [what, len(values), f"{statistics.median(values):.2f}", f"{max(values):.2f}", f"≤ {target:g}", ok, rendered]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="warm interactions of each kind")
+    parser.add_argument("--cold-repeats", type=int, default=3, help="cold starts (a fresh server each)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="folder holding app.py and checkpoints/")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from core.checkpoints import list_checkpoints
+
+    load_before = load_average()
+    with sync_playwright() as p:
+        cold, health = cold_start(p, args.root, args.cold_repeats)
+        with tempfile.TemporaryDirectory() as tmp, \
+                AppServer(args.root, log_path=ROOT / "logs" / "bench_app_latency_warm.log") as server:
+            files = [disk_fits(Path(tmp), 1000 + i) for i in range(args.repeats + 1)]
+            browser = launch_browser(p)
+            try:
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(server.url)
+                wait_idle(page)
+                page.locator('input[type="file"]').first.set_input_files(str(files[0]))
+                wait_idle(page)
+                figure, whole = rotation_angle(page, args.repeats)
+                total, data_part, map_part = upload_on_map(page, files[1:])
+            finally:
+                browser.close()
+            peak = server.memory.peak_tree_mib
+    load_after = load_average()
+
+    rows = [
+        row("cold start: process start → Data page rendered", cold, TARGET_COLD_S,
+            "title + uploader visible, example figure drawn, run finished"),
+        ["cold start: process start → health 'ok' (part of the above)", len(health),
+         f"{statistics.median(health):.2f}", f"{max(health):.2f}", "—", "—", "/_stcore/health"],
+        row("new rotation angle → f(g·x) figure updated", figure, TARGET_WARM_S, "new pixels in the first figure"),
+        row("new rotation angle → page rerun finished", whole, TARGET_WARM_S, "all figures of the page sent"),
+        row("new upload → its star on the Latent map", total, TARGET_WARM_S, "star trace in the map figure"),
+        ["… of which: upload → Data page shows it", len(data_part), f"{statistics.median(data_part):.2f}",
+         f"{max(data_part):.2f}", "—", "—", "badge names the file, run finished"],
+        ["… of which: navigation → star on the map", len(map_part), f"{statistics.median(map_part):.2f}",
+         f"{max(map_part):.2f}", "—", "—", "star trace in the map figure"],
+    ]
+    models = ", ".join(f"{e['name']} ({(e.get('command') or '')[:40]})" for e in list_checkpoints(
+        [Path(args.root) / "checkpoints"]))
+    notes = (
+        f"Seconds, median and max over the repeats. Machine load (1/5/15-min load average, 2 cores, "
+        f"colleagues training models meanwhile): {load_before} before, {load_after} after. "
+        f"Server peak memory during the warm runs (VmRSS of the server's process tree): {peak:.0f} MiB. "
+        f"Checkpoints served: {models or 'none'}.\n\n"
+        "What 'rendered' means: headless Chromium (Debian's, via Playwright) waits for what a visitor sees. "
+        "Cold start = fresh `streamlit run app.py` process (browser already open, OS file cache warm) until the "
+        "Data page's title and file uploader are visible, an example image figure is attached and the script run "
+        "has finished. Rotation = one ArrowRight on the Equivariance lab's angle slider (1°) until the first "
+        "figure, f(g·x), holds new pixels (includes Streamlit's slider debounce), then until the page's whole "
+        "rerun (both models' pairs; curves and orbit come from the cache) has finished. Upload = a freshly "
+        "simulated 129 px disk FITS never seen by the server, given to the Data page's uploader, then the sidebar "
+        "link to Latent map, until a trace named after the file (the star, placed into the fixed t-SNE map "
+        "without refitting) is in the map's figure; the map itself was built before timing started."
+    )
+    if args.no_record:
+        from bench.record import markdown_table
+
+        print(markdown_table(["measurement", "n", "median s", "max s", "target s", "met", "rendered ="], rows))
+        print(notes)
+    else:
+        record("app_latency", "App latency in a real browser (cold start, warm interactions)",
+               ["measurement", "n", "median s", "max s", "target s", "met", "rendered ="], rows, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
