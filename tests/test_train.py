@@ -151,3 +151,20 @@ def test_kfold_ensemble_and_user_stop(tmp_path, disk_folder):
     stop = fit(_cfg(tmp_path, name="stopped", epochs=50, work_dir=str(tmp_path / "w3")), should_stop=lambda: True)
     raw = torch.load(stop, weights_only=True)
     assert raw["metrics"]["stopped_by_user"] and raw["history"]["epoch"] == [1]
+
+
+def test_time_budget_replans_epochs_and_the_cosine_still_reaches_its_floor():
+    from core.train.ddp import DistInfo
+    from core.train.fit import _epochs_within_budget
+
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.01)
+    opt.step()
+    sched.step()  # one epoch of 388 s done; 1500 s budget: 1 + 2 more epochs fit
+    n = _epochs_within_budget(6, 6, done=1, done_here=1, seconds=388.0, budget=1500.0, sched=sched, info=DistInfo())
+    assert n == 3 and sched.T_max == 3
+    for _ in range(2):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01, abs=1e-9)  # annealed to the floor at epoch 3
+    assert _epochs_within_budget(3, 6, done=1, done_here=1, seconds=10.0, budget=1500.0, sched=sched, info=DistInfo()) == 6

@@ -304,7 +304,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             fold_seconds = time.monotonic() - fold_started
             over_budget = budget is not None and fold_seconds > budget
             if budget is not None and cfg.schedule == "cosine" and not over_budget:
-                n_epochs = _epochs_within_budget(n_epochs, epoch + 1, epoch + 1 - start_epoch, fold_seconds, budget, sched, info)
+                n_epochs = _epochs_within_budget(n_epochs, cfg.epochs, epoch + 1, epoch + 1 - start_epoch, fold_seconds, budget, sched, info)
             stop = ddp.broadcast_flag(user_stop or over_budget or (cfg.patience and bad_epochs >= cfg.patience), info)
             if info.is_main:
                 print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{n_epochs} "
@@ -348,19 +348,19 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     return out
 
 
-def _epochs_within_budget(n_epochs, done, done_here, seconds, budget, sched, info) -> int:
-    """Shrink the planned epochs (and the cosine's T_max, so the LR still anneals to its floor)
-    when the mean epoch time so far says they will not fit in the time budget."""
+def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget, sched, info) -> int:
+    """Re-plan the number of epochs (at most `max_epochs`) from the mean epoch time so far so
+    that the run fits its time budget; the cosine's T_max follows, so the LR still anneals to
+    its floor at the last epoch."""
     fit_epochs = done + int((budget - seconds) // (seconds / max(done_here, 1)))
     if info.enabled:  # every rank must plan the same number of epochs
         t = torch.tensor([fit_epochs], dtype=torch.int64)
         torch.distributed.broadcast(t, src=0)
         fit_epochs = int(t.item())
-    if fit_epochs >= n_epochs:
-        return n_epochs
-    n_epochs = max(done, fit_epochs)
-    sched.T_max = max(n_epochs, 1)
-    return n_epochs
+    planned = max(done, min(max_epochs, fit_epochs))
+    if planned != n_epochs:
+        sched.T_max = max(planned, 1)
+    return planned
 
 
 def _kind(model_name: str) -> str:
