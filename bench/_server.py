@@ -214,6 +214,23 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time (s) used so far by `pid` and its descendants (/proc/<pid>/stat).
+
+    Live processes count their own time plus that of their children that have exited and
+    been waited for (cutime, cstime), so short-lived renderer processes are not lost.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / ticks  # utime, stime, cutime, cstime (stat 14-17)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def load_average() -> str:
     """The machine's 1/5/15-minute load averages (runnable processes; 2 cores here)."""
     try:
