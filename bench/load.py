@@ -59,12 +59,21 @@ class Visit:
         return self.latency_s is not None and self.error is None
 
 
+def disk_fits(path: Path, seed: int) -> Path:
+    """A simulated 129 px protoplanetary disk (core.data.disks) written as FITS to `path`."""
+    from core.data.disks import sample_disk_params, simulate_disk
+    from core.io import write_fits
+
+    rng = np.random.default_rng(seed)
+    image = simulate_disk(sample_disk_params(rng, int(rng.integers(0, 4)), size=129), size=129, rng=rng)
+    write_fits(path, image, [("BUNIT", "Jy/beam", "")])
+    return path
+
+
 def upload_files(folder: Path, n: int) -> list[Path]:
     """n images to upload: the shipped examples first, then simulated disks (FITS) and lenses (.npy)."""
     from core.atomic import atomic_save_npy
-    from core.data.disks import sample_disk_params, simulate_disk
     from core.data.lenses import sample_lens_params, simulate_lens
-    from core.io import write_fits
 
     shipped = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".fits", ".npy"))
     files = []
@@ -73,10 +82,7 @@ def upload_files(folder: Path, n: int) -> list[Path]:
             dst = folder / f"v{i:02d}_{shipped[i].name}"  # own name per visitor, same pixels
             shutil.copyfile(shipped[i], dst)
         elif i % 2:
-            rng = np.random.default_rng(2000 + i)
-            image = simulate_disk(sample_disk_params(rng, int(rng.integers(0, 4)), size=129), size=129, rng=rng)
-            dst = folder / f"v{i:02d}_sim_disk_seed{2000 + i}.fits"
-            write_fits(dst, image, [("BUNIT", "Jy/beam", "")])
+            dst = disk_fits(folder / f"v{i:02d}_sim_disk_seed{2000 + i}.fits", 2000 + i)
         else:
             rng = np.random.default_rng(3000 + i)
             sub = ("no_sub", "cdm", "vortex")[i % 3]
@@ -195,12 +201,22 @@ HEADER = ["visitors", "arrival", "completed", "errors", "p50 upload→recon s", 
           "wall s", "server peak MiB", "server CPU cores", "server CPU s / visitor", "browser CPU cores"]
 
 
-def scenario(root: Path, env: dict, n_visitors: int, ramp_s: float, timeout_s: float) -> dict:
+def warm_up(url: str, folder: Path, server_pid: int) -> float:
+    """One untimed visit (a simulated disk no visitor uploads): loads the models, as after a hosted start."""
+    path = disk_fits(folder / "warmup_sim_disk_seed9999.fits", 9999)
+    visits, wall, _ = asyncio.run(run(url, [path], STEP_MS / 1000, 0.0, server_pid))
+    if visits[0].error:
+        raise RuntimeError(f"the warm-up visit failed: {visits[0].error}")
+    return wall
+
+
+def scenario(root: Path, env: dict, n_visitors: int, ramp_s: float, timeout_s: float, warm: bool = True) -> dict:
     """One load run on a fresh server: its table row, memory figures, first error and per-visit lines."""
     with tempfile.TemporaryDirectory() as tmp:
         files = upload_files(Path(tmp), n_visitors)
         with AppServer(root, env=env, log_path=ROOT / "logs" / f"bench_load_server_{n_visitors}.log") as server:
             idle_mib = server.memory.sample()
+            warm_s = warm_up(server.url, Path(tmp), server.proc.pid) if warm else None
             cpu0 = cpu_seconds(server.proc.pid)
             try:
                 visits, wall, browser_cpu = asyncio.run(run(server.url, files, timeout_s, ramp_s, server.proc.pid))
@@ -228,7 +244,7 @@ def scenario(root: Path, env: dict, n_visitors: int, ramp_s: float, timeout_s: f
     if errors:
         print("server log tail:\n" + log_tail)
     n_examples = sum(1 for f in files if not f.name.split("_", 1)[1].startswith("sim"))
-    return {"row": row, "idle_mib": idle_mib, "peak_hwm": peak_hwm, "n_examples": n_examples,
+    return {"row": row, "idle_mib": idle_mib, "warm_s": warm_s, "peak_hwm": peak_hwm, "n_examples": n_examples,
             "first_error": errors[0].error if errors else None, "n_errors": len(errors)}
 
 
@@ -240,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp", type=float, nargs="+", default=[0.0],
                         help="spread the visitors' arrival over this many seconds; several values, several runs")
     parser.add_argument("--local", action="store_true", help="laptop settings instead of EQUISCOPE_HOSTED=1")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the untimed first visit that loads the models before the visitors arrive")
     parser.add_argument("--root", type=Path, default=ROOT, help="folder holding app.py and checkpoints/")
     parser.add_argument("--no-record", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
@@ -251,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.visitors:
         for ramp in (args.ramp if n > 1 else [0.0]):
             print(f"--- {n} visitors, arrival over {ramp:g} s", flush=True)
-            runs.append(scenario(args.root, env, n, ramp, args.timeout))
+            runs.append(scenario(args.root, env, n, ramp, args.timeout, warm=not args.no_warmup))
     load_after = load_average()
 
     models = ", ".join(f"{e['name']} ({(e.get('command') or '')[:40]})" for e in list_checkpoints(
@@ -259,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     errors = [f"{r['row'][0]} visitors {r['row'][1]}: {r['first_error']}" for r in runs if r["first_error"]]
     memory = "; ".join(f"{r['row'][0]} visitors {r['row'][1]}: {r['idle_mib']:.0f} MiB idle, peak "
                        f"{r['row'][9]} MiB, largest VmHWM {r['peak_hwm']:.0f} MiB" for r in runs)
+    if args.no_warmup:
+        warm_text = "No warm-up: the first visitors also load the models. "
+    else:
+        warm_times = ", ".join(f"{r['warm_s']:.0f} s" for r in runs)
+        warm_text = ("Before the visitors, one untimed warm-up visit (a simulated disk no visitor uploads) loaded the "
+                     f"models, as after a hosted start ({warm_times}). ")
     notes = (
         f"{'Hosted mode (EQUISCOPE_HOSTED=1)' if not args.local else 'Laptop settings'}; each row is a fresh server "
         f"and one headless Chromium with one browser context per visitor, all on the same 2-core machine; "
@@ -266,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         f"shipped examples (own file names), the rest freshly simulated disks (FITS) and lenses (.npy). "
         f"Latency = upload given to the Data page's uploader → the Reconstruct page (sidebar link) shows "
         f"original, reconstruction and residual of every autoencoder with their metrics, and its run has finished. "
-        f"Open = new browser context → Data page rendered. Server memory (sampled VmRSS of the server's process "
+        f"Open = new browser context → Data page rendered. "
+        f"{warm_text}"
+        f"Server memory (sampled VmRSS of the server's process "
         f"tree): {memory}. CPU cores = CPU seconds of the server's / Chromium's (+ Playwright driver's) processes "
         f"over the wall time. Machine load (1/5/15-min load average; colleagues were training models): "
         f"{load_before} before, {load_after} after. Checkpoints: {models or 'none'}.\n\n"
