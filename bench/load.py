@@ -243,8 +243,14 @@ def scenario(root: Path, env: dict, n_visitors: int, ramp_s: float, timeout_s: f
         print("    " + ", ".join(f"{name} {t:.1f}" for name, t in v.marks))
     if errors:
         print("server log tail:\n" + log_tail)
+    phases = {}  # median seconds of each step of the completed visits
+    for a, b, label in [("context", "data page", "open"), ("data page", "uploaded", "upload shown on the Data page"),
+                        ("uploaded", "recon page", "switch to Reconstruct"),
+                        ("recon page", "reconstructed", "reconstruction and metrics shown")]:
+        spans = [dict(v.marks)[b] - dict(v.marks)[a] for v in done]
+        phases[label] = percentile(spans, 50)
     n_examples = sum(1 for f in files if not f.name.split("_", 1)[1].startswith("sim"))
-    return {"row": row, "idle_mib": idle_mib, "warm_s": warm_s, "peak_hwm": peak_hwm, "n_examples": n_examples,
+    return {"row": row, "phases": phases, "idle_mib": idle_mib, "warm_s": warm_s, "peak_hwm": peak_hwm, "n_examples": n_examples,
             "first_error": errors[0].error if errors else None, "n_errors": len(errors)}
 
 
@@ -275,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     models = ", ".join(f"{e['name']} ({(e.get('command') or '')[:40]})" for e in list_checkpoints(
         [Path(args.root) / "checkpoints"]))
     errors = [f"{r['row'][0]} visitors {r['row'][1]}: {r['first_error']}" for r in runs if r["first_error"]]
+    phases = "; ".join(f"{r['row'][0]} visitors {r['row'][1]}: " + ", ".join(
+        f"{k} {v:.1f} s" for k, v in r["phases"].items()) for r in runs)
     memory = "; ".join(f"{r['row'][0]} visitors {r['row'][1]}: {r['idle_mib']:.0f} MiB idle, peak "
                        f"{r['row'][9]} MiB, largest VmHWM {r['peak_hwm']:.0f} MiB" for r in runs)
     if args.no_warmup:
@@ -290,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         f"shipped examples (own file names), the rest freshly simulated disks (FITS) and lenses (.npy). "
         f"Latency = upload given to the Data page's uploader → the Reconstruct page (sidebar link) shows "
         f"original, reconstruction and residual of every autoencoder with their metrics, and its run has finished. "
-        f"Open = new browser context → Data page rendered. "
+        f"Open = new browser context → Data page rendered. Median time of each step ({phases}). "
         f"{warm_text}"
         f"Server memory (sampled VmRSS of the server's process "
         f"tree): {memory}. CPU cores = CPU seconds of the server's / Chromium's (+ Playwright driver's) processes "
