@@ -25,9 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from bench._server import APP_IDLE, EXCEPTION, PLOT, ROOT, AppServer, launch_browser, load_average
+from bench.load import disk_fits
 from bench.record import record
 
 TARGET_COLD_S = 10.0
@@ -68,18 +67,6 @@ def check_no_exception(page, where: str) -> None:
     errors = page.locator(EXCEPTION)
     if errors.count():
         raise RuntimeError(f"{where}: the app shows an exception: {errors.first.inner_text()[:500]}")
-
-
-def disk_fits(folder: Path, seed: int) -> Path:
-    """A simulated protoplanetary disk (core.data.disks, 129 px) as FITS: new pixels for every seed."""
-    from core.data.disks import sample_disk_params, simulate_disk
-    from core.io import write_fits
-
-    rng = np.random.default_rng(seed)
-    image = simulate_disk(sample_disk_params(rng, int(rng.integers(0, 4)), size=129), size=129, rng=rng)
-    path = folder / f"bench_disk_seed{seed}.fits"
-    write_fits(path, image, [("BUNIT", "Jy/beam", "")])
-    return path
 
 
 # ---------------------------------------------------------------- the three measurements
@@ -190,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         cold, health = cold_start(p, args.root, args.cold_repeats)
         with tempfile.TemporaryDirectory() as tmp, \
                 AppServer(args.root, log_path=ROOT / "logs" / "bench_app_latency_warm.log") as server:
-            files = [disk_fits(Path(tmp), 1000 + i) for i in range(args.repeats + 1)]
+            files = [disk_fits(Path(tmp) / f"bench_disk_seed{1000 + i}.fits", 1000 + i) for i in range(args.repeats + 1)]
             browser = launch_browser(p)
             try:
                 page = browser.new_page(viewport=VIEWPORT)
