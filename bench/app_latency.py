@@ -153,6 +153,43 @@ def upload_on_map(page, files: list[Path]) -> tuple[list[float], list[float], li
     return total, data_part, map_part
 
 
+def server_side(files: list[Path], repeats: int) -> tuple[list[float], list[float]]:
+    """Script-run seconds of the same two interactions without a browser (Streamlit's AppTest, this process).
+
+    (Equivariance lab rerun for a new angle, Latent map rerun for a new current image); the
+    difference to the browser figures is websocket, front end and drawing.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from core.io import read_image
+
+    def page(path: str, image) -> AppTest:
+        at = AppTest.from_file(str(ROOT / path), default_timeout=LONG_MS / 1000)
+        at.session_state["current_image"] = {"data": image.data, "meta": image.meta, "name": image.meta.filename,
+                                             "kind": "disk"}
+        at.run()  # first run: models, reference map
+        if at.exception:
+            raise RuntimeError(f"{path}: {at.exception[0].value}")
+        return at
+
+    images = [read_image(f) for f in files]
+    eq, angles = page("pages/equivariance.py", images[0]), []
+    for i in range(repeats):
+        t0 = time.monotonic()
+        eq.slider(key="eq_angle").set_value(91.0 + i).run()
+        angles.append(time.monotonic() - t0)
+    lm, placed = page("pages/latent_map.py", images[0]), []
+    for image in images[1:]:
+        lm.session_state["current_image"] = {"data": image.data, "meta": image.meta, "name": image.meta.filename,
+                                             "kind": "disk"}
+        t0 = time.monotonic()
+        lm.run()
+        placed.append(time.monotonic() - t0)
+    if eq.exception or lm.exception:
+        raise RuntimeError(f"AppTest: {(eq.exception or lm.exception)[0].value}")
+    return angles, placed
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -192,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 browser.close()
             peak = server.memory.peak_tree_mib
+        same_tree = Path(args.root).resolve() == ROOT
+        if same_tree:  # AppTest runs this checkout's pages in this process
+            with tempfile.TemporaryDirectory() as tmp:
+                files = [disk_fits(Path(tmp) / f"apptest_disk_seed{1500 + i}.fits", 1500 + i)
+                         for i in range(args.repeats + 1)]
+                server_angle, server_place = server_side(files, args.repeats)
     load_after = load_average()
 
     rows = [
@@ -206,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
          f"{max(data_part):.2f}", "—", "—", "badge names the file, run finished"],
         ["… of which: navigation → star on the map", len(map_part), f"{statistics.median(map_part):.2f}",
          f"{max(map_part):.2f}", "—", "—", "star trace in the map figure"],
+        *([["server only: Equivariance lab rerun for a new angle", len(server_angle),
+             f"{statistics.median(server_angle):.3f}", f"{max(server_angle):.3f}", "—", "—", "AppTest script run"],
+            ["server only: Latent map rerun for a new image", len(server_place),
+             f"{statistics.median(server_place):.3f}", f"{max(server_place):.3f}", "—", "—", "AppTest script run"]]
+          if same_tree else []),
         ["first visit to Equivariance lab after the server start (once per server)", 1, f"{first_eq:.2f}",
          f"{first_eq:.2f}", "—", "—", "run finished, figures drawn"],
         ["first visit to Latent map after it (once per server)", 1, f"{first_map:.2f}", f"{first_map:.2f}",
@@ -229,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         "link to Latent map, until a trace named after the file (the star, placed into the fixed t-SNE map "
         "without refitting) is in the map's figure; the map itself was built before timing started. First visits load "
         "the models and build the reference map (simulated set, latents, t-SNE) once per server process; latents and "
-        "map are also cached on disk under cache/, which these runs found already filled unless stated."
+        "map are also cached on disk under cache/, which these runs found already filled unless stated. "
+        "'Server only' rows time the same page reruns with Streamlit's AppTest in the benchmark's process (no "
+        "websocket, no browser): the rest of the browser figure is transport, the front end and drawing in a "
+        "software-rendered headless Chromium on the same loaded cores."
     )
     if args.no_record:
         from bench.record import markdown_table
