@@ -72,13 +72,16 @@ def check_no_exception(page, where: str) -> None:
 # ---------------------------------------------------------------- the three measurements
 
 
-def cold_start(playwright, root: Path, repeats: int) -> tuple[list[float], list[float]]:
-    """(process start -> Data page rendered, process start -> health "ok") in seconds, per repeat."""
+def cold_start(playwright, root: Path, repeats: int) -> tuple[list[float], list[float], tuple[int, float]]:
+    """(process start -> Data page rendered, process start -> health "ok") in seconds, per repeat,
+    and (requests, MB of response bodies) a fresh browser fetched for the first render."""
     rendered, healthy = [], []
     browser = launch_browser(playwright)
     try:
         for i in range(repeats):
-            page = browser.new_page(viewport=VIEWPORT)
+            page = browser.new_page(viewport=VIEWPORT)  # a new context: empty browser cache
+            requests = []
+            page.on("requestfinished", lambda request, seen=requests: seen.append(request))
             with AppServer(root, log_path=ROOT / "logs" / f"bench_app_latency_cold{i}.log") as server:
                 page.goto(server.url)
                 page.wait_for_selector(TITLE, state="visible", timeout=120_000)
@@ -87,11 +90,13 @@ def cold_start(playwright, root: Path, repeats: int) -> tuple[list[float], list[
                 rendered.append(time.monotonic() - server.started_at)
                 healthy.append(server.healthy_after_s)
                 check_no_exception(page, "cold start")
+                if i == 0:
+                    transfer = (len(requests), sum(r.sizes()["responseBodySize"] for r in requests) / 1e6)
             page.close()
             print(f"cold start {i + 1}/{repeats}: {rendered[-1]:.2f} s (health after {healthy[-1]:.2f} s)", flush=True)
     finally:
         browser.close()
-    return rendered, healthy
+    return rendered, healthy, transfer
 
 
 def first_visit(page, title: str) -> float:
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = load_average()
     with sync_playwright() as p:
-        cold, health = cold_start(p, args.root, args.cold_repeats)
+        cold, health, (n_requests, megabytes) = cold_start(p, args.root, args.cold_repeats)
         with tempfile.TemporaryDirectory() as tmp, \
                 AppServer(args.root, log_path=ROOT / "logs" / "bench_app_latency_warm.log") as server:
             files = [disk_fits(Path(tmp) / f"bench_disk_seed{1000 + i}.fits", 1000 + i) for i in range(args.repeats + 1)]
@@ -269,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Checkpoints served: {models or 'none'}.\n\n"
         "What 'rendered' means: headless Chromium (Debian's, via Playwright) waits for what a visitor sees. "
         "Cold start = fresh `streamlit run app.py` process (browser already open, OS file cache warm) until the "
-        "Data page's title and file uploader are visible and the page's script run has finished. Rotation = one ArrowRight on the Equivariance lab's angle slider (1°) until the first "
+        "Data page's title and file uploader are visible and the page's script run has finished; a fresh browser "
+        f"fetched {n_requests} responses, {megabytes:.1f} MB of bodies, for that first render (the front end, cacheable). Rotation = one ArrowRight on the Equivariance lab's angle slider (1°) until the first "
         "figure, f(g·x), holds new pixels (includes whatever delay the slider widget applies before it sends the value), then until the page's whole "
         "rerun (both models' pairs; curves and orbit come from the cache) has finished. Upload = a freshly "
         "simulated 129 px disk FITS never seen by the server, given to the Data page's uploader, then the sidebar "
