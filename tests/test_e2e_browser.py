@@ -156,11 +156,13 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             assert page.locator('[data-testid="stImage"] img').count() > 0  # the gallery of the selection
             _screenshot(page, "latent_map")
 
-            for title, name in [("Feature maps", "feature_maps"), ("Equivariance lab", "equivariance")]:
+            for title, name in [("Feature maps", "feature_maps"), ("Equivariance lab", "equivariance"),
+                                ("Lenses", "lenses")]:
                 _goto_page(page, title)
                 page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
                 _wait_idle(page, timeout_ms=300_000)
                 _assert_no_exception(page)
                 _screenshot(page, name)
+            assert page.get_by_text("Confusion matrix").count() == 2  # shipped classifiers evaluated
         finally:
             browser.close()

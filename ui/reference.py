@@ -43,26 +43,34 @@ def _stage(progress: Progress | None, start: float, span: float) -> Progress | N
     return lambda done, total, message: progress(int(1000 * (start + span * done / max(total, 1))), 1000, message)
 
 
-def reference_folder(generator: str, n: int | None = None, seed: int = REFERENCE_SEED,
-                     progress: Progress | None = None) -> Path:
-    """The simulated reference set `cache/reference/<generator>-n<n>-seed<seed>/`, simulated if absent."""
+def reference_folder_name(generator: str) -> Path:
+    """`cache/reference/<generator>-v<simulator version>-n<n>-s<size>-seed<seed>/`: a changed
+    simulator gets a fresh reference set instead of an outdated one."""
+    from core.data.simulate import SIMULATOR_VERSION
+
+    return CACHE / "reference" / (f"{generator}-v{SIMULATOR_VERSION}-n{REFERENCE_N[generator]}"
+                                  f"-s{REFERENCE_SIZE[generator]}-seed{REFERENCE_SEED}")
+
+
+def reference_folder(generator: str, progress: Progress | None = None) -> Path:
+    """The simulated reference set of `generator`, simulated on first use."""
     from core.data.simulate import simulate_dataset
 
-    n = n or REFERENCE_N[generator]
-    folder = CACHE / "reference" / f"{generator}-n{n}-s{REFERENCE_SIZE[generator]}-seed{seed}"
+    folder = reference_folder_name(generator)
     if not (folder / "manifest.json").is_file():
         def step(done: int, total: int, message: str) -> None:
             if progress:
                 progress(done, total, f"simulating the reference {generator} (once per server): {done}/{total}")
 
-        simulate_dataset(generator, n, REFERENCE_SIZE[generator], seed, folder, workers=1, progress=step)
+        simulate_dataset(generator, REFERENCE_N[generator], REFERENCE_SIZE[generator], REFERENCE_SEED, folder,
+                         workers=1, progress=step)
     return folder
 
 
 def reference_map(name: str, sha256: str | None, generator: str,
                   progress: Progress | None = None) -> ReferenceMap:
     """Latents and t-SNE map of the reference set under checkpoint `name`, built once per server."""
-    key = (name, sha256, generator, REFERENCE_N[generator], REFERENCE_SIZE[generator], str(CACHE))
+    key = (name, sha256, str(reference_folder_name(generator)))
     return build_once("reference_map", key, lambda: _build_reference_map(name, sha256, generator, progress))
 
 
@@ -135,7 +143,7 @@ def classifier_report(name: str, sha256: str | None, progress: Progress | None =
     {"roc": core.analysis.metrics.RocReport, "confusion": (K, K) counts, "accuracy": float,
      "classes": [...], "n": int}; computed once per server and checkpoint.
     """
-    key = (name, sha256, REFERENCE_N["lenses"], REFERENCE_SIZE["lenses"], str(CACHE))
+    key = (name, sha256, str(reference_folder_name("lenses")))
     return build_once("classifier_report", key, lambda: _build_classifier_report(name, sha256, progress))
 
 

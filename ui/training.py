@@ -78,7 +78,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     """Start a run in a background thread; InputError if one is already running or the input is bad.
 
     Either `data` (a folder listed by `datasets()`) or `simulate` ({"kind", "n", "size", "seed"}:
-    a small set simulated into `data/app-<kind>-n<n>-seed<seed>/` first) gives the images.
+    a small set simulated into `data/app-<kind>-v<simulator version>-n<n>-seed<seed>/` first) gives the images.
     """
     global _JOB
     from core.checkpoints import RUNS_DIR, SHIPPED
@@ -92,7 +92,9 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     if data is None and simulate is None:
         raise InputError("Choose a data set or ask for a small simulated one.")
     if simulate is not None:
-        data = str(ROOT / "data" / f"app-{simulate['kind']}-n{simulate['n']}-seed{simulate['seed']}")
+        from core.data.simulate import SIMULATOR_VERSION
+
+        data = str(ROOT / "data" / f"app-{simulate['kind']}-v{SIMULATOR_VERSION}-n{simulate['n']}-seed{simulate['seed']}")
     model_config = {"group": group} if group and model.startswith("equivariant") else {}
     config = from_dict({"data": data, "model": model, "model_config": model_config, "epochs": int(epochs),
                         "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR),
