@@ -25,7 +25,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # no script run in progress
 EXCEPTION = '[data-testid="stException"]'
-PLOT = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+PLOT = '[data-testid="stPlotlyChart"] .js-plotly-plot'  # a figure plotly has drawn
+UPLOADER = '[data-testid="stFileUploaderDropzone"]'  # the Data page's file uploader
+NAV_LINK = '[data-testid="stSidebarNav"] a'  # sidebar links; client-side navigation keeps the session
+BADGE = '[data-testid="stCaptionContainer"]'  # holds "Current image: <name> ..." once an image is chosen
 PAGE_SIZE = 4096  # bytes per /proc/<pid>/statm page on x86-64 Linux
 
 

@@ -25,7 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._server import APP_IDLE, EXCEPTION, PLOT, ROOT, AppServer, launch_browser, load_average
+from bench._server import (
+    APP_IDLE,
+    BADGE,
+    EXCEPTION,
+    NAV_LINK,
+    PLOT,
+    ROOT,
+    UPLOADER,
+    AppServer,
+    launch_browser,
+    load_average,
+)
 from bench.load import disk_fits
 from bench.record import record
 
@@ -33,7 +44,6 @@ TARGET_COLD_S = 10.0
 TARGET_WARM_S = 1.0
 VIEWPORT = {"width": 1400, "height": 1000}
 TITLE = 'h1:has-text("Data")'
-UPLOADER = '[data-testid="stFileUploaderDropzone"]'
 LONG_MS = 600_000  # first builds (reference set, t-SNE) on a busy 2-core machine
 
 FIRST_PLOT_PIXELS = f"""() => {{
@@ -60,7 +70,7 @@ def wait_idle_now(page, timeout_ms: int = LONG_MS) -> None:
 
 def goto_page(page, title: str) -> None:
     """Client-side navigation through the sidebar, which keeps the session's current image."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.locator(NAV_LINK, has_text=title).first.click()
 
 
 def check_no_exception(page, where: str) -> None:
@@ -141,7 +151,7 @@ def upload_on_map(page, files: list[Path]) -> tuple[list[float], list[float], li
         wait_idle(page)
         t0 = time.monotonic()
         page.locator('input[type="file"]').first.set_input_files(str(path))
-        page.locator('[data-testid="stCaptionContainer"]', has_text=f"Current image: {path.name}").first.wait_for(
+        page.locator(BADGE, has_text=f"Current image: {path.name}").first.wait_for(
             timeout=120_000)  # the badge names the new current image once the Data page has read the upload
         wait_idle_now(page)
         t1 = time.monotonic()

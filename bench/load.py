@@ -1,6 +1,6 @@
 """Load: N concurrent scripted visitors upload an image and read its reconstruction.
 
-    .venv/bin/python -m bench.load [--visitors 20] [--timeout 600] [--ramp 0] [--local] [--root DIR]
+    .venv/bin/python -m bench.load [--visitors 1 20] [--ramp 0 60] [--timeout 600] [--local] [--root DIR]
 
 One `streamlit run app.py` server (bench/_server.py; hosted mode, EQUISCOPE_HOSTED=1, unless
 --local) and one headless Chromium with one browser context per visitor (Playwright's async
@@ -28,9 +28,12 @@ import numpy as np
 
 from bench._server import (
     APP_IDLE,
+    BADGE,
     EXCEPTION,
+    NAV_LINK,
     PLOT,
     ROOT,
+    UPLOADER,
     AppServer,
     cpu_seconds,
     launch_browser,
@@ -121,7 +124,7 @@ async def visit(browser, url: str, v: Visit, delay_s: float, start: float) -> Vi
         t0 = mark("context")
         await page.goto(url, timeout=STEP_MS)
         mark("html")
-        await page.wait_for_selector('[data-testid="stFileUploaderDropzone"]', timeout=STEP_MS)
+        await page.wait_for_selector(UPLOADER, timeout=STEP_MS)
         mark("uploader")
         await wait_idle(page)
         v.open_s = mark("data page") - t0
@@ -129,13 +132,13 @@ async def visit(browser, url: str, v: Visit, delay_s: float, start: float) -> Vi
         step = "upload"
         t0 = time.monotonic()
         await page.locator('input[type="file"]').first.set_input_files(str(v.upload))
-        await page.locator('[data-testid="stCaptionContainer"]', has_text=f"Current image: {v.upload.name}").first.wait_for(
+        await page.locator(BADGE, has_text=f"Current image: {v.upload.name}").first.wait_for(
             timeout=STEP_MS)
         await page.wait_for_selector(APP_IDLE, timeout=STEP_MS)
         mark("uploaded")
 
         step = "reconstruct"
-        await page.locator('[data-testid="stSidebarNav"] a', has_text="Reconstruct").first.click()
+        await page.locator(NAV_LINK, has_text="Reconstruct").first.click()
         await page.get_by_role("heading", name="Reconstruct").first.wait_for(timeout=STEP_MS)
         mark("recon page")
         await page.locator('[data-testid="stMetricLabel"]', has_text="PSNR").first.wait_for(timeout=STEP_MS)
