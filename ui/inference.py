@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.resources import _load_model
+from ui.resources import loaded_model
 
 MASK_RADIUS = 0.8  # errors are measured inside this fraction of the inscribed disc (core.analysis.equivariance)
 
@@ -47,7 +47,7 @@ def reconstruct(name: str, sha256: str | None, image: np.ndarray) -> dict:
     """
     from core.train.evaluate import autoencoder_metrics
 
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)  # (1, 1, S, S)
     with torch.no_grad():
         recon = loaded.model(x).clamp(0, 1)  # (1, 1, S, S)
@@ -61,7 +61,7 @@ def reconstruct(name: str, sha256: str | None, image: np.ndarray) -> dict:
 def feature_maps(name: str, sha256: str | None, image: np.ndarray, angle_deg: float = 0.0,
                  flip: bool = False) -> list[dict]:
     """Every layer's activations for the transformed image: [{name, maps (C, H, W), group_order}]."""
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size, angle_deg, flip)
     with torch.no_grad():
         layers = loaded.model.feature_maps(x)
@@ -72,7 +72,7 @@ def feature_maps(name: str, sha256: str | None, image: np.ndarray, angle_deg: fl
 @st.cache_data(max_entries=64, show_spinner=False)
 def class_probabilities(name: str, sha256: str | None, image: np.ndarray) -> np.ndarray:
     """Softmax class probabilities (K,) of a classifier for the image."""
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)
     with torch.no_grad():
         return torch.softmax(loaded.model(x), dim=-1)[0].numpy()
@@ -90,7 +90,7 @@ def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_de
     """
     from core.analysis.equivariance import disc_mask, relative_error
 
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)  # (1, 1, S, S)
     x = x * disc_mask(x.shape[-1], 1.0).to(x)
     with torch.no_grad():
@@ -108,7 +108,7 @@ def equivariance_curves(name: str, sha256: str | None, image: np.ndarray, angles
     "reconstruction" ||f(g·x) − g·f(x)|| / ||g·f(x)|| and "latent" ||z(g·x) − z(x)|| / ||z(x)||."""
     from core.analysis.equivariance import model_equivariance
 
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)
     report = model_equivariance(loaded, x, angles, flips=(flip,), mask_radius=MASK_RADIUS, include_maps=False)
     return {name: curve.error[0] for name, curve in report.curves.items()}
@@ -121,7 +121,7 @@ def orbit(name: str, sha256: str | None, generator: str, image: np.ndarray, step
     from core.analysis.orbit import image_orbit
     from ui.reference import reference_map
 
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     result = image_orbit(loaded, image, reference_map(name, sha256, generator).lmap, step_deg, flips)
     labels = [f"{'flip, ' if f else ''}{a:g}°" for a, f in zip(result.angles, result.flips, strict=True)]
     return {"coords": result.coords, "labels": labels, "latent_spread": result.latent_spread,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.resources import _load_model, build_once
+from ui.resources import build_once, loaded_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "cache"
@@ -79,7 +79,7 @@ def _build_reference_map(name: str, sha256: str | None, generator: str, progress
     from core.analysis.tsne_map import load_or_fit_map
     from core.data.datasets import scan_dataset
 
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.3))
     index = scan_dataset(folder)
     latents = encode_dataset(loaded, index, cache_dir=CACHE / "latents", progress=_stage(progress, 0.3, 0.3))
@@ -105,7 +105,7 @@ def place_images(name: str, sha256: str | None, generator: str, images: list[np.
     from core.analysis.encode import encode_images
 
     ref = reference_map(name, sha256, generator)
-    z = encode_images(_load_model(name, sha256), images)  # (M, d)
+    z = encode_images(loaded_model(name, sha256), images)  # (M, d)
     idx, dist = ref.lmap.nearest(z, k=n_neighbours)
     return {"coords": ref.lmap.place(z), "neighbours": idx, "distances": dist}
 
@@ -151,7 +151,7 @@ def _build_classifier_report(name: str, sha256: str | None, progress: Progress |
     from core.analysis.metrics import accuracy, confusion, roc_report
     from core.train.evaluate import load_eval_data, predict
 
-    loaded = _load_model(name, sha256)
+    loaded = loaded_model(name, sha256)
     folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6))
     if progress:
         progress(600, 1000, "classifying the reference lenses")

@@ -3,7 +3,7 @@
 `st.cache_resource` holds objects that are expensive to build and safe to share (models in
 eval mode, fitted t-SNE maps); `st.cache_data` holds plain arrays. Keys include the
 checkpoint's sha256 so a re-trained checkpoint of the same name is loaded afresh. No page
-builds an escnn model itself: they all come through `model()`.
+builds an escnn model itself: they all come through `loaded_model()`.
 """
 
 from __future__ import annotations
@@ -42,15 +42,13 @@ def checkpoints(kind: str | None = None, generator: str | None = None,
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)
-def _load_model(name: str, sha256: str | None):
+def loaded_model(name: str, sha256: str | None):
+    """The `core.checkpoints.LoadedModel` of checkpoint `name`, built once per server and shared
+    (eval mode, read-only use); `sha256` from the index keys the cache, so a re-trained
+    checkpoint of the same name is loaded afresh. Raises CheckpointError like `load_model`."""
     from core.checkpoints import load_model
 
     return load_model(name)
-
-
-def model(entry: dict):
-    """The LoadedModel of an index entry, built once per server and shared."""
-    return call(_load_model, entry["name"], entry.get("sha256"))
 
 
 @st.cache_resource(show_spinner=False)
