@@ -16,6 +16,7 @@ Rows (targets from the project plan):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -53,6 +54,19 @@ def has_planet(labels: list[str]) -> list[int]:
     return [0 if lab == "planets_0" else 1 for lab in labels]
 
 
+def linear_probe_auc(z: np.ndarray, y: list[int]) -> float:
+    """5-fold cross-validated ROC AUC of a logistic regression predicting y from the latents:
+    whether the label is linearly present in the latent at all (clustering may still miss it)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    return float(cross_val_score(model, z, y, cv=folds, scoring="roc_auc").mean())
+
+
 def analyse_model(name: str, data: Path, cache_dir: Path, n_eqv: int, query: Path | None) -> dict:
     """Timings, clustering ARI and invariance errors for one disk autoencoder."""
     from core.analysis.cli_equivariance import load_images
@@ -82,6 +96,7 @@ def analyse_model(name: str, data: Path, cache_dir: Path, n_eqv: int, query: Pat
     for method in ("spectral", "kmeans"):
         c = cluster_latents(latents.z, method=method, k=2, seed=0)
         ari[method] = agreement(truth, c.labels)["ari"]
+    probe = linear_probe_auc(latents.z, truth)
     chosen = cluster_latents(latents.z, method="spectral", seed=0)
     ari_chosen = agreement(latents.labels, chosen.labels)["ari"]
 
@@ -98,7 +113,7 @@ def analyse_model(name: str, data: Path, cache_dir: Path, n_eqv: int, query: Pat
     return {
         "name": name, "t_load": t_load, "t_encode": t_encode, "from_cache": latents.from_cache, "n": len(latents.z),
         "t_map": t_map, "t_place": t_place, "place_source": source.name, "ari": ari,
-        "ari_chosen": (chosen.k, ari_chosen), "err_nonright": float(err[:, ~right].mean()),
+        "ari_chosen": (chosen.k, ari_chosen), "probe_auc": probe, "err_nonright": float(err[:, ~right].mean()),
         "err_right_max": float(err[:, right].max()), "n_eqv": len(x),
         "err_c_nonright": float(err_c[:, ~right].mean()), "err_c_right_max": float(err_c[:, right].max()),
     }
@@ -116,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
+    load_before = os.getloadavg()[0]
     query = REAL_DISK if REAL_DISK.exists() else None
     t_tsne = tsne_fit_timing(args.n_tsne)
     eq = analyse_model(args.eq, Path(args.data), Path(args.cache_dir), args.n_eqv, query)
@@ -137,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         ["ARI vs has-planet, spectral k=2", eq["ari"]["spectral"], cnn["ari"]["spectral"], "eq > CNN",
          ok(eq["ari"]["spectral"] > cnn["ari"]["spectral"])],
         ["ARI vs has-planet, k-means k=2", eq["ari"]["kmeans"], cnn["ari"]["kmeans"], "", ""],
+        ["has-planet linear probe on the latent, 5-fold ROC AUC", eq["probe_auc"], cnn["probe_auc"], "", ""],
         ["ARI vs planet count, spectral, k by silhouette (k)",
          f"{eq['ari_chosen'][1]:.3f} (k={eq['ari_chosen'][0]})", f"{cnn['ari_chosen'][1]:.3f} (k={cnn['ari_chosen'][0]})", "", ""],
         ["latent invariance error, mean over non-right angles", eq["err_nonright"], cnn["err_nonright"],
@@ -156,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         f"||z(g.x) - z(x)|| / ||z(x)|| over {eq['n_eqv']} test images, angles 0:360:15, with and without flip, "
         "input masked to its inscribed disc; the last two rows divide by ||z(x) - mean latent of the data set|| "
         "instead. Latents cached on encode: "
-        f"{'from cache' if eq['from_cache'] else 'computed'} / {'from cache' if cnn['from_cache'] else 'computed'}."
+        f"{'from cache' if eq['from_cache'] else 'computed'} / {'from cache' if cnn['from_cache'] else 'computed'}. "
+        f"1-minute load average of the 2-core machine (shared): {load_before:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end; timings include that contention."
     )
     if args.no_record:
         from bench.record import markdown_table

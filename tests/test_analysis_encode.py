@@ -82,3 +82,11 @@ def test_reconstruction_is_on_the_model_grid(setup):
     rec = reconstruct(loaded, [disk_like(40, np.random.default_rng(0), 8.0), disk_like(50, np.random.default_rng(1), 9.0)])
     assert rec.shape == (2, 33, 33) and rec.dtype == np.float32
     assert 0.0 <= rec.min() and rec.max() <= 1.0
+
+
+def test_cache_hit_does_not_depend_on_how_the_folder_is_named(setup, tmp_path, monkeypatch):
+    loaded, index, _ = setup
+    first = encode_dataset(loaded, scan_dataset(index.root.resolve()), cache_dir=tmp_path)
+    monkeypatch.chdir(index.root.parent)
+    again = encode_dataset(loaded, scan_dataset(index.root.name), cache_dir=tmp_path)  # relative path
+    assert again.from_cache and again.notes == [] and np.array_equal(again.z, first.z)

@@ -26,7 +26,7 @@ import torch
 from core.atomic import atomic_write_bytes, atomic_write_json, sha256_file
 from core.errors import InputError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: files stored relative to the data-set root
 Progress = Callable[[int, int, str], None]
 
 
@@ -111,6 +111,16 @@ def cache_folder(cache_dir: str | Path, checkpoint_sha256: str, fingerprint: str
     return Path(cache_dir) / f"{checkpoint_sha256[:16]}_{fingerprint[:16]}"
 
 
+def _relative_files(index) -> list[str]:
+    """Files as posix paths relative to the data-set root (absolute when outside it)."""
+    root = Path(getattr(index, "root", "") or ".").resolve()
+    out = []
+    for f in index.files:
+        p = Path(f).resolve()
+        out.append(p.relative_to(root).as_posix() if p.is_relative_to(root) else p.as_posix())
+    return out
+
+
 def _read_cache(folder: Path, sha: str, fingerprint: str, files: list[str]) -> tuple[np.ndarray | None, str | None]:
     """(latents, None) on a valid hit, (None, None) on a miss, (None, note) if the entry was bad."""
     meta_path, z_path = folder / "meta.json", folder / "latents.npy"
@@ -150,6 +160,7 @@ def encode_dataset(
 
     sha, fingerprint = _sha256(loaded), str(index.fingerprint)
     files = [str(f) for f in index.files]
+    rel_files = _relative_files(index)  # what the cache compares: independent of where the folder is
     if not files:
         raise InputError("The data set has no images; choose a folder with FITS, npy or image files.")
     labels = list(index.labels) if index.labels is not None else None
@@ -158,7 +169,7 @@ def encode_dataset(
                   dataset_fingerprint=fingerprint, cache_folder=folder)
     notes: list[str] = []
     if folder is not None:
-        z, note = _read_cache(folder, sha, fingerprint, files)
+        z, note = _read_cache(folder, sha, fingerprint, rel_files)
         if z is not None:
             if progress:
                 progress(len(files), len(files), "latents loaded from cache")
@@ -184,6 +195,6 @@ def encode_dataset(
         atomic_write_json(folder / "meta.json", {
             "format": CACHE_FORMAT, "checkpoint_sha256": sha, "checkpoint_name": getattr(loaded, "name", None),
             "dataset_fingerprint": fingerprint, "n": len(files), "latent_dim": int(z.shape[1]),
-            "latents_sha256": hashlib.sha256(buf.getvalue()).hexdigest(), "files": files, "labels": labels,
+            "latents_sha256": hashlib.sha256(buf.getvalue()).hexdigest(), "files": rel_files, "labels": labels,
         })
     return Latents(z=z, from_cache=False, notes=notes, **common)
