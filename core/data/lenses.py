@@ -7,21 +7,29 @@ the conversion from subhalo mass (solar masses) to lensing strength.
 
 Substructure classes:
 - `no_sub`: the macro model alone.
-- `cdm`: a Poisson number (mean `CDM_MEAN_SUBHALOS`) of subhalos with masses from
+- `cdm`: 1 + a Poisson number (mean `CDM_MEAN_SUBHALOS` - 1, so at least one) of subhalos with masses from
   dN/dm ~ m^-1.9 between `CDM_MASS_MIN_MSUN` and `CDM_MASS_MAX_MSUN`, placed uniformly in the
   annulus 0.8-1.2 theta_E around the lens centre, where the arcs are and where they matter.
   Profiles: point masses ("POINT_MASS", default) or truncated NFW ("TNFW", concentration 15,
   truncated at r_s * 5).
 - `vortex`: a straight line of many equal point masses (one per pixel of length, each with an
   Einstein radius about that spacing, so the line acts as a continuous string) of length
-  0.5-1.5 theta_E, random orientation, centred at 0.9-1.1 theta_E, total mass `VORTEX_MASS_MIN_MSUN` - `VORTEX_MASS_MAX_MSUN` (log-uniform).
+  0.8-1.5 theta_E, random orientation, centred at 0.9-1.1 theta_E, total mass `VORTEX_MASS_MIN_MSUN` - `VORTEX_MASS_MAX_MSUN` (log-uniform).
   A line mass deflects everything on one side by the same angle, so the arc breaks where the
   string crosses it.
-Masses are chosen so the substructure is learnable at SNR 25 (a 1e10 Msun point mass has an
-Einstein radius of 0.17 arcsec, 3.3 px): bigger than in DeepLense Model I, whose effects are
-subtler. Measured on 40 noiseless twins (bench/simulators.py): the largest pixel difference from
-the no_sub twin exceeds 3 noise sigma in 92 % (cdm) and 97 % (vortex) of the images, median
-7.9 and 8.2 sigma.
+Deliberate choice, not DeepLense realism: the substructure is made clearly visible so that a
+small model learns the three classes from ~3000 images in minutes on a CPU. DeepLense Model I's
+differences are subtle and need ~30k images and ResNets. Here subhalos weigh 1e10-5e10 Msun
+(point-mass Einstein radii 0.17-0.37 arcsec, 3-7 px at 0.05"/px: visible arc kinks, holes and
+extra images), the vortex string 1e11-2e11 Msun, 20-40 % of the main lens's mass inside
+theta_E (near the line it deflects each side by about pi theta_E,tot^2 / length, 0.4-2 arcsec:
+the ring is visibly cut and its pieces shifted), and the source
+sits within 0.1 theta_E of the caustic centre, so the arcs are nearly complete rings that the
+substructure at 0.8-1.2 theta_E always crosses. Measured (generator 1.4, 1200 images, 20 %
+validation, the project's `cnn_classifier` for 20 epochs on 1 thread): validation macro AUC
+0.986 (no_sub 0.986, cdm 0.996, vortex 0.977). Generator 1.2 (subhalos 1e9-1e10 Msun, vortex
+1e10-3e10 Msun, source within 0.25 theta_E) stayed at chance on 600 images (macro 0.53), and
+even its twin differences (cdm - no_sub, the upper bound) reached only 0.87.
 
 Noise (Gaussian approximation of Poisson, as lenstronomy's `image_util.add_poisson`): per-pixel
 variance m / t + b^2 for the noiseless image m (in units of the source's central surface
@@ -46,17 +54,18 @@ import numpy as np
 SUBSTRUCTURES = ("no_sub", "cdm", "vortex")
 SUPERSAMPLING = 2  # lenstronomy sub-pixel ray shooting per axis
 Z_LENS, Z_SOURCE = 0.5, 1.0
-CDM_MEAN_SUBHALOS = 8.0  # Poisson mean number of subhalos in the 0.8-1.2 theta_E annulus
-CDM_MASS_MIN_MSUN = 1e9  # lower bound of the subhalo mass function
-CDM_MASS_MAX_MSUN = 1e10  # upper bound
+CDM_MEAN_SUBHALOS = 5.0  # mean number of subhalos in the 0.8-1.2 theta_E annulus (1 + Poisson)
+CDM_MASS_MIN_MSUN = 1e10  # lower bound of the subhalo mass function
+CDM_MASS_MAX_MSUN = 5e10  # upper bound
 CDM_MASS_SLOPE = 1.9  # dN/dm ~ m^-slope
 CDM_ANNULUS = (0.8, 1.2)  # subhalo radii in units of theta_E
 TNFW_CONCENTRATION = 15.0  # r_200 / r_s of TNFW subhalos
 TNFW_TRUNCATION_RS = 5.0  # truncation radius in units of r_s
-VORTEX_MASS_MIN_MSUN = 1e10  # total mass of the vortex line
-VORTEX_MASS_MAX_MSUN = 3e10
-VORTEX_LENGTH_THETA_E = (0.5, 1.5)  # line length in units of theta_E
+VORTEX_MASS_MIN_MSUN = 1e11  # total mass of the vortex line
+VORTEX_MASS_MAX_MSUN = 2e11
+VORTEX_LENGTH_THETA_E = (0.8, 1.5)  # line length in units of theta_E
 VORTEX_CENTRE_THETA_E = (0.9, 1.1)  # distance of the line centre from the lens centre, theta_E
+SOURCE_OFFSET_THETA_E = 0.1  # largest unlensed source offset from the lens centre, theta_E
 
 
 @dataclass
@@ -105,7 +114,7 @@ def sample_lens_params(rng: np.random.Generator, size: int = 150, field_of_view_
     """Plausible lens parameters; the pixel scale keeps the field of view at 7.5 arcsec (0.05"/px at 150 px).
 
     theta_E 1.0-1.6 arcsec (at most 0.3 of the field), SIE axis ratio 0.7-1, shear up to 0.05,
-    source within 0.25 theta_E of the caustic centre, source R_sersic 0.1-0.3 arcsec.
+    source within `SOURCE_OFFSET_THETA_E` theta_E of the caustic centre (nearly complete rings), source R_sersic 0.1-0.3 arcsec.
     """
     theta_e = float(min(rng.uniform(1.0, 1.6), 0.3 * field_of_view_arcsec))
     e1, e2, phi = _ellipticity(rng, (0.7, 1.0))
@@ -116,7 +125,7 @@ def sample_lens_params(rng: np.random.Generator, size: int = 150, field_of_view_
     phi_ll = phi + rng.normal(0, 0.1)
     e_ll = (1 - q_ll) / (1 + q_ll)
     se1, se2, _ = _ellipticity(rng, (0.5, 1.0))
-    r = theta_e * 0.25 * math.sqrt(rng.uniform())
+    r = theta_e * SOURCE_OFFSET_THETA_E * math.sqrt(rng.uniform())
     a = rng.uniform(0, 2 * np.pi)
     return LensParams(
         theta_E_arcsec=theta_e,
@@ -208,7 +217,7 @@ def draw_substructure(params: LensParams, substructure: str, rng: np.random.Gene
     if substructure == "no_sub":
         return {"x_arcsec": [], "y_arcsec": [], "mass_msun": []}
     if substructure == "cdm":
-        n = int(rng.poisson(CDM_MEAN_SUBHALOS)) if n_subhalos is None else int(n_subhalos)
+        n = 1 + int(rng.poisson(CDM_MEAN_SUBHALOS - 1)) if n_subhalos is None else int(n_subhalos)
         masses = sample_power_law_masses(rng, n, CDM_MASS_MIN_MSUN, CDM_MASS_MAX_MSUN)
         lo, hi = CDM_ANNULUS
         radius = theta_e * np.sqrt(rng.uniform(lo**2, hi**2, n))  # uniform in area

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
-SIMULATOR_VERSION = "1.3"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame
+SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
 KINDS = ("disks", "lenses")
 CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
