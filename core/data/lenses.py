@@ -77,9 +77,9 @@ class LensParams:
     e2: float = 0.0
     gamma1: float = 0.02  # external shear components
     gamma2: float = 0.0
-    lens_light_amp: float = 0.3  # lens-light surface brightness at its R_sersic / source central SB
+    lens_light_amp: float = 0.05  # lens-light surface brightness at its R_sersic / source central SB (sampled 0.02-0.08)
     lens_light_r_sersic_arcsec: float = 0.8
-    lens_light_n_sersic: float = 3.0
+    lens_light_n_sersic: float = 2.3
     lens_light_e1: float = 0.05
     lens_light_e2: float = 0.0
     source_x_arcsec: float = 0.05  # unlensed source position relative to the lens centre
