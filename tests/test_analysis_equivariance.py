@@ -157,3 +157,24 @@ def test_parse_angles():
         parse_angles("0:360")
     with pytest.raises(InputError):
         parse_angles("0:360:-5")
+
+
+def test_c8_permutation_at_45_degrees_is_the_right_one():
+    """45 degrees is only approximate on the pixel grid, but escnn's permutation must fit far better
+    than the inverse element's: the convention (direction of rotation) is tested off the right angles too."""
+    from core.analysis.equivariance import act_on_map
+    from core.data.transforms import apply_group_element
+
+    gs = make_gspace("C8")
+    t_in, t_out = enn.FieldType(gs, [gs.trivial_repr]), enn.FieldType(gs, 2 * [gs.regular_repr])
+    torch.manual_seed(0)
+    conv = enn.R2Conv(t_in, t_out, kernel_size=5, padding=2).eval()
+    x = images() * disc_mask(33).to(torch.float32)
+    with torch.no_grad():
+        y = conv(enn.GeometricTensor(x, t_in)).tensor
+        y_rot = conv(enn.GeometricTensor(apply_group_element(x, 45, False), t_in)).tensor
+    mask = disc_mask(33, 0.8)
+    p = group_permutation("C8", 45, False)
+    right = relative_error(y_rot, act_on_map(y, 45, False, 8, p), mask).mean()
+    inverse = relative_error(y_rot, act_on_map(y, 45, False, 8, p.T), mask).mean()
+    assert right < 0.1 and inverse > 3 * right
