@@ -168,3 +168,4 @@ def test_time_budget_replans_epochs_and_the_cosine_still_reaches_its_floor():
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01, abs=1e-9)  # annealed to the floor at epoch 3
     assert _epochs_within_budget(3, 6, done=1, done_here=1, seconds=10.0, budget=1500.0, sched=sched, info=DistInfo()) == 6
+    assert _epochs_within_budget(3, 6, done=3, done_here=3, seconds=30.0, budget=1500.0, sched=sched, info=DistInfo()) == 3

@@ -351,7 +351,9 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
 def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget, sched, info) -> int:
     """Re-plan the number of epochs (at most `max_epochs`) from the mean epoch time so far so
     that the run fits its time budget; the cosine's T_max follows, so the LR still anneals to
-    its floor at the last epoch."""
+    its floor at the last epoch. A plan whose last epoch is done is final."""
+    if done >= n_epochs:
+        return n_epochs  # the LR has annealed to its floor: extending would only add floor-LR epochs
     fit_epochs = done + int((budget - seconds) // (seconds / max(done_here, 1)))
     if info.enabled:  # every rank must plan the same number of epochs
         t = torch.tensor([fit_epochs], dtype=torch.int64)
