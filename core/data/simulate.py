@@ -83,10 +83,15 @@ def sample_params(kind: str, index: int, size: int, rng: np.random.Generator):
     return sample_lens_params(rng, size)
 
 
+def _draw_params(kind: str, index: int, size: int, seed: int):
+    """(parameters, generator) of image `index`: the parameters are drawn first, then the image."""
+    rng = image_rng(seed, index)
+    return sample_params(kind, index, size, rng), rng
+
+
 def render(kind: str, index: int, size: int, seed: int) -> tuple[np.ndarray, dict]:
     """Image `index` of the data set (float32 (size, size)) and its manifest parameters."""
-    rng = image_rng(seed, index)
-    params = sample_params(kind, index, size, rng)
+    params, rng = _draw_params(kind, index, size, seed)
     if kind == "disks":
         from core.data.disks import simulate_disk
 
@@ -99,9 +104,7 @@ def render(kind: str, index: int, size: int, seed: int) -> tuple[np.ndarray, dic
 
 def expected_params(kind: str, index: int, size: int, seed: int) -> dict:
     """Parameters of image `index` without rendering it (for resuming)."""
-    rng = image_rng(seed, index)
-    params = sample_params(kind, index, size, rng)
-    return params.to_dict()
+    return _draw_params(kind, index, size, seed)[0].to_dict()
 
 
 def _worker_init() -> None:
