@@ -26,6 +26,7 @@ latent spaces of independently trained members are not aligned with each other.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -208,11 +209,26 @@ def register(path: str | Path, name: str, index_dir: str | Path | None = None) -
         "command": payload["command"],
         "created_utc": payload.get("created_utc"),
     }
-    entries = [e for e in _read_index(folder) if e.get("name") != name]
-    entries.append(entry)
-    entries.sort(key=lambda e: e["name"])
-    atomic_write_json(folder / INDEX_NAME, {"checkpoints": entries})
+    with _index_lock(folder):  # two runs finishing together must not drop each other's entry
+        entries = [e for e in _read_index(folder) if e.get("name") != name]
+        entries.append(entry)
+        entries.sort(key=lambda e: e["name"])
+        atomic_write_json(folder / INDEX_NAME, {"checkpoints": entries})
     return entry
+
+
+@contextlib.contextmanager
+def _index_lock(folder: Path):
+    """An exclusive advisory lock (fcntl) on `<folder>/.index.lock` around read-modify-write of the index."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".index.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def list_checkpoints(folders: list[str | Path] | None = None) -> list[dict]:
