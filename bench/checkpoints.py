@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python -m bench.checkpoints [--n 300] [--seed 2024]
 Test sets are simulated with a seed no training set used (training: seed 0, the held-out
-test sets in the configs: 1000), into data/bench-disks-<seed> and data/bench-lenses-<seed>.
+test sets in the configs: 1000), into data/bench-disks-<seed>-<n> and data/bench-lenses-<seed>-<n>.
 Autoencoders: mean MS-SSIM, SSIM, MSE, PSNR; classifiers: macro / micro AUC, the weakest
 class's AUC, accuracy. The `*-10pct` rows are the same configs trained on 10% of the
 training images (`--train_fraction 0.1`, written to runs/), for sample efficiency.
@@ -25,7 +25,7 @@ def test_set(kind: str, n: int, seed: int) -> Path:
     """A fresh simulated test set (disks at 129 px, lenses at 150 px), simulated once and reused."""
     from core.data.simulate import simulate_dataset
 
-    out = ROOT / "data" / f"bench-{kind}-{seed}"
+    out = ROOT / "data" / f"bench-{kind}-{seed}-{n}"
     if not (out / "manifest.json").is_file():
         simulate_dataset(kind, n, size=129 if kind == "disks" else 150, seed=seed, out=out, workers=2, progress=False)
     return out
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=300, help="images per test set")
     parser.add_argument("--seed", type=int, default=2024, help="simulation seed of the test sets (unseen in training)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dry", action="store_true", help="print the table without writing BENCHMARKS.md")
     args = parser.parse_args(argv)
     import torch
 
@@ -60,8 +61,14 @@ def main(argv: list[str] | None = None) -> None:
                        f"weakest {weakest[0]} {weakest[1]:.4f}, accuracy {m['accuracy']:.3f}")
         rows.append([name, entry["model"], where, n_train, entry["metrics"].get("epochs_run", "?"), minutes,
                      f"{kind} seed {args.seed}, n={m['n']}", quality])
+    header = ["checkpoint", "model", "in", "train images", "epochs", "train min", "test set", "quality"]
+    if args.dry:
+        from bench.record import markdown_table
+
+        print(markdown_table(header, rows))
+        return
     record("checkpoints", "Shipped checkpoints on unseen simulated test sets",
-           ["checkpoint", "model", "in", "train images", "epochs", "train min", "test set", "quality"], rows,
+           header, rows,
            notes=TARGETS + " Reproduce each checkpoint with the `command` in checkpoints/index.json.")
 
 

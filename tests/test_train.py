@@ -169,3 +169,17 @@ def test_time_budget_replans_epochs_and_the_cosine_still_reaches_its_floor():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01, abs=1e-9)  # annealed to the floor at epoch 3
     assert _epochs_within_budget(3, 6, done=1, done_here=1, seconds=10.0, budget=1500.0, sched=sched, info=DistInfo()) == 6
     assert _epochs_within_budget(3, 6, done=3, done_here=3, seconds=30.0, budget=1500.0, sched=sched, info=DistInfo()) == 3
+
+
+def test_train_cli_records_the_command_that_reproduces_the_run(tmp_path, disk_folder):
+    from core.cli import main
+
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(f'data = "{disk_folder}"\nmodel = "cnn_ae"\nname = "cli"\nout = "{tmp_path / "out"}"\n'
+                    f'work_dir = "{tmp_path / "w"}"\nepochs = 1\nbatch_size = 4\ndevice = "cpu"\n'
+                    '[model_config]\nimage_size = 33\nchannels = [4, 4, 4, 4]\nlatent_dim = 8\n')
+    assert main(["train", "--config", str(toml), "--lr", "0.005", "--set", "loss.covariance=0.0"]) == 0
+    raw = torch.load(tmp_path / "out" / "cli.pt", weights_only=True)
+    assert raw["command"] == f"python -m core train --config {toml} --lr 0.005 --set loss.covariance=0.0"
+    assert raw["train_config"]["lr"] == 0.005 and raw["train_config"]["loss"] == {"covariance": 0.0}
+    assert main(["train", "--config", str(toml), "--set", "nope=1"]) == 2  # one-sentence error, no traceback
