@@ -138,6 +138,11 @@ def test_resume_continues_from_last_pt_and_matches_an_uninterrupted_run(tmp_path
     assert resumed["history"]["epoch"] == [1, 2, 3]  # the first epoch is not repeated
     for name, tensor in full["members"][0].items():
         torch.testing.assert_close(resumed["members"][0][name], tensor, atol=1e-6, rtol=1e-5, msg=name)
+    # the same config on re-simulated images must not resume (the data fingerprint changed)
+    make_disk_folder(tmp_path / "data", seed=1)
+    again = torch.load(fit(cfg), weights_only=True)
+    assert again["history"]["epoch"] == [1, 2, 3] and again["data_manifest"]["fingerprint"] != resumed["data_manifest"]["fingerprint"]
+    assert any(not torch.equal(again["members"][0][k], v) for k, v in resumed["members"][0].items())
 
 
 def test_kfold_ensemble_and_user_stop(tmp_path, disk_folder):

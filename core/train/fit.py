@@ -161,13 +161,17 @@ def _comparable(cfg: TrainConfig) -> dict:
     return {k: v for k, v in to_plain(cfg.to_dict()).items() if k not in RESUME_FREE}
 
 
-def _load_resume(cfg: TrainConfig) -> dict | None:
+def _load_resume(cfg: TrainConfig, data_fingerprint: str) -> dict | None:
+    """last.pt of the same config AND the same training images (dataset fingerprint), else None."""
     last = cfg.work_path / "last.pt"
     if not cfg.resume or not last.is_file():
         return None
     state = torch.load(last, map_location="cpu", weights_only=True)
     if state.get("config") != _comparable(cfg):
         print(f"note: {last} was written with a different config; starting afresh.", file=sys.stderr)
+        return None
+    if state.get("data_fingerprint") != data_fingerprint:
+        print(f"note: {last} was trained on other images than {cfg.data} holds now; starting afresh.", file=sys.stderr)
         return None
     return state
 
@@ -224,7 +228,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     augment = _make_augment(cfg.augment_rotations) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
 
-    resume = _load_resume(cfg)
+    resume = _load_resume(cfg, index.fingerprint)
     members: list[dict] = list(resume["members"]) if resume else []
     history: dict[str, list] = resume["history"] if resume else {}
     elapsed_before = float(resume["elapsed"]) if resume else 0.0
@@ -310,7 +314,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{n_epochs} "
                       f"train {train['loss']:.5f} val {val['loss']:.5f} lr {lr:.2e} {seconds:.0f}s", file=sys.stderr, flush=True)
                 _save_resume(cfg, {
-                    "config": _comparable(cfg), "fold": fold, "epoch": epoch + 1, "members": members,
+                    "config": _comparable(cfg), "data_fingerprint": index.fingerprint, "fold": fold, "epoch": epoch + 1, "members": members,
                     "model": _cpu_state(model), "best": best_state, "best_val": best_val, "bad_epochs": bad_epochs, "n_epochs": n_epochs,
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
                     "scaler": scaler.state_dict() if scaler is not None else None, "history": history,
