@@ -121,11 +121,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     if not cfg.data:
         raise InputError("No training data given; set `data` in the config or pass --data DIR.")
-    progress, bar = tqdm_progress()
+    import os
+
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 draws a bar
+    progress, bar = tqdm_progress() if main_rank else (None, None)
     try:
         path = fit(cfg, progress=progress, command=command_for(args.config, overrides))
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if path is not None:
         print(f"wrote {path}")
     return 0
