@@ -112,7 +112,7 @@ def analyse_model(name: str, data: Path, cache_dir: Path, n_eqv: int, query: Pat
     centred = equivariance_curve(lambda t: loaded.model.encode(t) - z_mean, x, angles, [False, True])
     err_c = centred.error
     return {
-        "name": name, "t_load": t_load, "t_encode": t_encode, "from_cache": latents.from_cache, "n": len(latents.z),
+        "name": name, "sha": loaded.sha256[:12], "t_load": t_load, "t_encode": t_encode, "from_cache": latents.from_cache, "n": len(latents.z),
         "t_map": t_map, "t_place": t_place, "place_source": source.name, "ari": ari,
         "ari_chosen": (chosen.k, ari_chosen), "probe_auc": probe, "err_nonright": float(err[:, ~right].mean()),
         "err_right_max": float(err[:, right].max()), "n_eqv": len(x),
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
          eq["err_c_right_max"], cnn["err_c_right_max"], "eq <= 1e-5", ok(eq["err_c_right_max"] <= 1e-5)],
     ]
     notes = (
-        f"Checkpoints `{eq['name']}` and `{cnn['name']}`; data `{args.data}` ({eq['n']} images, labels planets_0..3; "
+        f"Checkpoints `{eq['name']}` (sha256 {eq['sha']}…) and `{cnn['name']}` (sha256 {cnn['sha']}…); data `{args.data}` ({eq['n']} images, labels planets_0..3; "
         f"has-planet = not planets_0). Placement query: `{eq['place_source']}` (median of 10 warm runs). "
         f"t-SNE timing uses random Gaussian-mixture latents, N={args.n_tsne}, d=16, default TSNESettings "
         "(perplexity 30, PCA init, 250 exaggerated + 500 iterations, n_jobs 1). Invariance: relative error "
