@@ -65,15 +65,17 @@ def group_elements(group: str) -> list[tuple[bool, float]]:
 
 def rotate_image(x: torch.Tensor, angle_deg: float) -> torch.Tensor:
     """Rotate (B, C, H, W) about the grid centre: exact rot90 for multiples of 90 degrees,
-    bilinear sampling (zero outside) for the remainder. Splitting as rot90 after a rotation
-    by less than 90 degrees makes it commute exactly with rot90 on a square grid."""
+    bilinear sampling for the remainder, extending the edge pixels outward ("border") so a
+    rotated image has no empty corners. Splitting as rot90 after a rotation by less than 90
+    degrees, and border padding being symmetric on a square grid, make it commute exactly
+    with rot90."""
     quarter, rest = divmod(angle_deg % 360.0, 90.0)
     if rest > 1e-9:
         t = math.radians(rest)
         c, s = math.cos(t), math.sin(t)
         theta = x.new_tensor([[c, -s, 0.0], [s, c, 0.0]]).expand(x.shape[0], 2, 3)  # (B, 2, 3)
         grid = F.affine_grid(theta, list(x.shape), align_corners=True)  # (B, H, W, 2)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return torch.rot90(x, int(quarter), dims=(-2, -1)) if quarter else x
 
 
