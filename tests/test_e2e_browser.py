@@ -2,7 +2,7 @@
 
 Covers what AppTest cannot: the file input, the client-side navigation that keeps the
 session's current image, and plotly actually drawing in Chromium. Screenshots go to
-docs/screenshots/. Needs Debian's Chromium: `apt-get install chromium chromium-driver`.
+test-artifacts/screenshots/ (EQUISCOPE_SCREENSHOTS=docs/screenshots for the README). Needs Debian's Chromium: `apt-get install chromium chromium-driver`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from core.atomic import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots go to test-artifacts/screenshots; EQUISCOPE_SCREENSHOTS=docs/screenshots refreshes the README's.
+SCREENSHOTS = ROOT / os.environ.get("EQUISCOPE_SCREENSHOTS", "test-artifacts/screenshots")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
