@@ -11,7 +11,7 @@ import platform
 import re
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -46,8 +46,10 @@ def record(name: str, title: str, header: list[str], rows: list[list], notes: st
     """Print the table and replace this benchmark's section of BENCHMARKS.md."""
     table = markdown_table(header, rows)
     print(table)
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    script = Path(sys.argv[0]).resolve()
+    target = f"-m bench.{script.stem}" if script.parent == ROOT / "bench" else os.path.relpath(script, ROOT)
+    command = f"python {target} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = (
         f"<!-- bench:{name} -->\n## {title}\n\n"
         f"Machine: {machine()}  \nCommand: `{command}`  \nRecorded: {stamp}\n\n"
