@@ -8,25 +8,17 @@ test-artifacts/screenshots/ (EQUISCOPE_SCREENSHOTS=docs/screenshots for the READ
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench._server import APP_IDLE, CHROMIUM, AppServer, launch_browser
 from core.atomic import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 # Screenshots go to test-artifacts/screenshots; EQUISCOPE_SCREENSHOTS=docs/screenshots refreshes the README's.
 SCREENSHOTS = ROOT / os.environ.get("EQUISCOPE_SCREENSHOTS", "test-artifacts/screenshots")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,42 +27,18 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server():
-    """A `streamlit run app.py` subprocess on a free port; yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "EQUISCOPE_HOSTED": "0"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.headless", "true", "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+def server(tmp_path_factory):
+    """A `streamlit run app.py` subprocess on a free port (bench/_server.AppServer); yields its base URL."""
+    app = AppServer(env={"EQUISCOPE_HOSTED": "0"}, log_path=tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-                pytest.fail(f"streamlit did not come up on {url}: {out[-2000:]}")
-            time.sleep(0.5)
-        yield url
+        app.start(timeout_s=60)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield app.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        app.stop()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +92,7 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server)
