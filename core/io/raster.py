@@ -27,6 +27,12 @@ class RasterPlane:
     notes: list[str] = field(default_factory=list)
 
 
+
+def _bomb_error(name: str, max_pixels: int) -> InputError:
+    return InputError(
+        f"{name} declares an enormous image (a possible decompression bomb), so it was not decoded; use an image below {max_pixels:,} pixels."
+    )
+
 def _to_luminance(image, notes: list[str]) -> np.ndarray:
     """One float32 channel: grey levels as they are, colour as BT.601 luminance, alpha dropped."""
     mode = image.mode
@@ -59,9 +65,7 @@ def read_raster(raw: bytes, name: str, *, plane: int | None, max_pixels: int) ->
         try:
             image = Image.open(io.BytesIO(raw), formats=["PNG", "JPEG", "TIFF"])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InputError(
-                f"{name} declares an enormous image (a possible decompression bomb), so it was not decoded; use an image below {max_pixels:,} pixels."
-            ) from exc
+            raise _bomb_error(name, max_pixels) from exc
         except Exception as exc:
             raise InputError(
                 f"{name} could not be read as a {kind} image (it is damaged or in another format); export it again as PNG, TIFF or FITS."
@@ -82,9 +86,7 @@ def read_raster(raw: bytes, name: str, *, plane: int | None, max_pixels: int) ->
             except InputError:
                 raise
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise InputError(
-                    f"{name} declares an enormous image (a possible decompression bomb), so it was not decoded; use an image below {max_pixels:,} pixels."
-                ) from exc
+                raise _bomb_error(name, max_pixels) from exc
             except MemoryError as exc:
                 raise InputError(
                     f"{name} needs more memory to decode than is available; use a smaller image."
