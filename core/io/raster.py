@@ -27,11 +27,11 @@ class RasterPlane:
     notes: list[str] = field(default_factory=list)
 
 
-
 def _bomb_error(name: str, max_pixels: int) -> InputError:
     return InputError(
         f"{name} declares an enormous image (a possible decompression bomb), so it was not decoded; use an image below {max_pixels:,} pixels."
     )
+
 
 def _to_luminance(image, notes: list[str]) -> np.ndarray:
     """One float32 channel: grey levels as they are, colour as BT.601 luminance, alpha dropped."""
