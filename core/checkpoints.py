@@ -29,11 +29,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +39,7 @@ from torch import nn
 
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
+from core.plain import to_plain
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS_DIR = ROOT / "checkpoints"  # shipped, committed
@@ -51,31 +50,6 @@ SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivarian
 
 
 # ---------------------------------------------------------------------------- plain values
-
-
-def to_plain(value: Any) -> Any:
-    """Recursively convert dataclasses, tuples, Paths and numpy scalars to JSON-like values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, str):
-        return str(value)  # also str subclasses such as torch's TorchVersion
-    if value is None or isinstance(value, int | float | bool):
-        return value
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    return str(value)
 
 
 def _plain_state_dict(state_dict: dict) -> dict[str, torch.Tensor]:

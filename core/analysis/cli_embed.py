@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -92,17 +91,6 @@ def default_out(checkpoint: str, data: str) -> Path:
     return Path("runs") / "embed" / f"{Path(str(checkpoint)).stem}__{Path(data).resolve().name}.json"
 
 
-def jsonable(obj):
-    """A copy with NaN/Inf floats replaced by None, so the file is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def lazy_progress():
     """(progress, close): a tqdm bar (core.train.cli) drawn only once work reports progress,
     so an error raised before any work prints just its one line."""
@@ -124,10 +112,11 @@ def lazy_progress():
 
 def run(args: argparse.Namespace) -> int:
     from core.atomic import atomic_write_json
+    from core.plain import to_plain
 
     progress, close = lazy_progress()
     try:
-        result = jsonable(embed(args, progress=progress))
+        result = to_plain(embed(args, progress=progress))
     finally:
         close()
     out = Path(args.out) if args.out else default_out(args.checkpoint, args.data)

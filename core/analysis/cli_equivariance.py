@@ -74,12 +74,13 @@ def table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.analysis.cli_embed import jsonable, lazy_progress
+    from core.analysis.cli_embed import lazy_progress
     from core.atomic import atomic_write_json
+    from core.plain import to_plain
 
     progress, close = lazy_progress()
     try:
-        result = jsonable(measure(args, progress=progress))
+        result = to_plain(measure(args, progress=progress))
     finally:
         close()
     if args.out:

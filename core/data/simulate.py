@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.plain import to_plain
+
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
 KINDS = ("disks", "lenses")
@@ -46,13 +48,6 @@ def class_of(kind: str, index: int) -> str:
 
 def relative_file(kind: str, index: int) -> str:
     return f"{class_of(kind, index)}/{index:06d}.npy"
-
-
-def _json_clean(obj):
-    """Round-trip through JSON so that parameters compare equal to what a manifest holds."""
-    import json
-
-    return json.loads(json.dumps(obj))
 
 
 def _lens_summary(sub: dict) -> dict:
@@ -121,12 +116,12 @@ def _make_one(job: tuple[str, int, int, int, str, dict | None]) -> dict:
     rel = relative_file(kind, index)
     path = Path(out) / rel
     if previous is not None and path.exists():
-        expected = _json_clean(expected_params(kind, index, size, seed))
+        expected = to_plain(expected_params(kind, index, size, seed))
         if all(previous["params"].get(k) == v for k, v in expected.items()):
             return previous
     image, params = render(kind, index, size, seed)
     atomic_save_npy(path, image)
-    return {"file": rel, "label": class_of(kind, index), "params": _json_clean(params)}
+    return {"file": rel, "label": class_of(kind, index), "params": to_plain(params)}
 
 
 def _header(kind: str, size: int, seed: int, command: str) -> dict:

@@ -151,8 +151,9 @@ def _table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.checkpoints import load_model, to_plain
+    from core.checkpoints import load_model
     from core.device import pick_device
+    from core.plain import to_plain
 
     device = pick_device(args.device)
     loaded = load_model(args.checkpoint, device=device)

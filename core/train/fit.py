@@ -32,15 +32,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
 from core.atomic import atomic_open
-from core.checkpoints import (
-    read_checkpoint,
-    register,
-    save_checkpoint,
-    summarize_manifest,
-    to_plain,
-)
+from core.checkpoints import read_checkpoint, register, save_checkpoint, summarize_manifest
 from core.device import pick_device
 from core.errors import InputError
+from core.plain import to_plain
 from core.train import ddp
 from core.train.config import TrainConfig
 from core.train.engine import evaluate, train_one_epoch
