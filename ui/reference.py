@@ -8,7 +8,6 @@ its rotated copies) are placed into the frozen map, never refitted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.progress import Progress
 from ui.resources import build_once, loaded_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,8 +24,6 @@ REFERENCE_N = {"disks": 240, "lenses": 150}  # images per simulated reference se
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
 REFERENCE_SIZE = {"disks": 129, "lenses": 150}  # simulated image side in pixels
 MAP_SEED = 0  # t-SNE seed
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass

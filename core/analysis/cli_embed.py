@@ -91,28 +91,10 @@ def default_out(checkpoint: str, data: str) -> Path:
     return Path("runs") / "embed" / f"{Path(str(checkpoint)).stem}__{Path(data).resolve().name}.json"
 
 
-def lazy_progress():
-    """(progress, close): a tqdm bar (core.train.cli) drawn only once work reports progress,
-    so an error raised before any work prints just its one line."""
-    from core.train.cli import tqdm_progress
-
-    state: dict = {}
-
-    def progress(done: int, total: int, message: str) -> None:
-        if "call" not in state:
-            state["call"], state["bar"] = tqdm_progress()
-        state["call"](done, total, message)
-
-    def close() -> None:
-        if "bar" in state:
-            state["bar"].close()
-
-    return progress, close
-
-
 def run(args: argparse.Namespace) -> int:
     from core.atomic import atomic_write_json
     from core.plain import to_plain
+    from core.progress import lazy_progress
 
     progress, close = lazy_progress()
     try:

@@ -74,9 +74,9 @@ def table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.analysis.cli_embed import lazy_progress
     from core.atomic import atomic_write_json
     from core.plain import to_plain
+    from core.progress import lazy_progress
 
     progress, close = lazy_progress()
     try:

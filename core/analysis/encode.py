@@ -25,9 +25,9 @@ import torch
 
 from core.atomic import atomic_write_bytes, atomic_write_json, sha256_file
 from core.errors import InputError
+from core.progress import Progress
 
 CACHE_FORMAT = 2  # 2: files stored relative to the data-set root
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from core.errors import InputError
+from core.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 # Decoder layers are computed from the latent alone (invariant for an equivariant AE, undefined
 # for a CNN); they are covered by the reconstruction curve, so only encoder maps are compared.
 DECODER_MAPS = ("decoder", "canonical", "reconstruction")

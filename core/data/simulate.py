@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from core.plain import to_plain
+from core.progress import progress_callable
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
@@ -32,8 +32,6 @@ MANIFEST = "manifest.json"
 PARTIAL_MANIFEST = "manifest.partial.json"
 MAX_SIZE = 1024
 POOL_START_METHOD: str | None = None  # None: fork unless torch is loaded, else spawn
-
-Progress = Callable[[int, int, str], None]
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
@@ -151,25 +149,6 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, d
     return entries
 
 
-def _progress_callable(progress) -> tuple[Progress | None, Callable[[], None]]:
-    """True -> tqdm bar; a callable -> itself; False/None -> nothing. Returns (callback, close)."""
-    if callable(progress):
-        return progress, lambda: None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=0, unit="img", dynamic_ncols=True)
-
-        def update(done: int, total: int, message: str) -> None:
-            bar.total = total
-            bar.n = done
-            bar.set_description(message, refresh=False)
-            bar.refresh()
-
-        return update, bar.close
-    return None, lambda: None
-
-
 def simulate_dataset(
     kind: str,
     n: int,
@@ -202,7 +181,7 @@ def simulate_dataset(
     header = _header(kind, size, seed, command)
     previous = _previous_entries(out, kind, size, seed)
     jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i))) for i in range(n)]
-    callback, close = _progress_callable(progress)
+    callback, close = progress_callable(progress)
     entries: list[dict] = []
     last_save = time.monotonic()
 

@@ -95,25 +95,8 @@ def _toml(v) -> str:
     return str(v)
 
 
-def tqdm_progress():
-    """A `progress(done, total, message)` callable drawing one tqdm bar; returns (callable, bar)."""
-    import sys
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=1, unit="batch", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
-
-    def progress(done: int, total: int, message: str) -> None:
-        if bar.total != total:
-            bar.reset(total=total)
-        bar.n = done
-        bar.set_description(message, refresh=False)
-        bar.refresh() if done == total else bar.update(0)
-
-    return progress, bar
-
-
 def run(args: argparse.Namespace) -> int:
+    from core.progress import tqdm_progress
     from core.train.config import load_config
     from core.train.fit import fit
 

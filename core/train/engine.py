@@ -13,8 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from core.progress import Progress
+
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
-Progress = Callable[[int, int, str], None]
 
 
 def _autocast(device: torch.device, enabled: bool):

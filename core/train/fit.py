@@ -36,12 +36,12 @@ from core.checkpoints import read_checkpoint, register, save_checkpoint, summari
 from core.device import pick_device
 from core.errors import InputError
 from core.plain import to_plain
+from core.progress import Progress
 from core.train import ddp
 from core.train.config import TrainConfig
 from core.train.engine import evaluate, train_one_epoch
 from core.train.losses import ReconWithLatent, make_loss, training_module
 
-Progress = Callable[[int, int, str], None]
 # Options that may change between a run and its resumption without invalidating last.pt.
 RESUME_FREE = {"resume", "device", "num_workers", "threads", "max_minutes", "test_data", "out"}
 
