@@ -9,8 +9,6 @@ parallel (see core/train/ddp.py).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import shlex
 import tomllib
 
 from core.errors import InputError
@@ -18,22 +16,18 @@ from core.errors import InputError
 HELP = "Train a model from a TOML config (configs/*.toml) and write a checkpoint with its index entry."
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from core.train.config import FIELDS
+    from core.train.config import FIELDS, cli_flag
 
     parser.add_argument("--config", default=None, help="TOML file with TrainConfig fields (see configs/)")
     for name, f in FIELDS.items():
         if name in ("model_config", "loss"):
             continue
         if f.type in ("bool", bool):
-            parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(cli_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None)
         else:
             typ = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
-            parser.add_argument(_flag(name), dest=name, type=typ, default=None, metavar=name.upper())
+            parser.add_argument(cli_flag(name), dest=name, type=typ, default=None, metavar=name.upper())
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         help="override a model_config or loss entry, e.g. model_config.group=C8 (TOML value)")
 
@@ -62,42 +56,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     return values
 
 
-def command_for(config_path: str | None, cfg_or_overrides) -> str:
-    """The command line that reproduces a run: the config file plus the overrides given."""
-    from core.train.config import TrainConfig
-
-    if isinstance(cfg_or_overrides, TrainConfig):
-        default = TrainConfig()
-        overrides = {k: v for k, v in dataclasses.asdict(cfg_or_overrides).items() if v != getattr(default, k)}
-    else:
-        overrides = dict(cfg_or_overrides)
-    parts = ["python", "-m", "core", "train"]
-    if config_path:
-        parts += ["--config", str(config_path)]
-    for key, value in overrides.items():
-        if key in ("model_config", "loss"):
-            for k, v in value.items():
-                parts += ["--set", f"{key}.{k}={_toml(v)}"]
-        elif isinstance(value, bool):
-            parts.append(_flag(key) if value else "--no-" + key.replace("_", "-"))
-        else:
-            parts += [_flag(key), str(value)]
-    return shlex.join(parts)
-
-
-def _toml(v) -> str:
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return str(v)
-
-
 def run(args: argparse.Namespace) -> int:
     from core.progress import tqdm_progress
-    from core.train.config import load_config
+    from core.train.config import command_for, load_config
     from core.train.fit import fit
 
     overrides = overrides_from_args(args)

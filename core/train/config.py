@@ -1,8 +1,10 @@
-"""The training configuration: one dataclass, read from TOML (`configs/*.toml`) plus overrides."""
+"""The training configuration: one dataclass, read from TOML (`configs/*.toml`) plus overrides, and the
+command line that reproduces a run."""
 
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,3 +95,39 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         else:
             values[key] = value
     return from_dict(values)
+
+
+def cli_flag(name: str) -> str:
+    """The `python -m core train` flag of a TrainConfig field: "max_minutes" -> "--max-minutes"."""
+    return "--" + name.replace("_", "-")
+
+
+def command_for(config_path: str | None, cfg_or_overrides) -> str:
+    """The command line that reproduces a run: the config file plus the overrides given."""
+    if isinstance(cfg_or_overrides, TrainConfig):
+        default = TrainConfig()
+        overrides = {k: v for k, v in dataclasses.asdict(cfg_or_overrides).items() if v != getattr(default, k)}
+    else:
+        overrides = dict(cfg_or_overrides)
+    parts = ["python", "-m", "core", "train"]
+    if config_path:
+        parts += ["--config", str(config_path)]
+    for key, value in overrides.items():
+        if key in ("model_config", "loss"):
+            for k, v in value.items():
+                parts += ["--set", f"{key}.{k}={_toml(v)}"]
+        elif isinstance(value, bool):
+            parts.append(cli_flag(key) if value else "--no-" + key.replace("_", "-"))
+        else:
+            parts += [cli_flag(key), str(value)]
+    return shlex.join(parts)
+
+
+def _toml(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return str(v)

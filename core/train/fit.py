@@ -38,7 +38,7 @@ from core.errors import InputError
 from core.plain import to_plain
 from core.progress import Progress
 from core.train import ddp
-from core.train.config import TrainConfig
+from core.train.config import TrainConfig, command_for
 from core.train.engine import evaluate, train_one_epoch
 from core.train.losses import ReconWithLatent, make_loss, training_module
 
@@ -181,8 +181,6 @@ def _save_resume(cfg: TrainConfig, state: dict) -> None:
 
 def default_command(cfg: TrainConfig) -> str:
     """A `python -m core train` command line that reproduces `cfg` without a config file."""
-    from core.train.cli import command_for
-
     return command_for(None, cfg)
 
 
