@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from core.data.lenses import SUBSTRUCTURES, LensParams
     from core.data.simulate import SIMULATOR_VERSION
-    from core.io.simulated import disk_image, lens_image
+    from core.data.simulated import disk_image, lens_image
 
     entries = []
     for file, params, title, description in disk_examples():

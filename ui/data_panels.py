@@ -265,7 +265,7 @@ def examples_tab() -> None:
 
 @st.cache_data(max_entries=32, show_spinner="Simulating…")
 def _simulate(kind: str, params_json: str, extra_json: str) -> LoadedImage:
-    from core.io.simulated import disk_image, lens_image
+    from core.data.simulated import disk_image, lens_image
 
     params, extra = json.loads(params_json), json.loads(extra_json)
     if kind == "disk":

@@ -1,6 +1,6 @@
 """Simulated disks and lenses as LoadedImage (with a FITS header), for the Data page and examples/.
 
-The simulators live in core.data.disks / core.data.lenses; here their output gets the header a
+The simulators are core.data.disks / core.data.lenses; here their output gets the header a
 FITS file would carry (pixel scale, beam, the parameters as HISTORY) and goes through
 `read_image`, so a simulated image has exactly the metadata an uploaded one would.
 """
