@@ -39,6 +39,7 @@ from torch import nn
 
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
+from core.models.registry import model_kind
 from core.plain import to_plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +172,7 @@ def register(path: str | Path, name: str, index_dir: str | Path | None = None) -
         "name": name,
         "file": str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path),
         "model": payload["model_name"],
-        "kind": "classifier" if "classifier" in payload["model_name"] else "autoencoder",
+        "kind": model_kind(payload["model_name"]),
         "members": len(payload["members"]),
         "config": payload["config"],
         "classes": payload.get("classes"),
@@ -303,7 +304,7 @@ def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | t
         members.append(model.to(device).eval())
     if len(members) == 1:
         return members[0]
-    kind = getattr(members[0], "kind", "classifier" if "classifier" in payload["model_name"] else "autoencoder")
+    kind = getattr(members[0], "kind", None) or model_kind(payload["model_name"])
     return EnsembleModel(members, kind).to(device).eval()
 
 
@@ -319,7 +320,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
         )
     payload = read_checkpoint(path)
     model = build_from_checkpoint(payload, export=export, device=device)
-    kind = getattr(model, "kind", None) or ("classifier" if "classifier" in payload["model_name"] else "autoencoder")
+    kind = getattr(model, "kind", None) or model_kind(payload["model_name"])
     if entry is None:
         entry = {"name": path.stem, "file": str(path), "model": payload["model_name"], "kind": kind,
                  "members": len(payload["members"]), "config": payload["config"], "classes": payload.get("classes"),

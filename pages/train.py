@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from core.models.registry import model_kind
 from ui import figures, training
 from ui.errors import call
 from ui.hosting import is_hosted, train_limits
@@ -31,7 +32,7 @@ source = st.radio("Data", ["Simulate a small set", "A simulated set on this serv
 simulate, data = None, None
 if source.startswith("Simulate"):
     d1, d2, d3 = st.columns(3)
-    kind = d1.selectbox("Images", ["disks", "lenses"], index=1 if "classifier" in model else 0, key="train_kind")
+    kind = d1.selectbox("Images", ["disks", "lenses"], index=1 if model_kind(model) == "classifier" else 0, key="train_kind")
     n = d2.number_input("How many", 8, limits["images"], min(128, limits["images"]), step=8, key="train_n")
     seed = d3.number_input("Seed", 0, 10**6, 0, key="train_seed")
     simulate = {"kind": kind, "n": int(n), "size": 129 if kind == "disks" else 150, "seed": int(seed)}

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from core.checkpoints import load_model, save_checkpoint
-from core.models import build_model
+from core.models import build_model, model_kind
 
 # Three stride-2 blocks on a 33-px grid (33 -> 17 -> 9 -> 5), as in tests/test_models.py.
 TINY = {
@@ -25,7 +25,7 @@ def tiny_checkpoint(folder: Path, name: str, seed: int = 0, **config) -> Path:
     cfg = {**TINY[name], **config}
     model = build_model(name, cfg)
     path = Path(folder) / f"{name}_{seed}_{'_'.join(f'{k}{v}' for k, v in sorted(config.items()))}.pt"
-    classes = ["no_sub", "cdm", "vortex"] if "classifier" in name else None
+    classes = ["no_sub", "cdm", "vortex"] if model_kind(name) == "classifier" else None
     save_checkpoint(path, model_name=name, config=model.config.to_dict(), state_dict=model.state_dict(),
                     metrics={}, data_manifest={}, command="test", history={}, classes=classes)
     return path

@@ -1,8 +1,9 @@
 """Models by name: `build_model("equivariant_ae", {"group": "C8"})`.
 
 Names: "equivariant_ae", "cnn_ae", "equivariant_classifier", "cnn_classifier". `CONFIGS[name]`
-is the config dataclass (call it for the defaults). Nothing is built or imported from escnn
-until a model is requested.
+is the config dataclass (call it for the defaults); `model_kind(name)` says what the model
+outputs ("autoencoder" | "classifier"). Nothing is built or imported from escnn until a model
+is requested.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from torch import nn
 
 from core.models.config import PlainConfig
 
-# name -> (module, config class, model class); resolved lazily so importing is cheap.
+MODEL_KINDS = ("autoencoder", "classifier")  # what a model outputs; a new kind (e.g. "superres") is added here
+# name -> (module, config class, model class, kind); resolved lazily so importing is cheap.
 _MODELS = {
-    "equivariant_ae": ("core.models.equivariant_ae", "EquivariantAEConfig", "EquivariantAutoencoder"),
-    "cnn_ae": ("core.models.cnn", "CNNAEConfig", "CNNAutoencoder"),
-    "equivariant_classifier": ("core.models.equivariant_classifier", "EquivariantClassifierConfig", "EquivariantClassifier"),
-    "cnn_classifier": ("core.models.cnn", "CNNClassifierConfig", "CNNClassifier"),
+    "equivariant_ae": ("core.models.equivariant_ae", "EquivariantAEConfig", "EquivariantAutoencoder", "autoencoder"),
+    "cnn_ae": ("core.models.cnn", "CNNAEConfig", "CNNAutoencoder", "autoencoder"),
+    "equivariant_classifier": ("core.models.equivariant_classifier", "EquivariantClassifierConfig", "EquivariantClassifier",
+                               "classifier"),
+    "cnn_classifier": ("core.models.cnn", "CNNClassifierConfig", "CNNClassifier", "classifier"),
 }
 MODEL_NAMES = tuple(_MODELS)
 
@@ -29,12 +32,18 @@ def _check_name(name: str) -> None:
         raise ValueError(f"Unknown model '{name}'; use one of {', '.join(MODEL_NAMES)}.")
 
 
+def model_kind(name: str) -> str:
+    """What model `name` (a registry name) outputs: one of MODEL_KINDS ("autoencoder" | "classifier")."""
+    _check_name(name)
+    return _MODELS[name][3]
+
+
 class _Configs:
     """Mapping-like access `CONFIGS[name]` -> config dataclass, importing the module on first use."""
 
     def __getitem__(self, name: str) -> type[PlainConfig]:
         _check_name(name)
-        module, cfg_cls, _ = _MODELS[name]
+        module, cfg_cls, _, _ = _MODELS[name]
         return getattr(importlib.import_module(module), cfg_cls)
 
     def __iter__(self):
@@ -63,5 +72,5 @@ def make_config(name: str, config: dict[str, Any] | PlainConfig | None = None) -
 def build_model(name: str, config: dict[str, Any] | PlainConfig | None = None) -> nn.Module:
     """A freshly initialised model (train mode) of registry name `name` with `config`."""
     cfg = make_config(name, config)
-    module, _, model_cls = _MODELS[name]
+    module, _, model_cls, _ = _MODELS[name]
     return getattr(importlib.import_module(module), model_cls)(cfg)

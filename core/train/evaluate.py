@@ -125,9 +125,10 @@ def evaluate_members(model_name: str, config: dict, members: list[dict], data_di
                      batch_size: int = 64) -> dict:
     """Metrics of freshly trained weights (one model or an ensemble) on a dataset folder."""
     from core.checkpoints import build_from_checkpoint
+    from core.models.registry import model_kind
 
     model = build_from_checkpoint({"model_name": model_name, "config": config, "members": members}, device=device)
-    kind = "classifier" if "classifier" in model_name else "autoencoder"
+    kind = model_kind(model_name)
     X, labels, _ = load_eval_data(data_dir, int(config.get("image_size", 129)), classes if kind == "classifier" else None)
     outputs = predict(model, X, device, batch_size)
     return metrics_from_outputs(kind, outputs, X, labels, classes)

@@ -35,6 +35,7 @@ from core.atomic import atomic_open
 from core.checkpoints import read_checkpoint, register, save_checkpoint, summarize_manifest
 from core.device import pick_device
 from core.errors import InputError
+from core.models.registry import model_kind
 from core.plain import to_plain
 from core.progress import Progress
 from core.train import ddp
@@ -210,7 +211,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     probe_cfg = model_config(cfg, None)
     image_size = int(probe_cfg.get("image_size", 129))
     X, y, index = load_tensors(cfg.data, image_size, progress if info.is_main else None)
-    kind = _kind(cfg.model)
+    kind = model_kind(cfg.model)
     classes_probe = list(index.classes) if kind == "classifier" else None
     if kind == "classifier" and (index.labels is None or (y < 0).any()):
         raise InputError(f"Training a classifier needs labelled images; {cfg.data} has no class folders or labels.csv.")
@@ -360,10 +361,6 @@ def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget
     if planned != n_epochs:
         sched.T_max = max(planned, 1)
     return planned
-
-
-def _kind(model_name: str) -> str:
-    return "classifier" if "classifier" in model_name else "autoencoder"
 
 
 @torch.no_grad()
