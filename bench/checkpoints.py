@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 
 from bench.record import record
+from core.analysis.evaluate import evaluate_loaded
 from core.checkpoints import RUNS_DIR, SHIPPED, list_checkpoints, load_model
-from core.train.evaluate import evaluate_loaded
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = "Targets: disks-ae-equivariant MS-SSIM >= 0.97 and above disks-ae-cnn; lenses-classifier-equivariant macro AUC >= 0.99 and >= the CNN."

@@ -15,7 +15,7 @@ from core.errors import CheckpointError, InputError
 COMMANDS: dict[str, str] = {
     "simulate": "core.data.simulate",
     "train": "core.train.cli",
-    "evaluate": "core.train.evaluate",
+    "evaluate": "core.analysis.evaluate",
     "embed": "core.analysis.cli_embed",
     "equivariance": "core.analysis.cli_equivariance",
 }

@@ -42,10 +42,10 @@ def model_input(image: np.ndarray, size: int, angle_deg: float = 0.0, flip: bool
 def reconstruct(name: str, sha256: str | None, image: np.ndarray) -> dict:
     """Original and reconstruction on the model grid (both in [0, 1]), residual and metrics.
 
-    Metrics (core.train.evaluate.autoencoder_metrics, as for the checkpoint's own scores):
+    Metrics (core.analysis.evaluate.autoencoder_metrics, as for the checkpoint's own scores):
     mse, psnr_db (data range 1), ssim and ms_ssim (1 = identical).
     """
-    from core.train.evaluate import autoencoder_metrics
+    from core.analysis.evaluate import autoencoder_metrics
 
     loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)  # (1, 1, S, S)

@@ -146,8 +146,8 @@ def classifier_report(name: str, sha256: str | None, progress: Progress | None =
 
 
 def _build_classifier_report(name: str, sha256: str | None, progress: Progress | None) -> dict:
+    from core.analysis.evaluate import load_eval_data, predict
     from core.analysis.metrics import accuracy, confusion, roc_report
-    from core.train.evaluate import load_eval_data, predict
 
     loaded = loaded_model(name, sha256)
     folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6))

@@ -334,7 +334,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     if info.enabled:
         metrics["ddp_world_size"] = info.world_size
     if cfg.test_data:
-        from core.train.evaluate import evaluate_members
+        from core.analysis.evaluate import evaluate_members
 
         metrics["test"] = evaluate_members(cfg.model, mcfg, members, cfg.test_data, classes_probe, device)
     data = summarize_manifest(index.manifest, n=len(X), path=cfg.data, fingerprint=index.fingerprint)
@@ -366,8 +366,8 @@ def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget
 @torch.no_grad()
 def held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes, device) -> dict:
     """Metrics of each member on its own validation split, pooled (out-of-fold for K > 1)."""
+    from core.analysis.evaluate import metrics_from_outputs, predict
     from core.models.registry import build_model
-    from core.train.evaluate import metrics_from_outputs, predict
 
     outs, targets, labels = [], [], []
     for state, (_, val_idx) in zip(members, splits, strict=False):

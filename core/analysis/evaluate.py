@@ -9,6 +9,7 @@ is preprocessed to the model grid) or a flat folder of images.
   confusion matrix (rows = true class, columns = predicted), via `core.analysis.metrics`.
   Folder class names are mapped to the model's classes with `canonical_class`
   (`sphere` -> `cdm`, `vort`/`axion` -> `vortex`, ...).
+`predict` and the metrics here are also what training (held-out and test scores) and the app use.
 """
 
 from __future__ import annotations

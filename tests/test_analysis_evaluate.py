@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from core import checkpoints as ck
+from core.analysis.evaluate import autoencoder_metrics, classifier_metrics
 from core.atomic import atomic_save_npy
 from core.cli import main
-from core.train.evaluate import autoencoder_metrics, classifier_metrics
 
 torch.set_num_threads(1)
 CLS = {"image_size": 17, "channels": [2, 2, 2, 2], "hidden": 4, "n_classes": 3}
