@@ -65,16 +65,14 @@ def learnability(n: int, epochs: int, seed: int = 0) -> list[list]:
     from sklearn.metrics import roc_auc_score
     from torch import nn
 
-    from core.data.datasets import ImageDataset, scan_dataset, split_indices
+    from core.data.datasets import load_tensors, split_indices
     from core.data.transforms import RandomE2Augment
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         simulate_dataset("lenses", n, 150, seed=seed, out=tmp, workers=1, progress=False)
-        dataset = ImageDataset(scan_dataset(tmp), size=75)
-        x = torch.stack([dataset[i][0] for i in range(len(dataset))])  # (N, 1, 75, 75)
-        y = torch.as_tensor(dataset.targets)
+        x, y, _ = load_tensors(tmp, 75)  # (N, 1, 75, 75), (N,)
     train, val = split_indices(n, 0.2, seed, labels=y.numpy())
     model = nn.Sequential(
         nn.Conv2d(1, 16, 5, stride=2, padding=2), nn.ReLU(),

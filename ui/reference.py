@@ -146,14 +146,15 @@ def classifier_report(name: str, sha256: str | None, progress: Progress | None =
 
 
 def _build_classifier_report(name: str, sha256: str | None, progress: Progress | None) -> dict:
-    from core.analysis.evaluate import load_eval_data, predict
+    from core.analysis.evaluate import predict
     from core.analysis.metrics import accuracy, confusion, roc_report
+    from core.data.datasets import load_tensors
 
     loaded = loaded_model(name, sha256)
     folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6))
     if progress:
         progress(600, 1000, "classifying the reference lenses")
-    X, labels, _ = load_eval_data(folder, loaded.image_size, loaded.classes)
+    X, labels, _ = load_tensors(folder, loaded.image_size, classes=loaded.classes)
     probs = predict(loaded.model, X, "cpu").softmax(dim=1).numpy()  # (N, K)
     y = labels.numpy()
     pred = probs.argmax(axis=1)

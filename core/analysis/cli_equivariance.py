@@ -31,17 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_images(index, n: int, size: int):
     """The first n images of a scanned data set on the model grid, (n, 1, S, S) float32 in [0, 1]."""
-    import torch
-
-    from core.data.datasets import ImageDataset
+    from core.data.datasets import load_tensors
     from core.errors import InputError
 
     if n < 1:
         raise InputError(f"The number of images must be at least 1; got {n}.")
-    dataset = ImageDataset(index, size=size)
-    if len(dataset) == 0:
-        raise InputError("The data set has no images; choose a folder with FITS, npy or image files.")
-    return torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+    return load_tensors(index, size, limit=n)[0]
 
 
 def measure(args: argparse.Namespace, progress=None) -> dict:

@@ -90,34 +90,12 @@ def metrics_from_outputs(kind: str, outputs, targets, labels, classes) -> dict:
 # ---------------------------------------------------------------------------- datasets
 
 
-def load_eval_data(data_dir: str | Path, image_size: int, classes: list[str] | None, limit: int | None = None):
-    """Preprocessed (X, labels as indices into the model's `classes` or -1, index)."""
-    from core.data.datasets import ImageDataset, canonical_class, scan_dataset
-    from core.errors import InputError
-
-    index = scan_dataset(data_dir)
-    if not index.files:
-        raise InputError(f"The folder {data_dir} holds no images; point --data at a dataset folder.")
-    dataset = ImageDataset(index, size=image_size)
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    X = torch.stack([torch.as_tensor(dataset[i][0]) for i in range(n)])  # (N, 1, S, S)
-    labels = torch.full((n,), -1, dtype=torch.int64)
-    if classes:
-        if index.labels is None:
-            raise InputError(f"The folder {data_dir} has no class labels; a classifier is evaluated on class sub-folders or a labels.csv.")
-        known = {canonical_class(c): i for i, c in enumerate(classes)}
-        for i in range(n):
-            name = canonical_class(index.labels[i])
-            if name not in known:
-                raise InputError(f"The class '{index.labels[i]}' in {data_dir} is not one the model knows ({', '.join(classes)}).")
-            labels[i] = known[name]
-    return X, labels, index
-
-
 def evaluate_loaded(loaded, data_dir: str | Path, device="cpu", batch_size: int = 64, limit: int | None = None) -> dict:
     """Metrics of a `LoadedModel` on a dataset folder."""
+    from core.data.datasets import load_tensors
+
     classes = loaded.classes if loaded.kind == "classifier" else None
-    X, labels, index = load_eval_data(data_dir, loaded.image_size, classes, limit)
+    X, labels, _ = load_tensors(data_dir, loaded.image_size, classes=classes, limit=limit)
     outputs = predict(loaded.model.to(device), X, device, batch_size)
     return metrics_from_outputs(loaded.kind, outputs, X, labels, classes)
 
@@ -126,11 +104,13 @@ def evaluate_members(model_name: str, config: dict, members: list[dict], data_di
                      batch_size: int = 64) -> dict:
     """Metrics of freshly trained weights (one model or an ensemble) on a dataset folder."""
     from core.checkpoints import build_from_checkpoint
+    from core.data.datasets import load_tensors
     from core.models.registry import model_kind
 
     model = build_from_checkpoint({"model_name": model_name, "config": config, "members": members}, device=device)
     kind = model_kind(model_name)
-    X, labels, _ = load_eval_data(data_dir, int(config.get("image_size", 129)), classes if kind == "classifier" else None)
+    X, labels, _ = load_tensors(data_dir, int(config.get("image_size", 129)),
+                                classes=classes if kind == "classifier" else None)
     outputs = predict(model, X, device, batch_size)
     return metrics_from_outputs(kind, outputs, X, labels, classes)
 

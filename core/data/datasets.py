@@ -5,6 +5,9 @@ Accepted layouts (`scan_dataset`):
 - a class-folder layout from anywhere, e.g. DeepLense's (`no/`, `sphere/`, `vort/`, ...): each
   sub-folder holding images is a class, its name mapped by `canonical_class`;
 - a flat folder of FITS / .npy / ... images with an optional `labels.csv` (columns `file,label`).
+
+`load_tensors` reads a whole data set into memory on the model grid: what training, evaluation
+and the analysis commands all start from.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from torch.utils.data import Dataset
 from core.data.preprocess import DEFAULT_GRID, prepare
 from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, read_image
+from core.progress import Progress
 
 LENS_CLASSES = ("no_sub", "cdm", "vortex")
 DISK_CLASSES = ("planets_0", "planets_1", "planets_2", "planets_3")
@@ -191,6 +195,41 @@ class ImageDataset(Dataset):
         if self.transform is not None:
             x = self.transform(x[None])[0]  # (1, S, S)
         return x, int(self.targets[i])
+
+
+def load_tensors(source: str | Path | DatasetIndex, size: int, progress: Progress | None = None, *,
+                 classes: Sequence[str] | None = None, limit: int | None = None):
+    """Images of a data set on the (size, size) grid, in memory: (X (N, 1, S, S) float32 in [0, 1], y (N,) int64, index).
+
+    source: a data-set folder (read with `scan_dataset`) or an index already scanned.
+    y: class index of each image into the data set's own `index.classes`, -1 where unlabelled;
+    given a model's `classes`, into those instead (folder names mapped by `canonical_class`),
+    and an unlabelled folder or a class the model does not know is an InputError.
+    limit: only the first `limit` images. `progress(done, total, message)` every 200 images.
+    """
+    index = source if isinstance(source, DatasetIndex) else scan_dataset(source)
+    where = index.root if isinstance(source, DatasetIndex) else source
+    if not index.files:
+        raise InputError(f"The folder {where} holds no images; use a folder of .npy/.fits/.png files "
+                         "or simulate some with `python -m core simulate`.")
+    n = len(index) if limit is None else min(limit, len(index))
+    y = torch.as_tensor(index.label_indices[:n], dtype=torch.int64)
+    if classes:
+        if index.labels is None:
+            raise InputError(f"The folder {where} has no class labels; a classifier is evaluated on class sub-folders or a labels.csv.")
+        known = {canonical_class(c): i for i, c in enumerate(classes)}
+        for i in range(n):
+            name = canonical_class(index.labels[i])
+            if name not in known:
+                raise InputError(f"The class '{index.labels[i]}' in {where} is not one the model knows ({', '.join(classes)}).")
+            y[i] = known[name]
+    dataset = ImageDataset(index, size=size)
+    xs = []
+    for i in range(n):
+        xs.append(dataset[i][0])
+        if progress is not None and (i + 1) % 200 == 0:
+            progress(i + 1, n, "preprocessing images")
+    return torch.stack(xs), y, index
 
 
 def split_indices(n: int, val_fraction: float, seed: int, labels=None) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from core.atomic import atomic_open
 from core.checkpoints import read_checkpoint, register, save_checkpoint, summarize_manifest
+from core.data.datasets import load_tensors
 from core.device import pick_device
 from core.errors import InputError
 from core.models.registry import model_kind
@@ -48,24 +49,6 @@ RESUME_FREE = {"resume", "device", "num_workers", "threads", "max_minutes", "tes
 
 
 # ---------------------------------------------------------------------------- data
-
-
-def load_tensors(data_dir: str | Path, image_size: int, progress: Progress | None = None):
-    """Scan a dataset folder and preprocess every image: (X (N,1,S,S) float32, y (N,) int64, index)."""
-    from core.data.datasets import ImageDataset, scan_dataset
-
-    index = scan_dataset(data_dir)
-    if not index.files:
-        raise InputError(f"The folder {data_dir} holds no images; simulate some with `python -m core simulate`.")
-    dataset = ImageDataset(index, size=image_size)
-    xs, ys = [], []
-    for i in range(len(dataset)):
-        x, y = dataset[i]
-        xs.append(torch.as_tensor(x))
-        ys.append(int(y))
-        if progress is not None and (i + 1) % 200 == 0:
-            progress(i + 1, len(dataset), "preprocessing images")
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), index
 
 
 def _splits(n: int, labels: np.ndarray | None, cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
