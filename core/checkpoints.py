@@ -37,14 +37,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from core import paths
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
 from core.models.registry import model_kind
 from core.plain import to_plain
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINTS_DIR = ROOT / "checkpoints"  # shipped, committed
-RUNS_DIR = ROOT / "runs"  # trained by users (app Train page, CLI default), git-ignored
+ROOT = paths.REPO_ROOT
+CHECKPOINTS_DIR = paths.CHECKPOINTS_DIR  # shipped, committed
+RUNS_DIR = paths.RUNS_DIR  # trained by users (app Train page, CLI default), git-ignored
 INDEX_NAME = "index.json"
 FORMAT = 1
 SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivariant", "lenses-classifier-cnn")

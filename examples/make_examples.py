@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import atomic_save_npy, atomic_write_bytes, atomic_write_json
+from core.paths import EXAMPLES_DIR
 
-HERE = Path(__file__).resolve().parent
 DISK_SIZE = 129  # the model grid: no resampling needed
 LENS_SIZE = 150  # DeepLense Model I size
 SEED = 2026
@@ -63,7 +63,7 @@ LENS_TEXT = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out", type=Path, default=HERE, help="folder to write (default: examples/)"
+        "--out", type=Path, default=EXAMPLES_DIR, help="folder to write (default: examples/)"
     )
     args = parser.parse_args(argv)
     from core.data.lenses import SUBSTRUCTURES, LensParams

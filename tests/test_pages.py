@@ -65,7 +65,7 @@ def app(tiny_index, tmp_path, monkeypatch):
     monkeypatch.setattr(reference, "REFERENCE_N", {"disks": 12, "lenses": 12})
     monkeypatch.setattr(reference, "REFERENCE_SIZE", {"disks": 33, "lenses": 33})
     monkeypatch.setattr(training, "DATA_DIRS", (tmp_path / "data",))
-    monkeypatch.setattr(training, "ROOT", tmp_path)
+    monkeypatch.setattr(training, "DATA_DIR", tmp_path / "data")
     monkeypatch.delenv("EQUISCOPE_HOSTED", raising=False)
     from streamlit.testing.v1 import AppTest
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from core import paths
 from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, LoadedImage, fits_bytes, read_image
 from core.settings import settings
@@ -22,7 +22,7 @@ from ui import state
 from ui.errors import call
 from ui.images import STRETCH_HELP, STRETCHES, pixel_statistics, stretched_figure
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES_DIR = paths.EXAMPLES_DIR
 UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
 SEEN_KEY = "data_uploads_seen"  # file ids uploaded in this session, in order
 DECODED_KEY = "data_uploads_decoded"  # (file id, hdu, plane) -> LoadedImage, this session only

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import paths
 from core.progress import Progress
 from ui.resources import build_once, loaded_model
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "cache"
+CACHE = paths.CACHE_DIR
 REFERENCE_N = {"disks": 240, "lenses": 150}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
 REFERENCE_SIZE = {"disks": 129, "lenses": 150}  # simulated image side in pixels

@@ -17,10 +17,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import paths
 from core.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA_DIRS = (ROOT / "data", ROOT / "cache" / "reference")  # where simulated sets are listed from
+DATA_DIR = paths.DATA_DIR  # where the page's small simulated sets are written
+DATA_DIRS = (paths.DATA_DIR, paths.CACHE_DIR / "reference")  # where simulated sets are listed from
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _LOCK = threading.Lock()  # held while a run is in progress
@@ -94,7 +95,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     if simulate is not None:
         from core.data.simulate import SIMULATOR_VERSION
 
-        data = str(ROOT / "data" / f"app-{simulate['kind']}-v{SIMULATOR_VERSION}-n{simulate['n']}-seed{simulate['seed']}")
+        data = str(DATA_DIR / f"app-{simulate['kind']}-v{SIMULATOR_VERSION}-n{simulate['n']}-seed{simulate['seed']}")
     model_config = {"group": group} if group and model.startswith("equivariant") else {}
     config = from_dict({"data": data, "model": model, "model_config": model_config, "epochs": int(epochs),
                         "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR),

@@ -1,6 +1,6 @@
 """`python -m core embed --checkpoint NAME --data DIR`: latents -> t-SNE map -> clusters -> scores.
 
-Writes one JSON file (`--out`, default `runs/embed/<checkpoint>__<data folder>.json`) with the
+Writes one JSON file (`--out`, default `runs/embed/<checkpoint>__<data folder>.json` of the repository) with the
 map position, cluster and known label of every image, the t-SNE settings, the clustering
 (method, k, silhouette) and, where the data set has labels, ARI and NMI of the clusters
 against them (for disk data sets also against "has a planet": planets_0 vs the rest).
@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from core.paths import LATENT_CACHE_DIR, RUNS_DIR
+
 HELP = "Encode a data set with a checkpoint, fit a t-SNE map, cluster the latents and score the clusters against known labels."
 
 
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the t-SNE map and of the clustering")
     parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--cache-dir", default="cache/latents", help="latent and map cache folder")
+    parser.add_argument("--cache-dir", default=None, help="latent and map cache folder (default cache/latents of the repository)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", default=None, help="JSON file to write (default runs/embed/<checkpoint>__<data>.json)")
@@ -53,7 +55,7 @@ def embed(args: argparse.Namespace, progress=None) -> dict:
 
     loaded = load_model(args.checkpoint, device=args.device)
     index = scan_dataset(args.data)
-    cache_dir = None if args.no_cache else args.cache_dir
+    cache_dir = None if args.no_cache else (args.cache_dir or LATENT_CACHE_DIR)
     latents = encode_dataset(loaded, index, batch_size=args.batch_size, cache_dir=cache_dir, progress=progress)
     settings = TSNESettings(perplexity=args.perplexity, seed=args.seed)
     lmap, map_notes = load_or_fit_map(latents, seed=args.seed, settings=settings, progress=progress)
@@ -88,7 +90,7 @@ def embed(args: argparse.Namespace, progress=None) -> dict:
 
 
 def default_out(checkpoint: str, data: str) -> Path:
-    return Path("runs") / "embed" / f"{Path(str(checkpoint)).stem}__{Path(data).resolve().name}.json"
+    return RUNS_DIR / "embed" / f"{Path(str(checkpoint)).stem}__{Path(data).resolve().name}.json"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ import torch
 
 from core.atomic import atomic_write_bytes, atomic_write_json, sha256_file
 from core.errors import InputError
+from core.paths import LATENT_CACHE_DIR
 from core.progress import Progress
 
 CACHE_FORMAT = 2  # 2: files stored relative to the data-set root
@@ -149,7 +150,7 @@ def encode_dataset(
     loaded,
     index,
     batch_size: int = 64,
-    cache_dir: str | Path | None = "cache/latents",
+    cache_dir: str | Path | None = LATENT_CACHE_DIR,
     progress: Progress | None = None,
 ) -> Latents:
     """Latents of every image of a scanned data set (`core.data.datasets.scan_dataset`), cached.

@@ -1,5 +1,6 @@
-"""Simulate a labelled data set: `python -m core simulate {disks,lenses} --n N --size S --seed K --out DIR`.
+"""Simulate a labelled data set: `python -m core simulate {disks,lenses} --n N --size S --seed K [--out DIR]`.
 
+DIR defaults to `data/<kind>-n<N>-s<S>-seed<K>` of the repository (`default_out`).
 Writes DIR/<class>/<id>.npy (float32, S x S) and DIR/manifest.json (see docs/INTERFACES.md).
 Classes are balanced: image i gets class i mod n_classes. Image i draws everything from its own
 generator, `SeedSequence(seed, spawn_key=(i,))` (the i-th child of `SeedSequence(seed).spawn`),
@@ -149,17 +150,25 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, d
     return entries
 
 
+def default_out(kind: str, n: int, size: int, seed: int) -> Path:
+    """`data/<kind>-n<n>-s<size>-seed<seed>` of the repository (core.paths.DATA_DIR)."""
+    from core.paths import DATA_DIR
+
+    return DATA_DIR / f"{kind}-n{n}-s{size}-seed{seed}"
+
+
 def simulate_dataset(
     kind: str,
     n: int,
     size: int | None = None,
     seed: int = 0,
-    out: str | Path = "data/simulated",
+    out: str | Path | None = None,
     workers: int = 1,
     progress=True,
     command: str | None = None,
 ) -> Path:
-    """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out`; returns the manifest path.
+    """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out` (default `default_out`);
+    returns the manifest path.
 
     progress: True for a tqdm bar, a callable `progress(done, total, message)`, or False.
     """
@@ -174,7 +183,7 @@ def simulate_dataset(
         raise ValueError(f"The number of images must be at least 1; got {n}.")
     if workers < 1:
         raise ValueError(f"The number of workers must be at least 1; got {workers}.")
-    out = Path(out)
+    out = default_out(kind, n, size, seed) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if command is None:
         command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={str(out)!r}, workers={workers})"
@@ -223,7 +232,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--n", type=int, required=True, help="number of images (balanced over the classes)")
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150)")
     parser.add_argument("--seed", type=int, default=0, help="master seed; image i uses SeedSequence(seed).spawn child i")
-    parser.add_argument("--out", required=True, help="output folder (class sub-folders + manifest.json)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (class sub-folders + manifest.json); default data/<kind>-n<N>-s<SIZE>-seed<SEED> of the repository")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -232,7 +242,8 @@ def run(args) -> int:
     import shlex
 
     size = args.size or DEFAULT_SIZE[args.kind]
-    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed} --out {shlex.quote(args.out)} --workers {args.workers}"
+    out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
+    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{out} --workers {args.workers}"
     manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command)
     print(f"wrote {args.n} images and {manifest}")
     return 0

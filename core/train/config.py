@@ -40,7 +40,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU
     test_data: str | None = None  # optional held-out test folder, evaluated at the end into the metrics
     name: str = "run"  # checkpoint name in the index
-    out: str = "runs"  # folder of the final `<name>.pt` and its index.json
+    out: str | None = None  # folder of the final `<name>.pt` and its index.json; default runs/ of the repository
     work_dir: str | None = None  # resume state (last.pt) and logs; default runs/<name>/
     resume: bool = True  # continue from work_dir/last.pt when it exists and matches this config
 
@@ -57,6 +57,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def out_path(self) -> Path:
+        from core.checkpoints import RUNS_DIR  # core.paths.RUNS_DIR, the folder the app lists
+
+        return Path(self.out) if self.out else RUNS_DIR
 
     @property
     def work_path(self) -> Path:

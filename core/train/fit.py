@@ -321,7 +321,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
 
         metrics["test"] = evaluate_members(cfg.model, mcfg, members, cfg.test_data, classes_probe, device)
     data = summarize_manifest(index.manifest, n=len(X), path=cfg.data, fingerprint=index.fingerprint)
-    out = Path(cfg.out) / f"{cfg.name}.pt"
+    out = cfg.out_path / f"{cfg.name}.pt"
     save_checkpoint(out, model_name=cfg.model, config=mcfg, state_dict=members, metrics=metrics, data_manifest=data,
                     command=command, history=history, train_config=cfg.to_dict(), classes=classes_probe)
     read_checkpoint(out)  # it must load with weights_only=True before it is registered
