@@ -19,7 +19,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from core.paths import LOGS_DIR, REPO_ROOT
+
+ROOT = REPO_ROOT  # the folder holding app.py
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -143,7 +145,7 @@ class AppServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = {"OMP_NUM_THREADS": str(threads), **(env or {})}
-        self.log_path = Path(log_path) if log_path else ROOT / "logs" / f"bench_server_{self.port}.log"
+        self.log_path = Path(log_path) if log_path else LOGS_DIR / f"bench_server_{self.port}.log"
         self.proc: subprocess.Popen | None = None
         self.memory: MemorySampler | None = None
         self.started_at: float | None = None  # time.monotonic() just before the process was started

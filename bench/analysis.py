@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from bench.record import record
+from core.paths import DATA_DIR, LATENT_CACHE_DIR, REAL_DATA_DIR, repo_relative
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL_DISK = ROOT.parent / "shared" / "realdata" / "disks" / "ring20_robust0.5_clean.image.fits"
+REAL_DISK = REAL_DATA_DIR / "disks" / "ring20_robust0.5_clean.image.fits"
 
 
 def timed(fn, repeat: int = 1) -> tuple[object, float]:
@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eq", default="disks-ae-equivariant", help="equivariant disk autoencoder checkpoint")
     parser.add_argument("--cnn", default="disks-ae-cnn", help="CNN baseline disk autoencoder checkpoint")
-    parser.add_argument("--data", default=str(ROOT / "data" / "disks-test"), help="labelled disk data set")
+    parser.add_argument("--data", default=str(DATA_DIR / "disks-test"), help="labelled disk data set")
     parser.add_argument("--n-tsne", type=int, default=5000, help="latents in the t-SNE fit timing")
     parser.add_argument("--n-eqv", type=int, default=32, help="images averaged in the invariance errors")
-    parser.add_argument("--cache-dir", default=str(ROOT / "cache" / "latents"))
+    parser.add_argument("--cache-dir", default=str(LATENT_CACHE_DIR))
     parser.add_argument("--no-record", action="store_true", help="print only, do not touch BENCHMARKS.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
          eq["err_c_right_max"], cnn["err_c_right_max"], "eq <= 1e-5", ok(eq["err_c_right_max"] <= 1e-5)],
     ]
     notes = (
-        f"Checkpoints `{eq['name']}` (sha256 {eq['sha']}…) and `{cnn['name']}` (sha256 {cnn['sha']}…); data `{args.data}` ({eq['n']} images, labels planets_0..3; "
+        f"Checkpoints `{eq['name']}` (sha256 {eq['sha']}…) and `{cnn['name']}` (sha256 {cnn['sha']}…); data `{repo_relative(args.data)}` ({eq['n']} images, labels planets_0..3; "
         f"has-planet = not planets_0). Placement query: `{eq['place_source']}` (median of 10 warm runs). "
         f"t-SNE timing uses random Gaussian-mixture latents, N={args.n_tsne}, d=16, default TSNESettings "
         "(perplexity 30, PCA init, 250 exaggerated + 500 iterations, n_jobs 1). Invariance: relative error "

@@ -39,6 +39,7 @@ from bench._server import (
 )
 from bench.load import disk_fits
 from bench.record import record
+from core.paths import LOGS_DIR
 
 TARGET_COLD_S = 10.0
 TARGET_WARM_S = 1.0
@@ -92,7 +93,7 @@ def cold_start(playwright, root: Path, repeats: int) -> tuple[list[float], list[
             page = browser.new_page(viewport=VIEWPORT)  # a new context: empty browser cache
             requests = []
             page.on("requestfinished", lambda request, seen=requests: seen.append(request))
-            with AppServer(root, log_path=ROOT / "logs" / f"bench_app_latency_cold{i}.log") as server:
+            with AppServer(root, log_path=LOGS_DIR / f"bench_app_latency_cold{i}.log") as server:
                 page.goto(server.url)
                 page.wait_for_selector(TITLE, state="visible", timeout=120_000)
                 page.wait_for_selector(UPLOADER, state="visible", timeout=120_000)
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as p:
         cold, health, (n_requests, megabytes) = cold_start(p, args.root, args.cold_repeats)
         with tempfile.TemporaryDirectory() as tmp, \
-                AppServer(args.root, log_path=ROOT / "logs" / "bench_app_latency_warm.log") as server:
+                AppServer(args.root, log_path=LOGS_DIR / "bench_app_latency_warm.log") as server:
             files = [disk_fits(Path(tmp) / f"bench_disk_seed{1000 + i}.fits", 1000 + i) for i in range(args.repeats + 1)]
             browser = launch_browser(p)
             try:

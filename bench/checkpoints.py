@@ -16,8 +16,8 @@ from pathlib import Path
 from bench.record import record
 from core.analysis.evaluate import evaluate_loaded
 from core.checkpoints import RUNS_DIR, SHIPPED, list_checkpoints, load_model
+from core.paths import DATA_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGETS = "Targets: disks-ae-equivariant MS-SSIM >= 0.97 and above disks-ae-cnn; lenses-classifier-equivariant macro AUC >= 0.99 and >= the CNN."
 
 
@@ -25,7 +25,7 @@ def test_set(kind: str, n: int, seed: int) -> Path:
     """A fresh simulated test set (disks at 129 px, lenses at 150 px), simulated once and reused."""
     from core.data.simulate import simulate_dataset
 
-    out = ROOT / "data" / f"bench-{kind}-{seed}-{n}"
+    out = DATA_DIR / f"bench-{kind}-{seed}-{n}"
     if not (out / "manifest.json").is_file():
         simulate_dataset(kind, n, size=129 if kind == "disks" else 150, seed=seed, out=out, workers=2, progress=False)
     return out

@@ -10,7 +10,6 @@ import argparse
 import io
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
@@ -19,8 +18,9 @@ from PIL import Image
 from bench.record import record
 from core.errors import InputError
 from core.io import read_image
+from core.paths import REAL_DATA_DIR
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+REALDATA = REAL_DATA_DIR
 
 
 def _cases() -> list[tuple[str, bytes, str]]:

@@ -41,8 +41,9 @@ from bench._server import (
     percentile,
 )
 from bench.record import record
+from core.paths import EXAMPLES_DIR, LOGS_DIR
 
-EXAMPLES = ROOT / "examples"
+EXAMPLES = EXAMPLES_DIR
 STEP_MS = 300_000  # longest wait for one step of one visitor
 
 
@@ -217,7 +218,7 @@ def scenario(root: Path, env: dict, n_visitors: int, ramp_s: float, timeout_s: f
     """One load run on a fresh server: its table row, memory figures, first error and per-visit lines."""
     with tempfile.TemporaryDirectory() as tmp:
         files = upload_files(Path(tmp), n_visitors)
-        with AppServer(root, env=env, log_path=ROOT / "logs" / f"bench_load_server_{n_visitors}.log") as server:
+        with AppServer(root, env=env, log_path=LOGS_DIR / f"bench_load_server_{n_visitors}.log") as server:
             idle_mib = server.memory.sample()
             warm_s = warm_up(server.url, Path(tmp), server.proc.pid) if warm else None
             cpu0 = cpu_seconds(server.proc.pid)

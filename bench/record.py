@@ -2,6 +2,8 @@
 
 Each benchmark owns one section of BENCHMARKS.md, between
 `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`; re-running replaces only that section.
+Paths inside the repository are written relative to it (`data/disks-test`), never as a folder
+of the machine that ran the benchmark.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from core.paths import REPO_ROOT
+
+ROOT = REPO_ROOT
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
@@ -42,6 +46,11 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def repo_relative_text(text: str) -> str:
+    """`text` with every absolute path inside the repository written relative to it."""
+    return re.sub(re.escape(str(ROOT)) + r"(/|(?![\w-]|\.\w))", lambda m: "" if m.group(1) else ".", text)
+
+
 def record(name: str, title: str, header: list[str], rows: list[list], notes: str = "") -> str:
     """Print the table and replace this benchmark's section of BENCHMARKS.md."""
     table = markdown_table(header, rows)
@@ -50,7 +59,7 @@ def record(name: str, title: str, header: list[str], rows: list[list], notes: st
     target = f"-m bench.{script.stem}" if script.parent == ROOT / "bench" else os.path.relpath(script, ROOT)
     command = f"python {target} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = (
+    body = repo_relative_text(
         f"<!-- bench:{name} -->\n## {title}\n\n"
         f"Machine: {machine()}  \nCommand: `{command}`  \nRecorded: {stamp}\n\n"
         f"{table}\n" + (f"\n{notes.strip()}\n" if notes.strip() else "") + f"<!-- /bench:{name} -->"

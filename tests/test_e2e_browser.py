@@ -15,10 +15,11 @@ import pytest
 
 from bench._server import APP_IDLE, CHROMIUM, AppServer, launch_browser
 from core.atomic import atomic_write_bytes
+from core.paths import REPO_ROOT, TEST_ARTIFACTS_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
 # Screenshots go to test-artifacts/screenshots; EQUISCOPE_SCREENSHOTS=docs/screenshots refreshes the README's.
-SCREENSHOTS = ROOT / os.environ.get("EQUISCOPE_SCREENSHOTS", "test-artifacts/screenshots")
+SCREENSHOTS = (REPO_ROOT / os.environ["EQUISCOPE_SCREENSHOTS"] if os.environ.get("EQUISCOPE_SCREENSHOTS")
+               else TEST_ARTIFACTS_DIR / "screenshots")
 
 pytestmark = [
     pytest.mark.browser,

@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from core.io import read_image
+from core.paths import EXAMPLES_DIR
 from examples.make_examples import main
 
-EXAMPLES = ROOT / "examples"
+EXAMPLES = EXAMPLES_DIR
 
 
 def test_shipped_examples_load_with_their_metadata():

@@ -12,12 +12,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from core.atomic import atomic_save_npy
+from core.paths import CONFIGS_DIR
 from core.train.config import TrainConfig, load_config
 from core.train.engine import evaluate, train_one_epoch
 from core.train.losses import classifier_loss_fn
 
 torch.set_num_threads(1)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _blobs(n=128, seed=0):
@@ -63,7 +63,7 @@ def test_config_file_and_overrides(tmp_path):
 
 
 def test_every_shipped_config_parses():
-    for path in sorted((ROOT / "configs").glob("*.toml")):
+    for path in sorted(CONFIGS_DIR.glob("*.toml")):
         cfg = load_config(path)
         assert cfg.data and cfg.name, path
 
