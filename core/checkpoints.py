@@ -14,15 +14,16 @@ any pickled code:
 
 Lean state dicts (format 2): members hold the learned parameters and the learned or stateful
 buffers (batch-norm running statistics) only. The buffers escnn computes at construction from
-the field types alone (`recomputed_keys`: above all the sampled kernel bases, 13.5 MB of a D8
-model's 14 MB) are left out when a fresh build reproduces them bit for bit; `recomputed`
-lists them with a sha256 over their names, shapes, dtypes and bytes (sorted by name), a
-sketch (eight fixed weighted sums per buffer) and the escnn version. On load the model is
-rebuilt from its config and the left-out buffers are taken from it once they match: the same
-sha256, or else every sketch within what a 1e-6 relative change per value allows (bases equal
-up to float rounding, e.g. from another CPU's math library); otherwise loading stops with one
+the field types alone (`recomputed_keys`, above all the sampled kernel bases: 13.5 MB of a D8
+model's 14 MB) are left out when a fresh build reproduces them bit for bit; `recomputed` lists
+them with a sha256 over their names, shapes, dtypes and bytes (sorted by name), a sketch
+(eight fixed weighted sums per buffer) and the escnn version. On load the model is rebuilt
+from its config and the left-out buffers are taken from it once they match: the same sha256,
+or else every sketch within what a 1e-6 relative change per value allows (bases equal up to
+float rounding, e.g. from another CPU's vectorised cos/exp); otherwise loading stops with one
 sentence naming the escnn version to install. Format-1 files (every buffer stored, "fat")
-still load with the stored buffers; `python -m core.compact_checkpoints FILE_OR_FOLDER`
+still load with the buffers they hold, into a copy of the model, since escnn shares its basis
+modules between all models of a process; `python -m core.compact_checkpoints FILE_OR_FOLDER`
 rewrites them lean.
 
 Each folder of checkpoints has an `index.json` ({"checkpoints": [entry, ...]}) whose entries
@@ -41,6 +42,7 @@ latent spaces of independently trained members are not aligned with each other.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -450,6 +452,8 @@ def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | t
     members, record = [], payload.get("recomputed")
     for state in payload["members"]:
         model = build_model(payload["model_name"], dict(payload["config"]))
+        if recomputed_keys(model) & set(state):  # stored escnn buffers must not land in the basis
+            model = copy.deepcopy(model)  # modules escnn shares between all models of the process
         if record:
             state = _restore(model, state, record, label or payload["model_name"])
         try:
