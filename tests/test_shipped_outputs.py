@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,52 @@ def outputs(loaded) -> dict[str, np.ndarray]:
 
 def _load(entry):
     return ck.load_model(entry["name"], folders=[ROOT / "checkpoints"])
+
+
+def _ids(entry) -> str:
+    return entry["name"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids)
+def test_lean_checkpoint_gives_the_outputs_of_the_original_file(entry):
+    reference = np.load(FIXTURE)
+    for key, value in outputs(_load(entry)).items():
+        assert np.abs(value - reference[f"{entry['name']}/{key}"]).max() <= 1e-6, key
+
+
+def test_every_shipped_file_is_small_and_equivariant_ones_are_lean():
+    for path in (ROOT / "checkpoints").iterdir():
+        assert path.stat().st_size < 2_000_000, path.name
+    for entry in ENTRIES:
+        raw = torch.load(ROOT / "checkpoints" / entry["file"], weights_only=True)
+        assert bool(raw.get("recomputed")) == entry["model"].startswith("equivariant"), entry["name"]
+        assert not any(k.endswith("sampled_basis") for k in raw["members"][0]), entry["name"]
+
+
+def _transforms(group: str | None):
+    """The 90-degree rotations, and for D_N / plain CNNs also the flips: (label, image -> image)."""
+    flips = (False, True) if group is None or group.upper().startswith("D") else (False,)
+    return [(f"flip={f},k={k}", lambda x, f=f, k=k: torch.rot90(torch.flip(x, dims=(-1,)) if f else x, k, dims=(-2, -1)))
+            for f in flips for k in range(4) if f or k]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids)
+def test_equivariant_outputs_are_invariant_and_cnn_outputs_are_not(entry):
+    """Latent (autoencoders) or logits (classifiers) under 90-degree rotations and, where the
+    group has them, flips: exact up to rounding on the odd 129-px grid for escnn models."""
+    loaded = _load(entry)
+    f = loaded.model if entry["kind"] == "classifier" else loaded.model.encode
+    x = probe_images(loaded.image_size)
+    group = entry["config"].get("group") if entry["model"].startswith("equivariant") else None
+    assert group is None or int(group[1:]) % 4 == 0, "90-degree rotations must be group elements"
+    with torch.no_grad():
+        y = f(x)
+        for label, g in _transforms(group):
+            rel = float((f(g(x)) - y).abs().max() / y.abs().max())
+            if group:
+                assert rel <= 1e-5, (label, rel)
+            else:
+                assert rel > 1e-3, (label, rel)
 
 
 if __name__ == "__main__":
