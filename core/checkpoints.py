@@ -4,12 +4,27 @@ A checkpoint file is one `torch.save` of plain values only (tensors, dicts, list
 int, float, bool, None), so `torch.load(path, weights_only=True)` reads it without running
 any pickled code:
 
-    {"format": 1, "model_name": "equivariant_ae", "config": {...model config...},
+    {"format": 2, "model_name": "equivariant_ae", "config": {...model config...},
      "members": [state_dict, ...],        # 1 model, or K fold members of an ensemble
+     "recomputed": {"keys": [...], "sha256": "...", "sketch": {key: [8 floats]}, "escnn": "1.0.11"} | None,
      "metrics": {...held-out metrics...}, "data_manifest": {...summary...},
      "versions": {"torch": ..., "escnn": ..., "numpy": ..., "project": ..., "git": ...},
      "command": "python -m core train ...", "history": {"train_loss": [...], ...},
      "train_config": {...} | None, "classes": [...] | None, "created_utc": "..."}
+
+Lean state dicts (format 2): members hold the learned parameters and the learned or stateful
+buffers (batch-norm running statistics) only. The buffers escnn computes at construction from
+the field types alone (`recomputed_keys`, above all the sampled kernel bases: 13.5 MB of a D8
+model's 14 MB) are left out when a fresh build reproduces them bit for bit; `recomputed` lists
+them with a sha256 over their names, shapes, dtypes and bytes (sorted by name), a sketch
+(eight fixed weighted sums per buffer) and the escnn version. On load the model is rebuilt
+from its config and the left-out buffers are taken from it once they match: the same sha256,
+or else every sketch within what a 1e-6 relative change per value allows (bases equal up to
+float rounding, e.g. from another CPU's vectorised cos/exp); otherwise loading stops with one
+sentence naming the escnn version to install. Format-1 files (every buffer stored, "fat")
+still load with the buffers they hold, into a copy of the model, since escnn shares its basis
+modules between all models of a process; `python -m core.compact_checkpoints FILE_OR_FOLDER`
+rewrites them lean.
 
 Each folder of checkpoints has an `index.json` ({"checkpoints": [entry, ...]}) whose entries
 record name, file (relative to the folder), model, config, data manifest summary, metrics,
@@ -27,7 +42,9 @@ latent spaces of independently trained members are not aligned with each other.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import hashlib
 import json
 import subprocess
 from datetime import UTC, datetime
@@ -47,7 +64,7 @@ ROOT = paths.REPO_ROOT
 CHECKPOINTS_DIR = paths.CHECKPOINTS_DIR  # shipped, committed
 RUNS_DIR = paths.RUNS_DIR  # trained by users (app Train page, CLI default), git-ignored
 INDEX_NAME = "index.json"
-FORMAT = 1
+FORMAT = 2  # 1: members hold every buffer ("fat"); 2: lean, escnn-recomputed buffers dropped
 SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivariant", "lenses-classifier-cnn")
 
 
@@ -58,17 +75,21 @@ def _plain_state_dict(state_dict: dict) -> dict[str, torch.Tensor]:
     return {str(k): v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
 
 
+def _escnn_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("escnn")
+    except Exception:  # noqa: BLE001 - escnn metadata missing is not fatal here
+        return "unknown"
+
+
 def versions() -> dict[str, str]:
     """Versions of what produced a checkpoint (torch, escnn, numpy, project, git commit)."""
     import core
 
-    out = {"torch": str(torch.__version__), "numpy": str(np.__version__), "project": str(core.__version__)}
-    try:
-        from importlib.metadata import version
-
-        out["escnn"] = version("escnn")
-    except Exception:  # noqa: BLE001 - escnn metadata missing is not fatal here
-        out["escnn"] = "unknown"
+    out = {"torch": str(torch.__version__), "numpy": str(np.__version__), "project": str(core.__version__),
+           "escnn": _escnn_version()}
     try:
         out["git"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
@@ -100,24 +121,133 @@ def summarize_manifest(manifest: dict | None, n: int | None = None, path: str | 
     return to_plain(summary)
 
 
+# ---------------------------------------------------------------------------- lean state dicts
+
+
+def recomputed_keys(model: nn.Module) -> set[str]:
+    """State-dict keys of the buffers escnn fills in at construction from the field types alone.
+
+    The rule, by owning escnn module type (escnn 1.0.11): every buffer of a basis manager
+    (`BasisManager`: the sampled kernel bases and their block index buffers), `bias_expansion`
+    of an `R2Conv`, and the channel index buffers of `GroupPooling` and `InnerBatchNorm`
+    (whose running statistics live in its torch BatchNorm children, so they are not owned by
+    it). Parameters, and learned or stateful buffers, are never among them.
+    """
+    if not any(type(m).__module__.startswith("escnn.") for m in model.modules()):
+        return set()
+    from escnn.nn.modules.basismanager import BasisManager
+
+    from core.escnn_setup import enn
+
+    keys = set()
+    for name, m in model.named_modules(remove_duplicate=False):  # escnn shares basis modules between layers
+        if isinstance(m, BasisManager | enn.GroupPooling | enn.InnerBatchNorm):
+            owned = list(m._buffers)
+        elif isinstance(m, enn.R2Conv):
+            owned = ["bias_expansion"]
+        else:
+            continue
+        keys |= {f"{name}.{b}" if name else b for b in owned}
+    return keys & set(model.state_dict())
+
+
+def _fingerprint(state: dict, keys) -> str:
+    """sha256 over the buffers `keys` of `state`: name, shape, dtype and bytes, in sorted key order."""
+    h = hashlib.sha256()
+    for k in sorted(keys):
+        t = state[k].detach().to("cpu").contiguous()
+        h.update(f"{k}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _sketch(t: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Eight fixed integer-weighted sums of a buffer (float64), and how far they may move when
+    every value changes by up to 1e-6 relative (float32 rounding is 6e-8): compares bases
+    that are equal up to rounding but not bit for bit, e.g. built on another CPU."""
+    x = t.detach().to("cpu", torch.float64).flatten()
+    i = torch.arange(x.numel(), dtype=torch.int64)
+    sums = torch.stack([(((i * p) % 97 - 48).double() * x).sum() for p in (3, 5, 7, 11, 13, 17, 19, 23)])
+    return sums, 48e-6 * float(x.abs().sum()) + 1e-12  # weights lie in [-48, 48]
+
+
+def _bases_match(ref: dict, record: dict) -> bool:
+    """The rebuilt buffers match a lean checkpoint's record: same sha256, else every sketch within rounding."""
+    if _fingerprint(ref, record["keys"]) == record["sha256"]:
+        return True
+    for k in record["keys"]:
+        sums, tol = _sketch(ref[k])
+        if (sums - torch.tensor(record["sketch"][k], dtype=torch.float64)).abs().max() > tol:
+            return False
+    return True
+
+
+def _lean(model_name: str, config: dict, members: list[dict]) -> tuple[list[dict], dict | None]:
+    """Members without the buffers a fresh build reproduces bit for bit, and the record checking them on load."""
+    from core.models.registry import build_model
+
+    fresh = build_model(model_name, dict(config))
+    ref = fresh.state_dict()
+    keys = sorted(k for k in recomputed_keys(fresh) if all(k in sd and torch.equal(sd[k], ref[k]) for sd in members))
+    if not keys:
+        return members, None
+    record = {"keys": keys, "sha256": _fingerprint(ref, keys), "sketch": {k: _sketch(ref[k])[0].tolist() for k in keys},
+              "escnn": _escnn_version()}
+    return [{k: v for k, v in sd.items() if k not in record["keys"]} for sd in members], record
+
+
+def _restore(model: nn.Module, state: dict, record: dict, label: str) -> dict:
+    """`state` completed with the freshly built `model`'s recomputed buffers, once they match the record."""
+    keys, ref = record["keys"], model.state_dict()
+    if not set(keys) <= recomputed_keys(model):
+        raise CheckpointError(f"Checkpoint {label} leaves out buffers that escnn does not recompute for this model; re-train it.")
+    if not _bases_match(ref, record):
+        saved, here = record.get("escnn", "unknown"), _escnn_version()
+        fix = f"install escnn=={saved} or re-train it" if saved != here else "re-train it on this machine"
+        raise CheckpointError(f"Checkpoint {label} was saved with escnn {saved} whose kernel bases differ from "
+                              f"the ones this escnn {here} builds; {fix}.")
+    return {**state, **{k: ref[k] for k in keys}}
+
+
+def compact_checkpoint(path: str | Path) -> tuple[int, int]:
+    """Rewrite a checkpoint file in the lean form, in place and atomically (same weights, same outputs).
+
+    Everything but the dropped buffers is kept as it was (metrics, versions, created_utc, ...).
+    Returns (bytes before, bytes after); a file already lean is left untouched.
+    """
+    path = Path(path)
+    before = path.stat().st_size
+    payload = read_checkpoint(path)
+    if payload.get("recomputed") is None:
+        members, record = _lean(payload["model_name"], payload["config"], payload["members"])
+        if record is not None:
+            with atomic_open(path, "wb") as fh:
+                torch.save({**payload, "format": FORMAT, "members": members, "recomputed": record}, fh)
+    return before, path.stat().st_size
+
+
 # ---------------------------------------------------------------------------- save / index
 
 
 def save_checkpoint(path: str | Path, *, model_name: str, config: dict, state_dict: dict | list[dict],
                     metrics: dict, data_manifest: dict, command: str, history: dict,
                     train_config: dict | None = None, classes: list[str] | None = None) -> Path:
-    """Write a checkpoint atomically (a killed writer leaves the previous file intact).
+    """Write a lean checkpoint atomically (a killed writer leaves the previous file intact).
 
-    `state_dict` is one model's state dict, or a list of K state dicts (an ensemble).
+    `state_dict` is one model's state dict, or a list of K state dicts (an ensemble). The
+    buffers escnn recomputes (`recomputed_keys`) are left out when a fresh build of
+    `model_name` with `config` reproduces them bit for bit (see the module doc).
     """
     members = state_dict if isinstance(state_dict, list) else [state_dict]
     if not members:
         raise ValueError("A checkpoint needs at least one state dict.")
+    members, recomputed = _lean(str(model_name), to_plain(config), [_plain_state_dict(sd) for sd in members])
     payload = {
         "format": FORMAT,
         "model_name": str(model_name),
         "config": to_plain(config),
-        "members": [_plain_state_dict(sd) for sd in members],
+        "members": members,
+        "recomputed": recomputed,
         "metrics": to_plain(metrics),
         "data_manifest": to_plain(data_manifest),
         "versions": versions(),
@@ -281,17 +411,27 @@ class LoadedModel:
         return int(getattr(self.model, "image_size", None) or self.config.get("image_size", 129))
 
 
-def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the (ensemble) model of a checkpoint dict and load its weights."""
+def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | torch.device = "cpu",
+                          label: str | None = None) -> nn.Module:
+    """Rebuild the (ensemble) model of a checkpoint dict and load its weights.
+
+    A lean payload's dropped buffers come from the rebuilt model once their fingerprint
+    matches; a fat one (format 1) loads every buffer from the file as before. `label` names
+    the checkpoint in errors.
+    """
     from core.models.registry import build_model
 
     try:
         from core.models.export import export_for_serving
     except ImportError:
         export_for_serving = None
-    members = []
+    members, record = [], payload.get("recomputed")
     for state in payload["members"]:
         model = build_model(payload["model_name"], dict(payload["config"]))
+        if recomputed_keys(model) & set(state):  # stored escnn buffers must not land in the basis
+            model = copy.deepcopy(model)  # modules escnn shares between all models of the process
+        if record:
+            state = _restore(model, state, record, label or payload["model_name"])
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
@@ -320,7 +460,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
             "restore the file from git or re-train it."
         )
     payload = read_checkpoint(path)
-    model = build_from_checkpoint(payload, export=export, device=device)
+    model = build_from_checkpoint(payload, export=export, device=device, label=entry["name"] if entry else path.name)
     kind = getattr(model, "kind", None) or model_kind(payload["model_name"])
     if entry is None:
         entry = {"name": path.stem, "file": str(path), "model": payload["model_name"], "kind": kind,

@@ -1,0 +1,106 @@
+"""Shipped checkpoints: same outputs as the files they were converted from, and the symmetry each promises.
+
+`tests/data/checkpoint_outputs.npz` holds, for every shipped checkpoint, its outputs on
+`probe_images(129)` computed from the original (fat, format 1) files before they were
+rewritten in the lean form: `<name>/latent` and `<name>/recon` (every 2nd pixel) for
+autoencoders, `<name>/logits` for classifiers. Regenerate only on purpose:
+`python tests/test_shipped_outputs.py` (it overwrites the fixture from checkpoints/ as they are).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from core import checkpoints as ck  # noqa: E402
+
+torch.set_num_threads(1)
+FIXTURE = ROOT / "tests" / "data" / "checkpoint_outputs.npz"
+ENTRIES = json.loads((ROOT / "checkpoints" / "index.json").read_text())["checkpoints"]
+
+
+def probe_images(size: int) -> torch.Tensor:
+    """Two deterministic, asymmetric images (2, 1, size, size) in [0, 1] from a formula (no RNG):
+    an off-centre tilted elliptical blob with a faint ring, and a lopsided arc around a core."""
+    v, u = torch.meshgrid(torch.linspace(-1, 1, size, dtype=torch.float64),
+                          torch.linspace(-1, 1, size, dtype=torch.float64), indexing="ij")
+    a, b = 0.8 * u + 0.6 * v - 0.15, -0.6 * u + 0.8 * v + 0.1
+    r = torch.sqrt(u**2 + v**2)
+    blob = torch.exp(-(a**2 / 0.08 + b**2 / 0.01)) + 0.3 * torch.exp(-((r - 0.6) ** 2) / 0.002)
+    theta = torch.atan2(v, u)
+    arc = 0.6 * torch.exp(-((r - 0.45) ** 2) / 0.004) * (1 + torch.cos(theta - 0.7)) / 2 + torch.exp(-(r**2) / 0.01)
+    x = torch.stack([blob, arc])[:, None]
+    return (x / x.amax(dim=(2, 3), keepdim=True)).float()
+
+
+def outputs(loaded) -> dict[str, np.ndarray]:
+    """The outputs the fixture keeps for one loaded checkpoint on `probe_images`."""
+    x = probe_images(loaded.image_size)
+    with torch.no_grad():
+        if loaded.kind == "classifier":
+            return {"logits": loaded.model(x).numpy()}
+        return {"latent": loaded.model.encode(x).numpy(), "recon": loaded.model(x)[:, :, ::2, ::2].numpy()}
+
+
+def _load(entry):
+    return ck.load_model(entry["name"], folders=[ROOT / "checkpoints"])
+
+
+def _ids(entry) -> str:
+    return entry["name"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids)
+def test_lean_checkpoint_gives_the_outputs_of_the_original_file(entry):
+    reference = np.load(FIXTURE)
+    for key, value in outputs(_load(entry)).items():
+        assert np.abs(value - reference[f"{entry['name']}/{key}"]).max() <= 1e-6, key
+
+
+def test_every_shipped_file_is_small_and_equivariant_ones_are_lean():
+    for path in (ROOT / "checkpoints").iterdir():
+        assert path.stat().st_size < 2_000_000, path.name
+    for entry in ENTRIES:
+        raw = torch.load(ROOT / "checkpoints" / entry["file"], weights_only=True)
+        assert bool(raw.get("recomputed")) == entry["model"].startswith("equivariant"), entry["name"]
+        assert not any(k.endswith("sampled_basis") for k in raw["members"][0]), entry["name"]
+
+
+def _transforms(group: str | None):
+    """The 90-degree rotations, and for D_N / plain CNNs also the flips: (label, image -> image)."""
+    flips = (False, True) if group is None or group.upper().startswith("D") else (False,)
+    return [(f"flip={f},k={k}", lambda x, f=f, k=k: torch.rot90(torch.flip(x, dims=(-1,)) if f else x, k, dims=(-2, -1)))
+            for f in flips for k in range(4) if f or k]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids)
+def test_equivariant_outputs_are_invariant_and_cnn_outputs_are_not(entry):
+    """Latent (autoencoders) or logits (classifiers) under 90-degree rotations and, where the
+    group has them, flips: exact up to rounding on the odd 129-px grid for escnn models."""
+    loaded = _load(entry)
+    f = loaded.model if entry["kind"] == "classifier" else loaded.model.encode
+    x = probe_images(loaded.image_size)
+    group = entry["config"].get("group") if entry["model"].startswith("equivariant") else None
+    assert group is None or int(group[1:]) % 4 == 0, "90-degree rotations must be group elements"
+    with torch.no_grad():
+        y = f(x)
+        for label, g in _transforms(group):
+            rel = float((f(g(x)) - y).abs().max() / y.abs().max())
+            if group:
+                assert rel <= 1e-5, (label, rel)
+            else:
+                assert rel > 1e-3, (label, rel)
+
+
+if __name__ == "__main__":
+    arrays = {f"{e['name']}/{k}": v for e in ENTRIES for k, v in outputs(_load(e)).items()}
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(FIXTURE, **arrays)
+    print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes): {', '.join(arrays)}")
