@@ -13,17 +13,21 @@ def simulated_header(
     object_name: str = "",
     params: dict | None = None,
     comments: tuple[str, ...] = (),
+    east_left: bool = True,
 ) -> list[tuple[str, object, str]]:
     """Cards for a simulated image: offset axes in arcsec (no sky position), beam, provenance.
 
-    The axes are plain angular offsets from the image centre (CUNITi = arcsec, no CTYPE), so
-    a reader gets the pixel scale without a made-up position on the sky. A circular beam of
+    The axes are plain angular offsets (CUNITi = arcsec, no CTYPE), so a reader gets the pixel
+    scale without a made-up position on the sky; axis 1 is the RA offset (east positive), so
+    CDELT1 < 0 when east is to the left (core.data.disks) and > 0 when the RA offset grows
+    with the column (lenstronomy's default grid, core.data.lenses: `east_left=False`). A circular beam of
     FWHM `beam_fwhm_arcsec` is written as BMAJ = BMIN (degrees) and BPA = 0. Each entry of
     `params` becomes one HISTORY card "param name = value".
     """
     cards: list[tuple[str, object, str]] = [
         ("OBJECT", object_name, "simulated by EquiScope"),
-        ("CDELT1", -pixel_scale_arcsec, "arcsec per pixel (east to the left)"),
+        ("CDELT1", -pixel_scale_arcsec if east_left else pixel_scale_arcsec,
+         f"arcsec per pixel (east to the {'left' if east_left else 'right'})"),
         ("CDELT2", pixel_scale_arcsec, "arcsec per pixel"),
         ("CUNIT1", "arcsec", ""),
         ("CUNIT2", "arcsec", ""),
