@@ -184,7 +184,9 @@ def test_feature_maps_rotation_by_90_degrees_cycles_the_field(app):
         np.testing.assert_allclose(z90[g], np.rot90(z0[(g - 1) % 4]), atol=1e-4)
 
 
-def test_latent_map_places_the_image_and_recolours_by_label(app):
+def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
+    import pandas as pd
+
     at = open_page(with_image(app, disk_image()), "pages/latent_map.py")
     names = [t["name"] for t in plotly_specs(at)[0]["data"]]
     assert "test_disk.fits" in names and "nearest neighbours" in names
@@ -193,8 +195,15 @@ def test_latent_map_places_the_image_and_recolours_by_label(app):
     assert not at.exception
     names = [t["name"] for t in plotly_specs(at)[0]["data"]]
     assert {"class planets_0", "class planets_3"} <= set(names)
-    csv = at.get("download_button")[0]
-    assert csv is not None
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert list(table.columns) == ["file", "label", "cluster", "tsne_x", "tsne_y"] and len(table) == 12
+    assert table["cluster"].nunique() == int(at.metric[0].value)  # "Clusters"
+    for trace in plotly_specs(at)[0]["data"]:  # every point the map shows is its row of the CSV
+        if trace["name"].startswith("class "):
+            rows = table.iloc[array_of(trace["customdata"])]
+            assert set(rows["label"]) == {trace["name"].removeprefix("class ")}
+            np.testing.assert_allclose(rows[["tsne_x", "tsne_y"]].to_numpy(),
+                                       np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5)
 
 
 def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_model(app):

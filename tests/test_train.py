@@ -63,9 +63,11 @@ def test_config_file_and_overrides(tmp_path):
 
 
 def test_every_shipped_config_parses():
-    for path in sorted((ROOT / "configs").glob("*.toml")):
+    paths = sorted((ROOT / "configs").glob("*.toml"))
+    assert paths
+    for path in paths:
         cfg = load_config(path)
-        assert cfg.data and cfg.name, path
+        assert cfg.data and cfg.name == path.stem, path  # name defaults to "run": each config must set its own
 
 
 # ---------------------------------------------------------------------------- fit (needs core.data)
@@ -97,7 +99,6 @@ def _cfg(tmp_path, **kw) -> TrainConfig:
 
 @pytest.fixture
 def disk_folder(tmp_path):
-    pytest.importorskip("core.data.datasets")
     return make_disk_folder(tmp_path / "data")
 
 
