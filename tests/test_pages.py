@@ -8,6 +8,7 @@ page would.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -79,11 +80,11 @@ def disk_image(size: int = 65) -> np.ndarray:
     return (np.exp(-r / 12) * (1 - 0.8 * np.exp(-0.5 * ((r - 10) / 2) ** 2))).astype(np.float32)
 
 
-def with_image(at, image: np.ndarray, kind: str = "disk"):
+def with_image(at, image: np.ndarray, kind: str = "disk", header=None):
     from core.io import read_image
     from core.io.fits_io import fits_bytes
 
-    loaded = read_image(fits_bytes(image), "test_disk.fits")
+    loaded = read_image(fits_bytes(image, header), "test_disk.fits")
     at.session_state["current_image"] = {"data": loaded.data, "meta": loaded.meta, "name": "test_disk.fits",
                                          "kind": kind}
     return at
@@ -95,6 +96,22 @@ def open_page(at, page: str):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """{url: bytes} of every file a page hands to a download button (AppTest keeps only the URL)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    files, add = {}, MediaFileManager.add
+
+    def record(self, data, *args, **kwargs):
+        url = add(self, data, *args, **kwargs)
+        files[url] = data.encode() if isinstance(data, str) else bytes(data)
+        return url
+
+    monkeypatch.setattr(MediaFileManager, "add", record)
+    return files
 
 
 def plotly_specs(at) -> list[dict]:
@@ -115,8 +132,15 @@ def array_of(value) -> np.ndarray:
 # ------------------------------------------------------------------------- pages
 
 
-def test_reconstruct_metrics_follow_the_chosen_model(app):
-    at = open_page(with_image(app, disk_image()), "pages/reconstruct.py")
+SKY = [("CTYPE1", "RA---TAN", ""), ("CTYPE2", "DEC--TAN", ""), ("CRVAL1", 83.8, ""), ("CRVAL2", -5.4, ""),
+       ("CRPIX1", 33.0, ""), ("CRPIX2", 30.0, ""), ("CDELT1", -1e-5, ""), ("CDELT2", 1e-5, ""),
+       ("BUNIT", "Jy/beam", ""), ("BMAJ", 3e-5, ""), ("BMIN", 3e-5, ""), ("BPA", 0.0, "")]
+
+
+def test_reconstruct_metrics_follow_the_chosen_model(app, downloads):
+    from astropy.io import fits
+
+    at = open_page(with_image(app, disk_image(), header=SKY), "pages/reconstruct.py")
     labels = [m.label for m in at.metric]
     assert labels.count("PSNR") == 2 and labels.count("MS-SSIM") == 2  # equivariant and CNN
     psnr_c4 = at.metric[1].value
@@ -125,7 +149,16 @@ def test_reconstruct_metrics_follow_the_chosen_model(app):
     assert not at.exception
     assert at.subheader[0].value == "disks-ae-d4"
     assert at.metric[1].value != psnr_c4
-    assert len(at.get("download_button")) == 2
+    buttons = at.get("download_button")
+    assert len(buttons) == 2
+    with fits.open(io.BytesIO(downloads[buttons[0].proto.url])) as hdul:  # disks-ae-d4's reconstruction
+        header, data = hdul[0].header, hdul[0].data
+    shown = array_of(plotly_specs(at)[1]["data"][0]["customdata"])  # the "Reconstruction" heatmap
+    np.testing.assert_allclose(data, shown.reshape(33, 33), atol=1e-6)
+    assert header["BUNIT"] == "normalised" and header["BMAJ"] == 3e-5
+    r = 65 / 33  # original pixels per grid pixel: the 65-pixel image on the 33-pixel model grid
+    assert header["CDELT1"] == pytest.approx(-1e-5 * r) and header["CRPIX1"] == pytest.approx((33.0 - 0.5) / r + 0.5)
+    assert "EquiScope: reconstruction by the model disks-ae-d4" in header["HISTORY"]
     assert not at.warning
     with_image(at, disk_image(), kind="lens").run()
     assert [w.value for w in at.warning] == [
@@ -151,7 +184,9 @@ def test_feature_maps_rotation_by_90_degrees_cycles_the_field(app):
         np.testing.assert_allclose(z90[g], np.rot90(z0[(g - 1) % 4]), atol=1e-4)
 
 
-def test_latent_map_places_the_image_and_recolours_by_label(app):
+def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
+    import pandas as pd
+
     at = open_page(with_image(app, disk_image()), "pages/latent_map.py")
     names = [t["name"] for t in plotly_specs(at)[0]["data"]]
     assert "test_disk.fits" in names and "nearest neighbours" in names
@@ -160,8 +195,15 @@ def test_latent_map_places_the_image_and_recolours_by_label(app):
     assert not at.exception
     names = [t["name"] for t in plotly_specs(at)[0]["data"]]
     assert {"class planets_0", "class planets_3"} <= set(names)
-    csv = at.get("download_button")[0]
-    assert csv is not None
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert list(table.columns) == ["file", "label", "cluster", "tsne_x", "tsne_y"] and len(table) == 12
+    assert table["cluster"].nunique() == int(at.metric[0].value)  # "Clusters"
+    for trace in plotly_specs(at)[0]["data"]:  # every point the map shows is its row of the CSV
+        if trace["name"].startswith("class "):
+            rows = table.iloc[array_of(trace["customdata"])]
+            assert set(rows["label"]) == {trace["name"].removeprefix("class ")}
+            np.testing.assert_allclose(rows[["tsne_x", "tsne_y"]].to_numpy(),
+                                       np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5)
 
 
 def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_model(app):

@@ -135,17 +135,22 @@ def pick_stretch(key: str) -> str:
 
 
 def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> None:
-    """A button that downloads `data` as FITS with the current image's header cards kept."""
+    """A button that downloads `data` (the current image on the model grid) as FITS, its header
+    made true for that grid (core.io.headers.regridded_header)."""
     from core.io import fits_bytes
+    from core.io.headers import regridded_header
 
-    payload = call(fits_bytes, np.asarray(data, dtype=np.float32), image["meta"].header, stop=False)
+    data = np.asarray(data, dtype=np.float32)
+    cards = regridded_header(image["meta"].header, image["data"].shape, data.shape[-1])
+    cards.append(("HISTORY", f"EquiScope: reconstruction by the model {model_name}", ""))
+    payload = call(fits_bytes, data, cards, stop=False)
     if payload is None:
         return
     stem = image["name"].rsplit(".", 1)[0]
     st.download_button("Download as FITS", payload, file_name=f"{stem}_{model_name}_reconstruction.fits",
                        mime="application/fits", key=key,
-                       help="The reconstruction on the model grid, with the original header cards "
-                            "(WCS keywords describe the original grid, not this one).")
+                       help="The reconstruction on the model grid, values in [0, 1]; the WCS and pixel "
+                            "scale of the original header are rescaled to this grid (or removed when they cannot be).")
 
 
 def warn_if_other_kind(image: dict | None, generator: str) -> None:

@@ -62,6 +62,7 @@ def lens_image(params, substructure: str, size: int = 150, seed: int = 0, *, n_s
             "seed": seed,
         },  # fmt: skip
         comments=(LENS_UNIT_NOTE, "BMAJ/BMIN give the Gaussian PSF FWHM."),
+        east_left=False,  # lenstronomy's grid: RA (east) grows with the column
     )
     raw = fits_bytes(data, header)
     return read_image(raw, name), raw

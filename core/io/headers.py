@@ -1,8 +1,22 @@
-"""FITS header cards for images EquiScope makes itself (simulations, examples)."""
+"""FITS header cards for images EquiScope makes itself (simulations, examples, model outputs)."""
 
 from __future__ import annotations
 
 import json
+import re
+
+from core.io.meta import PIXSCALE_KEYS
+
+Card = tuple[str, object, str]
+# image-axis (1, 2) keywords that hold pixel positions or pixel sizes, primary or alternate (A-Z) WCS
+CRPIX = re.compile(r"^CRPIX([12])[A-Z]?$")
+PIXEL_SIZE = re.compile(r"^(CDELT[12]|CD[12]_[12])[A-Z]?$")
+SCALE_KEYS = {*PIXSCALE_KEYS, "PIXSCAL2", "SECPIX2", "XPIXSCAL", "YPIXSCAL"}  # arcsec per pixel
+# distortions tabulated in original pixels (SIP, lookup tables): the WCS cannot simply be rescaled
+DISTORTION = re.compile(r"^((A|B|AP|BP)_(ORDER|DMAX|\d+_\d+)|(CPDIS|CQDIS|D2IMDIS|D2IMERR|DP|DQ)\d.*)$")
+WCS_KEY = re.compile(r"^(WCSAXES|CTYPE|CRPIX|CRVAL|CDELT|CUNIT|CROTA|CD\d_|PC\d_|PV\d_|PS\d_|LONPOLE|LATPOLE)")
+# cards about the pixel values or the old pixel grid that no longer hold after cropping and normalising
+STALE = re.compile(r"^(BUNIT|DATAMIN|DATAMAX|SATURATE|LTV\d|LTM\d_\d|MAGZP|MAGZERO|PHOTZP|ZEROPT|PHOT(FLAM|FNU|PLAM|BW))$")
 
 
 def simulated_header(
@@ -13,17 +27,21 @@ def simulated_header(
     object_name: str = "",
     params: dict | None = None,
     comments: tuple[str, ...] = (),
+    east_left: bool = True,
 ) -> list[tuple[str, object, str]]:
     """Cards for a simulated image: offset axes in arcsec (no sky position), beam, provenance.
 
-    The axes are plain angular offsets from the image centre (CUNITi = arcsec, no CTYPE), so
-    a reader gets the pixel scale without a made-up position on the sky. A circular beam of
+    The axes are plain angular offsets (CUNITi = arcsec, no CTYPE), so a reader gets the pixel
+    scale without a made-up position on the sky; axis 1 is the RA offset (east positive), so
+    CDELT1 < 0 when east is to the left (core.data.disks) and > 0 when the RA offset grows
+    with the column (lenstronomy's default grid, core.data.lenses: `east_left=False`). A circular beam of
     FWHM `beam_fwhm_arcsec` is written as BMAJ = BMIN (degrees) and BPA = 0. Each entry of
     `params` becomes one HISTORY card "param name = value".
     """
     cards: list[tuple[str, object, str]] = [
         ("OBJECT", object_name, "simulated by EquiScope"),
-        ("CDELT1", -pixel_scale_arcsec, "arcsec per pixel (east to the left)"),
+        ("CDELT1", -pixel_scale_arcsec if east_left else pixel_scale_arcsec,
+         f"arcsec per pixel (east to the {'left' if east_left else 'right'})"),
         ("CDELT2", pixel_scale_arcsec, "arcsec per pixel"),
         ("CUNIT1", "arcsec", ""),
         ("CUNIT2", "arcsec", ""),
@@ -41,3 +59,60 @@ def simulated_header(
     for name, value in (params or {}).items():
         cards.append(("HISTORY", f"param {name} = {json.dumps(value)}", ""))
     return cards
+
+
+def regridded_header(cards: list[Card], original_shape: tuple[int, ...], grid_size: int) -> list[Card]:
+    """The cards of an image of `original_shape` made true for its model-grid version.
+
+    `core.data.preprocess.prepare` centre-crops (H, W) to a square of side s = min(H, W) and
+    resamples it to (grid_size, grid_size) with bilinear interpolation (half-pixel centres),
+    then min-max normalises it. So a grid pixel is r = s / grid_size original pixels and FITS
+    pixel p (1-based) on the grid sits at (p - 0.5) * r + 0.5 + offset in the original: CRPIXi
+    becomes (CRPIXi - offset - 0.5) / r + 0.5 and CDELTi, CDi_j and PIXSCALE-like cards are
+    multiplied by r (PCi_j, CRVALi, the beam in degrees stay). A WCS with distortion tables in
+    original pixels (SIP, lookup) is dropped instead, with a HISTORY card saying why. BUNIT
+    becomes 'normalised'; DATAMIN/DATAMAX, photometric zero points and IRAF LTV/LTM go.
+    """
+    h, w = original_shape[-2:]
+    side = min(h, w)
+    offsets = {"1": (w - side) // 2, "2": (h - side) // 2}  # columns / rows cut away before the first kept one
+    r = side / grid_size
+    keys = {str(k).strip().upper() for k, _, _ in cards}
+    drop_wcs = any(DISTORTION.match(k) for k in keys)
+    has_wcs = any(WCS_KEY.match(k) for k in keys) and not drop_wcs
+    out: list[Card] = []
+    for key, value, comment in cards:
+        k = str(key).strip().upper()
+        if STALE.match(k) or (drop_wcs and (WCS_KEY.match(k) or DISTORTION.match(k))):
+            continue
+        try:
+            if (m := CRPIX.match(k)) and has_wcs:
+                value = (_number(value) - offsets[m.group(1)] - 0.5) / r + 0.5
+            elif (PIXEL_SIZE.match(k) and has_wcs) or k in SCALE_KEYS:
+                value = _number(value) * r
+        except (TypeError, ValueError):
+            continue  # not a number: it cannot be rescaled, and unscaled it would be wrong
+        out.append((key, value, comment))
+    if has_wcs:  # FITS defaults CRPIXi = 0 and (without a CD matrix) CDELTi = 1 must be rescaled too
+        for i in "12":
+            if f"CRPIX{i}" not in keys:
+                out.append((f"CRPIX{i}", (0.0 - offsets[i] - 0.5) / r + 0.5, "reference pixel on this grid"))
+            if f"CDELT{i}" not in keys and not any(re.match(r"^CD[12]_[12]$", k) for k in keys):
+                out.append((f"CDELT{i}", r, "pixel size on this grid"))
+    bunit = next((str(v) for k, v, _ in cards if str(k).strip().upper() == "BUNIT"), "")
+    out.append(("BUNIT", "normalised", "min-max scaled to [0,1] of the input cutout"))
+    out.append(("HISTORY", f"EquiScope: cropped {w}x{h} px to columns {offsets['1'] + 1}-{offsets['1'] + side}, "
+                           f"rows {offsets['2'] + 1}-{offsets['2'] + side}", ""))
+    out.append(("HISTORY", f"EquiScope: resampled to {grid_size}x{grid_size} (bilinear), min-max normalised", ""))
+    if bunit.strip():
+        out.append(("HISTORY", f"EquiScope: the input's BUNIT was '{bunit.strip()}'", ""))
+    if has_wcs:
+        out.append(("HISTORY", "EquiScope: WCS and pixel scale rescaled to this grid", ""))
+    elif drop_wcs:
+        out.append(("HISTORY", "EquiScope: WCS removed: its distortion (SIP or lookup tables)", ""))
+        out.append(("HISTORY", "is in the original pixels and was not resampled", ""))
+    return out
+
+
+def _number(value) -> float:
+    return float(str(value).replace("D", "E")) if isinstance(value, str) else float(value)

@@ -236,7 +236,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             bad_epochs, start_epoch = int(resume["bad_epochs"]), int(resume["epoch"])
             n_epochs = int(resume.get("n_epochs", cfg.epochs))
         if info.enabled:
-            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if device.type == "cuda" else None)
         train_set = TensorDataset(X[train_idx], y[train_idx])
         val_loader = DataLoader(TensorDataset(X[val_idx], y[val_idx]), batch_size=cfg.batch_size * 2)
         fold_started = time.monotonic()
@@ -264,8 +264,10 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                     fold_txt = f"fold {fold + 1}/{len(splits)} " if len(splits) > 1 else ""
                     progress(base + done, total_steps, f"{fold_txt}epoch {epoch + 1}/{n_epochs} {message}")
 
+            # Under DDP a rank leaving mid-epoch would strand the others in the gradient all-reduce:
+            # a stop request is honoured at the end of the epoch instead (rank 0's, below).
             train = train_one_epoch(model, loader, opt, loss_fn, device, scaler=scaler, progress=step_progress,
-                                    scheduler=sched if per_step else None, should_stop=should_stop)
+                                    scheduler=sched if per_step else None, should_stop=None if info.enabled else should_stop)
             done_steps += steps_per_epoch[fold]
             if sched is not None and not per_step:
                 sched.step()
@@ -281,12 +283,17 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 best_val, best_state, bad_epochs = val["loss"], _cpu_state(model), 0
             else:
                 bad_epochs += 1
+            # Stop or not, and how many epochs: rank 0 decides (its clock, its Stop button) for every rank.
             user_stop = bool(should_stop and should_stop())
             fold_seconds = time.monotonic() - fold_started
             over_budget = budget is not None and fold_seconds > budget
+            planned = n_epochs
             if budget is not None and cfg.schedule == "cosine" and not over_budget:
-                n_epochs = _epochs_within_budget(n_epochs, cfg.epochs, epoch + 1, epoch + 1 - start_epoch, fold_seconds, budget, sched, info)
-            stop = ddp.broadcast_flag(user_stop or over_budget or (cfg.patience and bad_epochs >= cfg.patience), info)
+                planned = _epochs_within_budget(n_epochs, cfg.epochs, epoch + 1, epoch + 1 - start_epoch, fold_seconds, budget)
+            stop = user_stop or over_budget or bool(cfg.patience and bad_epochs >= cfg.patience)
+            user_stop, stop, planned = ddp.broadcast_ints([user_stop, stop, planned], info)
+            if planned != n_epochs:  # the cosine's T_max follows, so the LR still anneals to its floor
+                sched.T_max, n_epochs = max(planned, 1), planned
             if info.is_main:
                 print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{n_epochs} "
                       f"train {train['loss']:.5f} val {val['loss']:.5f} lr {lr:.2e} {seconds:.0f}s", file=sys.stderr, flush=True)
@@ -300,7 +307,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 if on_epoch is not None:
                     on_epoch(copy.deepcopy(history))
             if stop:
-                stopped_by_user = stopped_by_user or user_stop
+                stopped_by_user = stopped_by_user or bool(user_stop)
                 break
         ddp.assert_in_sync(model, info)
         members.append(best_state)
@@ -329,21 +336,13 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     return out
 
 
-def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget, sched, info) -> int:
-    """Re-plan the number of epochs (at most `max_epochs`) from the mean epoch time so far so
-    that the run fits its time budget; the cosine's T_max follows, so the LR still anneals to
-    its floor at the last epoch. A plan whose last epoch is done is final."""
+def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget) -> int:
+    """The number of epochs (at most `max_epochs`) that fits the time budget, from the mean
+    epoch time so far. A plan whose last epoch is done is final."""
     if done >= n_epochs:
         return n_epochs  # the LR has annealed to its floor: extending would only add floor-LR epochs
     fit_epochs = done + int((budget - seconds) // (seconds / max(done_here, 1)))
-    if info.enabled:  # every rank must plan the same number of epochs
-        t = torch.tensor([fit_epochs], dtype=torch.int64)
-        torch.distributed.broadcast(t, src=0)
-        fit_epochs = int(t.item())
-    planned = max(done, min(max_epochs, fit_epochs))
-    if planned != n_epochs:
-        sched.T_max = max(planned, 1)
-    return planned
+    return max(done, min(max_epochs, fit_epochs))
 
 
 @torch.no_grad()
