@@ -23,7 +23,7 @@ or else every sketch within what a 1e-6 relative change per value allows (bases 
 float rounding, e.g. from another CPU's vectorised cos/exp); otherwise loading stops with one
 sentence naming the escnn version to install. Format-1 files (every buffer stored, "fat")
 still load with the buffers they hold, into a copy of the model, since escnn shares its basis
-modules between all models of a process; `python -m core.compact_checkpoints FILE_OR_FOLDER`
+modules between all models of a process; `python -m core compact FILE_OR_FOLDER`
 rewrites them lean.
 
 Each folder of checkpoints has an `index.json` ({"checkpoints": [entry, ...]}) whose entries

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "core.analysis.evaluate",
     "embed": "core.analysis.cli_embed",
     "equivariance": "core.analysis.cli_equivariance",
+    "compact": "core.compact_checkpoints",
 }
 
 

@@ -1,7 +1,7 @@
 """Rewrite checkpoint files in the lean form (format 2: no escnn kernel bases) and refresh their index.
 
-    python -m core.compact_checkpoints runs                # every *.pt directly in a folder
-    python -m core.compact_checkpoints runs/my-run.pt      # or given files
+    python -m core compact runs                # every *.pt directly in a folder
+    python -m core compact runs/my-run.pt      # or given files
 
 Weights, metrics and everything else stay as they were, so outputs are unchanged; see
 `core.checkpoints`. When the `index.json` beside a file lists it, its entry is re-registered
@@ -31,10 +31,14 @@ def compact_and_register(path: str | Path) -> tuple[int, int]:
     return before, after
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.compact_checkpoints", description=__doc__.splitlines()[0])
+HELP = "Rewrite checkpoint files in the lean form (no escnn kernel bases; same outputs) and refresh their index."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="checkpoint files, or folders whose *.pt files to convert")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     files = [f for p in map(Path, args.paths) for f in (sorted(p.glob("*.pt")) if p.is_dir() else [p])]
     for f in files:
         try:
@@ -44,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{f}: {before / 1e6:.2f} MB -> {after / 1e6:.2f} MB" + ("" if after != before else " (unchanged)"))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core compact", description=HELP)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import torch
 
 from core import checkpoints as ck
 from core.errors import CheckpointError
+from core.paths import CHECKPOINTS_DIR
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,7 @@ def test_ensemble_averages_member_outputs(tmp_path):
 
 
 def _index_entries():
-    index = ROOT / "checkpoints" / "index.json"
+    index = CHECKPOINTS_DIR / "index.json"
     return json.loads(index.read_text())["checkpoints"] if index.is_file() else []
 
 
@@ -129,12 +130,12 @@ def test_the_shipped_index_lists_checkpoints_whose_files_are_there():
     entries = _index_entries()
     assert entries, "checkpoints/index.json is missing or lists no checkpoints"
     assert {e["kind"] for e in entries} == {"autoencoder", "classifier"}  # the app's pages need both
-    assert all((ROOT / "checkpoints" / e["file"]).is_file() for e in entries)
+    assert all((CHECKPOINTS_DIR / e["file"]).is_file() for e in entries)
 
 
 @pytest.mark.parametrize("entry", _index_entries(), ids=lambda e: e["name"])
 def test_every_shipped_checkpoint_loads_and_runs(entry):
-    loaded = ck.load_model(entry["name"], folders=[ROOT / "checkpoints"])
+    loaded = ck.load_model(entry["name"], folders=[CHECKPOINTS_DIR])
     s = loaded.image_size
     x = torch.rand(2, 1, s, s)
     with torch.no_grad():

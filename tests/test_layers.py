@@ -66,7 +66,7 @@ def layer(name: str) -> int:
         return -1
     if name in ("core.cli", "core.__main__"):
         return LAYERS.index("cli")
-    if name == "core.checkpoints":
+    if name in ("core.checkpoints", "core.compact_checkpoints"):
         return LAYERS.index("checkpoints")
     part = name.split(".")[1]
     assert part in LAYERS, f"{name} is in no layer; add it to LAYERS or BASICS in tests/test_layers.py"

@@ -38,13 +38,13 @@ TINY = {  # (registry name, config, generator)
 def tiny_index(tmp_path_factory) -> Path:
     """A folder of tiny real checkpoints with its index.json, as `python -m core train` writes them."""
     from core.checkpoints import register, save_checkpoint
-    from core.models.registry import build_model
+    from core.models.registry import build_model, model_kind
 
     folder = tmp_path_factory.mktemp("checkpoints")
     for i, (name, (model_name, config, generator)) in enumerate(TINY.items()):
         torch.manual_seed(i)
         model = build_model(model_name, config).eval()
-        classes = CLASSES if "classifier" in model_name else None
+        classes = CLASSES if model_kind(model_name) == "classifier" else None
         path = save_checkpoint(folder / f"{name}.pt", model_name=model_name, config=config,
                                state_dict=model.state_dict(), metrics={"micro_auc": 0.5 + i / 100} if classes else {},
                                data_manifest={"generator": generator, "n": 12}, command="test", history={},

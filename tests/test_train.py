@@ -62,6 +62,19 @@ def test_config_file_and_overrides(tmp_path):
         load_config(None, {"epoch": 3})
 
 
+def test_folders_in_a_config_file_mean_the_same_folder_from_any_working_directory(tmp_path, monkeypatch):
+    from core.paths import REPO_ROOT
+
+    monkeypatch.chdir(tmp_path)
+    shipped = load_config(CONFIGS_DIR / "disks-ae-equivariant.toml")
+    assert Path(shipped.data) == REPO_ROOT / "data" / "disks-train"
+    assert shipped.out_path == REPO_ROOT / "checkpoints"  # where the app lists shipped weights
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "c.toml").write_text('data = "imgs"\nout = "/abs/out"\n')
+    mine = load_config(tmp_path / "mine" / "c.toml", {"test_data": "typed"})
+    assert (Path(mine.data), mine.out, mine.test_data) == (tmp_path / "mine" / "imgs", "/abs/out", "typed")
+
+
 def test_every_shipped_config_parses():
     paths = sorted(CONFIGS_DIR.glob("*.toml"))
     assert paths

@@ -26,6 +26,7 @@ def disk_image(
 
     data = simulate_disk(params, size=size, rng=np.random.default_rng(seed))
     header = simulated_header(
+        size=size,
         pixel_scale_arcsec=params.pixel_scale_arcsec,
         beam_fwhm_arcsec=params.beam_fwhm_arcsec,
         object_name=f"disk with {params.n_planets} planet(s)",
@@ -50,6 +51,7 @@ def lens_image(params, substructure: str, size: int = 150, seed: int = 0, *, n_s
         profile=profile,
     )
     header = simulated_header(
+        size=size,
         pixel_scale_arcsec=params.pixel_scale_arcsec,
         beam_fwhm_arcsec=params.psf_fwhm_arcsec,
         object_name=f"lens, substructure {substructure}",

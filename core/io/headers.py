@@ -28,6 +28,7 @@ def simulated_header(
     params: dict | None = None,
     comments: tuple[str, ...] = (),
     east_left: bool = True,
+    size: int | None = None,
 ) -> list[tuple[str, object, str]]:
     """Cards for a simulated image: offset axes in arcsec (no sky position), beam, provenance.
 
@@ -36,7 +37,8 @@ def simulated_header(
     CDELT1 < 0 when east is to the left (core.data.disks) and > 0 when the RA offset grows
     with the column (lenstronomy's default grid, core.data.lenses: `east_left=False`). A circular beam of
     FWHM `beam_fwhm_arcsec` is written as BMAJ = BMIN (degrees) and BPA = 0. Each entry of
-    `params` becomes one HISTORY card "param name = value".
+    `params` becomes one HISTORY card "param name = value". With the image's `size` (pixels per
+    side), CRPIXi put offset 0 at the image centre, where both simulators put the lens / star.
     """
     cards: list[tuple[str, object, str]] = [
         ("OBJECT", object_name, "simulated by EquiScope"),
@@ -45,6 +47,8 @@ def simulated_header(
         ("CDELT2", pixel_scale_arcsec, "arcsec per pixel"),
         ("CUNIT1", "arcsec", ""),
         ("CUNIT2", "arcsec", ""),
+        *([("CRPIX1", (size + 1) / 2, "image centre (offset 0)"), ("CRPIX2", (size + 1) / 2, "image centre (offset 0)"),
+           ("CRVAL1", 0.0, "arcsec"), ("CRVAL2", 0.0, "arcsec")] if size else []),
         ("PIXSCALE", pixel_scale_arcsec, "arcsec per pixel"),
     ]
     if beam_fwhm_arcsec:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import paths
 from core.errors import InputError
 
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -60,15 +61,11 @@ class TrainConfig:
 
     @property
     def out_path(self) -> Path:
-        from core.checkpoints import RUNS_DIR  # core.paths.RUNS_DIR, the folder the app lists
-
-        return Path(self.out) if self.out else RUNS_DIR
+        return Path(self.out) if self.out else paths.RUNS_DIR  # the folder the app lists
 
     @property
     def work_path(self) -> Path:
-        from core.checkpoints import RUNS_DIR
-
-        return Path(self.work_dir) if self.work_dir else RUNS_DIR / self.name
+        return Path(self.work_dir) if self.work_dir else paths.RUNS_DIR / self.name
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -93,6 +90,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             values = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"The config file {path} is not valid TOML ({exc}).") from exc
+        values = _anchor_paths(values, path)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -101,6 +99,24 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         else:
             values[key] = value
     return from_dict(values)
+
+
+PATH_FIELDS = ("data", "test_data", "out", "work_dir")
+
+
+def _anchor_paths(values: dict[str, Any], config_path: Path) -> dict[str, Any]:
+    """Relative folders written in a config file mean the same folder from any working directory:
+    relative to the repository for a config inside it (configs/*.toml say "data/disks-train"),
+    else relative to the config file's own folder. Flags typed on the command line stay relative
+    to the working directory."""
+    config_path = config_path.resolve()
+    base = paths.REPO_ROOT if config_path.is_relative_to(paths.REPO_ROOT) else config_path.parent
+    out = dict(values)
+    for key in PATH_FIELDS:
+        value = out.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            out[key] = str(base / value)
+    return out
 
 
 def cli_flag(name: str) -> str:

@@ -37,10 +37,11 @@ from core.data.datasets import load_tensors
 from core.device import pick_device
 from core.errors import InputError
 from core.models.registry import model_kind
+from core.paths import repo_relative
 from core.plain import to_plain
 from core.progress import Progress
 from core.train import ddp
-from core.train.config import TrainConfig, command_for
+from core.train.config import PATH_FIELDS, TrainConfig, command_for
 from core.train.engine import evaluate, train_one_epoch
 from core.train.losses import ReconWithLatent, make_loss, training_module
 
@@ -330,7 +331,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     data = summarize_manifest(index.manifest, n=len(X), path=cfg.data, fingerprint=index.fingerprint)
     out = cfg.out_path / f"{cfg.name}.pt"
     save_checkpoint(out, model_name=cfg.model, config=mcfg, state_dict=members, metrics=metrics, data_manifest=data,
-                    command=command, history=history, train_config=cfg.to_dict(), classes=classes_probe)
+                    command=command, history=history, train_config=_portable(cfg.to_dict()), classes=classes_probe)
     read_checkpoint(out)  # it must load with weights_only=True before it is registered
     register(out, cfg.name)
     return out
@@ -362,3 +363,8 @@ def held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes, device) ->
     metrics = metrics_from_outputs(kind, torch.cat(outs), torch.cat(targets), torch.cat(labels), classes)
     metrics["split"] = "out-of-fold" if len(members) > 1 else f"validation ({cfg.val_fraction:.0%} held out, seed {cfg.seed})"
     return metrics
+
+
+def _portable(values: dict) -> dict:
+    """The config as a checkpoint stores it: folders inside the repository written relative to it."""
+    return {k: repo_relative(v) if k in PATH_FIELDS and v else v for k, v in values.items()}
