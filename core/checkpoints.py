@@ -14,7 +14,7 @@ any pickled code:
 
 Lean state dicts (format 2): members hold the learned parameters and the learned or stateful
 buffers (batch-norm running statistics) only. The buffers escnn computes at construction from
-the field types alone (`recomputed_keys`, above all the sampled kernel bases: 13.5 MB of a D8
+the field types alone (`core.models.lean_state.recomputed_keys`, above all the sampled kernel bases: 13.5 MB of a D8
 model's 14 MB) are left out when a fresh build reproduces them bit for bit; `recomputed` lists
 them with a sha256 over their names, shapes, dtypes and bytes (sorted by name), a sketch
 (eight fixed weighted sums per buffer) and the escnn version. On load the model is rebuilt
@@ -44,7 +44,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import json
 import subprocess
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from torch import nn
 from core import paths
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
+from core.models.lean_state import escnn_version, lean_members, recomputed_keys, restore_recomputed
 from core.models.registry import model_kind
 from core.plain import to_plain
 
@@ -75,21 +75,12 @@ def _plain_state_dict(state_dict: dict) -> dict[str, torch.Tensor]:
     return {str(k): v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
 
 
-def _escnn_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("escnn")
-    except Exception:  # noqa: BLE001 - escnn metadata missing is not fatal here
-        return "unknown"
-
-
 def versions() -> dict[str, str]:
     """Versions of what produced a checkpoint (torch, escnn, numpy, project, git commit)."""
     import core
 
     out = {"torch": str(torch.__version__), "numpy": str(np.__version__), "project": str(core.__version__),
-           "escnn": _escnn_version()}
+           "escnn": escnn_version()}
     try:
         out["git"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
@@ -121,94 +112,6 @@ def summarize_manifest(manifest: dict | None, n: int | None = None, path: str | 
     return to_plain(summary)
 
 
-# ---------------------------------------------------------------------------- lean state dicts
-
-
-def recomputed_keys(model: nn.Module) -> set[str]:
-    """State-dict keys of the buffers escnn fills in at construction from the field types alone.
-
-    The rule, by owning escnn module type (escnn 1.0.11): every buffer of a basis manager
-    (`BasisManager`: the sampled kernel bases and their block index buffers), `bias_expansion`
-    of an `R2Conv`, and the channel index buffers of `GroupPooling` and `InnerBatchNorm`
-    (whose running statistics live in its torch BatchNorm children, so they are not owned by
-    it). Parameters, and learned or stateful buffers, are never among them.
-    """
-    if not any(type(m).__module__.startswith("escnn.") for m in model.modules()):
-        return set()
-    from escnn.nn.modules.basismanager import BasisManager
-
-    from core.escnn_setup import enn
-
-    keys = set()
-    for name, m in model.named_modules(remove_duplicate=False):  # escnn shares basis modules between layers
-        if isinstance(m, BasisManager | enn.GroupPooling | enn.InnerBatchNorm):
-            owned = list(m._buffers)
-        elif isinstance(m, enn.R2Conv):
-            owned = ["bias_expansion"]
-        else:
-            continue
-        keys |= {f"{name}.{b}" if name else b for b in owned}
-    return keys & set(model.state_dict())
-
-
-def _fingerprint(state: dict, keys) -> str:
-    """sha256 over the buffers `keys` of `state`: name, shape, dtype and bytes, in sorted key order."""
-    h = hashlib.sha256()
-    for k in sorted(keys):
-        t = state[k].detach().to("cpu").contiguous()
-        h.update(f"{k}|{tuple(t.shape)}|{t.dtype}|".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
-def _sketch(t: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Eight fixed integer-weighted sums of a buffer (float64), and how far they may move when
-    every value changes by up to 1e-6 relative (float32 rounding is 6e-8): compares bases
-    that are equal up to rounding but not bit for bit, e.g. built on another CPU."""
-    x = t.detach().to("cpu", torch.float64).flatten()
-    i = torch.arange(x.numel(), dtype=torch.int64)
-    sums = torch.stack([(((i * p) % 97 - 48).double() * x).sum() for p in (3, 5, 7, 11, 13, 17, 19, 23)])
-    return sums, 48e-6 * float(x.abs().sum()) + 1e-12  # weights lie in [-48, 48]
-
-
-def _bases_match(ref: dict, record: dict) -> bool:
-    """The rebuilt buffers match a lean checkpoint's record: same sha256, else every sketch within rounding."""
-    if _fingerprint(ref, record["keys"]) == record["sha256"]:
-        return True
-    for k in record["keys"]:
-        sums, tol = _sketch(ref[k])
-        if (sums - torch.tensor(record["sketch"][k], dtype=torch.float64)).abs().max() > tol:
-            return False
-    return True
-
-
-def _lean(model_name: str, config: dict, members: list[dict]) -> tuple[list[dict], dict | None]:
-    """Members without the buffers a fresh build reproduces bit for bit, and the record checking them on load."""
-    from core.models.registry import build_model
-
-    fresh = build_model(model_name, dict(config))
-    ref = fresh.state_dict()
-    keys = sorted(k for k in recomputed_keys(fresh) if all(k in sd and torch.equal(sd[k], ref[k]) for sd in members))
-    if not keys:
-        return members, None
-    record = {"keys": keys, "sha256": _fingerprint(ref, keys), "sketch": {k: _sketch(ref[k])[0].tolist() for k in keys},
-              "escnn": _escnn_version()}
-    return [{k: v for k, v in sd.items() if k not in record["keys"]} for sd in members], record
-
-
-def _restore(model: nn.Module, state: dict, record: dict, label: str) -> dict:
-    """`state` completed with the freshly built `model`'s recomputed buffers, once they match the record."""
-    keys, ref = record["keys"], model.state_dict()
-    if not set(keys) <= recomputed_keys(model):
-        raise CheckpointError(f"Checkpoint {label} leaves out buffers that escnn does not recompute for this model; re-train it.")
-    if not _bases_match(ref, record):
-        saved, here = record.get("escnn", "unknown"), _escnn_version()
-        fix = f"install escnn=={saved} or re-train it" if saved != here else "re-train it on this machine"
-        raise CheckpointError(f"Checkpoint {label} was saved with escnn {saved} whose kernel bases differ from "
-                              f"the ones this escnn {here} builds; {fix}.")
-    return {**state, **{k: ref[k] for k in keys}}
-
-
 def compact_checkpoint(path: str | Path) -> tuple[int, int]:
     """Rewrite a checkpoint file in the lean form, in place and atomically (same weights, same outputs).
 
@@ -219,7 +122,7 @@ def compact_checkpoint(path: str | Path) -> tuple[int, int]:
     before = path.stat().st_size
     payload = read_checkpoint(path)
     if payload.get("recomputed") is None:
-        members, record = _lean(payload["model_name"], payload["config"], payload["members"])
+        members, record = lean_members(payload["model_name"], payload["config"], payload["members"])
         if record is not None:
             with atomic_open(path, "wb") as fh:
                 torch.save({**payload, "format": FORMAT, "members": members, "recomputed": record}, fh)
@@ -241,7 +144,7 @@ def save_checkpoint(path: str | Path, *, model_name: str, config: dict, state_di
     members = state_dict if isinstance(state_dict, list) else [state_dict]
     if not members:
         raise ValueError("A checkpoint needs at least one state dict.")
-    members, recomputed = _lean(str(model_name), to_plain(config), [_plain_state_dict(sd) for sd in members])
+    members, recomputed = lean_members(str(model_name), to_plain(config), [_plain_state_dict(sd) for sd in members])
     payload = {
         "format": FORMAT,
         "model_name": str(model_name),
@@ -431,7 +334,7 @@ def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | t
         if recomputed_keys(model) & set(state):  # stored escnn buffers must not land in the basis
             model = copy.deepcopy(model)  # modules escnn shares between all models of the process
         if record:
-            state = _restore(model, state, record, label or payload["model_name"])
+            state = restore_recomputed(model, state, record, label or payload["model_name"])
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:

@@ -14,6 +14,7 @@ import torch
 
 from core import checkpoints as ck
 from core.errors import CheckpointError
+from core.models import lean_state
 from core.paths import CHECKPOINTS_DIR
 
 torch.set_num_threads(1)
@@ -167,7 +168,7 @@ def test_lean_file_leaves_out_exactly_the_recomputed_buffers(tmp_path):
     path = _save(tmp_path / "lean.pt", "equivariant_ae", [model])
     raw = torch.load(path, weights_only=True)
     dropped, full = set(raw["recomputed"]["keys"]), model.state_dict()
-    assert raw["format"] == 2 and dropped == ck.recomputed_keys(model) and set(raw["members"][0]) == set(full) - dropped
+    assert raw["format"] == 2 and dropped == lean_state.recomputed_keys(model) and set(raw["members"][0]) == set(full) - dropped
     assert any(k.endswith("sampled_basis") for k in dropped) and not dropped & dict(model.named_parameters()).keys()
     assert all(k in raw["members"][0] for k in full if "running_" in k or "num_batches" in k)
     assert path.stat().st_size < _fat(tmp_path / "fat.pt", "equivariant_ae", model).stat().st_size / 5
@@ -280,13 +281,13 @@ def test_fingerprint_is_the_same_in_a_fresh_process_with_a_cold_cache(tmp_path):
         joblib.Memory = lambda location=None, *a, **k: _Memory({str(tmp_path)!r}, *a, **k)
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from core import checkpoints as ck
+        from core.models import lean_state
         from core.models.registry import build_model
         m = build_model("equivariant_ae", {TINY["equivariant_ae"]!r})
-        print(ck._fingerprint(m.state_dict(), ck.recomputed_keys(m)))
+        print(lean_state.fingerprint(m.state_dict(), lean_state.recomputed_keys(m)))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert any(tmp_path.rglob("*")), "escnn did not use the cold cache folder"
     model = _model("equivariant_ae")
-    assert proc.stdout.strip().splitlines()[-1] == ck._fingerprint(model.state_dict(), ck.recomputed_keys(model))
+    assert proc.stdout.strip().splitlines()[-1] == lean_state.fingerprint(model.state_dict(), lean_state.recomputed_keys(model))
