@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.paths import repo_relative
 from core.plain import to_plain
 from core.progress import progress_callable
 
@@ -186,7 +187,7 @@ def simulate_dataset(
     out = default_out(kind, n, size, seed) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if command is None:
-        command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={str(out)!r}, workers={workers})"
+        command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={repo_relative(out)!r}, workers={workers})"
     header = _header(kind, size, seed, command)
     previous = _previous_entries(out, kind, size, seed)
     jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i))) for i in range(n)]
