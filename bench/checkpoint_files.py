@@ -4,7 +4,7 @@ Run: .venv/bin/python -m bench.checkpoint_files [--repeats 3] [--fat-rev 9ef36b1
 The fat originals are read from git at `--fat-rev` (the last commit before the lean rewrite)
 into a temporary folder. Load = `core.checkpoints.load_model` (read, rebuild, export for
 serving), median of `--repeats` runs in this process, after one warm-up load that fills
-escnn's basis cache; "max |diff|" compares both files' outputs on the same two images.
+escnn's basis cache; "max abs diff" compares both files' outputs on the same two images.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                 row += [f"{fat.stat().st_size / 1e6:.2f}", f"{seconds_to_load(fat, args.repeats):.2f}", f"{diff:.1e}"]
             rows.append(row)
             print(row, flush=True)
-    header = ["checkpoint", "lean MB", "lean load s", "fat MB", "fat load s", "max |diff| of outputs"]
+    header = ["checkpoint", "lean MB", "lean load s", "fat MB", "fat load s", "max abs diff of outputs"]
     notes = (f"Fat = the same checkpoint as committed at {args.fat_rev} (format 1, escnn kernel bases stored). "
              "Both loads rebuild the model with escnn; the lean file takes the kernel bases from that rebuild, "
              "after checking their fingerprint.")
