@@ -5,6 +5,7 @@ import torch
 
 from core.escnn_setup import enn, make_gspace
 from core.models import CONFIGS, FeatureMap, build_model
+from core.models.registry import model_kind
 from core.models.equivariant import act_on_image, group_elements, rotate_image
 from core.models.export import export_for_serving
 
@@ -259,6 +260,7 @@ def test_config_round_trips_through_plain_values(name):
     assert CONFIGS[name].from_dict(plain) == cfg
     model = build_model(name, plain)
     assert model.config == cfg
+    assert model.kind == model_kind(name)  # the registry's kind and the model's own agree
 
 
 def test_baselines_match_parameter_counts_at_default_configs():
