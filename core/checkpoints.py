@@ -60,7 +60,6 @@ from core.models.lean_state import escnn_version, lean_members, recomputed_keys,
 from core.models.registry import model_kind
 from core.plain import to_plain
 
-ROOT = paths.REPO_ROOT
 CHECKPOINTS_DIR = paths.CHECKPOINTS_DIR  # shipped, committed
 RUNS_DIR = paths.RUNS_DIR  # trained by users (app Train page, CLI default), git-ignored
 INDEX_NAME = "index.json"
@@ -83,7 +82,7 @@ def versions() -> dict[str, str]:
            "escnn": escnn_version()}
     try:
         out["git"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "--short", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=5
         ).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         out["git"] = "unknown"
@@ -105,8 +104,7 @@ def summarize_manifest(manifest: dict | None, n: int | None = None, path: str | 
         "command": manifest.get("command"),
     }
     if path is not None:
-        p = Path(path).resolve()
-        summary["path"] = str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+        summary["path"] = paths.repo_relative(path)
     if fingerprint is not None:
         summary["fingerprint"] = fingerprint
     return to_plain(summary)

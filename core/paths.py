@@ -41,7 +41,7 @@ REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "realdata"
 
 
 def repo_relative(path: str | Path) -> str:
-    """`path` relative to the repository (posix) when it lies inside it, else unchanged: for
+    """`path` relative to the repository (posix) when it lies inside it, else absolute: for
     files and documents that must not name a folder of the machine they were written on."""
-    p = Path(path).resolve()
-    return p.relative_to(REPO_ROOT).as_posix() if p.is_relative_to(REPO_ROOT) else str(path)
+    p = Path(path).expanduser().resolve()
+    return p.relative_to(REPO_ROOT).as_posix() if p.is_relative_to(REPO_ROOT) else str(p)

@@ -5,9 +5,9 @@ import torch
 
 from core.escnn_setup import enn, make_gspace
 from core.models import CONFIGS, FeatureMap, build_model
-from core.models.registry import model_kind
 from core.models.equivariant import act_on_image, group_elements, rotate_image
 from core.models.export import export_for_serving
+from core.models.registry import model_kind
 
 torch.set_num_threads(1)
 
