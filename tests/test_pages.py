@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.paths import REPO_ROOT
+
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,6 +309,7 @@ def test_train_runs_in_the_background_and_the_checkpoint_joins_the_pickers(app):
     while job.running and time.monotonic() < deadline:
         time.sleep(0.5)
     assert job.status == "done", job.error
+    assert not (REPO_ROOT / "runs" / "page-test-run").exists()  # the run and its resume state stay in the test's folder
     at.run()
     assert at.subheader[0].value == "Run 'page-test-run': done"
     assert [s.value for s in at.success] == ["checkpoint 'page-test-run' written; it is now in every model picker"]

@@ -98,7 +98,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
         data = str(DATA_DIR / f"app-{simulate['kind']}-v{SIMULATOR_VERSION}-n{simulate['n']}-seed{simulate['seed']}")
     model_config = {"group": group} if group and model.startswith("equivariant") else {}
     config = from_dict({"data": data, "model": model, "model_config": model_config, "epochs": int(epochs),
-                        "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR),
+                        "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR), "work_dir": str(RUNS_DIR / name),
                         "threads": 1, "max_minutes": max_minutes, "resume": False})
     if not _LOCK.acquire(blocking=False):
         raise InputError("A training run is already in progress on this server; wait for it to finish or stop it.")
