@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.models.registry import model_kind
+from core.models.registry import is_equivariant, model_kind
 from ui import figures, training
 from ui.errors import call
 from ui.hosting import is_hosted, train_limits
@@ -20,7 +20,7 @@ MODELS = {"Equivariant autoencoder": "equivariant_ae", "CNN autoencoder": "cnn_a
           "Equivariant classifier": "equivariant_classifier", "CNN classifier": "cnn_classifier"}
 c1, c2, c3 = st.columns(3)
 model = MODELS[c1.selectbox("Model", list(MODELS), key="train_model")]
-equivariant = model.startswith("equivariant")
+equivariant = is_equivariant(model)
 family = c2.radio("Group", ["D (rotations and flips)", "C (rotations)"], key="train_family", disabled=not equivariant)
 order = c3.select_slider("N (rotations by 360/N degrees)", [2, 4, 8, 16], value=4, key="train_order",
                          disabled=not equivariant)

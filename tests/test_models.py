@@ -7,7 +7,7 @@ from core.escnn_setup import enn, make_gspace
 from core.models import CONFIGS, FeatureMap, build_model
 from core.models.equivariant import act_on_image, group_elements, rotate_image
 from core.models.export import export_for_serving
-from core.models.registry import model_kind
+from core.models.registry import is_equivariant, model_kind
 
 torch.set_num_threads(1)
 
@@ -261,6 +261,7 @@ def test_config_round_trips_through_plain_values(name):
     model = build_model(name, plain)
     assert model.config == cfg
     assert model.kind == model_kind(name)  # the registry's kind and the model's own agree
+    assert is_equivariant(name) == any(isinstance(m, enn.EquivariantModule) for m in model.modules())
 
 
 def test_baselines_match_parameter_counts_at_default_configs():

@@ -10,20 +10,18 @@ autoencoders, `<name>/logits` for classifiers. Regenerate only on purpose:
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from core import checkpoints as ck  # noqa: E402
+from core import checkpoints as ck
+from core.models.registry import is_equivariant
+from core.paths import CHECKPOINTS_DIR, REPO_ROOT
 
 torch.set_num_threads(1)
-FIXTURE = ROOT / "tests" / "data" / "checkpoint_outputs.npz"
-ENTRIES = json.loads((ROOT / "checkpoints" / "index.json").read_text())["checkpoints"]
+FIXTURE = REPO_ROOT / "tests" / "data" / "checkpoint_outputs.npz"
+ENTRIES = json.loads((CHECKPOINTS_DIR / "index.json").read_text())["checkpoints"]
 
 
 def probe_images(size: int) -> torch.Tensor:
@@ -50,7 +48,7 @@ def outputs(loaded) -> dict[str, np.ndarray]:
 
 
 def _load(entry):
-    return ck.load_model(entry["name"], folders=[ROOT / "checkpoints"])
+    return ck.load_model(entry["name"], folders=[CHECKPOINTS_DIR])
 
 
 def _ids(entry) -> str:
@@ -65,11 +63,11 @@ def test_lean_checkpoint_gives_the_outputs_of_the_original_file(entry):
 
 
 def test_every_shipped_file_is_small_and_equivariant_ones_are_lean():
-    for path in (ROOT / "checkpoints").iterdir():
+    for path in (CHECKPOINTS_DIR).iterdir():
         assert path.stat().st_size < 2_000_000, path.name
     for entry in ENTRIES:
-        raw = torch.load(ROOT / "checkpoints" / entry["file"], weights_only=True)
-        assert bool(raw.get("recomputed")) == entry["model"].startswith("equivariant"), entry["name"]
+        raw = torch.load(CHECKPOINTS_DIR / entry["file"], weights_only=True)
+        assert bool(raw.get("recomputed")) == is_equivariant(entry["model"]), entry["name"]
         assert not any(k.endswith("sampled_basis") for k in raw["members"][0]), entry["name"]
 
 
@@ -87,7 +85,7 @@ def test_equivariant_outputs_are_invariant_and_cnn_outputs_are_not(entry):
     loaded = _load(entry)
     f = loaded.model if entry["kind"] == "classifier" else loaded.model.encode
     x = probe_images(loaded.image_size)
-    group = entry["config"].get("group") if entry["model"].startswith("equivariant") else None
+    group = entry["config"].get("group") if is_equivariant(entry["model"]) else None
     assert group is None or int(group[1:]) % 4 == 0, "90-degree rotations must be group elements"
     with torch.no_grad():
         y = f(x)

@@ -35,10 +35,16 @@ def checkpoints(kind: str | None = None, generator: str | None = None,
             continue
         if generator is not None and (e.get("data") or {}).get("generator") not in (generator, None):
             continue
-        if equivariant is not None and str(e.get("model", "")).startswith("equivariant") != equivariant:
+        if equivariant is not None and _is_equivariant_entry(e) != equivariant:
             continue
         out.append(e)
     return out
+
+
+def _is_equivariant_entry(entry: dict) -> bool:
+    from core.models.registry import MODEL_NAMES, is_equivariant
+
+    return entry.get("model") in MODEL_NAMES and is_equivariant(entry["model"])
 
 
 @st.cache_resource(show_spinner="Loading the model (once per server)…", max_entries=8)

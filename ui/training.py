@@ -83,6 +83,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     """
     global _JOB
     from core.checkpoints import RUNS_DIR, SHIPPED
+    from core.models.registry import is_equivariant
     from core.train.config import from_dict
 
     if not NAME_RE.match(name):
@@ -96,7 +97,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
         from core.data.simulate import SIMULATOR_VERSION
 
         data = str(DATA_DIR / f"app-{simulate['kind']}-v{SIMULATOR_VERSION}-n{simulate['n']}-seed{simulate['seed']}")
-    model_config = {"group": group} if group and model.startswith("equivariant") else {}
+    model_config = {"group": group} if group and is_equivariant(model) else {}
     config = from_dict({"data": data, "model": model, "model_config": model_config, "epochs": int(epochs),
                         "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR), "work_dir": str(RUNS_DIR / name),
                         "threads": 1, "max_minutes": max_minutes, "resume": False})

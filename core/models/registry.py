@@ -2,7 +2,7 @@
 
 Names: "equivariant_ae", "cnn_ae", "equivariant_classifier", "cnn_classifier". `CONFIGS[name]`
 is the config dataclass (call it for the defaults); `model_kind(name)` says what the model
-outputs ("autoencoder" | "classifier"). Nothing is built or imported from escnn until a model
+outputs ("autoencoder" | "classifier"), `is_equivariant(name)` whether escnn builds it. Nothing is built or imported from escnn until a model
 is requested.
 """
 
@@ -25,6 +25,7 @@ _MODELS = {
     "cnn_classifier": ("core.models.cnn", "CNNClassifierConfig", "CNNClassifier", "classifier"),
 }
 MODEL_NAMES = tuple(_MODELS)
+EQUIVARIANT_MODELS = frozenset({"equivariant_ae", "equivariant_classifier"})  # built with escnn; the others are baselines
 
 
 def _check_name(name: str) -> None:
@@ -36,6 +37,12 @@ def model_kind(name: str) -> str:
     """What model `name` (a registry name) outputs: one of MODEL_KINDS ("autoencoder" | "classifier")."""
     _check_name(name)
     return _MODELS[name][3]
+
+
+def is_equivariant(name: str) -> bool:
+    """Whether model `name` (a registry name) is built from escnn layers (else a plain-CNN baseline)."""
+    _check_name(name)
+    return name in EQUIVARIANT_MODELS
 
 
 class _Configs:
