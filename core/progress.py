@@ -10,13 +10,13 @@ from collections.abc import Callable
 Progress = Callable[[int, int, str], None]
 
 
-def tqdm_progress():
+def tqdm_progress(unit: str = "batch"):
     """A `progress(done, total, message)` callable drawing one tqdm bar; returns (callable, bar)."""
     import sys
 
     from tqdm import tqdm
 
-    bar = tqdm(total=1, unit="batch", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
+    bar = tqdm(total=1, unit=unit, dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30.0)
 
     def progress(done: int, total: int, message: str) -> None:
         if bar.total != total:
@@ -46,20 +46,11 @@ def lazy_progress():
 
 
 def progress_callable(progress) -> tuple[Progress | None, Callable[[], None]]:
-    """True -> tqdm bar (one refresh per call); a callable -> itself; False/None -> nothing.
+    """True -> a tqdm bar of images (`tqdm_progress`); a callable -> itself; False/None -> nothing.
     Returns (callback, close)."""
     if callable(progress):
         return progress, lambda: None
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=0, unit="img", dynamic_ncols=True)
-
-        def update(done: int, total: int, message: str) -> None:
-            bar.total = total
-            bar.n = done
-            bar.set_description(message, refresh=False)
-            bar.refresh()
-
+        update, bar = tqdm_progress(unit="img")
         return update, bar.close
     return None, lambda: None

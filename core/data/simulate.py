@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.paths import repo_relative
+from core.paths import DATA_DIR, repo_relative
 from core.plain import to_plain
 from core.progress import progress_callable
 
@@ -153,8 +153,6 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, d
 
 def default_out(kind: str, n: int, size: int, seed: int) -> Path:
     """`data/<kind>-n<n>-s<size>-seed<seed>` of the repository (core.paths.DATA_DIR)."""
-    from core.paths import DATA_DIR
-
     return DATA_DIR / f"{kind}-n{n}-s{size}-seed{seed}"
 
 
