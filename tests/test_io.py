@@ -287,7 +287,7 @@ def test_npz_with_one_array_and_refusals():
 def test_pickled_object_and_complex_npy():
     refuse("is a Python pickle", pickle.dumps({"image": [1, 2, 3]}), "evil.npy")
     refuse(
-        "holds Python objects (dtype object)",
+        "holds a NoneType entry besides the image",
         npy_bytes(np.array([[1, None]], dtype=object), allow_pickle=True),
         "obj.npy",
     )
@@ -384,7 +384,7 @@ def test_decompression_bomb_png_is_refused_without_decoding():
 def test_empty_unknown_gzip_and_missing():
     refuse("empty.fits is empty (0 bytes)", b"", "empty.fits")
     refuse("has the extension '.txt', which EquiScope does not read", b"hello", "notes.txt")
-    refuse("is gzip-compressed", gzip.compress(b"SIMPLE"), "x.fits.gz")
+    refuse("x.fits.gz is an empty or damaged FITS file", gzip.compress(b"SIMPLE"), "x.fits.gz")  # decompressed, then read
     refuse("has no file extension and its content is not recognised", b"hello", "README")
 
 

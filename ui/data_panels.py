@@ -23,7 +23,7 @@ from ui.errors import call
 from ui.images import STRETCH_HELP, STRETCHES, pixel_statistics, stretched_figure
 
 EXAMPLES_DIR = paths.EXAMPLES_DIR
-UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS]
+UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS] + ["gz"]  # gzipped FITS / .npy
 SEEN_KEY = "data_uploads_seen"  # file ids uploaded in this session, in order
 DECODED_KEY = "data_uploads_decoded"  # (file id, hdu, plane) -> LoadedImage, this session only
 MAX_DECODED_BYTES = 256 * 2**20  # decoded pixels kept per session; older ones are decoded again

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from core.data.preprocess import DEFAULT_GRID, prepare
 from core.errors import InputError
-from core.io import SUPPORTED_EXTENSIONS, read_image
+from core.io import is_supported_name, read_image
 from core.progress import Progress
 
 LENS_CLASSES = ("no_sub", "cdm", "vortex")
@@ -78,7 +78,7 @@ class DatasetIndex:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS and not path.name.startswith(".")
+    return path.is_file() and is_supported_name(path.name) and not path.name.startswith(".")
 
 
 def _file_fingerprint(root: Path, files: list[Path], labels: list[str] | None) -> str:

@@ -1,4 +1,7 @@
-"""Simulate a labelled data set: `python -m core simulate {disks,lenses} --n N --size S --seed K [--out DIR]`.
+"""Simulate a labelled data set: `python -m core simulate {disks,lenses} --n N --size S --seed K [--preset P] [--out DIR]`.
+
+Lens presets: "project" (this project's generator, core.data.lenses), "deeplense-model1" and
+"deeplense-model2" (the official DeepLense recipes, core.data.deeplense).
 
 DIR defaults to `data/<kind>-n<N>-s<S>-seed<K>` of the repository (`default_out`).
 Writes DIR/<class>/<id>.npy (float32, S x S) and DIR/manifest.json (see docs/INTERFACES.md).
@@ -30,6 +33,8 @@ CLASSES = {
     "lenses": ("no_sub", "cdm", "vortex"),
 }
 DEFAULT_SIZE = {"disks": 128, "lenses": 150}
+LENS_PRESETS = ("project", "deeplense-model1", "deeplense-model2")
+DEEPLENSE_PRESET_VERSION = "dl-1.0"  # version of core.data.deeplense's recipes (manifest "version" of preset data sets)
 MANIFEST = "manifest.json"
 PARTIAL_MANIFEST = "manifest.partial.json"
 MAX_SIZE = 1024
@@ -66,9 +71,13 @@ def _lens_summary(sub: dict) -> dict:
     return out
 
 
-def sample_params(kind: str, index: int, size: int, rng: np.random.Generator):
+def sample_params(kind: str, index: int, size: int, rng: np.random.Generator, preset: str = "project", noise: str | None = None):
     """The physical parameters of image `index` (cheap; drawn first from its generator)."""
     label = class_of(kind, index)
+    if kind == "lenses" and preset != "project":
+        from core.data import deeplense
+
+        return deeplense.sample_params(preset, label, rng, size, noise or "as-written")
     if kind == "disks":
         from core.data.disks import sample_disk_params
 
@@ -78,15 +87,24 @@ def sample_params(kind: str, index: int, size: int, rng: np.random.Generator):
     return sample_lens_params(rng, size)
 
 
-def _draw_params(kind: str, index: int, size: int, seed: int):
+def _draw_params(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None):
     """(parameters, generator) of image `index`: the parameters are drawn first, then the image."""
     rng = image_rng(seed, index)
-    return sample_params(kind, index, size, rng), rng
+    return sample_params(kind, index, size, rng, preset, noise), rng
 
 
-def render(kind: str, index: int, size: int, seed: int) -> tuple[np.ndarray, dict]:
-    """Image `index` of the data set (float32 (size, size)) and its manifest parameters."""
-    params, rng = _draw_params(kind, index, size, seed)
+def render(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None) -> tuple[np.ndarray, dict]:
+    """Image `index` of the data set and its manifest parameters.
+
+    float32 (size, size), except DeepLense Model I: raw counts as the official code (int32 here).
+    """
+    params, rng = _draw_params(kind, index, size, seed, preset, noise)
+    if kind == "lenses" and preset != "project":
+        from core.data import deeplense
+
+        image = deeplense.render(params, rng)
+        image = image.astype(np.int32) if image.dtype.kind == "i" else image.astype(np.float32)
+        return image, params.to_dict()
     if kind == "disks":
         from core.data.disks import simulate_disk
 
@@ -97,9 +115,9 @@ def render(kind: str, index: int, size: int, seed: int) -> tuple[np.ndarray, dic
     return image, {**params.to_dict(), **_lens_summary(sub)}
 
 
-def expected_params(kind: str, index: int, size: int, seed: int) -> dict:
+def expected_params(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None) -> dict:
     """Parameters of image `index` without rendering it (for resuming)."""
-    return _draw_params(kind, index, size, seed)[0].to_dict()
+    return _draw_params(kind, index, size, seed, preset, noise)[0].to_dict()
 
 
 def _worker_init() -> None:
@@ -108,27 +126,57 @@ def _worker_init() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _make_one(job: tuple[str, int, int, int, str, dict | None]) -> dict:
+def _make_one(job: tuple) -> dict:
     """Render and write one image unless a matching file exists; returns its manifest entry."""
     from core.atomic import atomic_save_npy
 
-    kind, index, size, seed, out, previous = job
+    kind, index, size, seed, out, previous, preset, noise, native = job
     rel = relative_file(kind, index)
     path = Path(out) / rel
     if previous is not None and path.exists():
-        expected = to_plain(expected_params(kind, index, size, seed))
+        expected = to_plain(expected_params(kind, index, size, seed, preset, noise))
         if all(previous["params"].get(k) == v for k, v in expected.items()):
             return previous
-    image, params = render(kind, index, size, seed)
-    atomic_save_npy(path, image)
+    image, params = render(kind, index, size, seed, preset, noise)
+    if native:
+        _save_native(path, image, params.get("axion_mass_ev"))
+    else:
+        atomic_save_npy(path, image)
     return {"file": rel, "label": class_of(kind, index), "params": to_plain(params)}
 
 
-def _header(kind: str, size: int, seed: int, command: str) -> dict:
-    return {"generator": kind, "version": SIMULATOR_VERSION, "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
+def _save_native(path: Path, image: np.ndarray, axion_mass_ev: float | None) -> None:
+    """DeepLense's own file format (int64 counts; vortices as [image, axion mass] object arrays), atomically."""
+    import os
+    import tempfile
+
+    from core.data.deeplense import save_native
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = image.astype(np.int64) if image.dtype.kind == "i" else image.astype(np.float64)
+    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent)
+    os.close(fd)
+    try:
+        save_native(tmp, image, axion_mass_ev)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
-def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, dict]:
+def version_of(kind: str, preset: str = "project") -> str:
+    return DEEPLENSE_PRESET_VERSION if kind == "lenses" and preset != "project" else SIMULATOR_VERSION
+
+
+def _header(kind: str, size: int, seed: int, command: str, preset: str = "project", noise: str | None = None) -> dict:
+    header = {"generator": kind, "version": version_of(kind, preset), "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
+    if kind == "lenses":
+        header["preset"] = preset
+    if noise is not None:
+        header["noise"] = noise
+    return header
+
+
+def _previous_entries(out: Path, kind: str, size: int, seed: int, preset: str = "project", noise: str | None = None) -> dict[str, dict]:
     """Finished entries of an earlier run of the same data set in `out` (file -> entry)."""
     import json
 
@@ -141,7 +189,8 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, d
             manifest = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # unreadable: regenerate its images
-        same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size")) == (kind, SIMULATOR_VERSION, seed, size)
+        same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size"), manifest.get("preset", "project"), manifest.get("noise")) == (
+            kind, version_of(kind, preset), seed, size, preset if kind == "lenses" else "project", noise)
         if not same:
             raise ValueError(
                 f"{out} already holds a different data set ({manifest.get('generator')}, seed {manifest.get('seed')}, size {manifest.get('size')}, version {manifest.get('version')}); choose an empty folder or the same settings."
@@ -151,9 +200,18 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, d
     return entries
 
 
-def default_out(kind: str, n: int, size: int, seed: int) -> Path:
-    """`data/<kind>-n<n>-s<size>-seed<seed>` of the repository (core.paths.DATA_DIR)."""
-    return DATA_DIR / f"{kind}-n{n}-s{size}-seed{seed}"
+def default_size(kind: str, preset: str = "project") -> int:
+    if kind == "lenses" and preset != "project":
+        from core.data.deeplense import NATIVE_SIZE
+
+        return NATIVE_SIZE[preset]
+    return DEFAULT_SIZE[kind]
+
+
+def default_out(kind: str, n: int, size: int, seed: int, preset: str = "project") -> Path:
+    """`data/<kind>[-<preset>]-n<n>-s<size>-seed<seed>` of the repository (core.paths.DATA_DIR)."""
+    tag = f"{kind}-{preset}" if kind == "lenses" and preset != "project" else kind
+    return DATA_DIR / f"{tag}-n{n}-s{size}-seed{seed}"
 
 
 def simulate_dataset(
@@ -165,30 +223,41 @@ def simulate_dataset(
     workers: int = 1,
     progress=True,
     command: str | None = None,
+    *,
+    preset: str = "project",
+    noise: str | None = None,
+    native: bool = False,
 ) -> Path:
     """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out` (default `default_out`);
     returns the manifest path.
 
     progress: True for a tqdm bar, a callable `progress(done, total, message)`, or False.
+    preset: lenses only, one of LENS_PRESETS; the DeepLense presets default to their native size.
+    noise: DeepLense Model II "as-written" (the official code's 2x noiseless image) or "euclid".
+    native: write DeepLense's own file format (int64 counts, vortex [image, axion mass] object arrays).
     """
     from core.atomic import atomic_write_json
 
     if kind not in KINDS:
         raise ValueError(f"Unknown simulator {kind!r}; choose disks or lenses.")
-    size = DEFAULT_SIZE[kind] if size is None else int(size)
+    if preset not in LENS_PRESETS or (kind == "disks" and preset != "project"):
+        raise ValueError(f"Unknown preset {preset!r} for {kind}; lenses take one of {', '.join(LENS_PRESETS)}.")
+    if native and preset == "project":
+        raise ValueError("--native writes DeepLense's own file format; use it with a deeplense-model preset.")
+    size = default_size(kind, preset) if size is None else int(size)
     if not 16 <= size <= MAX_SIZE:
         raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
     if n < 1:
         raise ValueError(f"The number of images must be at least 1; got {n}.")
     if workers < 1:
         raise ValueError(f"The number of workers must be at least 1; got {workers}.")
-    out = default_out(kind, n, size, seed) if out is None else Path(out)
+    out = default_out(kind, n, size, seed, preset) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if command is None:
         command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={repo_relative(out)!r}, workers={workers})"
-    header = _header(kind, size, seed, command)
-    previous = _previous_entries(out, kind, size, seed)
-    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i))) for i in range(n)]
+    header = _header(kind, size, seed, command, preset, noise)
+    previous = _previous_entries(out, kind, size, seed, preset, noise)
+    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i)), preset, noise, native) for i in range(n)]
     callback, close = progress_callable(progress)
     entries: list[dict] = []
     last_save = time.monotonic()
@@ -229,7 +298,11 @@ def simulate_dataset(
 def add_arguments(parser) -> None:
     parser.add_argument("kind", choices=KINDS, help="which simulator")
     parser.add_argument("--n", type=int, required=True, help="number of images (balanced over the classes)")
-    parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150)")
+    parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150, deeplense-model1 150, deeplense-model2 64)")
+    parser.add_argument("--preset", choices=LENS_PRESETS, default="project",
+                        help="lenses: this project's generator or the official DeepLense Model I / Model II recipe")
+    parser.add_argument("--noise", default=None, help="deeplense-model2: as-written (official code: twice the noiseless image, default) or euclid")
+    parser.add_argument("--native", action="store_true", help="deeplense presets: write DeepLense's own file format (int64 counts, vortex [image, axion mass])")
     parser.add_argument("--seed", type=int, default=0, help="master seed; image i uses SeedSequence(seed).spawn child i")
     parser.add_argument("--out", default=None,
                         help="output folder (class sub-folders + manifest.json); default data/<kind>-n<N>-s<SIZE>-seed<SEED> of the repository")
@@ -240,9 +313,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import shlex
 
-    size = args.size or DEFAULT_SIZE[args.kind]
+    size = args.size or default_size(args.kind, args.preset)
     out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
-    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{out} --workers {args.workers}"
-    manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command)
+    extra = (f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "")
+    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{extra}{out} --workers {args.workers}"
+    manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command,
+                                preset=args.preset, noise=args.noise, native=args.native)
     print(f"wrote {args.n} images and {manifest}")
     return 0

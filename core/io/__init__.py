@@ -16,18 +16,38 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.io.fits_io import fits_bytes, fits_header_facts, read_fits, write_fits
-from core.io.formats import SUPPORTED_EXTENSIONS, SUPPORTED_TEXT, choose_format, display_name
+from core.io.formats import SUPPORTED_EXTENSIONS, SUPPORTED_TEXT, choose_format, display_name, is_supported_name
 from core.io.layout import finish
 from core.io.meta import ImageMeta, LoadedImage
 from core.io.numpy_io import npy_plane, read_npy, read_npz
+from core.io.object_npy import is_object_npy, read_object_npy
 from core.io.raster import read_raster
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "SUPPORTED_EXTENSIONS", "ImageMeta", "LoadedImage", "InputError",
+    "DEFAULT_MAX_PIXELS", "SUPPORTED_EXTENSIONS", "ImageMeta", "is_supported_name", "LoadedImage", "InputError",
     "fits_bytes", "read_image", "write_fits",
 ]  # fmt: skip
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
+GZIP_MAX_RATIO_BYTES = 16  # a gzipped file may inflate to at most 16 bytes per allowed pixel (+ headers)
+
+
+def _gunzip(raw: bytes, filename: str | None, name: str, max_pixels: int) -> tuple[bytes, str | None]:
+    """Decompress a gzip file (e.g. `image.fits.gz`, as archives serve FITS), never beyond what an image may need."""
+    import zlib
+
+    limit = max_pixels * GZIP_MAX_RATIO_BYTES + 1_000_000
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(raw, limit)
+    except zlib.error as exc:
+        raise InputError(f"{name} is a damaged gzip file (it cannot be decompressed); download or compress it again.") from exc
+    if inflater.unconsumed_tail:
+        raise InputError(f"{name} decompresses to more than {limit // 1_000_000:,} MB, larger than any image EquiScope reads; crop it first.")
+    if not inflater.eof:
+        raise InputError(f"{name} is a truncated gzip file (it ends before its data does); download or copy it again.")
+    inner = filename[:-3] if filename and filename.lower().endswith(".gz") else None
+    return out, inner
 
 
 def _raw_bytes(source: str | Path | bytes, filename: str | None) -> tuple[bytes, str | None]:
@@ -43,6 +63,17 @@ def _raw_bytes(source: str | Path | bytes, filename: str | None) -> tuple[bytes,
         raise InputError(
             f"{name} cannot be read ({exc.strerror or 'input/output error'}); check its permissions."
         ) from exc
+
+
+def _as_npy(array) -> bytes:
+    """The .npy bytes of a numeric array (so a record's image passes the ordinary .npy checks)."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def read_image(
@@ -66,8 +97,16 @@ def read_image(
     name = display_name(filename)
     if not raw:
         raise InputError(f"{name} is empty (0 bytes); upload {SUPPORTED_TEXT}.")
+    notes = []
+    if raw[:2] == b"\x1f\x8b":
+        raw, inner = _gunzip(raw, filename, name, max_pixels)
+        notes.append(f"{name} was gzip-compressed and was decompressed.")
+        if not raw:
+            raise InputError(f"{name} decompresses to nothing (0 bytes); upload {SUPPORTED_TEXT}.")
+        filename = inner
     fmt, format_note = choose_format(raw, filename, name)
-    notes = [format_note] if format_note else []
+    notes += [format_note] if format_note else []
+    extras: dict = {}
     facts: dict = {
         "header": [],
         "bunit": None,
@@ -87,6 +126,13 @@ def read_image(
             fp.hdu_index,
             fp.image_hdus,
         )
+    elif fmt == "npy" and is_object_npy(raw):
+        record_image, extras = read_object_npy(raw, name)
+        array, layout = read_npy(_as_npy(record_image), name, max_pixels)
+        data, chosen, plane_notes = npy_plane(array, layout, plane, name)
+        notes += plane_notes + [f"{name} is a DeepLense-style record (an object array of an image and numbers); its image was read"
+                                + (f" and the axion mass {extras['axion_mass_ev']:.4g} eV kept." if "axion_mass_ev" in extras else ".")]
+        shape, dtype, n_planes = tuple(array.shape), array.dtype.name, layout.n_planes
     elif fmt in ("npy", "npz"):
         array, layout = (read_npy if fmt == "npy" else read_npz)(raw, name, max_pixels)
         data, chosen, plane_notes = npy_plane(array, layout, plane, name)
@@ -101,6 +147,7 @@ def read_image(
     meta = ImageMeta(
         filename=name if filename else "upload", source_format=fmt, original_shape=shape,
         original_dtype=dtype, n_nonfinite=n_bad, fill_value=fill, notes=notes + fill_notes,
-        hdu_index=hdu_index, plane=chosen, n_planes=n_planes, image_hdus=image_hdus, **facts,
+        hdu_index=hdu_index, plane=chosen, n_planes=n_planes, image_hdus=image_hdus,
+        axion_mass_ev=extras.get("axion_mass_ev"), **facts,
     )  # fmt: skip
     return LoadedImage(data=data, meta=meta)

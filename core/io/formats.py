@@ -13,7 +13,7 @@ EXTENSION_FORMAT = {
     ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
 }  # fmt: skip
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(EXTENSION_FORMAT)
-SUPPORTED_TEXT = "a FITS (.fits/.fit/.fts), NumPy (.npy/.npz), PNG, JPEG or TIFF file"
+SUPPORTED_TEXT = "a FITS (.fits/.fit/.fts, also gzipped), NumPy (.npy/.npz), PNG, JPEG or TIFF file"
 
 # (leading bytes, format); "pickle" and "gzip" are recognised only to refuse them clearly
 SIGNATURES = (
@@ -38,6 +38,13 @@ def display_name(filename: str | None) -> str:
     name = PurePath(str(filename).replace("\\", "/")).name or "file"
     name = re.sub(r"[\x00-\x1f\x7f]+", " ", name).strip() or "file"
     return name if len(name) <= 60 else name[:40] + "..." + name[-15:]
+
+
+def is_supported_name(filename: str) -> bool:
+    """True for a supported extension, also gzipped (`image.fits.gz`)."""
+    name = str(filename).lower()
+    name = name[:-3] if name.endswith(".gz") else name
+    return extension_of(name) in EXTENSION_FORMAT
 
 
 def extension_of(filename: str | None) -> str | None:
@@ -74,7 +81,7 @@ def choose_format(raw: bytes, filename: str | None, name: str) -> tuple[str, str
         )
     if content == "gzip":
         raise InputError(
-            f"{name} is gzip-compressed; decompress it (for example with gunzip) and upload {SUPPORTED_TEXT}."
+            f"{name} is gzip-compressed twice; decompress it (for example with gunzip) and upload {SUPPORTED_TEXT}."
         )
     if ext is not None and ext not in EXTENSION_FORMAT:
         raise InputError(

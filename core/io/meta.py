@@ -50,6 +50,7 @@ class ImageMeta:
     plane: int | None  # chosen plane of a cube / band of a multi-band array; None if none or summed
     n_planes: int  # > 1 for a cube or multi-band array (the planes the user may pick from)
     image_hdus: list[int] = field(default_factory=list)  # FITS: every HDU index holding an image
+    axion_mass_ev: float | None = None  # DeepLense vortex records ([image, axion mass] .npy files)
 
 
 @dataclass
