@@ -102,6 +102,7 @@ def summarize_manifest(manifest: dict | None, n: int | None = None, path: str | 
         "n": n if n is not None else (len(images) if isinstance(images, list) else None),
         "classes": list(manifest.get("classes") or []),
         "command": manifest.get("command"),
+        "preset": manifest.get("preset") or ("project" if manifest.get("generator") == "lenses" else None),
     }
     if path is not None:
         summary["path"] = paths.repo_relative(path)
@@ -370,3 +371,38 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
                  "versions": payload["versions"], "command": payload["command"], "path": str(path.resolve())}
     return LoadedModel(model=model, name=entry["name"], config=dict(payload["config"]), entry=entry,
                        path=path, kind=kind, classes=payload.get("classes"), sha256=digest)
+
+
+def training_side(entry: dict) -> int | None:
+    """Side in pixels of the images a checkpoint was trained on (its data manifest's size), if known."""
+    size = (entry.get("data") or {}).get("size")
+    return int(size) if isinstance(size, (int, float)) else None
+
+
+def rank_for_image(entries: list[dict], shape: tuple[int, ...]) -> list[dict]:
+    """`entries` ordered by how well their training images match an image of `shape` (H, W).
+
+    Same side as the training images first (a 64-px DeepLense Model II image -> the classifiers
+    trained on Model II), then by how far the side is in log scale; ties keep the index order.
+    """
+    side = min(shape[-2:]) if len(shape) >= 2 else None
+
+    def distance(entry: dict) -> float:
+        trained = training_side(entry)
+        if side is None or trained is None:
+            return float("inf")
+        return abs(float(np.log(side / trained)))
+
+    return sorted(entries, key=distance)
+
+
+def data_description(entry: dict) -> str:
+    """One line on what a checkpoint was trained on: preset or generator, image size, number of images."""
+    data = entry.get("data") or {}
+    preset = data.get("preset")
+    source = {"deeplense-model1": "DeepLense Model I (official recipe)", "deeplense-model2": "DeepLense Model II (official recipe)",
+              "project": f"this project's lens generator {data.get('version')}"}.get(preset) or (
+        f"{data.get('generator')} generator {data.get('version')}" if data.get("generator") else "an unlabelled folder")
+    size = f", {data['size']} px" if data.get("size") else ""
+    n = f", {data['n']:,} images" if data.get("n") else ""
+    return f"{source}{size}{n}"

@@ -123,3 +123,27 @@ def test_a_preset_folder_is_not_mistaken_for_another_data_set(tmp_path):
     simulate_dataset("lenses", 3, 32, seed=0, out=tmp_path, progress=False, preset="deeplense-model2")
     with pytest.raises(ValueError, match="different data set"):
         simulate_dataset("lenses", 3, 32, seed=0, out=tmp_path, progress=False)
+
+
+def test_train_from_a_deeplense_layout_folder_with_native_files(tmp_path):
+    """DeepLense's own layout (no/, sphere/, vort/ with [image, axion mass] records) trains with one command."""
+    import torch
+
+    from core.cli import main
+    from core.data.simulate import render
+
+    root = tmp_path / "deeplense"
+    folders = {"no_sub": "no", "cdm": "sphere", "vortex": "vort"}
+    for i in range(12):
+        image, params = render("lenses", i, 33, seed=7, preset="deeplense-model2")
+        label = ("no_sub", "cdm", "vortex")[i % 3]
+        (root / folders[label]).mkdir(parents=True, exist_ok=True)
+        dl.save_native(root / folders[label] / f"sim_{i}.npy", image.astype(np.float64), params["axion_mass_ev"])
+    args = ["train", "--data", str(root), "--model", "cnn_classifier", "--epochs", "1", "--batch-size", "4",
+            "--name", "dl-tiny", "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w"), "--device", "cpu",
+            "--set", "model_config.image_size=33", "--set", "model_config.channels=[4, 4, 4, 4]"]
+    assert main(args) == 0
+    raw = torch.load(tmp_path / "out" / "dl-tiny.pt", weights_only=True)
+    assert raw["classes"] == ["no_sub", "cdm", "vortex"]
+    index = json.loads((tmp_path / "out" / "index.json").read_text())["checkpoints"][0]
+    assert index["data"]["n"] == 12 and index["kind"] == "classifier"

@@ -15,7 +15,7 @@ from torch import nn
 
 from core.models.config import PlainConfig
 from core.models.decoder import UpsamplingDecoder
-from core.models.equivariant import check_grid
+from core.models.equivariant import center_crop, check_grid, checked_crop
 from core.models.features import FeatureMap
 
 
@@ -36,6 +36,7 @@ class CNNClassifierConfig(PlainConfig):
     hidden: int = 64  # width of the embedding returned by `embed`
     dropout: float = 0.1  # dropout before the last Linear (training only)
     n_classes: int = 3  # number of classes (lenses: no_sub, cdm, vortex)
+    crop: int = 0  # the network sees the central `crop` px of the grid (odd; 0 = whole grid), e.g. the lensing region
 
 
 def _conv_block(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -107,7 +108,7 @@ class CNNClassifier(nn.Module):
     def __init__(self, config: CNNClassifierConfig | None = None):
         super().__init__()
         cfg = config or CNNClassifierConfig()
-        check_grid(cfg.image_size, len(cfg.channels))
+        checked_crop(cfg.image_size, cfg.crop, len(cfg.channels))
         self.config = cfg
         self.image_size = cfg.image_size
         self.n_classes = cfg.n_classes
@@ -120,7 +121,7 @@ class CNNClassifier(nn.Module):
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> features (B, hidden) before the last Linear."""
-        h = self.stem(x)  # (B, C0, S/2, S/2)
+        h = self.stem(center_crop(x, self.config.crop))  # (B, C0, S/2, S/2)
         if maps is not None:
             maps.append(FeatureMap("stem", h, None))
         for i, stage in enumerate(self.stages):

@@ -47,6 +47,26 @@ def check_grid(image_size: int, n_blocks: int) -> None:
         )
 
 
+def checked_crop(image_size: int, crop: int, n_blocks: int) -> int:
+    """The side the network sees: the central `crop` pixels of the grid (0 = the whole grid)."""
+    if not crop:
+        check_grid(image_size, n_blocks)
+        return image_size
+    if crop > image_size or (image_size - crop) % 2:
+        raise ValueError(f"A central crop of {crop} px must fit the {image_size}-px grid with equal margins; use an odd crop up to {image_size}.")
+    check_grid(crop, n_blocks)
+    return crop
+
+
+def center_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central (crop, crop) pixels of x (..., S, S); x itself when crop is 0 or S."""
+    size = x.shape[-1]
+    if not crop or crop == size:
+        return x
+    m = (size - crop) // 2
+    return x[..., m : m + crop, m : m + crop]
+
+
 def group_elements(group: str) -> list[tuple[bool, float]]:
     """(flip, angle_deg) of each element of C_N / D_N in escnn's order (the regular-field channel order).
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from core.models.config import PlainConfig
-from core.models.equivariant import EquivariantEncoder, EscnnStateMixin, check_grid
+from core.models.equivariant import EquivariantEncoder, EscnnStateMixin, center_crop, checked_crop
 from core.models.features import FeatureMap
 
 
@@ -22,6 +22,7 @@ class EquivariantClassifierConfig(PlainConfig):
     hidden: int = 64  # width of the invariant embedding returned by `embed`
     dropout: float = 0.1  # dropout before the last Linear (training only)
     n_classes: int = 3  # number of classes (lenses: no_sub, cdm, vortex)
+    crop: int = 0  # the network sees the central `crop` px of the grid (odd; 0 = whole grid), e.g. the lensing region
 
 
 class EquivariantClassifier(EscnnStateMixin, nn.Module):
@@ -32,7 +33,7 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
     def __init__(self, config: EquivariantClassifierConfig | None = None):
         super().__init__()
         cfg = config or EquivariantClassifierConfig()
-        check_grid(cfg.image_size, len(cfg.fields))
+        checked_crop(cfg.image_size, cfg.crop, len(cfg.fields))
         self.config = cfg
         self.image_size = cfg.image_size
         self.n_classes = cfg.n_classes
@@ -43,7 +44,7 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> invariant features (B, hidden) before the last Linear."""
-        inv, _ = self.encoder(x, maps)  # (B, 2F)
+        inv, _ = self.encoder(center_crop(x, self.config.crop), maps)  # (B, 2F)
         return self.embedding(inv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
