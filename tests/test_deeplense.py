@@ -147,3 +147,24 @@ def test_train_from_a_deeplense_layout_folder_with_native_files(tmp_path):
     assert raw["classes"] == ["no_sub", "cdm", "vortex"]
     index = json.loads((tmp_path / "out" / "index.json").read_text())["checkpoints"][0]
     assert index["data"]["n"] == 12 and index["kind"] == "classifier"
+
+
+@pytest.mark.parametrize("name", ["equivariant_classifier", "cnn_classifier"])
+def test_a_central_crop_sees_only_the_middle_of_the_grid(name):
+    import torch
+
+    from core.models.registry import build_model
+
+    config = {"image_size": 41, "crop": 17, "n_classes": 3}
+    config.update({"fields": (2, 2, 2, 2), "group": "D4"} if name.startswith("equivariant") else {"channels": (4, 4, 4, 4)})
+    model = build_model(name, config).eval()
+    x = torch.rand(2, 1, 41, 41)
+    y = x.clone()
+    y[..., :12, :] = 0.0  # outside the central 17 px (rows 12-28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(y))
+        if name.startswith("equivariant"):
+            rel = (model(torch.rot90(x, 1, (2, 3))) - model(x)).norm() / model(x).norm()
+            assert rel < 1e-5 and (model(torch.flip(x, (3,))) - model(x)).norm() / model(x).norm() < 1e-5
+    with pytest.raises(ValueError, match="central crop"):
+        build_model(name, {**config, "crop": 16})
