@@ -22,7 +22,7 @@ from core.errors import InputError
 from ui import data_panels, image_list
 
 RESTORED_KEY = "share_restored"  # set once the link of this session has been applied
-NOTE_KEY = "share_note"  # a link that could not be applied: one sentence, shown once in the sidebar
+NOTE_KEY = "share_notes"  # what of a link could not be applied: sentences shown once in the sidebar
 # Widget keys whose values a link carries: the main settings of each page. A page that renames one
 # of its keys renames it here too; a value that is no longer an option falls back to the default.
 SHARED_WIDGETS = (
@@ -66,8 +66,7 @@ def restore(pages, page) -> None:
     """Apply the link this session was opened with: its image joins the list as the current one, its
     settings go into the widgets, and its page opens. Runs once per session."""
     if st.session_state.get(RESTORED_KEY):
-        note = st.session_state.pop(NOTE_KEY, None)
-        if note:
+        for note in st.session_state.pop(NOTE_KEY, []):  # after the link's page switch
             st.sidebar.warning(note)
         return
     st.session_state[RESTORED_KEY] = True
@@ -77,7 +76,7 @@ def restore(pages, page) -> None:
     try:
         _restore_image(params)
     except (InputError, ValueError) as exc:
-        st.session_state[NOTE_KEY] = f"The link's image could not be opened: {exc}"
+        st.session_state.setdefault(NOTE_KEY, []).append(f"The link's image could not be opened: {exc}")
     for key in SHARED_WIDGETS:
         if key in params:
             st.session_state[key] = decode(params[key])
@@ -85,11 +84,11 @@ def restore(pages, page) -> None:
     if wanted and wanted != page_name(page):
         target = next((p for p in pages if page_name(p) == wanted), None)
         if target is None:
-            st.session_state[NOTE_KEY] = f"The link's page '{wanted}' does not exist on this server."
+            st.session_state.setdefault(NOTE_KEY, []).append(f"The link's page '{wanted}' does not exist on this server.")
         else:
             st.switch_page(target)
-    if NOTE_KEY in st.session_state:
-        st.sidebar.warning(st.session_state.pop(NOTE_KEY))
+    for note in st.session_state.pop(NOTE_KEY, []):
+        st.sidebar.warning(note)
 
 
 def view_params(page) -> dict[str, str]:
