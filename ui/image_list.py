@@ -35,7 +35,7 @@ from ui.markdown import md_escape
 
 LIST_KEY = "image_list"  # list[Entry]
 CURRENT_ID_KEY = "image_list_current"  # id of the current entry
-MAX_LIST_BYTES = 512 * 2**20  # pixels (and re-readable file bytes) kept per session
+MAX_LIST_BYTES = 512 * 2**20  # pixels (and re-readable file bytes) kept per session; a quarter when hosted
 THUMB = 48  # thumbnail side in px
 SOURCES = ("upload", "example", "simulation")
 _IDS = itertools.count(1)
@@ -141,8 +141,9 @@ def add_image(loaded: LoadedImage, name: str, *, kind: str | None, source: str, 
                          "session; remove some (✕ in the sidebar) to make room.")
     size = int(loaded.data.nbytes) + (len(raw) if raw else 0)
     used = sum(e.nbytes for e in entries)
-    if used + size > MAX_LIST_BYTES:
-        raise InputError(f"{name} was not added: the image list would hold more than {MAX_LIST_BYTES // 2**20} MB "
+    budget = MAX_LIST_BYTES // (4 if settings().hosted else 1)
+    if used + size > budget:
+        raise InputError(f"{name} was not added: the image list would hold more than {budget // 2**20} MB "
                          "of pixels; remove some images (✕ in the sidebar) to make room.")
     entry = Entry(id=f"img{next(_IDS)}", name=_unique_name(name), kind=kind, source=source, loaded=loaded,
                   label=label, raw=raw, origin=dict(origin or {}), identity=identity, thumb=thumbnail(loaded.data))
