@@ -216,12 +216,14 @@ def sidebar() -> None:
         is_current = current is not None and current.id == entry.id
         thumb, name, drop = bar.columns([1, 4, 1], vertical_alignment="center", gap="small")
         thumb.image(entry.thumb, width=THUMB, clamp=True)
-        name.button(md_escape(entry.name), key=f"imglist-use-{entry.id}", type="primary" if is_current else "tertiary",
+        folder, _, base = entry.name.rpartition("/")
+        name.button(md_escape(base), key=f"imglist-use-{entry.id}", type="primary" if is_current else "tertiary",
                     on_click=select, args=(entry.id,), width="stretch",
-                    help=("The current image. " if is_current else "Make this the current image. ") + entry.describe())
+                    help=("The current image: " if is_current else "Make this the current image: ") + entry.name)
         drop.button("✕", key=f"imglist-remove-{entry.id}", on_click=remove, args=(entry.id,), type="tertiary",
                     help="Remove from the list (frees its slot).")
-        name.caption(("✓ current · " if is_current else "") + md_escape(entry.describe()))
+        where = f"in {folder} · " if folder else ""
+        name.caption(("✓ current · " if is_current else "") + md_escape(where + entry.describe()))
     if entries:
         bar.button("Clear the list", key="imglist-clear", on_click=clear, type="tertiary")
     image = state.get_current_image()
