@@ -61,6 +61,7 @@ def test_app_boots_on_the_data_page(app):
     assert [t.value for t in app.title] == ["Data"]
     assert [t.label for t in app.tabs] == ["Upload", "Examples", "Simulate"]
     assert any("None yet" in c.value for c in app.sidebar.caption)
+    assert any("Current image: none yet" in c.value for c in app.caption)
     assert app.file_uploader[0].accept_multiple_files
     assert {".fits", ".npy", ".npz", ".png", ".jpg", ".tiff"} <= set(
         app.file_uploader[0].allowed_type

@@ -226,6 +226,5 @@ def sidebar() -> None:
         name.caption(("✓ current · " if is_current else "") + md_escape(where + entry.describe()))
     if entries:
         bar.button("Clear the list", key="imglist-clear", on_click=clear, type="tertiary")
-    image = state.get_current_image()
-    if image is not None and current is None:  # set by a page or a test outside the list
+    if state.get_current_image() is not None and current is None:  # set outside the list (a test, a page)
         state.current_image_badge(bar)
