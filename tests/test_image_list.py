@@ -181,6 +181,14 @@ def test_same_names_from_different_zip_folders_are_told_apart_and_labelled(app):
     assert captions[0].startswith("✓ current · in deeplense.zip/lenses/no · strong lens · class no_sub")
 
 
+def test_files_of_a_folder_upload_keep_their_folder_and_label(app):
+    """A folder upload (accept_multiple_files="directory") names each file by its path in the folder."""
+    assert app.file_uploader[1].proto.multiple_files and "folder" in app.expander[0].label
+    upload_files(app, upload("lenses/cdm/000.npy", npy_bytes(RNG.normal(size=(8, 8)))),
+                 upload("lenses/vortex/000.npy", npy_bytes(RNG.normal(size=(8, 8)))))
+    assert [(e.name, e.label) for e in entries(app)] == [("lenses/cdm/000.npy", "cdm"), ("lenses/vortex/000.npy", "vortex")]
+
+
 def test_same_file_name_uploaded_twice_with_other_pixels_gets_a_distinct_name(app):
     upload_files(app, upload("000.npy", npy_bytes(RNG.normal(size=(8, 8)))))
     upload_files(app, upload("000.npy", npy_bytes(RNG.normal(size=(8, 8)))))

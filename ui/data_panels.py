@@ -179,7 +179,7 @@ def _add_upload(raw: bytes, file_name: str, shown_name: str, label: str | None) 
 
 
 def _zip_label(folder: str) -> str | None:
-    """A class label from the innermost folder of a zip member (DeepLense names mapped)."""
+    """A class label from the innermost folder of a zip member or of a folder upload (DeepLense names mapped)."""
     from core.data.datasets import canonical_class
 
     return canonical_class(PurePosixPath(folder).name) if folder else None
@@ -199,8 +199,9 @@ def ingest(files) -> tuple[list[image_list.Entry], list[tuple[str, str]]]:
             refused.append(name)
             continue
         try:
-            if not is_zip(name):
-                added.append(_add_upload(getvalue(), name, name, None))
+            if not is_zip(name):  # a folder upload names files by their path in the folder
+                folder, _, base = name.replace("\\", "/").rpartition("/")
+                added.append(_add_upload(getvalue(), base, name, _zip_label(folder)))
                 continue
             archive = zip_images(getvalue(), name)
             for k, member in enumerate(archive.members):
@@ -308,6 +309,11 @@ def upload_tab() -> None:
         "A zip may hold one folder per class (DeepLense's no/sphere/vort or no_sub/cdm/vortex): the folder "
         "becomes the image's label. FITS cubes and multi-band arrays let you pick a plane.",
     )  # fmt: skip
+    folder_key = f"data_folder_{gen}"
+    with st.expander("Or upload a whole folder (its sub-folders become class labels)"):
+        st.file_uploader("Folder of images", type=UPLOAD_TYPES, accept_multiple_files="directory", key=folder_key,
+                         on_change=_on_upload, args=(folder_key,), max_upload_size=limits.max_upload_mb,
+                         label_visibility="collapsed")  # fmt: skip
     for level, text in st.session_state.get(MESSAGES_KEY, []):
         (st.error if level == "error" else st.caption)(text)
     entry = image_list.current_entry()
