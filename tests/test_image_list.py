@@ -178,7 +178,7 @@ def test_same_names_from_different_zip_folders_are_told_apart_and_labelled(app):
     assert [b.label for b in list_buttons(app)] == ["000\\.npy"] * 3  # the file name, then where it lies:
     captions = [c.value.replace("\\", "") for c in app.sidebar.caption]
     assert [c.split(" · ")[0] for c in captions] == ["✓ current", "in deeplense.zip/lenses/sphere", "in deeplense.zip/lenses/vort"]
-    assert captions[0].startswith("✓ current · in deeplense.zip/lenses/no · strong lens · class no_sub")
+    assert captions[0].startswith("✓ current · in deeplense.zip/lenses/no · lens · class no_sub")
 
 
 def test_files_of_a_folder_upload_keep_their_folder_and_label(app):

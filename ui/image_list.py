@@ -39,7 +39,8 @@ MAX_LIST_BYTES = 512 * 2**20  # pixels (and re-readable file bytes) kept per ses
 THUMB = 48  # thumbnail side in px
 SOURCES = ("upload", "example", "simulation")
 _IDS = itertools.count(1)
-KEEP = object()  # update_current: leave the kind as it is
+KEEP = object()
+SHORT_KINDS = {"disk": "disk", "lens": "lens", None: "kind unknown"}  # update_current: leave the kind as it is
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Entry:
     def describe(self) -> str:
         """One line: kind, class label, size."""
         h, w = self.loaded.data.shape
-        parts = [state.KIND_LABELS[self.kind]]
+        parts = [SHORT_KINDS[self.kind]]
         if self.label:
             parts.append(f"class {self.label}")
         parts.append(f"{h}×{w} px")
@@ -214,7 +215,7 @@ def sidebar() -> None:
         bar.caption("None yet: upload, simulate or pick an example on the Data page.")
     for entry in entries:
         is_current = current is not None and current.id == entry.id
-        thumb, name, drop = bar.columns([1, 4, 1], vertical_alignment="center", gap="small")
+        thumb, name, drop = bar.columns([1, 4, 1], vertical_alignment="top", gap="small")
         thumb.image(entry.thumb, width=THUMB, clamp=True)
         folder, _, base = entry.name.rpartition("/")
         name.button(md_escape(base), key=f"imglist-use-{entry.id}", type="primary" if is_current else "tertiary",
