@@ -1,5 +1,7 @@
 # Two entry points for a fresh machine (Python 3.11, no GPU): `make app` and `make test`.
-# Both create or reuse .venv/ and install the pinned stack; re-running is cheap.
+# Both create or reuse .venv/ and install the pinned stack with one `pip install -r requirements.txt`
+# (what Streamlit Community Cloud and Hugging Face Spaces run); re-running is cheap.
+# escnn's py3nj is built from source: it needs gfortran (packages.txt; apt-get install gfortran).
 PY ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -8,11 +10,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt
+	@command -v gfortran >/dev/null || { echo "escnn's py3nj needs a Fortran compiler: apt-get install gfortran (packages.txt)"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
-	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 app: $(STAMP)
@@ -22,7 +24,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n 2 --timeout 600
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -n 2 -m "not slow and not browser"
+	$(VENV)/bin/python -m pytest -n 2 -m "not slow and not browser and not deploy"
 
 clean-venv:
 	rm -rf $(VENV)

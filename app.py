@@ -1,7 +1,8 @@
-"""EquiScope: `streamlit run app.py`. Page config and navigation only."""
+"""EquiScope: `streamlit run app.py`. Page config, navigation, the image list and the shared link."""
 
 import streamlit as st
 
+from ui import image_list, share
 from ui.hosting import is_hosted
 
 st.set_page_config(page_title="EquiScope", page_icon=":telescope:", layout="wide")
@@ -17,4 +18,10 @@ PAGES = [
 if not is_hosted():  # a public demo does not train on the shared server
     PAGES.append(st.Page("pages/train.py", title="Train", icon=":material/model_training:"))
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+share.restore(PAGES, page)  # a shared link's page, image and settings, once per session
+image_list.sidebar()
+try:
+    page.run()
+finally:
+    share.publish(page)  # the address bar now reopens this view

@@ -3,7 +3,7 @@
 Environment variables (all optional):
     EQUISCOPE_HOSTED=1             public demo: stricter limits below, the Train page hidden or capped
     EQUISCOPE_MAX_PIXELS=N         largest image (H * W pixels) read from an upload or a file
-    EQUISCOPE_MAX_FILES=N          uploads accepted per browser session
+    EQUISCOPE_MAX_FILES=N          images the session's image list holds (uploads, zip members, examples, simulations)
     EQUISCOPE_MAX_UPLOAD_MB=N      largest upload in MB; keep equal to server.maxUploadSize in
                                    .streamlit/config.toml (Streamlit enforces that one first)
 The upload size itself is enforced by Streamlit (`server.maxUploadSize`); `max_upload_mb` is
@@ -23,7 +23,7 @@ TRUE = {"1", "true", "yes", "on"}
 class Settings:
     hosted: bool = False  # serving a public demo
     max_pixels: int = 4096 * 4096  # largest H * W read by core.io.read_image
-    max_files_per_session: int = 20  # uploads one browser session may make
+    max_files_per_session: int = 100  # images one browser session's image list holds at once
     max_upload_mb: int = 50  # per file; mirrors server.maxUploadSize
     train_max_epochs: int = 100  # cap on a run started from the browser
     train_max_images: int = 4000  # cap on images simulated for such a run
@@ -33,7 +33,7 @@ class Settings:
 HOSTED = Settings(
     hosted=True,
     max_pixels=2048 * 2048,
-    max_files_per_session=20,
+    max_files_per_session=40,
     max_upload_mb=50,
     train_max_epochs=3,
     train_max_images=64,

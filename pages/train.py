@@ -1,11 +1,10 @@
-"""Train: start a small run from the browser; progress bar and live loss curve; one run per server."""
+"""Train: start a small run from the browser on simulations or a labelled upload; progress, live loss
+curve; the runs of this server compared by their curves. One run per server."""
 
-import numpy as np
 import streamlit as st
 
 from core.models.registry import is_equivariant, model_kind
-from ui import figures, training
-from ui.errors import call
+from ui import training, training_panels
 from ui.hosting import is_hosted, train_limits
 
 st.title("Train")
@@ -26,57 +25,22 @@ order = c3.select_slider("N (rotations by 360/N degrees)", [2, 4, 8, 16], value=
                          disabled=not equivariant)
 group = f"{family[0]}{order}" if equivariant else None
 
-sets = training.datasets()
-source = st.radio("Data", ["Simulate a small set", "A simulated set on this server"], horizontal=True,
-                  key="train_source", index=0)
-simulate, data = None, None
-if source.startswith("Simulate"):
-    d1, d2, d3 = st.columns(3)
-    kind = d1.selectbox("Images", ["disks", "lenses"], index=1 if model_kind(model) == "classifier" else 0, key="train_kind")
-    n = d2.number_input("How many", 8, limits["images"], min(128, limits["images"]), step=8, key="train_n")
-    seed = d3.number_input("Seed", 0, 10**6, 0, key="train_seed")
-    simulate = {"kind": kind, "n": int(n), "size": 129 if kind == "disks" else 150, "seed": int(seed)}
-elif sets:
-    data = str(st.selectbox("Data set", sets, format_func=lambda p: p.name, key="train_data"))
-else:
-    st.info("No simulated set is on this server yet (folders under data/ with a manifest.json); simulate one.")
+data, simulate = training_panels.data_source(model_kind(model), limits)
 
 e1, e2, e3 = st.columns(3)
 epochs = e1.number_input("Epochs", 1, limits["epochs"], min(5, limits["epochs"]), key="train_epochs")
 batch = e2.select_slider("Batch size", [4, 8, 16, 32, 64], value=16, key="train_batch")
-name = e3.text_input("Run name", f"{model.replace('_', '-')}{'-' + group if group else ''}", key="train_name")
+base = f"{model.replace('_', '-')}{'-' + group if group else ''}"
+name = training_panels.run_name(e3, base)
+replace = e3.checkbox("Replace the run of that name", key="train_replace", value=False,
+                      disabled=name not in training.run_names())
 
 job = training.current()
 running = job is not None and job.running
-if st.button("Start training", type="primary", disabled=running, key="train_start"):
-    call(training.start, name=name.strip(), model=model, group=group, data=data, simulate=simulate,
-         epochs=int(epochs), batch_size=int(batch), max_minutes=limits["minutes"])
-    st.rerun()
-
-
-@st.fragment(run_every=1.0 if running else None)
-def show_run() -> None:
-    job = training.current()
-    if job is None:
-        return
-    st.subheader(f"Run '{job.name}': {job.status}")
-    st.caption(job.summary)
-    st.progress(job.fraction(), text=job.message or job.status)
-    history = job.history
-    if history.get("epoch"):
-        x = np.arange(1, len(history["epoch"]) + 1)
-        series = {k.replace("_", " "): history[k] for k in ("train_loss", "val_loss") if k in history}
-        st.plotly_chart(figures.curves_figure(x, series, x_title="epoch (all folds in order)",
-                                              y_title="loss (training objective, dimensionless)", log_y=True),
-                        key="train_curve")
-    if job.running:
-        st.button("Stop after this batch", on_click=training.stop, key="train_stop")
-    elif job.error:
-        st.error(job.error)
-    else:
-        st.success(job.message)
-    if running and not job.running:
-        st.rerun()  # the run ended: refresh the whole page once (Start button, pickers)
-
-
-show_run()
+st.button("Start training", type="primary", disabled=running, key="train_start", on_click=training_panels.start,
+          kwargs={"name": name, "model": model, "group": group, "data": data, "simulate": simulate,
+                  "epochs": int(epochs), "batch_size": int(batch), "max_minutes": limits["minutes"],
+                  "replace": bool(replace)})
+training_panels.start_error()
+training_panels.show_run(running)
+training_panels.compare_runs()

@@ -2,9 +2,26 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from core import paths  # noqa: E402 - importable once ROOT is on sys.path
 
 REALDATA = paths.REAL_DATA_DIR
+
+
+@pytest.fixture
+def app_script_every_run(monkeypatch):
+    """Make AppTest run app.py on every run, as a real server does.
+
+    AppTest resets `PagesManager.uses_pages_directory` before each run; with a pages/ folder beside
+    app.py, Streamlit then runs a page's file directly on reruns, without app.py (no sidebar image list,
+    no shared-link handling). A server sets the flag once, when app.py first calls st.navigation.
+    """
+    import runpy
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    monkeypatch.setattr(script_runner, "_mpa_v1", lambda path: runpy.run_path(path, run_name="__main__"))

@@ -123,7 +123,8 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             page.get_by_text("selected images").first.wait_for(timeout=60_000)
             _wait_idle(page)
             _assert_no_exception(page)
-            assert page.locator('[data-testid="stImage"] img').count() > 0  # the gallery of the selection
+            # the gallery of the selection (the sidebar's image list has thumbnails of its own)
+            assert page.locator('[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').count() > 0
             _screenshot(page, "latent_map")
 
             for title, name in [("Feature maps", "feature_maps"), ("Equivariance lab", "equivariance"),

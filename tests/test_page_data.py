@@ -60,6 +60,7 @@ def current(at: AppTest) -> dict | None:
 def test_app_boots_on_the_data_page(app):
     assert [t.value for t in app.title] == ["Data"]
     assert [t.label for t in app.tabs] == ["Upload", "Examples", "Simulate"]
+    assert any("None yet" in c.value for c in app.sidebar.caption)
     assert any("Current image: none yet" in c.value for c in app.caption)
     assert app.file_uploader[0].accept_multiple_files
     assert {".fits", ".npy", ".npz", ".png", ".jpg", ".tiff"} <= set(
@@ -68,7 +69,7 @@ def test_app_boots_on_the_data_page(app):
 
 
 def test_uploaded_fits_is_displayed_with_units_and_becomes_current(app):
-    app.file_uploader(key="data_upload").set_value([DISK]).run()
+    app.file_uploader[0].set_value([DISK]).run()
     assert not app.exception and not app.error
     text = markdown_text(app)
     assert "**disk\\.fits**" in text and "Jy/beam" in text
@@ -87,9 +88,9 @@ def test_uploaded_fits_is_displayed_with_units_and_becomes_current(app):
 
 
 def test_bad_upload_shows_one_sentence_and_the_good_upload_stays(app):
-    app.file_uploader(key="data_upload").set_value([DISK]).run()
+    app.file_uploader[0].set_value([DISK]).run()
     n_charts = len(app.get("plotly_chart"))
-    app.file_uploader(key="data_upload").set_value([DISK, BAD]).run()
+    app.file_uploader[0].set_value([DISK, BAD]).run()
     assert not app.exception
     assert [e.value for e in app.error] == [
         "notes\\.fits is not a FITS file \\(it does not start with the FITS keyword SIMPLE, so it may be text "
@@ -100,37 +101,16 @@ def test_bad_upload_shows_one_sentence_and_the_good_upload_stays(app):
     assert current(app)["name"] == "disk.fits"
 
 
-def test_cube_offers_a_plane_selector_and_use_this_image_takes_the_plane(app):
+def test_cube_offers_a_plane_selector_and_the_plane_becomes_the_current_image(app):
     cube = np.stack([RNG.normal(size=(20, 24)) + 10 * k for k in range(3)])
-    app.file_uploader(key="data_upload").set_value([fits_upload("cube.fits", cube)]).run()
+    app.file_uploader[0].set_value([fits_upload("cube.fits", cube)]).run()
     assert "plane 0 of 3" in markdown_text(app)
+    assert current(app)["data"].mean() == pytest.approx(cube[0].mean(), abs=1e-4)
     plane = next(s for s in app.selectbox if s.label == "Plane")
     plane.set_value(2).run()
     assert not app.exception and "plane 2 of 3" in markdown_text(app)
-    assert current(app)["data"].mean() == pytest.approx(
-        cube[0].mean(), abs=1e-4
-    )  # still the first plane
-    use = next(b for b in app.button if b.label == "Use this image" and b.key.startswith("up-"))
-    use.click().run()
     assert current(app)["data"].mean() == pytest.approx(cube[2].mean(), abs=1e-4)
-
-
-def test_session_upload_limit(monkeypatch):
-    monkeypatch.setenv("EQUISCOPE_MAX_FILES", "1")
-    settings.cache_clear()
-    try:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-        at.run()
-        second = fits_upload("second.fits", RNG.normal(size=(10, 10)))
-        at.file_uploader(key="data_upload").set_value([DISK, second]).run()
-        assert [e.value for e in at.error] == [
-            "second\\.fits was not read: this session has reached its limit of 1 uploaded files; "
-            "remove some and reload the page to start a new session."
-        ]
-        assert current(at)["name"] == "disk.fits"
-    finally:
-        monkeypatch.delenv("EQUISCOPE_MAX_FILES")
-        settings.cache_clear()
+    assert len(app.session_state["image_list"]) == 1  # the same entry, read again
 
 
 def test_simulated_disk_follows_the_sliders_and_can_be_used(app):
@@ -161,7 +141,7 @@ def test_simulated_lens_and_examples(app):
 
 def test_hostile_file_name_is_shown_literally(app):
     name = "[click](https:example.org) $x$.fits"
-    app.file_uploader(key="data_upload").set_value([(name, b"not fits", "application/fits")]).run()
+    app.file_uploader[0].set_value([(name, b"not fits", "application/fits")]).run()
     (error,) = app.error
     assert error.value.startswith(
         "\\[click\\]\\(https\\:example\\.org\\) \\$x\\$\\.fits is not a FITS file"
@@ -220,7 +200,7 @@ def npy_upload(name: str, array: np.ndarray) -> tuple[str, bytes, str]:
 
 def test_multiband_npy_can_show_one_band_and_go_back_to_the_sum(app):
     bands = np.stack([RNG.normal(size=(16, 16)) + 100 * k for k in range(3)]).astype(np.float32)
-    app.file_uploader(key="data_upload").set_value([npy_upload("bands.npy", bands)]).run()
+    app.file_uploader[0].set_value([npy_upload("bands.npy", bands)]).run()
     assert "plane sum of 3" in markdown_text(app)
     band = next(s for s in app.selectbox if s.label == "Band")
     band.set_value(1).run()
@@ -236,7 +216,7 @@ def test_fits_with_several_image_hdus_offers_an_hdu_selector(app):
                          fits.ImageHDU(RNG.normal(size=(12, 12)).astype(np.float32))])  # fmt: skip
     buf = io.BytesIO()
     hdul.writeto(buf)
-    app.file_uploader(key="data_upload").set_value(
+    app.file_uploader[0].set_value(
         [("mef.fits", buf.getvalue(), "application/fits")]
     ).run()
     assert "HDU 0, plane 0 of 3" in markdown_text(app)
@@ -252,7 +232,7 @@ def test_pixel_limit_comes_from_the_settings(monkeypatch):
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
         at.run()
-        at.file_uploader(key="data_upload").set_value([DISK]).run()
+        at.file_uploader[0].set_value([DISK]).run()
         (error,) = at.error
         assert "disk\\.fits is 40 x 50 pixels, more than the limit of 100 pixels" in error.value
     finally:

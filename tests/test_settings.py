@@ -8,7 +8,7 @@ from core.settings import HOSTED, Settings, load_settings
 def test_defaults_are_the_laptop_settings():
     s = load_settings({})
     assert s == Settings() and not s.hosted
-    assert (s.max_pixels, s.max_files_per_session, s.max_upload_mb) == (4096 * 4096, 20, 50)
+    assert (s.max_pixels, s.max_files_per_session, s.max_upload_mb) == (4096 * 4096, 100, 50)
 
 
 @pytest.mark.parametrize("flag", ["1", "true", "YES", " on "])

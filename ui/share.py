@@ -1,0 +1,116 @@
+"""Shareable views: the address bar's query parameters carry the page, the image and the main settings.
+
+A link such as `...?page=lenses&sim=lens&sim_lens_sub=vortex&sim_lens_seed=7&lens_model_eq=...`
+reopens the same view in a new session: app.py calls `restore` before the page runs (once per
+session) and `publish` after it (every run), so the address bar always holds the current view.
+
+Parameters:
+    page=<url path>                 the page ("reconstruct", "lenses", ...); absent for the Data page
+    example=<file>                  a shipped example (a file of examples/manifest.json) as current image
+    sim=disk|lens, sim_<kind>_*=v   a simulated image: the Simulate tab's control values, seed included
+    <key>=<value>                   the main settings: the widgets named in SHARED_WIDGETS
+Uploads do not travel in a link (their bytes stay in the uploader's session).
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from core.errors import InputError
+from ui import data_panels, image_list
+
+RESTORED_KEY = "share_restored"  # set once the link of this session has been applied
+NOTE_KEY = "share_notes"  # what of a link could not be applied: sentences shown once in the sidebar
+# Widget keys whose values a link carries: the main settings of each page. A page that renames one
+# of its keys renames it here too; a value that is no longer an option falls back to the default.
+SHARED_WIDGETS = (
+    "recon_model_eq", "recon_model_cnn", "recon_stretch",
+    "fm_model_eq", "fm_model_cnn", "fm_angle", "fm_flip",
+    "map_model", "map_colour", "map_method", "map_k",
+    "eq_model_eq", "eq_model_cnn", "eq_angle", "eq_flip", "eq_dy", "eq_dx",
+    "lens_model_eq", "lens_model_cnn",
+)  # fmt: skip
+IMAGE_PARAMS = ("example", "sim")
+
+
+def encode(value) -> str:
+    """A widget value as it stands in the address bar: strings as they are, others as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def decode(text: str):
+    """The inverse of `encode` for numbers, booleans and strings."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (bool, int, float)) else text
+
+
+def page_name(page) -> str:
+    return page.url_path or "data"
+
+
+def _restore_image(params: dict) -> None:
+    if "example" in params:
+        data_panels.add_example(params["example"])
+    elif "sim" in params:
+        kind = params["sim"]
+        values = {k: decode(v) for k, v in params.items() if k.startswith(f"sim_{kind}_")}
+        data_panels.add_simulation(kind, values)
+
+
+def restore(pages, page) -> None:
+    """Apply the link this session was opened with: its image joins the list as the current one, its
+    settings go into the widgets, and its page opens. Runs once per session."""
+    if st.session_state.get(RESTORED_KEY):
+        for note in st.session_state.pop(NOTE_KEY, []):  # after the link's page switch
+            st.sidebar.warning(note)
+        return
+    st.session_state[RESTORED_KEY] = True
+    params = st.query_params.to_dict()
+    if not params:
+        return
+    try:
+        _restore_image(params)
+    except (InputError, ValueError) as exc:
+        st.session_state.setdefault(NOTE_KEY, []).append(f"The link's image could not be opened: {exc}")
+    for key in SHARED_WIDGETS:
+        if key in params:
+            st.session_state[key] = decode(params[key])
+    wanted = params.get("page")
+    if wanted and wanted != page_name(page):
+        target = next((p for p in pages if page_name(p) == wanted), None)
+        if target is None:
+            st.session_state.setdefault(NOTE_KEY, []).append(f"The link's page '{wanted}' does not exist on this server.")
+        else:
+            st.switch_page(target)
+    for note in st.session_state.pop(NOTE_KEY, []):
+        st.sidebar.warning(note)
+
+
+def view_params(page) -> dict[str, str]:
+    """The query parameters that reopen this view."""
+    params: dict[str, str] = {}
+    if page_name(page) != "data":
+        params["page"] = page_name(page)
+    entry = image_list.current_entry()
+    origin = entry.origin if entry is not None else {}
+    if "example" in origin:
+        params["example"] = origin["example"]
+    elif "sim" in origin:
+        params["sim"] = origin["sim"]
+        params.update({k: encode(v) for k, v in origin.get("widgets", {}).items() if k != "sim_kind"})
+    for key in SHARED_WIDGETS:
+        if key in st.session_state and st.session_state[key] is not None and key not in params:
+            params[key] = encode(st.session_state[key])
+    return params
+
+
+def publish(page) -> None:
+    """Write the view into the address bar (only when it changed)."""
+    params = view_params(page)
+    if params != st.query_params.to_dict():
+        st.query_params.from_dict(params)
