@@ -155,16 +155,20 @@ def test_reconstruct_metrics_follow_the_chosen_model(app, downloads):
     assert len(buttons) == 2
     with fits.open(io.BytesIO(downloads[buttons[0].proto.url])) as hdul:  # disks-ae-d4's reconstruction
         header, data = hdul[0].header, hdul[0].data
-    shown = array_of(plotly_specs(at)[1]["data"][0]["customdata"])  # the "Reconstruction" heatmap
+    linked = plotly_specs(at)[0]  # disks-ae-d4: original | reconstruction | residual on shared axes
+    shown = array_of(linked["data"][1]["z"])  # the "Reconstruction" heatmap, in its own values
     np.testing.assert_allclose(data, shown.reshape(33, 33), atol=1e-6)
+    assert linked["layout"]["xaxis2"]["matches"] == "x" and linked["layout"]["xaxis3"]["matches"] == "x"
     assert header["BUNIT"] == "normalised" and header["BMAJ"] == 3e-5
     r = 65 / 33  # original pixels per grid pixel: the 65-pixel image on the 33-pixel model grid
     assert header["CDELT1"] == pytest.approx(-1e-5 * r) and header["CRPIX1"] == pytest.approx((33.0 - 0.5) / r + 0.5)
     assert "EquiScope: reconstruction by the model disks-ae-d4" in header["HISTORY"]
     assert not at.warning
     with_image(at, disk_image(), kind="lens").run()
-    assert [w.value for w in at.warning] == [
-        "The current image is a strong lens, but this model was trained on simulated disks; its output says little about it."]
+    kind_warning = ("The current image is a strong lens, but this model was trained on simulated disks; its output "
+                    "says little about it.")
+    assert [w.value for w in at.warning] == [kind_warning, kind_warning]  # one per model answer
+    assert sum("percentile of the reference images' own distances" in c.value for c in at.caption) == 2
 
 
 def test_reconstruct_without_image_points_to_the_data_page(app):
@@ -208,27 +212,84 @@ def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
                                        np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5)
 
 
+def _errors(at) -> dict[str, float]:
+    return {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
+
+
+def _curves(spec) -> dict:
+    return {t["name"].split(" ")[0] + t["name"].split(" ")[1]: (array_of(t["x"]), array_of(t["y"])) for t in spec["data"]}
+
+
 def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_model(app):
     at = open_page(with_image(app, disk_image()), "pages/equivariance.py")  # default angle 90
-    errors = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
+    errors = _errors(at)
     assert errors["disks-ae-equivariant"] < 1e-5
     assert errors["disks-ae-cnn"] > 1e-3
     specs = plotly_specs(at)
-    curves = {t["name"].split(" ")[0] + t["name"].split(" ")[1]: (array_of(t["x"]), array_of(t["y"]))
-              for t in specs[6]["data"]}
-    x, y = curves["disks-ae-equivariant:reconstruction"]
+    assert len(specs) == 3  # two linked image panels, the curves; the orbit only on request
+    assert [a["text"] for a in specs[0]["layout"]["annotations"]][0] == "g·x: the transformed input"
+    x, y = _curves(specs[2])["disks-ae-equivariant:reconstruction"]
     assert y[x == 90.0][0] < 1e-5 < y[x == 45.0][0]
-    assert specs[6]["layout"]["xaxis"]["title"]["text"] == "rotation angle (degrees)"
-    orbit = next(t for t in specs[7]["data"] if t["name"] == "rotated copies")  # equivariant model's map
+    assert specs[2]["layout"]["xaxis"]["title"]["text"] == "rotation angle (degrees)"
+    at.slider(key="eq_angle").set_value(45.0).run()
+    assert not at.exception
+    assert _errors(at)["disks-ae-equivariant"] > 1e-5  # off the grid's symmetries: approximate only
+    at.toggle(key="eq_orbit_on").set_value(True).run()
+    assert not at.exception
+    orbit_spec = json.loads(at.get("plotly_chart")[3].proto.spec)  # equivariant model's map
+    orbit = next(t for t in orbit_spec["data"] if t["name"] == "rotated copies")
     ox, oy = array_of(orbit["x"]), array_of(orbit["y"])
     labels = list(orbit["text"])
     i0, i90 = labels.index("0°"), labels.index("90°")
-    span = np.ptp(array_of(specs[7]["data"][0]["x"]))
+    span = np.ptp(array_of(orbit_spec["data"][0]["x"]))
     assert abs(ox[i0] - ox[i90]) + abs(oy[i0] - oy[i90]) < 1e-3 * span  # invariant latent: the copies coincide
-    at.slider(key="eq_angle").set_value(45.0).run()
+
+
+def test_equivariance_lab_flip_redraws_from_the_cached_curves(app, monkeypatch):
+    """Problem 8: the curves are measured once per (model, image), both flips together; Flip and the angle only redraw."""
+    import core.analysis.equivariance as eq
+
+    at = open_page(with_image(app, disk_image()), "pages/equivariance.py")
+    calls = []
+    real = eq.model_equivariance
+    monkeypatch.setattr(eq, "model_equivariance", lambda *a, **k: calls.append(k.get("flips")) or real(*a, **k))
+    before = _curves(json.loads(at.get("plotly_chart")[2].proto.spec))
+    at.toggle(key="eq_flip").set_value(True).run()
+    at.slider(key="eq_angle").set_value(30.0).run()
+    assert not at.exception and calls == []
+    after = _curves(json.loads(at.get("plotly_chart")[2].proto.spec))
+    key = "disks-ae-equivariant:reconstruction"
+    assert not np.allclose(before[key][1], after[key][1])  # the flipped curve is shown
+
+
+def test_equivariance_lab_tests_a_classifier_and_warns_on_the_other_kind(app):
+    """Problem 6: classifiers in the Equivariance lab (probabilities and logits against angle); a lens model on a
+    disk, and a disk model on a lens, are flagged in the lab and on the Feature maps page."""
+    at = open_page(with_image(app, disk_image(), kind="disk"), "pages/equivariance.py")
+    assert "lenses-classifier-equivariant" in at.selectbox(key="eq_model_eq").options
+    at.selectbox(key="eq_model_eq").set_value("lenses-classifier-equivariant").run()
     assert not at.exception
-    errors45 = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
-    assert errors45["disks-ae-equivariant"] > 1e-5  # off the grid's symmetries: approximate only
+    assert at.selectbox(key="eq_model_cnn").value == "lenses-classifier-cnn"
+    assert [w.value for w in at.warning] == [
+        "The current image is a protoplanetary disk, but this model was trained on simulated lenses; its output "
+        "says little about it."]
+    assert _errors(at)["lenses-classifier-equivariant"] < 1e-5  # invariant logits at 90 degrees
+    inputs = plotly_specs(at)[0]["data"]  # x | g·x, the transformed input shown
+    x, gx = (array_of(t["z"]).reshape(33, 33) for t in inputs[:2])
+    np.testing.assert_allclose(gx, np.rot90(x), atol=1e-6)
+    titles = [json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "") for el in at.get("plotly_chart")]
+    assert "lenses-classifier-equivariant: class probabilities" in titles
+    assert "lenses-classifier-equivariant: logits" in titles
+    probs = json.loads(at.get("plotly_chart")[titles.index("lenses-classifier-equivariant: class probabilities")].proto.spec)
+    total = sum(array_of(t["y"]) for t in probs["data"])
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+
+    at = open_page(with_image(app, disk_image(), kind="lens"), "pages/feature_maps.py")
+    assert at.selectbox(key="fm_model_eq").value == "lenses-classifier-equivariant"  # follows the image's kind
+    at.selectbox(key="fm_model_eq").set_value("disks-ae-equivariant").run()
+    assert [w.value for w in at.warning] == [
+        "The current image is a strong lens, but this model was trained on simulated disks; its output says little "
+        "about it."]
 
 
 def test_lenses_probabilities_and_evaluation(app):

@@ -73,16 +73,36 @@ def reference_map(name: str, sha256: str | None, generator: str,
 
 
 def _build_reference_map(name: str, sha256: str | None, generator: str, progress: Progress | None) -> ReferenceMap:
-    from core.analysis.encode import encode_dataset
     from core.analysis.tsne_map import load_or_fit_map
+
+    latents = reference_latents(name, sha256, generator, progress=_stage(progress, 0.0, 0.6))
+    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
+    return ReferenceMap(latents, lmap, reference_folder_name(generator), list(latents.notes) + notes)
+
+
+def reference_latents(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
+    """The reference set's latents (core.analysis.encode.Latents) under checkpoint `name`, once per server
+    (no map: familiarity and batch evaluation need only these)."""
+    key = (name, sha256, str(reference_folder_name(generator)))
+    return build_once("reference_latents", key, lambda: _build_latents(name, sha256, generator, progress))
+
+
+def _build_latents(name: str, sha256: str | None, generator: str, progress: Progress | None):
+    from core.analysis.encode import encode_dataset
     from core.data.datasets import scan_dataset
 
-    loaded = loaded_model(name, sha256)
-    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.3))
-    index = scan_dataset(folder)
-    latents = encode_dataset(loaded, index, cache_dir=CACHE / "latents", progress=_stage(progress, 0.3, 0.3))
-    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
-    return ReferenceMap(latents, lmap, folder, list(latents.notes) + notes)
+    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5))
+    return encode_dataset(loaded_model(name, sha256), scan_dataset(folder), cache_dir=CACHE / "latents",
+                          progress=_stage(progress, 0.5, 0.5))
+
+
+def familiarity_reference(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
+    """core.analysis.familiarity.FamiliarityReference of the reference latents, once per server."""
+    from core.analysis.familiarity import FamiliarityReference
+
+    key = (name, sha256, str(reference_folder_name(generator)))
+    return build_once("familiarity_reference", key, lambda: FamiliarityReference.fit(
+        reference_latents(name, sha256, generator, progress).z))
 
 
 @st.cache_data(max_entries=16, show_spinner="Clustering the latents…")
