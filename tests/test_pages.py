@@ -396,3 +396,56 @@ def test_a_corrupt_checkpoint_is_one_sentence_not_a_traceback(app, tiny_index, t
         "Checkpoint 'disks-ae-equivariant' is corrupt: the sha256 of disks-ae-equivariant.pt does not match "
         "its index entry; restore the file from git or re-train it."]
     assert not at.metric  # the page stopped at the failing model
+
+
+# ------------------------------------------------------------------------- batch evaluation
+
+
+def lens_zip(layout: dict[str, str], n_per_class: int = 4, size: int = 40, wrapper: str = "") -> bytes:
+    """A zip of tiny lens-like .npy images in class folders named by `layout` ({folder: class})."""
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for folder in layout:
+            for i in range(n_per_class):
+                npy = io.BytesIO()
+                np.save(npy, rng.random((size, size)).astype(np.float32))
+                zf.writestr(f"{wrapper}{folder}/{i:03d}.npy", npy.getvalue())
+        zf.writestr("__MACOSX/._junk.npy", b"junk")
+    return buf.getvalue()
+
+
+def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
+    import pandas as pd
+
+    at = open_page(app, "pages/batch.py")
+    assert at.info[0].value == "Upload a zip to evaluate the model on it."
+    at.selectbox(key="batch_model").set_value("lenses-classifier-equivariant")
+    raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, wrapper="dataset/")  # DeepLense's names
+    at.file_uploader(key="batch_zip").set_value([("lenses.zip", raw, "application/zip")]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    cm = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Confusion matrix")["data"][0]
+    matrix = array_of(cm["z"])
+    assert matrix.sum() == 12 and list(cm["x"]) == CLASSES and (matrix.sum(axis=1) == 4).all()
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert len(table) == 12 and set(table["true"]) == set(CLASSES)
+    assert {"file", "predicted", "probability", "latent_distance", "distance_percentile"} <= set(table.columns)
+    assert table["file"].iloc[0] == "no/000.npy"  # folder kept in the name
+    wrong = int((table["true"] != table["predicted"]).sum())
+    assert at.subheader[-1].value == f"Misclassified: {wrong} of 12"
+    assert np.trace(matrix) == 12 - wrong
+    assert int(at.metric[0].value) == 12
+
+    at.selectbox(key="batch_model").set_value("disks-ae-equivariant").run()  # an autoencoder on the same zip
+    assert not at.exception
+    assert at.subheader[-1].value == "The worst reconstructions (input | reconstruction)"
+    assert "Mean MS-SSIM" in [m.label for m in at.metric]
+
+
+def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
+    at = open_page(app, "pages/batch.py")
+    at.file_uploader(key="batch_zip").set_value([("broken.zip", b"PK\x03\x04 not really", "application/zip")]).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["broken.zip is not a valid zip archive; zip the data set's folder again."]
