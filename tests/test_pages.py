@@ -202,7 +202,7 @@ def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
     names = [t["name"] for t in plotly_specs(at)[0]["data"]]
     assert {"class planets_0", "class planets_3"} <= set(names)
     table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
-    assert list(table.columns) == ["file", "label", "cluster", "tsne_x", "tsne_y"] and len(table) == 12
+    assert list(table.columns) == ["file", "label", "cluster", "tsne_x", "tsne_y", "pc1", "pc2"] and len(table) == 12
     assert table["cluster"].nunique() == int(at.metric[0].value)  # "Clusters"
     for trace in plotly_specs(at)[0]["data"]:  # every point the map shows is its row of the CSV
         if trace["name"].startswith("class "):
@@ -210,6 +210,30 @@ def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
             assert set(rows["label"]) == {trace["name"].removeprefix("class ")}
             np.testing.assert_allclose(rows[["tsne_x", "tsne_y"]].to_numpy(),
                                        np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5)
+    for trace in plotly_specs(at)[1]["data"]:  # the PCA map beside it: the same points, its own coordinates
+        if trace["name"].startswith("class "):
+            rows = table.iloc[array_of(trace["customdata"])]
+            np.testing.assert_allclose(rows[["pc1", "pc2"]].to_numpy(),
+                                       np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5, atol=1e-9)
+
+
+def test_latent_map_neighbours_uploads_and_search(app):
+    at = open_page(with_image(app, disk_image()), "pages/latent_map.py")
+    assert at.subheader[0].value == "Nearest neighbours of test_disk.fits"
+    buf1, buf2 = io.BytesIO(), io.BytesIO()
+    np.save(buf1, disk_image()[::-1].copy())
+    np.save(buf2, np.rot90(disk_image()).copy())
+    at.file_uploader(key="map_uploads").set_value([("flipped.npy", buf1.getvalue(), "application/octet-stream"),
+                                                   ("turned.npy", buf2.getvalue(), "application/octet-stream")]).run()
+    assert not at.exception
+    for spec in plotly_specs(at)[:2]:  # t-SNE and PCA: three stars, each with its own label
+        stars = next(t for t in spec["data"] if t["name"] == "placed images")
+        assert list(stars["text"]) == ["test_disk.fits", "flipped.npy", "turned.npy"]
+    at.text_input(key="map_search").set_value("planets_1/").run()
+    assert not at.exception
+    hits = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "search matches")
+    assert len(array_of(hits["x"])) == 3 and all("planets_1/" in t for t in hits["text"])
+    assert any(h.value == "3 reference images match “planets_1/”" for h in at.subheader)
 
 
 def _errors(at) -> dict[str, float]:
@@ -449,3 +473,22 @@ def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
     at.file_uploader(key="batch_zip").set_value([("broken.zip", b"PK\x03\x04 not really", "application/zip")]).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["broken.zip is not a valid zip archive; zip the data set's folder again."]
+
+
+def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
+    """Problem 9: both classifiers ≈ 1.00 for different classes on one image is flagged, with familiarity."""
+    import ui.inference as inference
+
+    answers = {"lenses-classifier-equivariant": np.array([0.97, 0.02, 0.01], np.float32),
+               "lenses-classifier-cnn": np.array([0.01, 0.01, 0.98], np.float32)}
+    monkeypatch.setattr(inference, "class_probabilities", lambda name, sha, image: answers[name])
+    at = open_page(with_image(app, disk_image(), kind="lens"), "pages/lenses.py")
+    warnings = [w.value for w in at.warning]
+    assert warnings == [
+        "The models disagree although both are confident: lenses-classifier-equivariant says no_sub (0.97), "
+        "lenses-classifier-cnn says vortex (0.98). At least one is wrong with high confidence; trust neither on "
+        "this image."]
+    assert sum("percentile of the reference images' own distances" in c.value for c in at.caption) == 2
+    answers["lenses-classifier-cnn"] = np.array([0.96, 0.02, 0.02], np.float32)  # agreement: no note
+    at.run()
+    assert not at.warning

@@ -86,8 +86,10 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int,
 
 def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: str,
                    hover: Sequence[str] | None = None, marked: np.ndarray | None = None,
-                   marked_label: str = "current image", neighbours: Sequence[int] = (),
+                   marked_label: str = "current image", marked_text: Sequence[str] = (),
+                   highlighted: Sequence[int] = (), neighbours: Sequence[int] = (),
                    orbit: np.ndarray | None = None, orbit_labels: Sequence[str] = (),
+                   axis_titles: tuple[str, str] = ("t-SNE 1 (arbitrary units)", "t-SNE 2 (arbitrary units)"),
                    height: int = 560) -> go.Figure:
     """A 2-D map (t-SNE) of the reference set, one trace per group (cluster or label).
 
@@ -119,13 +121,21 @@ def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: st
             x=orbit[:, 0], y=orbit[:, 1], mode="lines+markers", name="rotated copies",
             text=list(orbit_labels), marker={"size": 9, "symbol": "diamond", "color": "#444"},
             line={"dash": "dot", "color": "#444"}, hovertemplate="%{text}<extra></extra>"))
-    if marked is not None and len(marked):
+    if len(highlighted):
+        hi = np.asarray(list(highlighted))
         fig.add_trace(go.Scatter(
-            x=marked[:, 0], y=marked[:, 1], mode="markers", name=marked_label,
+            x=coords[hi, 0], y=coords[hi, 1], mode="markers", name="search matches", text=hover[hi],
+            marker={"size": 12, "symbol": "square-open", "color": "#d62728", "line": {"width": 2}},
+            hovertemplate="%{text}<extra>search match</extra>"))
+    if marked is not None and len(marked):
+        text = list(marked_text) if len(marked_text) == len(marked) else [marked_label] * len(marked)
+        fig.add_trace(go.Scatter(
+            x=marked[:, 0], y=marked[:, 1], mode="markers+text" if len(marked) > 1 else "markers", name=marked_label,
+            text=text, textposition="top center",
             marker={"size": 18, "symbol": "star", "color": "gold", "line": {"width": 1.5, "color": "black"}},
-            hovertemplate=f"{marked_label}<extra></extra>"))
+            hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(height=height, dragmode="lasso", legend={"itemsizing": "constant"},
-                      xaxis_title="t-SNE 1 (arbitrary units)", yaxis_title="t-SNE 2 (arbitrary units)",
+                      xaxis_title=f"{axis_titles[0]}", yaxis_title=f"{axis_titles[1]}",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
 

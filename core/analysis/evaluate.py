@@ -196,10 +196,9 @@ def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: 
                       "correct": bool(t == k) if t >= 0 else None})
             r.update({f"p_{c}": float(p[j]) for j, c in enumerate(classes)})
     else:
-        recon = outputs.clamp(0, 1)
-        result.outputs = recon[:, 0].numpy()
-        if per_file:
-            for r, scores, t in zip(rows, _per_image_scores(recon, X), result.y, strict=True):
+        result.outputs = outputs.clamp(0, 1)[:, 0].numpy()  # for display
+        if per_file:  # scored as the summary is, on the raw outputs
+            for r, scores, t in zip(rows, _per_image_scores(outputs, X), result.y, strict=True):
                 r.update({"label": index.classes[t] if t >= 0 and index.classes else None, **scores})
     if fam is not None:
         for r, f in zip(rows, fam, strict=True):
