@@ -106,7 +106,7 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None,
     with left:
         stretch = st.segmented_control("Stretch", STRETCHES, default=STRETCHES[0], key=f"{key}-stretch",
                                        help=STRETCH_HELP) or STRETCHES[0]  # fmt: skip
-        fig = stretched_figure(data, stretch, bunit=meta.bunit, meta=meta)
+        fig = stretched_figure(data, stretch, bunit=meta.bunit)
         st.plotly_chart(fig, key=f"{key}-fig", config={"displaylogo": False})
         if selectors is not None:
             selectors()
