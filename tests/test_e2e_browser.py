@@ -84,6 +84,52 @@ def _lasso_middle(page) -> None:
     page.mouse.up()
 
 
+_AXIS_RANGE = """(i) => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[i];
+    return gd && gd._fullLayout ? JSON.stringify([gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]) : null; }"""
+
+
+def _zoom_and_hover(page, index: int = 0) -> str:
+    """Drag a zoom box over the middle of plot `index`, check that its axes zoomed, then hover its
+    centre and return the hover label's text."""
+    plot = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').nth(index)
+    plot.scroll_into_view_if_needed()
+    zoom = plot.locator('.modebar-btn[data-val="zoom"]')
+    if zoom.count():
+        plot.hover()
+        zoom.first.click()
+    before = page.evaluate(_AXIS_RANGE, index)
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.3, cy - box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(cx + box["width"] * 0.3, cy + box["height"] * 0.3, steps=8)
+    page.mouse.up()
+    page.wait_for_function(f"(old) => ({_AXIS_RANGE})({index}) !== old", arg=before, timeout=10_000)
+    page.mouse.move(cx + 1, cy + 1)
+    page.mouse.move(cx, cy, steps=3)
+    label = plot.locator(".hoverlayer .hovertext").first
+    label.wait_for(timeout=10_000)
+    return label.inner_text()
+
+
+def _lens_zip(folder: Path) -> Path:
+    """A DeepLense-layout zip (no/ sphere/ vort/) of simulated 150 px lenses, 3 per class."""
+    import io
+    import zipfile
+
+    from core.data.lenses import sample_lens_params, simulate_lens
+
+    rng = np.random.default_rng(7)
+    path = folder / "deeplense_small.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for folder_name, sub in (("no", "no_sub"), ("sphere", "cdm"), ("vort", "vortex")):
+            for i in range(3):
+                buf = io.BytesIO()
+                np.save(buf, simulate_lens(sample_lens_params(rng), sub, size=150, rng=rng))
+                zf.writestr(f"lenses/{folder_name}/{i:03d}.npy", buf.getvalue())
+    return path
+
+
 def _assert_no_exception(page) -> None:
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
@@ -102,6 +148,8 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _wait_idle(page)
             page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=60_000)
             _assert_no_exception(page)
+            hover = _zoom_and_hover(page)  # the 129 px FITS: hover names original pixels (issue 14, problem 4)
+            assert "x 64 px, y 64 px" in hover or "x 63 px" in hover or "x 65 px" in hover, hover
             _screenshot(page, "data")
 
             _goto_page(page, "Reconstruct")
@@ -111,6 +159,10 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             assert charts.count() >= 3  # original, reconstruction, residual
             assert page.locator('[data-testid="stPlotlyChart"] svg').count() > 0
             assert page.get_by_text("PSNR").count() > 0
+            ranges = [page.evaluate(_AXIS_RANGE, 0)]
+            assert "px" in _zoom_and_hover(page)
+            zoomed = page.evaluate(_AXIS_RANGE, 0)
+            assert zoomed != ranges[0]
             _screenshot(page, "reconstruct")
 
             _goto_page(page, "Latent map")
@@ -124,15 +176,29 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _wait_idle(page)
             _assert_no_exception(page)
             assert page.locator('[data-testid="stImage"] img').count() > 0  # the gallery of the selection
+            assert _zoom_and_hover(page, 1)  # the PCA map beside it
             _screenshot(page, "latent_map")
 
-            for title, name in [("Feature maps", "feature_maps"), ("Equivariance lab", "equivariance"),
-                                ("Lenses", "lenses")]:
+            for title, name, plot in [("Feature maps", "feature_maps", 0), ("Equivariance lab", "equivariance", 0),
+                                      ("Lenses", "lenses", 2)]:  # Lenses: the first confusion matrix
                 _goto_page(page, title)
                 page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
                 _wait_idle(page, timeout_ms=300_000)
                 _assert_no_exception(page)
+                assert _zoom_and_hover(page, plot)
                 _screenshot(page, name)
             assert page.get_by_text("Confusion matrix").count() == 2  # shipped classifiers evaluated
+
+            _goto_page(page, "Batch evaluation")
+            page.locator('input[type="file"]').first.set_input_files(str(_lens_zip(fits_file.parent)))
+            page.get_by_text("Misclassified:").first.wait_for(timeout=300_000)
+            _wait_idle(page, timeout_ms=300_000)
+            _assert_no_exception(page)
+            assert page.get_by_text("Confusion matrix").count() == 1
+            assert "predicted" in _zoom_and_hover(page)  # the confusion matrix: true/predicted per cell
+            _screenshot(page, "batch")
+
+            _goto_page(page, "Train")  # no figure before a run: visited, no exception
+            _assert_no_exception(page)
         finally:
             browser.close()

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import paths
 from core.atomic import atomic_write_bytes
 from ui.errors import call
 from ui.resources import loaded_model
@@ -25,9 +24,10 @@ MAX_KEPT = 4  # results kept per session
 def unpacked(raw: bytes, name: str):
     """The data-set root of an uploaded zip, unpacked under cache/batch/<sha256>/ (once per content)."""
     from core.analysis.archive import unpack_dataset_zip
+    from ui import reference
 
     digest = hashlib.sha256(raw).hexdigest()[:20]
-    folder = paths.CACHE_DIR / "batch" / digest
+    folder = reference.CACHE / "batch" / digest  # the app's cache folder (tests point it elsewhere)
     done = folder / ".unpacked"  # holds the data-set root relative to the folder
     if done.is_file():
         return folder / done.read_text()
