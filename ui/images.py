@@ -20,7 +20,6 @@ from astropy.visualization import (
     ZScaleInterval,
 )
 
-
 STRETCHES = ("linear", "log", "sqrt", "asinh", "z-scale")
 STRETCH_HELP = (
     "linear: min to max; log and sqrt lift faint emission; asinh is linear near zero and "

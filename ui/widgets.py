@@ -11,6 +11,7 @@ from ui import resources
 from ui.errors import call
 from ui.state import get_current_image
 
+
 def current_image(required: bool = True) -> dict | None:
     """The image chosen on the Data page (`{"data", "meta", "name", "kind"}`).
 
