@@ -492,3 +492,21 @@ def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
     answers["lenses-classifier-cnn"] = np.array([0.96, 0.02, 0.02], np.float32)  # agreement: no note
     at.run()
     assert not at.warning
+
+
+def test_viewer_controls_change_cut_colour_map_and_contours(app):
+    at = open_page(with_image(app, disk_image()), "pages/reconstruct.py")
+    linked = plotly_specs(at)[0]
+    assert linked["layout"]["xaxis"]["title"]["text"] == "x (px)" and linked["layout"]["xaxis"]["tickformat"] == "d"
+    at.selectbox(key="recon_cut").set_value("manual").run()
+    at.number_input(key="recon_vmin").set_value(0.2)
+    at.number_input(key="recon_vmax").set_value(0.6)
+    at.selectbox(key="recon_cmap").set_value("viridis")
+    at.number_input(key="recon_contours").set_value(3).run()
+    assert not at.exception
+    linked = plotly_specs(at)[0]
+    axis = linked["layout"]["coloraxis"]
+    assert (axis["cmin"], axis["cmax"]) == pytest.approx((0.2, 0.6))
+    assert axis["colorscale"][0][1] == "rgb(68, 1, 84)"  # viridis starts dark violet
+    assert [t["type"] for t in linked["data"]].count("contour") == 2  # on the original and the reconstruction
+    assert linked["layout"]["coloraxis2"]["cmin"] == -linked["layout"]["coloraxis2"]["cmax"]  # residual unchanged
