@@ -14,7 +14,8 @@ st.caption("Upload a zip of a labelled data set: one folder per class (this proj
            "Same code path as `python -m core evaluate --csv`.")
 
 upload = st.file_uploader("Labelled data set (.zip)", type=["zip"], key="batch_zip")
-entry = widgets.pick_model(None, equivariant=None, key="batch_model", label="Model")
+kind = batch.data_kind(upload.getvalue(), upload.name) if upload is not None else None
+entry = widgets.pick_model(None, equivariant=None, key="batch_model", label="Model", image_kind=kind)
 if upload is None:
     st.info("Upload a zip to evaluate the model on it.")
     st.stop()

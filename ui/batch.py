@@ -36,6 +36,21 @@ def unpacked(raw: bytes, name: str):
     return root
 
 
+def data_kind(raw: bytes, name: str) -> str | None:
+    """"lens" or "disk" when the zip's class folders are lens or disk classes, else None (no error shown)."""
+    from core.analysis.familiarity import KIND_OF_DATA
+    from core.data.datasets import DISK_CLASSES, LENS_CLASSES, scan_dataset
+
+    try:
+        classes = set(scan_dataset(unpacked(raw, name)).classes)
+    except ValueError:
+        return None  # evaluate() shows the error
+    for data, known in (("lenses", LENS_CLASSES), ("disks", DISK_CLASSES)):
+        if classes and classes <= set(known):
+            return KIND_OF_DATA[data]
+    return None
+
+
 def evaluate(raw: bytes, name: str, entry: dict, slot):
     """The `BatchEvaluation` of checkpoint `entry` on the zip, with a progress bar in `slot` while it runs."""
     from core.analysis.evaluate import evaluate_dataset

@@ -26,7 +26,7 @@ def current_image(required: bool = True) -> dict | None:
 
 
 def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: str | None = None,
-               generator: str | None = None, required: bool = True) -> dict | None:
+               generator: str | None = None, required: bool = True, image_kind: str | None = None) -> dict | None:
     """A selectbox of checkpoints of one kind; returns the chosen index entry.
 
     Lists the index on every render, so a checkpoint trained on the Train page shows up at
@@ -46,8 +46,11 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
     names = [e["name"] for e in entries]
     from ui.choice import default_index
 
-    image = get_current_image()
-    index = default_index(entries, kind, equivariant, (image or {}).get("kind"))
+    image_kind = image_kind or (get_current_image() or {}).get("kind")  # the page's data, else the current image
+    index = default_index(entries, kind, equivariant, image_kind)
+    if st.session_state.get(f"{key}__kind", image_kind) != image_kind:
+        st.session_state.pop(key, None)  # the data changed kind: offer its default again
+    st.session_state[f"{key}__kind"] = image_kind
     name = st.selectbox(label, names, index=index, key=key,
                         help="Shipped checkpoints first, then the ones trained here; the first offered "
                              "matches the current image's kind.")
