@@ -109,7 +109,7 @@ def _zoom_and_hover(page, index: int = 0) -> str:
     page.mouse.move(cx, cy, steps=3)
     label = plot.locator(".hoverlayer .hovertext").first
     label.wait_for(timeout=10_000)
-    return label.inner_text()
+    return label.text_content()
 
 
 def _lens_zip(folder: Path) -> Path:
