@@ -27,15 +27,21 @@ def familiarity(name: str, sha256: str | None, generator: str, image: np.ndarray
 
 def familiarity_of(entry: dict, image: dict) -> Familiarity | None:
     """Familiarity of the current image for a checkpoint entry, building the reference set with a
-    progress bar on first use; None (with the error shown) if it cannot be computed."""
+    progress bar on first use; None (the error shown, the page going on) if it cannot be computed."""
     from ui.choice import data_of
+    from ui.errors import call
     from ui.reference import familiarity_reference
-    from ui.widgets import build_with_progress
 
     generator = data_of(entry)
-    build_with_progress(st.empty(), familiarity_reference, entry["name"], entry.get("sha256"), generator)
-    from ui.errors import call
+    slot = st.empty()
 
+    def progress(done: int, total: int, message: str) -> None:
+        slot.progress(min(max(done / max(total, 1), 0.0), 1.0), text=f"Familiarity reference: {message}")
+
+    ref = call(familiarity_reference, entry["name"], entry.get("sha256"), generator, progress, stop=False)
+    slot.empty()
+    if ref is None:
+        return None
     return call(familiarity, entry["name"], entry.get("sha256"), generator, image["data"], stop=False)
 
 
