@@ -88,6 +88,15 @@ _AXIS_RANGE = """(i) => { const gd = document.querySelectorAll('[data-testid="st
     return gd && gd._fullLayout ? JSON.stringify([gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]) : null; }"""
 
 
+_VISIBLE_POINT = """(i) => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[i];
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    const [x0, x1] = [Math.min(...xa.range), Math.max(...xa.range)], [y0, y1] = [Math.min(...ya.range), Math.max(...ya.range)];
+    for (const cd of gd.calcdata || []) for (const p of cd) {
+        if (typeof p.x === 'number' && typeof p.y === 'number' && p.x > x0 && p.x < x1 && p.y > y0 && p.y < y1)
+            return [box.left + xa.l2p(p.x), box.top + ya.l2p(p.y)]; }
+    return null; }"""
+
+
 def _zoom_and_hover(page, index: int = 0) -> str:
     """Drag a zoom box over the middle of plot `index`, check that its axes zoomed, then hover its
     centre and return the hover label's text."""
@@ -105,8 +114,10 @@ def _zoom_and_hover(page, index: int = 0) -> str:
     page.mouse.move(cx + box["width"] * 0.3, cy + box["height"] * 0.3, steps=8)
     page.mouse.up()
     page.wait_for_function(f"(old) => ({_AXIS_RANGE})({index}) !== old", arg=before, timeout=10_000)
-    page.mouse.move(cx + 1, cy + 1)
-    page.mouse.move(cx, cy, steps=3)
+    point = page.evaluate(_VISIBLE_POINT, index)  # a scatter needs the pointer on a point; images anywhere
+    hx, hy = point if point else (cx, cy)
+    page.mouse.move(hx + 1, hy + 1)
+    page.mouse.move(hx, hy, steps=3)
     label = plot.locator(".hoverlayer .hovertext").first
     label.wait_for(timeout=10_000)
     return label.text_content()
