@@ -167,7 +167,8 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _assert_no_exception(page)
             charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
             charts.first.wait_for(timeout=120_000)
-            assert charts.count() >= 3  # original, reconstruction, residual
+            assert charts.count() == 2  # one linked figure per model (equivariant, CNN) ...
+            assert charts.first.locator(".nsewdrag").count() == 3  # ... of original, reconstruction, residual
             assert page.locator('[data-testid="stPlotlyChart"] svg').count() > 0
             assert page.get_by_text("PSNR").count() > 0
             ranges = [page.evaluate(_AXIS_RANGE, 0)]
