@@ -48,10 +48,11 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
 
     image_kind = image_kind or (get_current_image() or {}).get("kind")  # the page's data, else the current image
     index = default_index(entries, kind, equivariant, image_kind)
-    if st.session_state.get(f"{key}__kind", image_kind) != image_kind:
-        st.session_state.pop(key, None)  # the data changed kind: offer its default again
+    kind_changed = st.session_state.get(f"{key}__kind", image_kind) != image_kind
+    if kind_changed or st.session_state.get(key) not in names:
+        st.session_state[key] = names[index]  # first show, or the data changed kind: its default (the browser follows)
     st.session_state[f"{key}__kind"] = image_kind
-    name = st.selectbox(label, names, index=index, key=key,
+    name = st.selectbox(label, names, key=key,
                         help="Shipped checkpoints first, then the ones trained here; the first offered "
                              "matches the current image's kind.")
     return entries[names.index(name)]
