@@ -283,22 +283,20 @@ def linked_figure(panels: Sequence[tuple[np.ndarray, str]], view: View = View(),
         for trace in traces:
             fig.add_trace(trace, row=1, col=i + 1)
     share = len(panels) / n
-    bar = {"orientation": "h", "y": -0.18, "yanchor": "top", "thickness": 10, "len": share * 0.9,
-           "x": share / 2, "xanchor": "center"}
+    bar = {"orientation": "h", "y": -0.2, "yanchor": "top", "thickness": 10, "len": share * 0.9,
+           "x": share / 2, "xanchor": "center", "tickangle": 0}  # below the x-axis titles, labels never slanted
     layout = {"coloraxis": _coloraxis(view, lims, bunit or "value", **bar)}
     if residual is not None:
         limit = float(np.max(np.abs(residual[0]))) or 1.0
         traces, _ = image_traces(residual[0], View(contours=0, beam=False), bunit=residual_unit,
                                  coloraxis="coloraxis2", limits=(-limit, limit))
         fig.add_trace(traces[0], row=1, col=n)
+        short = number_format(-limit, limit).replace(".1e", ".0e")  # a narrow bar: "-5e-07", not "-5.0e-07"
         layout["coloraxis2"] = {"colorscale": RESIDUAL_COLORMAP, "cmin": -limit, "cmax": limit,
-                                "colorbar": {**bar, "len": 0.9 / n, "x": 1 - 0.5 / n, "nticks": 5,
-                                             "tickformat": number_format(-limit, limit),
-                                             "title": {"text": residual_unit, "side": "top"}}}
-        layout["coloraxis"]["colorbar"]["title"]["side"] = "top"
-    else:
-        layout["coloraxis"]["colorbar"]["title"]["side"] = "top"
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 90}, showlegend=False, **layout)
+                                "colorbar": {**bar, "len": 0.9 / n, "x": 1 - 0.5 / n, "nticks": 3,
+                                             "tickformat": short, "title": {"text": residual_unit, "side": "bottom"}}}
+    layout["coloraxis"]["colorbar"]["title"]["side"] = "bottom"
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 110}, showlegend=False, **layout)
     _pixel_axes(fig, n)
     for i in range(2, n + 1):
         fig.layout[f"yaxis{i}"].title.text = ""
