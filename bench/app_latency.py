@@ -1,4 +1,4 @@
-"""App latency in a real browser: cold start, a new rotation angle, a new upload on the latent map.
+"""App latency in a real browser: cold start, a new rotation angle, Flip, a new upload on the latent map.
 
     .venv/bin/python -m bench.app_latency [--repeats 5] [--cold-repeats 3] [--root DIR]
 
@@ -12,6 +12,8 @@ Targets (issue 6): cold start <= 10 s; warm interactions <= 1 s. Each measuremen
 - new rotation angle (Equivariance lab, everything already computed once): the slider's
   thumb is moved one degree with the keyboard -> the f(g·x) figure holds new pixels, and
   then -> the whole page's rerun has finished.
+- Flip (Equivariance lab, curves measured once for both flips): a click on the toggle -> the
+  first figure (g·x) holds new pixels, then -> the page's rerun has finished.
 - new upload on the latent map (the map already built): a file the server has not seen is
   given to the Data page's uploader -> (client-side navigation to Latent map) -> the star
   of that file is in the map's figure. Also split into the Data page part and the map part.
@@ -142,6 +144,26 @@ def rotation_angle(page, repeats: int) -> tuple[list[float], list[float]]:
     return figure, whole
 
 
+def flip_toggle(page, repeats: int) -> tuple[list[float], list[float]]:
+    """(click on Flip -> first figure (g·x) updated, click -> page rerun finished) in seconds, per repeat.
+
+    The Equivariance lab is open and its curves were measured once (both flips at once), so a
+    toggle only redraws: issue 14, problem 8 (22 s per toggle under load before)."""
+    toggle = page.locator('[data-testid="stCheckbox"]', has_text="Flip").first
+    figure, whole = [], []
+    for _ in range(repeats):
+        before = page.evaluate(FIRST_PLOT_PIXELS)
+        t0 = time.monotonic()
+        toggle.click()
+        page.wait_for_function(f"(old) => ({FIRST_PLOT_PIXELS})() !== old", arg=before, timeout=120_000)
+        figure.append(time.monotonic() - t0)
+        wait_idle_now(page)
+        whole.append(time.monotonic() - t0)
+        check_no_exception(page, "Equivariance lab (flip)")
+        print(f"flip toggle: figure {figure[-1]:.2f} s, page {whole[-1]:.2f} s", flush=True)
+    return figure, whole
+
+
 def upload_on_map(page, files: list[Path]) -> tuple[list[float], list[float], list[float]]:
     """(upload -> star on the map, upload -> Data page shows it, nav click -> star) in seconds, per file.
 
@@ -240,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 wait_idle(page)
                 first_eq = first_visit(page, "Equivariance lab")
                 figure, whole = rotation_angle(page, args.repeats)
+                flip_figure, flip_whole = flip_toggle(page, args.repeats)
                 first_map = first_visit(page, "Latent map")
                 total, data_part, map_part = upload_on_map(page, files[1:])
             finally:
@@ -260,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
          f"{statistics.median(health):.2f}", f"{max(health):.2f}", "—", "—", "/_stcore/health"],
         row("new rotation angle → f(g·x) figure updated", figure, TARGET_WARM_S, "new pixels in the first figure"),
         row("new rotation angle → page rerun finished", whole, TARGET_WARM_S, "all figures of the page sent"),
+        row("Flip toggled → first figure (g·x) updated", flip_figure, TARGET_WARM_S, "new pixels in the first figure"),
+        row("Flip toggled → page rerun finished", flip_whole, TARGET_WARM_S, "curves redrawn from the cache"),
         row("new upload → its star on the Latent map", total, TARGET_WARM_S, "star trace in the map figure"),
         ["… of which: upload → Data page shows it", len(data_part), f"{statistics.median(data_part):.2f}",
          f"{max(data_part):.2f}", "—", "—", "badge names the file, run finished"],
@@ -287,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         "Cold start = fresh `streamlit run app.py` process (browser already open, OS file cache warm) until the "
         "Data page's title and file uploader are visible and the page's script run has finished; a fresh browser "
         f"fetched {n_requests} responses, {megabytes:.1f} MB of bodies, for that first render (the front end, cacheable). Rotation = one ArrowRight on the Equivariance lab's angle slider (1°) until the first "
-        "figure, f(g·x), holds new pixels (includes whatever delay the slider widget applies before it sends the value), then until the page's whole "
-        "rerun (both models' pairs; curves and orbit come from the cache) has finished. Upload = a freshly "
+        "figure, g·x (the transformed input, with f(g·x) and g·f(x) on shared axes), holds new pixels (includes whatever delay the slider widget applies before it sends the value), then until the page's whole "
+        "rerun (both models' pairs; the curves come from the cache, the orbit is off by default) has finished. Flip = one click on the "
+        "lab's Flip toggle, timed the same way (the curves of both flips were measured on the first visit). Upload = a freshly "
         "simulated 129 px disk FITS never seen by the server, given to the Data page's uploader, then the sidebar "
         "link to Latent map, until a trace named after the file (the star, placed into the fixed t-SNE map "
         "without refitting) is in the map's figure; the map itself was built before timing started. First visits load "

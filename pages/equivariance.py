@@ -1,22 +1,27 @@
-"""Equivariance lab: transform the input, compare f(g·x) with g·f(x); error vs angle; the orbit on the map."""
+"""Equivariance lab: transform the input; autoencoders f(g·x) vs g·f(x), classifiers f(g·x) vs f(x); curves."""
 
 import numpy as np
 import streamlit as st
 
-from ui import figures, inference, reference, widgets
+from ui import figures, inference, reference, viewer, widgets
 from ui.errors import call
 
 st.title("Equivariance lab")
 st.caption("g acts on the image on the model grid: flip, then rotate about the grid centre, then shift. "
-           "An equivariant autoencoder f gives f(g·x) = g·f(x): the difference is zero up to float rounding "
-           "for multiples of 90° and flips, and small but not zero for other angles (pixel-grid resampling).")
+           "An equivariant autoencoder f gives f(g·x) = g·f(x); an invariant classifier gives f(g·x) = f(x). "
+           "Both hold up to float rounding for multiples of 90° and flips, and approximately for other angles "
+           "(pixel-grid resampling).")
 
 image = widgets.current_image()
 c1, c2 = st.columns(2)
 with c1:
-    eq_entry = widgets.pick_model("autoencoder", equivariant=True, key="eq_model_eq")
+    eq_entry = widgets.pick_model(None, equivariant=True, key="eq_model_eq", label="Equivariant model")
+generator = widgets.generator_of(eq_entry)
+kind = eq_entry["kind"]
 with c2:
-    cnn_entry = widgets.pick_model("autoencoder", equivariant=False, key="eq_model_cnn", required=False)
+    cnn_entry = widgets.pick_model(kind, equivariant=False, key="eq_model_cnn", required=False, generator=generator,
+                                   label="CNN for contrast")
+widgets.warn_if_other_kind(image, generator)
 t1, t2, t3, t4 = st.columns([3, 1, 1, 1])
 angle = t1.slider("Rotation angle (degrees)", 0.0, 360.0, 90.0, step=1.0, key="eq_angle")
 flip = t2.toggle("Flip", key="eq_flip")
@@ -28,39 +33,60 @@ for entry in entries:
     pair = call(inference.equivariance_pair, entry["name"], entry.get("sha256"), image["data"],
                 float(angle), flip, (int(dy), int(dx)))
     st.subheader(f"{entry['name']}: relative error {pair['relative_error']:.2e}")
-    cols = st.columns(3)
-    lim = float(max(pair["f_gx"].max(), pair["g_fx"].max()))
-    cols[0].plotly_chart(figures.image_figure(pair["f_gx"], "f(g·x): transform, then the model", zmin=0, zmax=lim),
-                         key=f"eq_fgx_{entry['name']}")
-    cols[1].plotly_chart(figures.image_figure(pair["g_fx"], "g·f(x): the model, then transform", zmin=0, zmax=lim),
-                         key=f"eq_gfx_{entry['name']}")
-    cols[2].plotly_chart(figures.residual_figure(pair["difference"], "f(g·x) − g·f(x)"),
-                         key=f"eq_diff_{entry['name']}")
+    if kind == "classifier":
+        left, right = st.columns([3, 2])
+        left.plotly_chart(viewer.linked_figure([(pair["x"], "x: the input"), (pair["gx"], "g·x: the transformed input")],
+                                               height=340), key=f"eq_inputs_{entry['name']}")
+        classes = entry.get("classes") or [str(i) for i in range(len(pair["probs_x"]))]
+        right.plotly_chart(figures.probability_bars({"f(x)": pair["probs_x"], "f(g·x)": pair["probs_gx"]}, classes),
+                           key=f"eq_probs_{entry['name']}")
+        st.caption("Relative error = ‖f(g·x) − f(x)‖ / ‖f(x)‖ of the logits.")
+    else:
+        st.plotly_chart(viewer.linked_figure(
+            [(pair["gx"], "g·x: the transformed input"), (pair["f_gx"], "f(g·x): transform, then the model"),
+             (pair["g_fx"], "g·f(x): the model, then transform")],
+            viewer.View(cut="manual", manual=(0.0, 1.0)), residual=(pair["difference"], "f(g·x) − g·f(x)"),
+            bunit="normalised flux", height=380), key=f"eq_pair_{entry['name']}")
 
-st.subheader("Error against rotation angle")
+st.subheader("Against rotation angle")
 angles = tuple(float(a) for a in np.arange(15.0, 360.0, 15.0))  # the identity (0°) is exact by definition
-curves = {}
-for entry in entries:
-    errors = call(inference.equivariance_curves, entry["name"], entry.get("sha256"), image["data"], angles, flip)
-    curves[f"{entry['name']}: reconstruction ‖f(g·x) − g·f(x)‖ / ‖g·f(x)‖"] = errors["reconstruction"]
-    curves[f"{entry['name']}: latent ‖z(g·x) − z(x)‖ / ‖z(x)‖"] = errors["latent"]
-fig = figures.curves_figure(np.array(angles), curves, x_title="rotation angle (degrees)", log_y=True,
-                            y_title="relative error (dimensionless)")
-st.plotly_chart(fig, key="eq_curves")
-st.caption("Measured inside 80 % of the inscribed disc; errors below 1e-10 are drawn at 1e-10. Exact (float "
-           "rounding) at multiples of 90° for the equivariant model; in between, resampling the pixel grid limits both.")
+if st.toggle("Measure every angle (first time per model and image: a few seconds)", value=True, key="eq_curves_on"):
+    row = 1 if flip else 0  # both flips are measured together; the toggle only picks one
+    curves = {}
+    for entry in entries:
+        errors = call(inference.equivariance_curves, entry["name"], entry.get("sha256"), image["data"], angles)
+        main = "logits" if kind == "classifier" else "reconstruction"
+        formula = "‖f(g·x) − f(x)‖ / ‖f(x)‖" if kind == "classifier" else "‖f(g·x) − g·f(x)‖ / ‖g·f(x)‖"
+        curves[f"{entry['name']}: {main} {formula}"] = errors[main][row]
+        curves[f"{entry['name']}: latent ‖z(g·x) − z(x)‖ / ‖z(x)‖"] = errors["latent"][row]
+    fig = figures.curves_figure(np.array(angles), curves, x_title="rotation angle (degrees)", log_y=True,
+                                y_title="relative error (dimensionless)", title="flip, then rotation" if flip else "")
+    st.plotly_chart(fig, key="eq_curves")
+    st.caption("Measured inside 80 % of the inscribed disc; errors below 1e-10 are drawn at 1e-10.")
+    if kind == "classifier":
+        scores = call(inference.class_scores, eq_entry["name"], eq_entry.get("sha256"), image["data"], angles)
+        classes = eq_entry.get("classes") or [str(k) for k in range(scores["probs"].shape[-1])]
+        a, b = st.columns(2)
+        a.plotly_chart(figures.curves_figure(np.array(angles), {c: scores["probs"][row, :, k] for k, c in enumerate(classes)},
+                                             x_title="rotation angle (degrees)", y_title="probability",
+                                             title=f"{eq_entry['name']}: class probabilities"), key="eq_class_probs")
+        b.plotly_chart(figures.curves_figure(np.array(angles), {c: scores["logits"][row, :, k] for k, c in enumerate(classes)},
+                                             x_title="rotation angle (degrees)", y_title="logit (dimensionless)",
+                                             title=f"{eq_entry['name']}: logits"), key="eq_class_logits")
 
 st.subheader("The orbit of rotated copies on the latent map")
-cols = st.columns(len(entries))
-for col, entry in zip(cols, entries, strict=True):
-    with col:
-        generator = widgets.generator_of(entry)
-        ref = widgets.build_with_progress(st.empty(), reference.reference_map, entry["name"], entry.get("sha256"), generator)
-        orbit = call(inference.orbit, entry["name"], entry.get("sha256"), generator, image["data"], 30.0, flip)
-        fig = figures.latent_scatter(ref.lmap.coords, ref.latents.labels or ["reference"] * len(ref.lmap.coords),
-                                     group_title="class", orbit=orbit["coords"], orbit_labels=orbit["labels"],
-                                     height=420)
-        fig.update_layout(title=entry["name"])
-        st.plotly_chart(fig, key=f"eq_orbit_{entry['name']}")
-        st.caption(f"Spread of the copies: {orbit['map_spread']:.3f} of the map's own spread; "
-                   f"{orbit['latent_spread']:.2e} relative in latent space.")
+if st.toggle("Place the rotated copies on the latent map (first time: builds the map)", key="eq_orbit_on"):
+    cols = st.columns(len(entries))
+    for col, entry in zip(cols, entries, strict=True):
+        with col:
+            ref = widgets.build_with_progress(st.empty(), reference.reference_map, entry["name"], entry.get("sha256"),
+                                              generator)
+            orbit = call(inference.orbit, entry["name"], entry.get("sha256"), generator, image["data"], 30.0, True)
+            fig = figures.latent_scatter(ref.lmap.coords, ref.latents.labels or ["reference"] * len(ref.lmap.coords),
+                                         group_title="class", orbit=orbit["coords"], orbit_labels=orbit["labels"],
+                                         height=420)
+            fig.update_layout(title=entry["name"])
+            st.plotly_chart(fig, key=f"eq_orbit_{entry['name']}")
+            st.caption(f"Spread of the copies (rotations every 30°, with and without a flip): "
+                       f"{orbit['map_spread']:.3f} of the map's own spread; {orbit['latent_spread']:.2e} relative in "
+                       "latent space.")

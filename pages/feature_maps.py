@@ -14,9 +14,11 @@ image = widgets.current_image()
 c1, c2 = st.columns(2)
 with c1:
     eq_entry = widgets.pick_model(None, equivariant=True, key="fm_model_eq", label="Equivariant model")
+generator = widgets.generator_of(eq_entry)
 with c2:
-    cnn_entry = widgets.pick_model(None, equivariant=False, key="fm_model_cnn", label="CNN for contrast",
-                                   required=False)
+    cnn_entry = widgets.pick_model(eq_entry["kind"], equivariant=False, key="fm_model_cnn", label="CNN for contrast",
+                                   required=False, generator=generator)
+widgets.warn_if_other_kind(image, generator)
 group = (eq_entry.get("config") or {}).get("group", "C4")
 elements = resources.group_elements(group)
 step = int(round(360 / resources.rotation_order(group)))

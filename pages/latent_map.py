@@ -1,14 +1,16 @@
-"""Latent map: t-SNE of a simulated reference set; select points to see them; the current image placed."""
+"""Latent map: t-SNE beside PCA of a reference set; the current image and more uploads placed; neighbours; search."""
 
+import numpy as np
 import streamlit as st
 
 from ui import figures, reference, widgets
 from ui.errors import call
 
 st.title("Latent map")
-st.caption("Each point is one simulated reference image, placed by t-SNE of the model's invariant latent "
-           "vector. Box- or lasso-select points to see their images. The current image (star) is placed "
-           "into the fixed map without refitting; rings mark its nearest neighbours in latent space.")
+st.caption("Each point is one simulated reference image, placed by t-SNE (left) and by PCA (right, linear: "
+           "distances mean the same everywhere) of the model's invariant latent vector. Box- or lasso-select "
+           "points to see their images. The current image and any images you add (stars) are placed into the fixed "
+           "maps without refitting; rings mark the current image's nearest neighbours in latent space.")
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 with c1:
@@ -17,25 +19,44 @@ generator = widgets.generator_of(entry)
 colour = c2.radio("Colour by", ["cluster", "true label"], key="map_colour")
 method = c3.selectbox("Clustering", ["spectral", "kmeans", "hdbscan"], key="map_method")
 k = c4.number_input("Clusters (0 = choose by silhouette)", 0, 12, 0, key="map_k")
+s1, s2 = st.columns([1, 2])
+query = s1.text_input("Find reference images by file name", key="map_search", placeholder="e.g. cdm/0001")
+uploads = s2.file_uploader("Place more images (each labelled by its file name)", accept_multiple_files=True,
+                           key="map_uploads")
 
 bar = st.empty()
 ref = widgets.build_with_progress(bar, reference.reference_map, entry["name"], entry.get("sha256"), generator)
 found = call(reference.clusters, entry["name"], entry.get("sha256"), generator, method, int(k) or None)
+pca = call(reference.pca_map, entry["name"], entry.get("sha256"), generator)
 
 image = widgets.current_image(required=False)
-placed = None
 if image is not None:
     widgets.warn_if_other_kind(image, generator)
-    placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, [image["data"]], stop=False)
+placed_names, placed_images = reference.read_uploads(uploads or [])
+if image is not None:
+    placed_names, placed_images = [image["name"], *placed_names], [image["data"], *placed_images]
+placed = None
+if placed_images:
+    placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, placed_images, stop=False)
+matches = reference.search(ref, query)
 
 labels = ref.latents.labels
 by_cluster = colour == "cluster" or not labels
-fig = figures.latent_scatter(
-    ref.lmap.coords, found["labels"] if by_cluster else labels, group_title="cluster" if by_cluster else "class",
-    hover=reference.hover_texts(ref),
-    marked=placed["coords"] if placed else None, marked_label=image["name"] if image else "",
-    neighbours=placed["neighbours"][0] if placed else ())
-event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
+groups = found["labels"] if by_cluster else labels
+common = {"group_title": "cluster" if by_cluster else "class", "hover": reference.hover_texts(ref),
+          "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images", "marked_text": placed_names,
+          "highlighted": matches, "neighbours": placed["neighbours"][0] if placed and image is not None else (),
+          "height": 520}
+left, right = st.columns(2)
+with left:
+    fig = figures.latent_scatter(ref.lmap.coords, groups, marked=placed["coords"] if placed else None, **common)
+    event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
+with right:
+    ex = pca.explained
+    fig = figures.latent_scatter(pca.coords, groups, marked=placed["pca"] if placed else None,
+                                 axis_titles=(f"PC 1 ({100 * ex[0]:.0f} % of the variance)",
+                                              f"PC 2 ({100 * ex[1]:.0f} % of the variance)"), **common)
+    event_pca = st.plotly_chart(fig, key="map_pca", on_select="rerun", selection_mode=("points", "box", "lasso"))
 
 m = st.columns(4)
 m[0].metric("Clusters", found["k"])
@@ -46,13 +67,22 @@ if found["agreement"]:
 for note in ref.notes:
     st.caption(note)
 
-selected = widgets.selected_indices(event)
-if placed is not None and not selected:
+selected = sorted(set(widgets.selected_indices(event)) | set(widgets.selected_indices(event_pca)))
+if placed is not None and image is not None:
     st.subheader(f"Nearest neighbours of {image['name']}")
-    widgets.gallery(ref, placed["neighbours"][0])
+    reference.neighbour_gallery(ref, image["data"], image["name"], placed["neighbours"][0], placed["distances"][0])
+if query:
+    st.subheader(f"{len(matches)} reference images match “{query}”")
+    if matches:
+        widgets.gallery(ref, matches)
 if selected:
     st.subheader(f"{len(selected)} selected images")
     widgets.gallery(ref, selected)
 
-st.download_button("Download the map as CSV", reference.table(ref, found["labels"]).to_csv(index=False),
+st.download_button("Download the map as CSV", reference.table(ref, found["labels"], pca.coords).to_csv(index=False),
                    file_name=f"latent_map_{entry['name']}_{generator}.csv", mime="text/csv", key="map_csv")
+if placed_images:
+    rows = {"image": placed_names, "tsne_x": placed["coords"][:, 0], "tsne_y": placed["coords"][:, 1],
+            "pc1": placed["pca"][:, 0], "pc2": placed["pca"][:, 1],
+            "nearest_distance": np.asarray(placed["distances"])[:, 0]}
+    st.dataframe(rows, key="map_placed", hide_index=True)

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import figures, inference, reference, resources, widgets
+from core.analysis.familiarity import disagreement
+from ui import familiarity, figures, inference, reference, resources, widgets
 from ui.errors import call
 
 st.title("Lenses")
@@ -22,9 +23,12 @@ image = widgets.current_image(required=False)
 if image is None:
     st.info("No current image: simulate a lens or upload one on the Data page to see its class probabilities.")
 else:
-    widgets.warn_if_other_kind(image, widgets.generator_of(eq_entry))
     probs = {e["name"]: call(inference.class_probabilities, e["name"], e.get("sha256"), image["data"]) for e in entries}
     st.plotly_chart(figures.probability_bars(probs, classes), key="lens_probs")
+    clash = disagreement(*probs.values(), classes, tuple(probs)) if len(probs) == 2 else None
+    for entry in entries:  # each answer with how familiar the image is to that model; the clash once
+        st.markdown(f"**{entry['name']}**")
+        familiarity.answer_notes(entry, image, clash if entry is eq_entry else None)
 
 st.subheader("On the simulated reference lenses")
 if st.toggle("Evaluate the classifiers (first time: simulate and classify the reference set)",

@@ -1,13 +1,14 @@
-"""Reconstruct: original | reconstruction | residual, metrics, equivariant vs CNN, FITS download."""
+"""Reconstruct: original | reconstruction | residual (zoomed together), metrics, familiarity, FITS download."""
 
 import streamlit as st
 
-from ui import figures, images, inference, widgets
+from ui import familiarity, inference, viewer, widgets
 from ui.errors import call
 
 st.title("Reconstruct")
 st.caption("The autoencoder's output for the current image on the model grid, normalised to [0, 1]. "
-           "Original and reconstruction share one stretch; the residual is original − reconstruction.")
+           "Original and reconstruction share one colour scale; the residual is original − reconstruction. "
+           "The three panels zoom and pan together (drag a box; double-click to reset).")
 
 image = widgets.current_image()
 left, right = st.columns(2)
@@ -15,8 +16,7 @@ with left:
     eq_entry = widgets.pick_model("autoencoder", equivariant=True, key="recon_model_eq")
 with right:
     cnn_entry = widgets.pick_model("autoencoder", equivariant=False, key="recon_model_cnn", required=False)
-stretch = widgets.pick_stretch(key="recon_stretch")
-widgets.warn_if_other_kind(image, widgets.generator_of(eq_entry))
+view = viewer.controls("recon", contours=True)
 
 for entry in (eq_entry, cnn_entry):
     if entry is None:
@@ -24,12 +24,11 @@ for entry in (eq_entry, cnn_entry):
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
     result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"])
-    limits = images.stretch_limits(result["original"], stretch)  # shared by both
-    cols = st.columns(3)
-    for col, what, title in [(cols[0], "original", "Original (model grid)"), (cols[1], "reconstruction", "Reconstruction")]:
-        col.plotly_chart(images.stretched_figure(result[what], stretch, title, bunit="normalised flux", limits=limits,
-                                                 height=360), key=f"{what}_{entry['name']}")
-    cols[2].plotly_chart(figures.residual_figure(result["residual"]), key=f"resid_{entry['name']}")
+    familiarity.answer_notes(entry, image)
+    fig = viewer.linked_figure([(result["original"], "Original (model grid)"), (result["reconstruction"], "Reconstruction")],
+                               view, residual=(result["residual"], "Residual (original − reconstruction)"),
+                               bunit="normalised flux", residual_unit="Δ normalised flux", height=430)
+    st.plotly_chart(fig, key=f"recon_{entry['name']}", config={"displaylogo": False, "scrollZoom": True})
     m = result["metrics"]
     mcols = st.columns(5)
     mcols[0].metric("MSE", f"{m['mse']:.2e}", help="Mean squared error on the [0, 1] grid.")

@@ -84,6 +84,63 @@ def _lasso_middle(page) -> None:
     page.mouse.up()
 
 
+_AXIS_RANGE = """(i) => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[i];
+    return gd && gd._fullLayout ? JSON.stringify([gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]) : null; }"""
+
+
+_VISIBLE_POINT = """(i) => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[i];
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    const [x0, x1] = [Math.min(...xa.range), Math.max(...xa.range)], [y0, y1] = [Math.min(...ya.range), Math.max(...ya.range)];
+    for (const cd of gd.calcdata || []) for (const p of cd) {
+        if (typeof p.x === 'number' && typeof p.y === 'number' && p.x > x0 && p.x < x1 && p.y > y0 && p.y < y1)
+            return [box.left + xa.l2p(p.x), box.top + ya.l2p(p.y)]; }
+    return null; }"""
+
+
+def _zoom_and_hover(page, index: int = 0) -> str:
+    """Drag a zoom box over the middle of plot `index`, check that its axes zoomed, then hover its
+    centre and return the hover label's text."""
+    plot = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').nth(index)
+    plot.scroll_into_view_if_needed()
+    zoom = plot.locator('.modebar-btn[data-val="zoom"]')
+    if zoom.count():
+        plot.hover()
+        zoom.first.click()
+    before = page.evaluate(_AXIS_RANGE, index)
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * 0.3, cy - box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(cx + box["width"] * 0.3, cy + box["height"] * 0.3, steps=8)
+    page.mouse.up()
+    page.wait_for_function(f"(old) => ({_AXIS_RANGE})({index}) !== old", arg=before, timeout=10_000)
+    point = page.evaluate(_VISIBLE_POINT, index)  # a scatter needs the pointer on a point; images anywhere
+    hx, hy = point if point else (cx, cy)
+    page.mouse.move(hx + 1, hy + 1)
+    page.mouse.move(hx, hy, steps=3)
+    label = plot.locator(".hoverlayer .hovertext").first
+    label.wait_for(timeout=10_000)
+    return label.text_content()
+
+
+def _lens_zip(folder: Path) -> Path:
+    """A DeepLense-layout zip (no/ sphere/ vort/) of simulated 150 px lenses, 3 per class."""
+    import io
+    import zipfile
+
+    from core.data.lenses import sample_lens_params, simulate_lens
+
+    rng = np.random.default_rng(7)
+    path = folder / "deeplense_small.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for folder_name, sub in (("no", "no_sub"), ("sphere", "cdm"), ("vort", "vortex")):
+            for i in range(3):
+                buf = io.BytesIO()
+                np.save(buf, simulate_lens(sample_lens_params(rng), sub, size=150, rng=rng))
+                zf.writestr(f"lenses/{folder_name}/{i:03d}.npy", buf.getvalue())
+    return path
+
+
 def _assert_no_exception(page) -> None:
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
@@ -102,15 +159,22 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _wait_idle(page)
             page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=60_000)
             _assert_no_exception(page)
+            hover = _zoom_and_hover(page)  # the 129 px FITS: hover names original pixels (issue 14, problem 4)
+            assert "x 64 px, y 64 px" in hover or "x 63 px" in hover or "x 65 px" in hover, hover
             _screenshot(page, "data")
 
             _goto_page(page, "Reconstruct")
             _assert_no_exception(page)
             charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
             charts.first.wait_for(timeout=120_000)
-            assert charts.count() >= 3  # original, reconstruction, residual
+            assert charts.count() == 2  # one linked figure per model (equivariant, CNN) ...
+            assert charts.first.locator(".nsewdrag").count() == 3  # ... of original, reconstruction, residual
             assert page.locator('[data-testid="stPlotlyChart"] svg').count() > 0
             assert page.get_by_text("PSNR").count() > 0
+            ranges = [page.evaluate(_AXIS_RANGE, 0)]
+            assert "px" in _zoom_and_hover(page)
+            zoomed = page.evaluate(_AXIS_RANGE, 0)
+            assert zoomed != ranges[0]
             _screenshot(page, "reconstruct")
 
             _goto_page(page, "Latent map")
@@ -125,15 +189,31 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _assert_no_exception(page)
             # the gallery of the selection (the sidebar's image list has thumbnails of its own)
             assert page.locator('[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').count() > 0
+            assert _zoom_and_hover(page, 1)  # the PCA map beside it
             _screenshot(page, "latent_map")
 
-            for title, name in [("Feature maps", "feature_maps"), ("Equivariance lab", "equivariance"),
-                                ("Lenses", "lenses")]:
+            for title, name, plot in [("Feature maps", "feature_maps", 0), ("Equivariance lab", "equivariance", 0),
+                                      ("Lenses", "lenses", 2)]:  # Lenses: the first confusion matrix
                 _goto_page(page, title)
                 page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
                 _wait_idle(page, timeout_ms=300_000)
                 _assert_no_exception(page)
+                assert _zoom_and_hover(page, plot)
                 _screenshot(page, name)
             assert page.get_by_text("Confusion matrix").count() == 2  # shipped classifiers evaluated
+
+            _goto_page(page, "Batch evaluation")
+            page.locator('input[type="file"]').first.set_input_files(str(_lens_zip(fits_file.parent)))
+            page.get_by_text("Misclassified:").first.wait_for(timeout=300_000)
+            _wait_idle(page, timeout_ms=300_000)
+            _assert_no_exception(page)
+            # the picker shows the model the page evaluated: the lens classifier the zip's classes call for
+            assert "lenses-classifier-equivariant" in page.locator('[data-testid="stSelectbox"]').first.inner_text()
+            assert page.get_by_text("Confusion matrix", exact=True).count() == 1  # the figure title (the caption says it too)
+            assert "predicted" in _zoom_and_hover(page)  # the confusion matrix: true/predicted per cell
+            _screenshot(page, "batch")
+
+            _goto_page(page, "Train")  # no figure before a run: visited, no exception
+            _assert_no_exception(page)
         finally:
             browser.close()

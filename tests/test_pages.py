@@ -155,16 +155,20 @@ def test_reconstruct_metrics_follow_the_chosen_model(app, downloads):
     assert len(buttons) == 2
     with fits.open(io.BytesIO(downloads[buttons[0].proto.url])) as hdul:  # disks-ae-d4's reconstruction
         header, data = hdul[0].header, hdul[0].data
-    shown = array_of(plotly_specs(at)[1]["data"][0]["customdata"])  # the "Reconstruction" heatmap
+    linked = plotly_specs(at)[0]  # disks-ae-d4: original | reconstruction | residual on shared axes
+    shown = array_of(linked["data"][1]["z"])  # the "Reconstruction" heatmap, in its own values
     np.testing.assert_allclose(data, shown.reshape(33, 33), atol=1e-6)
+    assert linked["layout"]["xaxis2"]["matches"] == "x" and linked["layout"]["xaxis3"]["matches"] == "x"
     assert header["BUNIT"] == "normalised" and header["BMAJ"] == 3e-5
     r = 65 / 33  # original pixels per grid pixel: the 65-pixel image on the 33-pixel model grid
     assert header["CDELT1"] == pytest.approx(-1e-5 * r) and header["CRPIX1"] == pytest.approx((33.0 - 0.5) / r + 0.5)
     assert "EquiScope: reconstruction by the model disks-ae-d4" in header["HISTORY"]
     assert not at.warning
     with_image(at, disk_image(), kind="lens").run()
-    assert [w.value for w in at.warning] == [
-        "The current image is a strong lens, but this model was trained on simulated disks; its output says little about it."]
+    kind_warning = ("The current image is a strong lens, but this model was trained on simulated disks; its output "
+                    "says little about it.")
+    assert [w.value for w in at.warning] == [kind_warning, kind_warning]  # one per model answer
+    assert sum("percentile of the reference images' own distances" in c.value for c in at.caption) == 2
 
 
 def test_reconstruct_without_image_points_to_the_data_page(app):
@@ -198,7 +202,7 @@ def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
     names = [t["name"] for t in plotly_specs(at)[0]["data"]]
     assert {"class planets_0", "class planets_3"} <= set(names)
     table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
-    assert list(table.columns) == ["file", "label", "cluster", "tsne_x", "tsne_y"] and len(table) == 12
+    assert list(table.columns) == ["file", "label", "cluster", "tsne_x", "tsne_y", "pc1", "pc2"] and len(table) == 12
     assert table["cluster"].nunique() == int(at.metric[0].value)  # "Clusters"
     for trace in plotly_specs(at)[0]["data"]:  # every point the map shows is its row of the CSV
         if trace["name"].startswith("class "):
@@ -206,29 +210,110 @@ def test_latent_map_places_the_image_and_recolours_by_label(app, downloads):
             assert set(rows["label"]) == {trace["name"].removeprefix("class ")}
             np.testing.assert_allclose(rows[["tsne_x", "tsne_y"]].to_numpy(),
                                        np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5)
+    for trace in plotly_specs(at)[1]["data"]:  # the PCA map beside it: the same points, its own coordinates
+        if trace["name"].startswith("class "):
+            rows = table.iloc[array_of(trace["customdata"])]
+            np.testing.assert_allclose(rows[["pc1", "pc2"]].to_numpy(),
+                                       np.c_[array_of(trace["x"]), array_of(trace["y"])], rtol=1e-5, atol=1e-9)
+
+
+def test_latent_map_neighbours_uploads_and_search(app):
+    at = open_page(with_image(app, disk_image()), "pages/latent_map.py")
+    assert at.subheader[0].value == "Nearest neighbours of test_disk.fits"
+    buf1, buf2 = io.BytesIO(), io.BytesIO()
+    np.save(buf1, disk_image()[::-1].copy())
+    np.save(buf2, np.rot90(disk_image()).copy())
+    at.file_uploader(key="map_uploads").set_value([("flipped.npy", buf1.getvalue(), "application/octet-stream"),
+                                                   ("turned.npy", buf2.getvalue(), "application/octet-stream")]).run()
+    assert not at.exception
+    for spec in plotly_specs(at)[:2]:  # t-SNE and PCA: three stars, each with its own label
+        stars = next(t for t in spec["data"] if t["name"] == "placed images")
+        assert list(stars["text"]) == ["test_disk.fits", "flipped.npy", "turned.npy"]
+    at.text_input(key="map_search").set_value("planets_1/").run()
+    assert not at.exception
+    hits = next(t for t in plotly_specs(at)[0]["data"] if t["name"] == "search matches")
+    assert len(array_of(hits["x"])) == 3 and all("planets_1/" in t for t in hits["text"])
+    assert any(h.value == "3 reference images match “planets_1/”" for h in at.subheader)
+
+
+def _errors(at) -> dict[str, float]:
+    return {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
+
+
+def _curves(spec) -> dict:
+    return {t["name"].split(" ")[0] + t["name"].split(" ")[1]: (array_of(t["x"]), array_of(t["y"])) for t in spec["data"]}
 
 
 def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_model(app):
     at = open_page(with_image(app, disk_image()), "pages/equivariance.py")  # default angle 90
-    errors = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
+    errors = _errors(at)
     assert errors["disks-ae-equivariant"] < 1e-5
     assert errors["disks-ae-cnn"] > 1e-3
     specs = plotly_specs(at)
-    curves = {t["name"].split(" ")[0] + t["name"].split(" ")[1]: (array_of(t["x"]), array_of(t["y"]))
-              for t in specs[6]["data"]}
-    x, y = curves["disks-ae-equivariant:reconstruction"]
+    assert len(specs) == 3  # two linked image panels, the curves; the orbit only on request
+    assert [a["text"] for a in specs[0]["layout"]["annotations"]][0] == "g·x: the transformed input"
+    x, y = _curves(specs[2])["disks-ae-equivariant:reconstruction"]
     assert y[x == 90.0][0] < 1e-5 < y[x == 45.0][0]
-    assert specs[6]["layout"]["xaxis"]["title"]["text"] == "rotation angle (degrees)"
-    orbit = next(t for t in specs[7]["data"] if t["name"] == "rotated copies")  # equivariant model's map
+    assert specs[2]["layout"]["xaxis"]["title"]["text"] == "rotation angle (degrees)"
+    at.slider(key="eq_angle").set_value(45.0).run()
+    assert not at.exception
+    assert _errors(at)["disks-ae-equivariant"] > 1e-5  # off the grid's symmetries: approximate only
+    at.toggle(key="eq_orbit_on").set_value(True).run()
+    assert not at.exception
+    orbit_spec = json.loads(at.get("plotly_chart")[3].proto.spec)  # equivariant model's map
+    orbit = next(t for t in orbit_spec["data"] if t["name"] == "rotated copies")
     ox, oy = array_of(orbit["x"]), array_of(orbit["y"])
     labels = list(orbit["text"])
     i0, i90 = labels.index("0°"), labels.index("90°")
-    span = np.ptp(array_of(specs[7]["data"][0]["x"]))
+    span = np.ptp(array_of(orbit_spec["data"][0]["x"]))
     assert abs(ox[i0] - ox[i90]) + abs(oy[i0] - oy[i90]) < 1e-3 * span  # invariant latent: the copies coincide
-    at.slider(key="eq_angle").set_value(45.0).run()
+
+
+def test_equivariance_lab_flip_redraws_from_the_cached_curves(app, monkeypatch):
+    """Problem 8: the curves are measured once per (model, image), both flips together; Flip and the angle only redraw."""
+    import core.analysis.equivariance as eq
+
+    at = open_page(with_image(app, disk_image()), "pages/equivariance.py")
+    calls = []
+    real = eq.model_equivariance
+    monkeypatch.setattr(eq, "model_equivariance", lambda *a, **k: calls.append(k.get("flips")) or real(*a, **k))
+    before = _curves(json.loads(at.get("plotly_chart")[2].proto.spec))
+    at.toggle(key="eq_flip").set_value(True).run()
+    at.slider(key="eq_angle").set_value(30.0).run()
+    assert not at.exception and calls == []
+    after = _curves(json.loads(at.get("plotly_chart")[2].proto.spec))
+    key = "disks-ae-equivariant:reconstruction"
+    assert not np.allclose(before[key][1], after[key][1])  # the flipped curve is shown
+
+
+def test_equivariance_lab_tests_a_classifier_and_warns_on_the_other_kind(app):
+    """Problem 6: classifiers in the Equivariance lab (probabilities and logits against angle); a lens model on a
+    disk, and a disk model on a lens, are flagged in the lab and on the Feature maps page."""
+    at = open_page(with_image(app, disk_image(), kind="disk"), "pages/equivariance.py")
+    assert "lenses-classifier-equivariant" in at.selectbox(key="eq_model_eq").options
+    at.selectbox(key="eq_model_eq").set_value("lenses-classifier-equivariant").run()
     assert not at.exception
-    errors45 = {h.value.split(":")[0]: float(h.value.rsplit(" ", 1)[1]) for h in at.subheader if "relative error" in h.value}
-    assert errors45["disks-ae-equivariant"] > 1e-5  # off the grid's symmetries: approximate only
+    assert at.selectbox(key="eq_model_cnn").value == "lenses-classifier-cnn"
+    assert [w.value for w in at.warning] == [
+        "The current image is a protoplanetary disk, but this model was trained on simulated lenses; its output "
+        "says little about it."]
+    assert _errors(at)["lenses-classifier-equivariant"] < 1e-5  # invariant logits at 90 degrees
+    inputs = plotly_specs(at)[0]["data"]  # x | g·x, the transformed input shown
+    x, gx = (array_of(t["z"]).reshape(33, 33) for t in inputs[:2])
+    np.testing.assert_allclose(gx, np.rot90(x), atol=1e-6)
+    titles = [json.loads(el.proto.spec)["layout"].get("title", {}).get("text", "") for el in at.get("plotly_chart")]
+    assert "lenses-classifier-equivariant: class probabilities" in titles
+    assert "lenses-classifier-equivariant: logits" in titles
+    probs = json.loads(at.get("plotly_chart")[titles.index("lenses-classifier-equivariant: class probabilities")].proto.spec)
+    total = sum(array_of(t["y"]) for t in probs["data"])
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+
+    at = open_page(with_image(app, disk_image(), kind="lens"), "pages/feature_maps.py")
+    assert at.selectbox(key="fm_model_eq").value == "lenses-classifier-equivariant"  # follows the image's kind
+    at.selectbox(key="fm_model_eq").set_value("disks-ae-equivariant").run()
+    assert [w.value for w in at.warning] == [
+        "The current image is a strong lens, but this model was trained on simulated disks; its output says little "
+        "about it."]
 
 
 def test_lenses_probabilities_and_evaluation(app):
@@ -335,3 +420,94 @@ def test_a_corrupt_checkpoint_is_one_sentence_not_a_traceback(app, tiny_index, t
         "Checkpoint 'disks-ae-equivariant' is corrupt: the sha256 of disks-ae-equivariant.pt does not match "
         "its index entry; restore the file from git or re-train it."]
     assert not at.metric  # the page stopped at the failing model
+
+
+# ------------------------------------------------------------------------- batch evaluation
+
+
+def lens_zip(layout: dict[str, str], n_per_class: int = 4, size: int = 40, wrapper: str = "") -> bytes:
+    """A zip of tiny lens-like .npy images in class folders named by `layout` ({folder: class})."""
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for folder in layout:
+            for i in range(n_per_class):
+                npy = io.BytesIO()
+                np.save(npy, rng.random((size, size)).astype(np.float32))
+                zf.writestr(f"{wrapper}{folder}/{i:03d}.npy", npy.getvalue())
+        zf.writestr("__MACOSX/._junk.npy", b"junk")
+    return buf.getvalue()
+
+
+def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
+    import pandas as pd
+
+    at = open_page(app, "pages/batch.py")
+    assert at.info[0].value == "Upload a zip to evaluate the model on it."
+    assert at.selectbox(key="batch_model").value == "disks-ae-equivariant"  # no data yet: the first example's kind
+    raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, wrapper="dataset/")  # DeepLense's names
+    at.file_uploader(key="batch_zip").set_value([("lenses.zip", raw, "application/zip")]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="batch_model").value == "lenses-classifier-equivariant"  # follows the zip's classes
+    cm = next(s for s in plotly_specs(at) if s["layout"]["title"]["text"] == "Confusion matrix")["data"][0]
+    matrix = array_of(cm["z"])
+    assert matrix.sum() == 12 and list(cm["x"]) == CLASSES and (matrix.sum(axis=1) == 4).all()
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert len(table) == 12 and set(table["true"]) == set(CLASSES)
+    assert {"file", "predicted", "probability", "latent_distance", "distance_percentile"} <= set(table.columns)
+    assert table["file"].iloc[0] == "no/000.npy"  # folder kept in the name
+    wrong = int((table["true"] != table["predicted"]).sum())
+    assert at.subheader[-1].value == f"Misclassified: {wrong} of 12"
+    assert np.trace(matrix) == 12 - wrong
+    assert int(at.metric[0].value) == 12
+
+    at.selectbox(key="batch_model").set_value("disks-ae-equivariant").run()  # an autoencoder on the same zip
+    assert not at.exception
+    assert at.subheader[-1].value == "The worst reconstructions (input | reconstruction)"
+    assert "Mean MS-SSIM" in [m.label for m in at.metric]
+
+
+def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
+    at = open_page(app, "pages/batch.py")
+    at.file_uploader(key="batch_zip").set_value([("broken.zip", b"PK\x03\x04 not really", "application/zip")]).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["broken.zip is not a valid zip archive; zip the data set's folder again."]
+
+
+def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
+    """Problem 9: both classifiers ≈ 1.00 for different classes on one image is flagged, with familiarity."""
+    import ui.inference as inference
+
+    answers = {"lenses-classifier-equivariant": np.array([0.97, 0.02, 0.01], np.float32),
+               "lenses-classifier-cnn": np.array([0.01, 0.01, 0.98], np.float32)}
+    monkeypatch.setattr(inference, "class_probabilities", lambda name, sha, image: answers[name])
+    at = open_page(with_image(app, disk_image(), kind="lens"), "pages/lenses.py")
+    warnings = [w.value for w in at.warning]
+    assert warnings == [
+        "The models disagree although both are confident: lenses-classifier-equivariant says no_sub (0.97), "
+        "lenses-classifier-cnn says vortex (0.98). At least one is wrong with high confidence; trust neither on "
+        "this image."]
+    assert sum("percentile of the reference images' own distances" in c.value for c in at.caption) == 2
+    answers["lenses-classifier-cnn"] = np.array([0.96, 0.02, 0.02], np.float32)  # agreement: no note
+    at.run()
+    assert not at.warning
+
+
+def test_viewer_controls_change_cut_colour_map_and_contours(app):
+    at = open_page(with_image(app, disk_image()), "pages/reconstruct.py")
+    linked = plotly_specs(at)[0]
+    assert linked["layout"]["xaxis"]["title"]["text"] == "x (px)" and linked["layout"]["xaxis"]["tickformat"] == "d"
+    at.selectbox(key="recon_cut").set_value("manual").run()
+    at.number_input(key="recon_vmin").set_value(0.2)
+    at.number_input(key="recon_vmax").set_value(0.6)
+    at.selectbox(key="recon_cmap").set_value("viridis")
+    at.number_input(key="recon_contours").set_value(3).run()
+    assert not at.exception
+    linked = plotly_specs(at)[0]
+    axis = linked["layout"]["coloraxis"]
+    assert (axis["cmin"], axis["cmax"]) == pytest.approx((0.2, 0.6))
+    assert axis["colorscale"][0][1] == "rgb(68, 1, 84)"  # viridis starts dark violet
+    assert [t["type"] for t in linked["data"]].count("contour") == 2  # on the original and the reconstruction
+    assert linked["layout"]["coloraxis2"]["cmin"] == -linked["layout"]["coloraxis2"]["cmax"]  # residual unchanged

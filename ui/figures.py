@@ -1,4 +1,5 @@
-"""Plotly figures for the pages: images, feature-map grids, latent maps, curves, tables.
+"""Plotly figures for the pages: feature-map grids, latent maps, curves, tables (single images and
+linked image panels: ui/viewer.py).
 
 Images are shown with the pixel (0, 0) at the lower left, as FITS viewers do. Every curve
 has axis titles with units. Figures take plain numpy arrays and lists; no model code here.
@@ -16,8 +17,7 @@ from plotly.subplots import make_subplots
 # Plotly's Inferno starts at "#000004", a colour Streamlit's front end swaps for a theme colour
 # (its plotly placeholder CATEGORY_3): the darkest pixels showed violet. Start at "#010005".
 IMAGE_COLORSCALE = [[i / 9, c] for i, c in enumerate(["#010005", *plotly.colors.sequential.Inferno[1:]])]
-RESIDUAL_COLORSCALE = "RdBu_r"
-MAX_DISPLAY_PIXELS = 256  # longest side sent to the browser; larger images are block-averaged
+MAX_DISPLAY_PIXELS = 256  # longest side of a small-multiple panel (image_grid); full images go through ui/viewer
 LOG_FLOOR = 1e-10  # smallest value drawn on a logarithmic axis
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
@@ -31,28 +31,6 @@ def display_array(image: np.ndarray, max_side: int = MAX_DISPLAY_PIXELS) -> np.n
         return image
     h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     return image[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
-
-
-def image_figure(image: np.ndarray, title: str = "", *, zmin: float | None = None,
-                 zmax: float | None = None, colorscale: str = IMAGE_COLORSCALE,
-                 colorbar_title: str = "", height: int = 360) -> go.Figure:
-    """One image as a heatmap with a colour bar; `image` is already stretched for display."""
-    data = display_array(image)
-    fig = go.Figure(go.Heatmap(z=data, zmin=zmin, zmax=zmax, colorscale=colorscale,
-                               colorbar={"title": {"text": colorbar_title}, "thickness": 12},
-                               hovertemplate="x=%{x} px, y=%{y} px<br>value=%{z:.3g}<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
-    return fig
-
-
-def residual_figure(residual: np.ndarray, title: str = "Residual (original − reconstruction)",
-                    height: int = 360) -> go.Figure:
-    """A signed residual on a diverging scale symmetric about zero."""
-    limit = float(np.max(np.abs(residual))) or 1.0
-    return image_figure(residual, title, zmin=-limit, zmax=limit, colorscale=RESIDUAL_COLORSCALE,
-                        colorbar_title="Δ (normalised flux)", height=height)
 
 
 def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int, *,
@@ -86,8 +64,10 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int,
 
 def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: str,
                    hover: Sequence[str] | None = None, marked: np.ndarray | None = None,
-                   marked_label: str = "current image", neighbours: Sequence[int] = (),
+                   marked_label: str = "current image", marked_text: Sequence[str] = (),
+                   highlighted: Sequence[int] = (), neighbours: Sequence[int] = (),
                    orbit: np.ndarray | None = None, orbit_labels: Sequence[str] = (),
+                   axis_titles: tuple[str, str] = ("t-SNE 1 (arbitrary units)", "t-SNE 2 (arbitrary units)"),
                    height: int = 560) -> go.Figure:
     """A 2-D map (t-SNE) of the reference set, one trace per group (cluster or label).
 
@@ -119,13 +99,21 @@ def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: st
             x=orbit[:, 0], y=orbit[:, 1], mode="lines+markers", name="rotated copies",
             text=list(orbit_labels), marker={"size": 9, "symbol": "diamond", "color": "#444"},
             line={"dash": "dot", "color": "#444"}, hovertemplate="%{text}<extra></extra>"))
-    if marked is not None and len(marked):
+    if len(highlighted):
+        hi = np.asarray(list(highlighted))
         fig.add_trace(go.Scatter(
-            x=marked[:, 0], y=marked[:, 1], mode="markers", name=marked_label,
+            x=coords[hi, 0], y=coords[hi, 1], mode="markers", name="search matches", text=hover[hi],
+            marker={"size": 12, "symbol": "square-open", "color": "#d62728", "line": {"width": 2}},
+            hovertemplate="%{text}<extra>search match</extra>"))
+    if marked is not None and len(marked):
+        text = list(marked_text) if len(marked_text) == len(marked) else [marked_label] * len(marked)
+        fig.add_trace(go.Scatter(
+            x=marked[:, 0], y=marked[:, 1], mode="markers+text" if len(marked) > 1 else "markers", name=marked_label,
+            text=text, textposition="top center",
             marker={"size": 18, "symbol": "star", "color": "gold", "line": {"width": 1.5, "color": "black"}},
-            hovertemplate=f"{marked_label}<extra></extra>"))
+            hovertemplate="%{text}<extra></extra>"))
     fig.update_layout(height=height, dragmode="lasso", legend={"itemsizing": "constant"},
-                      xaxis_title="t-SNE 1 (arbitrary units)", yaxis_title="t-SNE 2 (arbitrary units)",
+                      xaxis_title=f"{axis_titles[0]}", yaxis_title=f"{axis_titles[1]}",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
 

@@ -20,8 +20,6 @@ from astropy.visualization import (
     ZScaleInterval,
 )
 
-from ui.figures import display_array, image_figure
-
 STRETCHES = ("linear", "log", "sqrt", "asinh", "z-scale")
 STRETCH_HELP = (
     "linear: min to max; log and sqrt lift faint emission; asinh is linear near zero and "
@@ -95,19 +93,15 @@ def stretched_figure(
     bunit: str | None = None,
     limits: tuple[float, float] | None = None,
     height: int = 420,
+    meta=None,
 ):
-    """A heatmap of the stretched image; colour bar and hover values in the original units."""
-    limits = limits if limits is not None else stretch_limits(image, stretch)
-    fig = image_figure(stretch_image(image, stretch, limits), title, zmin=0.0, zmax=1.0,
-                       colorbar_title=bunit or "value", height=height)  # fmt: skip
-    tickvals, ticktext = colorbar_ticks(stretch, limits)
-    unit = f" {bunit}" if bunit else ""
-    fig.update_traces(
-        customdata=display_array(image),
-        hovertemplate=f"x=%{{x}} px, y=%{{y}} px<br>%{{customdata:.4g}}{unit}<extra></extra>",
-        colorbar={"tickvals": tickvals, "ticktext": ticktext},
-    )
-    return fig
+    """The image in the viewer (ui/viewer): true pixel coordinates, colour bar and hover in its own
+    units; "z-scale" is the linear stretch over the z-scale cut. `meta` adds RA/Dec and the beam."""
+    from ui.viewer import View, view_figure
+
+    view = View(stretch="linear", cut="z-scale") if stretch == "z-scale" else View(stretch=stretch)
+    _curve(stretch)  # an unknown stretch is a ValueError here as before
+    return view_figure(image, view, meta=meta, title=title, bunit=bunit, height=height, limits=limits)
 
 
 def pixel_statistics(image: np.ndarray) -> dict[str, float]:

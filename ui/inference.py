@@ -78,40 +78,70 @@ def class_probabilities(name: str, sha256: str | None, image: np.ndarray) -> np.
         return torch.softmax(loaded.model(x), dim=-1)[0].numpy()
 
 
+def _disc_input(image: np.ndarray, size: int) -> torch.Tensor:
+    """The image on the model grid cut to its inscribed disc (rotated copies then hold the same content)."""
+    from core.analysis.equivariance import disc_mask
+
+    x = model_input(image, size)  # (1, 1, S, S)
+    return x * disc_mask(x.shape[-1], 1.0).to(x)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_deg: float,
                       flip: bool, shift: tuple[int, int] = (0, 0)) -> dict:
-    """f(g·x) and g·f(x) for an autoencoder's reconstruction f, their difference and its size.
+    """The transformed input g·x and, for an autoencoder f, f(g·x) and g·f(x), their difference and its size.
 
     As in core.analysis.equivariance, the input is cut to its inscribed disc (so rotated
     copies hold the same content) and `relative_error` = ||f(g·x) − g·f(x)|| / ||g·f(x)|| is
     taken inside MASK_RADIUS of that disc; 0 for an exactly equivariant model and a g that
     maps the grid onto itself (multiples of 90 degrees, flips).
+    For a classifier: logits and probabilities of x and g·x and the relative change of the
+    logits ||f(g·x) − f(x)|| / ||f(x)|| (0 for an exactly invariant classifier).
     """
     from core.analysis.equivariance import disc_mask, relative_error
 
     loaded = loaded_model(name, sha256)
-    x = model_input(image, loaded.image_size)  # (1, 1, S, S)
-    x = x * disc_mask(x.shape[-1], 1.0).to(x)
+    x = _disc_input(image, loaded.image_size)
+    gx = transform(x, angle_deg, flip, shift)
     with torch.no_grad():
-        f_gx = loaded.model(transform(x, angle_deg, flip, shift))  # (1, 1, S, S)
-        g_fx = transform(loaded.model(x), angle_deg, flip, shift)  # (1, 1, S, S)
+        if loaded.kind == "classifier":
+            logits = loaded.model(torch.cat([x, gx]))  # (2, K)
+            return {"x": x[0, 0].numpy(), "gx": gx[0, 0].numpy(), "logits_x": logits[0].numpy(),
+                    "logits_gx": logits[1].numpy(), "probs_x": logits[0].softmax(-1).numpy(),
+                    "probs_gx": logits[1].softmax(-1).numpy(),
+                    "relative_error": float(relative_error(logits[1:], logits[:1])[0])}
+        out = loaded.model(torch.cat([gx, x]))  # (2, 1, S, S)
+        f_gx, g_fx = out[:1], transform(out[1:], angle_deg, flip, shift)
     error = relative_error(f_gx, g_fx, disc_mask(x.shape[-1], MASK_RADIUS))[0]
-    return {"f_gx": f_gx[0, 0].numpy(), "g_fx": g_fx[0, 0].numpy(), "difference": (f_gx - g_fx)[0, 0].numpy(),
-            "relative_error": float(error)}
+    return {"gx": gx[0, 0].numpy(), "f_gx": f_gx[0, 0].numpy(), "g_fx": g_fx[0, 0].numpy(),
+            "difference": (f_gx - g_fx)[0, 0].numpy(), "relative_error": float(error)}
 
 
-@st.cache_data(max_entries=32, show_spinner="Measuring the error at every angle…")
-def equivariance_curves(name: str, sha256: str | None, image: np.ndarray, angles: tuple[float, ...],
-                        flip: bool) -> dict[str, np.ndarray]:
-    """Relative errors against rotation angle (core.analysis.equivariance.model_equivariance):
-    "reconstruction" ||f(g·x) − g·f(x)|| / ||g·f(x)|| and "latent" ||z(g·x) − z(x)|| / ||z(x)||."""
+@st.cache_data(max_entries=32, show_spinner="Measuring the error at every angle (once per model and image)…")
+def equivariance_curves(name: str, sha256: str | None, image: np.ndarray,
+                        angles: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """Relative errors (2, A) against rotation angle without and with a flip, for one model and image
+    (core.analysis.equivariance.model_equivariance): autoencoders "reconstruction"
+    ||f(g·x) − g·f(x)|| / ||g·f(x)||, classifiers "logits" ||f(g·x) − f(x)|| / ||f(x)||, both "latent"
+    ||z(g·x) − z(x)|| / ||z(x)||. Both flips at once, so toggling Flip redraws from the cache."""
     from core.analysis.equivariance import model_equivariance
 
     loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)
-    report = model_equivariance(loaded, x, angles, flips=(flip,), mask_radius=MASK_RADIUS, include_maps=False)
-    return {name: curve.error[0] for name, curve in report.curves.items()}
+    report = model_equivariance(loaded, x, angles, flips=(False, True), mask_radius=MASK_RADIUS, include_maps=False)
+    return {name: curve.error for name, curve in report.curves.items()}
+
+
+@st.cache_data(max_entries=32, show_spinner="Classifying every rotated copy (once per model and image)…")
+def class_scores(name: str, sha256: str | None, image: np.ndarray, angles: tuple[float, ...]) -> dict:
+    """A classifier's logits and probabilities (2, A, K) for every angle, without and with a flip (one batch)."""
+    loaded = loaded_model(name, sha256)
+    x = _disc_input(image, loaded.image_size)
+    copies = torch.cat([transform(x, a, f) for f in (False, True) for a in angles])  # (2A, 1, S, S)
+    with torch.no_grad():
+        logits = torch.cat([loaded.model(copies[i:i + 48]) for i in range(0, len(copies), 48)])
+    logits = logits.reshape(2, len(angles), -1)
+    return {"logits": logits.numpy(), "probs": logits.softmax(-1).numpy()}
 
 
 @st.cache_data(max_entries=32, show_spinner="Placing the rotated copies on the map…")

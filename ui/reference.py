@@ -73,16 +73,36 @@ def reference_map(name: str, sha256: str | None, generator: str,
 
 
 def _build_reference_map(name: str, sha256: str | None, generator: str, progress: Progress | None) -> ReferenceMap:
-    from core.analysis.encode import encode_dataset
     from core.analysis.tsne_map import load_or_fit_map
+
+    latents = reference_latents(name, sha256, generator, progress=_stage(progress, 0.0, 0.6))
+    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
+    return ReferenceMap(latents, lmap, reference_folder_name(generator), list(latents.notes) + notes)
+
+
+def reference_latents(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
+    """The reference set's latents (core.analysis.encode.Latents) under checkpoint `name`, once per server
+    (no map: familiarity and batch evaluation need only these)."""
+    key = (name, sha256, str(reference_folder_name(generator)))
+    return build_once("reference_latents", key, lambda: _build_latents(name, sha256, generator, progress))
+
+
+def _build_latents(name: str, sha256: str | None, generator: str, progress: Progress | None):
+    from core.analysis.encode import encode_dataset
     from core.data.datasets import scan_dataset
 
-    loaded = loaded_model(name, sha256)
-    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.3))
-    index = scan_dataset(folder)
-    latents = encode_dataset(loaded, index, cache_dir=CACHE / "latents", progress=_stage(progress, 0.3, 0.3))
-    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
-    return ReferenceMap(latents, lmap, folder, list(latents.notes) + notes)
+    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5))
+    return encode_dataset(loaded_model(name, sha256), scan_dataset(folder), cache_dir=CACHE / "latents",
+                          progress=_stage(progress, 0.5, 0.5))
+
+
+def familiarity_reference(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
+    """core.analysis.familiarity.FamiliarityReference of the reference latents, once per server."""
+    from core.analysis.familiarity import FamiliarityReference
+
+    key = (name, sha256, str(reference_folder_name(generator)))
+    return build_once("familiarity_reference", key, lambda: FamiliarityReference.fit(
+        reference_latents(name, sha256, generator, progress).z))
 
 
 @st.cache_data(max_entries=16, show_spinner="Clustering the latents…")
@@ -105,7 +125,46 @@ def place_images(name: str, sha256: str | None, generator: str, images: list[np.
     ref = reference_map(name, sha256, generator)
     z = encode_images(loaded_model(name, sha256), images)  # (M, d)
     idx, dist = ref.lmap.nearest(z, k=n_neighbours)
-    return {"coords": ref.lmap.place(z), "neighbours": idx, "distances": dist}
+    return {"coords": ref.lmap.place(z), "pca": pca_map(name, sha256, generator).place(z), "neighbours": idx,
+            "distances": dist}
+
+
+def pca_map(name: str, sha256: str | None, generator: str):
+    """core.analysis.pca_map.PCAMap of the reference latents, once per server."""
+    from core.analysis.pca_map import PCAMap
+
+    key = (name, sha256, str(reference_folder_name(generator)))
+    return build_once("pca_map", key, lambda: PCAMap(reference_map(name, sha256, generator).latents.z))
+
+
+def search(ref: ReferenceMap, text: str) -> list[int]:
+    """Reference indices whose file path (relative to the reference folder) contains `text` (case-insensitive)."""
+    text = text.strip().lower()
+    if not text:
+        return []
+    return [i for i, f in enumerate(ref.latents.files) if text in _relative(ref, f).lower()]
+
+
+def _relative(ref: ReferenceMap, f: str) -> str:
+    return str(Path(f).relative_to(ref.folder)) if Path(f).is_relative_to(ref.folder) else str(f)
+
+
+def neighbour_gallery(ref: ReferenceMap, image: np.ndarray, name: str, indices, distances, n_cols: int = 7) -> None:
+    """The image (on a thumbnail grid) beside its nearest reference images, each with its latent distance."""
+    from core.data.preprocess import prepare
+    from ui.errors import call
+
+    cols = st.columns(n_cols)
+    cols[0].image(np.flipud(prepare(image, 96)), caption=f"{name} (this image)", clamp=True, width="stretch")
+    labels = ref.latents.labels
+    for k, (idx, dist) in enumerate(zip(indices[:n_cols - 1], distances[:n_cols - 1], strict=True)):
+        path = ref.latents.files[idx]
+        thumb = call(thumbnail, path, stop=False)
+        if thumb is None:
+            continue
+        label = f"{labels[idx]} · " if labels else ""
+        cols[k + 1].image(np.flipud(thumb), caption=f"{label}{_relative(ref, path)} · distance {dist:.3g}",
+                          clamp=True, width="stretch")
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -120,18 +179,19 @@ def thumbnail(path: str, size: int = 96) -> np.ndarray:
 def hover_texts(ref: ReferenceMap) -> list[str]:
     """"label · file name" of each reference point, for the map's hover labels."""
     labels = ref.latents.labels or [""] * len(ref.latents.files)
-    return [f"{lab} · {Path(f).name}" for lab, f in zip(labels, ref.latents.files, strict=True)]
+    return [f"{lab} · {_relative(ref, f)}" for lab, f in zip(labels, ref.latents.files, strict=True)]
 
 
-def table(ref: ReferenceMap, cluster_labels: np.ndarray | None) -> pd.DataFrame:
-    """One row per reference image: file, known label, cluster, map coordinates."""
+def table(ref: ReferenceMap, cluster_labels: np.ndarray | None, pca: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per reference image: file, known label, cluster, t-SNE (and PCA) coordinates."""
     z = ref.latents
     return pd.DataFrame({
-        "file": [str(Path(f).relative_to(ref.folder)) if Path(f).is_relative_to(ref.folder) else f for f in z.files],
+        "file": [_relative(ref, f) for f in z.files],
         "label": z.labels if z.labels else [""] * len(z.files),
         "cluster": cluster_labels if cluster_labels is not None else [-1] * len(z.files),
         "tsne_x": ref.lmap.coords[:, 0],
         "tsne_y": ref.lmap.coords[:, 1],
+        **({"pc1": pca[:, 0], "pc2": pca[:, 1]} if pca is not None else {}),
     })
 
 
@@ -160,3 +220,22 @@ def _build_classifier_report(name: str, sha256: str | None, progress: Progress |
     pred = probs.argmax(axis=1)
     return {"roc": roc_report(y, probs, loaded.classes), "confusion": confusion(y, pred, len(loaded.classes)),
             "accuracy": accuracy(y, pred), "classes": list(loaded.classes), "n": len(y)}
+
+
+MAX_PLACED = 20  # uploads placed on the map at once
+
+
+def read_uploads(uploads) -> tuple[list[str], list[np.ndarray]]:
+    """(names, 2-D images) of uploaded files for the map; an unreadable file is one error line, the rest stay."""
+    from core.io import read_image
+    from ui.errors import call
+
+    if len(uploads) > MAX_PLACED:
+        st.warning(f"Only the first {MAX_PLACED} of {len(uploads)} files are placed.")
+    names, images = [], []
+    for upload in list(uploads)[:MAX_PLACED]:
+        loaded = call(read_image, upload.getvalue(), upload.name, stop=False)
+        if loaded is not None:
+            names.append(upload.name)
+            images.append(loaded.data)
+    return names, images

@@ -11,16 +11,6 @@ from ui import resources
 from ui.errors import call
 from ui.state import get_current_image
 
-SHIPPED_DEFAULTS = {
-    ("autoencoder", True): "disks-ae-equivariant",
-    ("autoencoder", False): "disks-ae-cnn",
-    ("classifier", True): "lenses-classifier-equivariant",
-    ("classifier", False): "lenses-classifier-cnn",
-    (None, True): "disks-ae-equivariant",
-    (None, False): "disks-ae-cnn",
-    (None, None): "disks-ae-equivariant",
-}
-
 
 def current_image(required: bool = True) -> dict | None:
     """The image chosen on the Data page (`{"data", "meta", "name", "kind"}`).
@@ -36,7 +26,7 @@ def current_image(required: bool = True) -> dict | None:
 
 
 def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: str | None = None,
-               generator: str | None = None, required: bool = True) -> dict | None:
+               generator: str | None = None, required: bool = True, image_kind: str | None = None) -> dict | None:
     """A selectbox of checkpoints of one kind; returns the chosen index entry.
 
     Lists the index on every render, so a checkpoint trained on the Train page shows up at
@@ -54,9 +44,17 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
         st.caption(f"No {what} checkpoint yet.")
         return None
     names = [e["name"] for e in entries]
-    default = SHIPPED_DEFAULTS.get((kind, equivariant))
-    name = st.selectbox(label, names, index=names.index(default) if default in names else 0,
-                        key=key, help="Shipped checkpoints first, then the ones trained here.")
+    from ui.choice import default_index
+
+    image_kind = image_kind or (get_current_image() or {}).get("kind")  # the page's data, else the current image
+    index = default_index(entries, kind, equivariant, image_kind)
+    kind_changed = st.session_state.get(f"{key}__kind", image_kind) != image_kind
+    if kind_changed or st.session_state.get(key) not in names:
+        st.session_state[key] = names[index]  # first show, or the data changed kind: its default (the browser follows)
+    st.session_state[f"{key}__kind"] = image_kind
+    name = st.selectbox(label, names, key=key,
+                        help="Shipped checkpoints first, then the ones trained here; the first offered "
+                             "matches the current image's kind.")
     return entries[names.index(name)]
 
 
@@ -76,10 +74,9 @@ def model_caption(entry: dict) -> str:
 
 def generator_of(entry: dict) -> str:
     """The kind of images a checkpoint was trained on: "disks" or "lenses"."""
-    generator = (entry.get("data") or {}).get("generator")
-    if generator in ("disks", "lenses"):
-        return generator
-    return "lenses" if entry.get("kind") == "classifier" else "disks"
+    from ui.choice import data_of
+
+    return data_of(entry)
 
 
 def build_with_progress(slot, fn: Callable, *args):
@@ -155,9 +152,8 @@ def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> N
 
 def warn_if_other_kind(image: dict | None, generator: str) -> None:
     """A warning when the current image is not the kind of image the model was trained on."""
-    kind = (image or {}).get("kind")
-    expected = {"disks": "disk", "lenses": "lens"}[generator]
-    if kind is not None and kind != expected:
-        names = {"disk": "protoplanetary disk", "lens": "strong lens"}
-        st.warning(f"The current image is a {names[kind]}, but this model was trained on simulated {generator}; "
-                   "its output says little about it.")
+    from core.analysis.familiarity import kind_note
+
+    note = kind_note((image or {}).get("kind"), generator)
+    if note is not None:
+        st.warning(note.text)

@@ -45,6 +45,7 @@ from core.progress import Progress
 # for a CNN); they are covered by the reconstruction curve, so only encoder maps are compared.
 DECODER_MAPS = ("decoder", "canonical", "reconstruction")
 _EPS = 1e-12
+BATCH_IMAGES = 48  # images per forward pass when measuring many transforms (memory bound for feature maps)
 
 
 def parse_angles(spec: str) -> list[float]:
@@ -194,22 +195,26 @@ def equivariance_curves(
         raise InputError("Give at least one angle and one flip setting.")
     if mask_input:
         x = x * disc_mask(x.shape[-1], 1.0).to(x)
+    pairs = [(i, j, flip, angle) for i, flip in enumerate(flips) for j, angle in enumerate(angles)]
+    per_pass = max(1, BATCH_IMAGES // len(x))  # transformed copies run through the model together
     with torch.inference_mode():
         ref = outputs_fn(x)
         shape = (len(flips), len(angles))
         err = {n: np.zeros(shape) for n in ref}
         err_max = {n: np.zeros(shape) for n in ref}
         pooled = {n: np.zeros(shape, dtype=bool) for n in ref}
-        total, done = len(flips) * len(angles), 0
-        for i, flip in enumerate(flips):
-            for j, angle in enumerate(angles):
-                outs = outputs_fn(apply_group_element(x, angle, flip))
+        for start in range(0, len(pairs), per_pass):
+            chunk = pairs[start:start + per_pass]
+            outs = outputs_fn(torch.cat([apply_group_element(x, angle, flip) for _, _, flip, angle in chunk]))
+            for c, (i, j, flip, angle) in enumerate(chunk):
+                rows = slice(c * len(x), (c + 1) * len(x))
                 for name, r in ref.items():
-                    e, p = _compare(name, r, outs[name], angle, flip, group, mask_radius)
+                    out = Output(outs[name].tensor[rows], outs[name].kind, outs[name].group_order)
+                    e, p = _compare(name, r, out, angle, flip, group, mask_radius)
                     err[name][i, j], err_max[name][i, j], pooled[name][i, j] = e.mean(), e.max(), p
-                done += 1
-                if progress:
-                    progress(done, total, f"{'flip + ' if flip else ''}rotation {angle:g} deg")
+            if progress:
+                _, _, flip, angle = chunk[-1]
+                progress(start + len(chunk), len(pairs), f"{'flip + ' if flip else ''}rotation {angle:g} deg")
     return {n: Curve(n, ref[n].kind, angles, flips, err[n], err_max[n], pooled[n]) for n in ref}
 
 

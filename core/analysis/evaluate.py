@@ -10,6 +10,13 @@ is preprocessed to the model grid) or a flat folder of images.
   Folder class names are mapped to the model's classes with `canonical_class`
   (`sphere` -> `cdm`, `vort`/`axion` -> `vortex`, ...).
 `predict` and the metrics here are also what training (held-out and test scores) and the app use.
+
+`evaluate_dataset` is the one code path of the CLI and the app's Batch evaluation page: it
+returns a `BatchEvaluation` with the summary metrics (what the CLI prints), one row per file
+(true class, prediction, probability or reconstruction scores, latent distance), the latent
+vectors and the images on the model grid (for galleries of misclassified images and the worst
+reconstructions). `--csv PATH` writes the per-file table, `--reference DIR` adds each file's
+latent distance to that reference set (core.analysis.familiarity).
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from core.progress import Progress
 
 HELP = "Evaluate a checkpoint on a labelled dataset folder (MS-SSIM for autoencoders, ROC AUC for classifiers)."
 
@@ -31,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu | cuda (default: CUDA when available)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--csv", default=None, help="also write one row per file (true, predicted, probability, ...) here")
+    parser.add_argument("--reference", default=None,
+                        help="a reference data set folder: adds each file's latent distance and its percentile")
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -90,14 +104,111 @@ def metrics_from_outputs(kind: str, outputs, targets, labels, classes) -> dict:
 # ---------------------------------------------------------------------------- datasets
 
 
-def evaluate_loaded(loaded, data_dir: str | Path, device="cpu", batch_size: int = 64, limit: int | None = None) -> dict:
-    """Metrics of a `LoadedModel` on a dataset folder."""
+@dataclass
+class BatchEvaluation:
+    """A model on a data set: summary metrics, one row per file, and the arrays behind them."""
+
+    kind: str  # "autoencoder" | "classifier"
+    metrics: dict  # what `evaluate_loaded` returns (and the CLI prints)
+    rows: list[dict]  # one per file: file, true, predicted, probability, ... latent distance
+    files: list[str]  # relative to the data set's root ("cdm/000.npy")
+    classes: list[str] = field(default_factory=list)
+    y: np.ndarray | None = None  # (N,) true class index into classes, -1 unlabelled
+    probs: np.ndarray | None = None  # (N, K) classifiers
+    latents: np.ndarray | None = None  # (N, d) invariant vectors (encode / embed)
+    inputs: np.ndarray | None = None  # (N, S, S) images on the model grid in [0, 1]
+    outputs: np.ndarray | None = None  # (N, S, S) reconstructions (autoencoders)
+
+    def misclassified(self) -> np.ndarray:
+        """Indices of labelled files whose predicted class is not the true one, most confident first."""
+        if self.probs is None or self.y is None:
+            return np.zeros(0, dtype=int)
+        pred = self.probs.argmax(1)
+        wrong = np.flatnonzero((self.y >= 0) & (pred != self.y))
+        return wrong[np.argsort(-self.probs[wrong].max(1), kind="stable")]
+
+    def worst(self, n: int = 12) -> np.ndarray:
+        """Indices of the `n` worst reconstructions (highest MSE) of an autoencoder."""
+        if self.kind != "autoencoder":
+            return np.zeros(0, dtype=int)
+        mse = np.asarray([r["mse"] for r in self.rows])
+        return np.argsort(-mse, kind="stable")[:n]
+
+
+@torch.no_grad()
+def _outputs_and_latents(model, kind: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model outputs (logits or reconstructions) and invariant vectors of one batch."""
+    if kind == "classifier":
+        z = model.embed(x)
+        # a single classifier is head(embed(x)): one pass; an ensemble averages its members' answers
+        logits = model.head(z) if "head" in dict(model.named_children()) else model(x)
+        return logits.float(), z.float()
+    return model(x).float(), model.encode(x).float()
+
+
+def _per_image_scores(recon: torch.Tensor, target: torch.Tensor) -> list[dict]:
+    from core.models.losses import ms_ssim_value, ssim_value
+
+    mse = ((recon - target) ** 2).flatten(1).mean(dim=1)
+    psnr = 10.0 * torch.log10(1.0 / mse.clamp_min(1e-12))
+    return [{"mse": float(mse[i]), "psnr_db": float(psnr[i]), "ssim": float(ssim_value(recon[i:i + 1], target[i:i + 1])),
+             "ms_ssim": float(ms_ssim_value(recon[i:i + 1], target[i:i + 1]))} for i in range(len(recon))]
+
+
+def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: int | None = None,
+                     progress: Progress | None = None, reference=None, per_file: bool = True) -> BatchEvaluation:
+    """A `LoadedModel` on a data set (folder or `DatasetIndex`): metrics, per-file rows, latents, images.
+
+    `reference`: a `core.analysis.familiarity.FamiliarityReference` of the model's reference set;
+    each row then has its latent distance and percentile. `progress(done, total, message)`
+    after every batch. `per_file=False` skips the per-image SSIM of autoencoders (summary only).
+    """
     from core.data.datasets import load_tensors
 
-    classes = loaded.classes if loaded.kind == "classifier" else None
-    X, labels, _ = load_tensors(data_dir, loaded.image_size, classes=classes, limit=limit)
-    outputs = predict(loaded.model.to(device), X, device, batch_size)
-    return metrics_from_outputs(loaded.kind, outputs, X, labels, classes)
+    kind = loaded.kind
+    classes = list(loaded.classes) if kind == "classifier" else None
+    if progress:
+        progress(0, 1, "reading the images")
+    X, labels, index = load_tensors(source, loaded.image_size, classes=classes, limit=limit)
+    model = loaded.model.to(device).eval()
+    outs, zs = [], []
+    for i in range(0, len(X), batch_size):
+        out, z = _outputs_and_latents(model, kind, X[i:i + batch_size].to(device))
+        outs.append(out.cpu())
+        zs.append(z.cpu())
+        if progress:
+            progress(min(i + batch_size, len(X)), len(X), f"{'classifying' if kind == 'classifier' else 'reconstructing'} "
+                                                         f"{min(i + batch_size, len(X))}/{len(X)} images")
+    outputs, latents = torch.cat(outs), torch.cat(zs).numpy()
+    metrics = metrics_from_outputs(kind, outputs, X, labels, classes)
+    files = [str(Path(f).relative_to(index.root)) if Path(f).is_relative_to(index.root) else str(f)
+             for f in index.files[:len(X)]]
+    fam = reference.score(latents) if reference is not None else None
+    rows: list[dict] = [{"file": f} for f in files]
+    result = BatchEvaluation(kind, metrics, rows, files, list(classes or index.classes), labels.numpy(), None, latents,
+                             X[:, 0].numpy())
+    if kind == "classifier":
+        probs = outputs.softmax(dim=1).numpy()
+        result.probs = probs
+        for r, p, t in zip(rows, probs, result.y, strict=True):
+            k = int(p.argmax())
+            r.update({"true": classes[t] if t >= 0 else None, "predicted": classes[k], "probability": float(p[k]),
+                      "correct": bool(t == k) if t >= 0 else None})
+            r.update({f"p_{c}": float(p[j]) for j, c in enumerate(classes)})
+    else:
+        result.outputs = outputs.clamp(0, 1)[:, 0].numpy()  # for display
+        if per_file:  # scored as the summary is, on the raw outputs
+            for r, scores, t in zip(rows, _per_image_scores(outputs, X), result.y, strict=True):
+                r.update({"label": index.classes[t] if t >= 0 and index.classes else None, **scores})
+    if fam is not None:
+        for r, f in zip(rows, fam, strict=True):
+            r.update({"latent_distance": f.distance, "distance_percentile": f.percentile, "familiar": f.familiar})
+    return result
+
+
+def evaluate_loaded(loaded, data_dir: str | Path, device="cpu", batch_size: int = 64, limit: int | None = None) -> dict:
+    """Metrics of a `LoadedModel` on a dataset folder (`evaluate_dataset(...).metrics`)."""
+    return evaluate_dataset(loaded, data_dir, device, batch_size, limit, per_file=False).metrics
 
 
 def evaluate_members(model_name: str, config: dict, members: list[dict], data_dir, classes, device="cpu",
@@ -116,6 +227,25 @@ def evaluate_members(model_name: str, config: dict, members: list[dict], data_di
 
 
 # ---------------------------------------------------------------------------- CLI
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """The per-file rows as CSV text (columns in first-seen order; empty cells for missing values)."""
+    import csv
+    import io
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_rows_csv(rows: list[dict], path: str | Path) -> None:
+    from core.atomic import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), rows_csv(rows).encode())
 
 
 def _table(result: dict) -> str:
@@ -139,7 +269,18 @@ def run(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)
     loaded = load_model(args.checkpoint, device=device)
-    metrics = evaluate_loaded(loaded, args.data, device, args.batch_size, args.limit)
+    reference = None
+    if args.reference:
+        from core.analysis.encode import encode_dataset
+        from core.analysis.familiarity import FamiliarityReference
+        from core.data.datasets import scan_dataset
+
+        reference = FamiliarityReference.fit(encode_dataset(loaded, scan_dataset(args.reference)).z)
+    batch = evaluate_dataset(loaded, args.data, device, args.batch_size, args.limit, reference=reference,
+                             per_file=bool(args.csv))
+    metrics = batch.metrics
+    if args.csv:
+        write_rows_csv(batch.rows, args.csv)
     result = {"checkpoint": loaded.name, "model": loaded.entry.get("model"), "kind": loaded.kind,
               "data": str(args.data), **metrics}
     result = to_plain(result)

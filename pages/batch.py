@@ -1,0 +1,65 @@
+"""Batch evaluation: a labelled zip -> confusion matrix, ROC/AUC, per-file table, misclassified gallery, CSV."""
+
+import streamlit as st
+
+from core.analysis.evaluate import rows_csv
+from ui import batch, figures, widgets
+
+st.title("Batch evaluation")
+st.caption("Upload a zip of a labelled data set: one folder per class (this project's `no_sub/ cdm/ vortex/` or "
+           "DeepLense's `no/ sphere/ vort/`), or a flat folder with `labels.csv` (columns `file,label`). "
+           "Classifiers: confusion matrix, ROC, and every file with its prediction; autoencoders: reconstruction "
+           "scores per file and the worst reconstructions. The latent distance says how far each image lies from "
+           "the model's reference set (its percentile among the reference images' own distances). "
+           "Same code path as `python -m core evaluate --csv`.")
+
+upload = st.file_uploader("Labelled data set (.zip)", type=["zip"], key="batch_zip")
+kind = batch.data_kind(upload.getvalue(), upload.name) if upload is not None else None
+entry = widgets.pick_model(None, equivariant=None, key="batch_model", label="Model", image_kind=kind)
+if upload is None:
+    st.info("Upload a zip to evaluate the model on it.")
+    st.stop()
+
+result = batch.evaluate(upload.getvalue(), upload.name, entry, st.empty())
+n = len(result.files)
+stem = upload.name.rsplit(".", 1)[0]
+if result.kind == "classifier":
+    m = result.metrics
+    cols = st.columns(4)
+    cols[0].metric("Images", n)
+    cols[1].metric("Accuracy", f"{m['accuracy']:.3f}")
+    cols[2].metric("Macro AUC", "—" if m["macro_auc"] is None else f"{m['macro_auc']:.4f}",
+                   help="Mean of the one-vs-rest AUCs of the classes present.")
+    cols[3].metric("Micro AUC", "—" if m["micro_auc"] is None else f"{m['micro_auc']:.4f}")
+    for note in m.get("notes", []):
+        st.caption(note)
+    left, right = st.columns(2)
+    left.plotly_chart(figures.confusion_figure(m["confusion"], result.classes, "Confusion matrix"), key="batch_cm")
+    right.plotly_chart(figures.roc_figure(batch.roc_curves(result), "ROC, one class against the rest"), key="batch_roc")
+else:
+    m = result.metrics
+    cols = st.columns(5)
+    cols[0].metric("Images", n)
+    cols[1].metric("Mean MSE", f"{m['mse']:.2e}")
+    cols[2].metric("Mean PSNR", f"{m['psnr_db']:.1f} dB")
+    cols[3].metric("Mean SSIM", f"{m['ssim']:.3f}")
+    cols[4].metric("Mean MS-SSIM", f"{m['ms_ssim']:.3f}")
+unfamiliar = sum(1 for r in result.rows if r.get("familiar") is False)
+if unfamiliar:
+    st.warning(f"{unfamiliar} of {n} images lie outside what the model was trained on (latent distance above the "
+               "99th percentile of its reference images'); their answers are extrapolations.")
+
+st.subheader("Per file")
+st.dataframe(batch.table(result), key="batch_table", hide_index=True)
+st.download_button("Download the table as CSV", rows_csv(result.rows), file_name=f"{stem}_{entry['name']}.csv",
+                   mime="text/csv", key="batch_csv")
+
+if result.kind == "classifier":
+    wrong = result.misclassified()
+    st.subheader(f"Misclassified: {len(wrong)} of {n}")
+    batch.gallery(result, wrong, lambda i: f"{result.files[i]} · {result.rows[i]['true']} → "
+                                           f"{result.rows[i]['predicted']} ({result.rows[i]['probability']:.2f})")
+else:
+    worst = result.worst()
+    st.subheader("The worst reconstructions (input | reconstruction)")
+    batch.gallery(result, worst, lambda i: f"{result.files[i]} · MSE {result.rows[i]['mse']:.2e}", n_cols=4, outputs=True)

@@ -1,0 +1,45 @@
+"""Which checkpoint a page offers first: the one that matches the current image's kind.
+
+`default_index(entries, kind, equivariant, image_kind)` is the one place this is decided
+(pages/lenses.py may later pick by the image's simulator preset: change it here).
+"""
+
+from __future__ import annotations
+
+from core.analysis.familiarity import KIND_OF_DATA
+
+SHIPPED_DEFAULTS = {  # (model kind, equivariant, training data) -> shipped checkpoint
+    ("autoencoder", True, "disks"): "disks-ae-equivariant",
+    ("autoencoder", False, "disks"): "disks-ae-cnn",
+    ("classifier", True, "lenses"): "lenses-classifier-equivariant",
+    ("classifier", False, "lenses"): "lenses-classifier-cnn",
+}
+DATA_OF_KIND = {kind: data for data, kind in KIND_OF_DATA.items()}  # "disk" -> "disks"
+
+
+def data_of(entry: dict) -> str:
+    """The kind of images a checkpoint was trained on: "disks" or "lenses"."""
+    generator = (entry.get("data") or {}).get("generator")
+    if generator in KIND_OF_DATA:
+        return generator
+    return "lenses" if entry.get("kind") == "classifier" else "disks"
+
+
+def default_index(entries: list[dict], kind: str | None, equivariant: bool | None, image_kind: str | None) -> int:
+    """Index into `entries` of the checkpoint to preselect.
+
+    Prefers checkpoints trained on the current image's kind of data (a lens -> lens
+    models), then the shipped default of that (kind, family, data), then the first.
+    With no image (or an unknown kind) disks are the default for any-kind pickers,
+    as the Data page's first example is a disk.
+    """
+    data = DATA_OF_KIND.get(image_kind) or ("lenses" if kind == "classifier" else "disks")
+    matching = [i for i, e in enumerate(entries) if data_of(e) == data] or list(range(len(entries)))
+    kinds = (kind,) if kind else ("autoencoder", "classifier")
+    families = (equivariant,) if equivariant is not None else (True, False)
+    preferred = [SHIPPED_DEFAULTS.get((k, f, data)) for k in kinds for f in families]
+    names = [entries[i]["name"] for i in matching]
+    for name in preferred:
+        if name in names:
+            return matching[names.index(name)]
+    return matching[0] if matching else 0
