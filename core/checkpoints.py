@@ -379,27 +379,10 @@ def training_side(entry: dict) -> int | None:
     return int(size) if isinstance(size, (int, float)) else None
 
 
-def rank_for_image(entries: list[dict], shape: tuple[int, ...]) -> list[dict]:
-    """`entries` ordered by how well their training images match an image of `shape` (H, W).
-
-    Same side as the training images first (a 64-px DeepLense Model II image -> the classifiers
-    trained on Model II), then by how far the side is in log scale; ties keep the index order.
-    """
-    side = min(shape[-2:]) if len(shape) >= 2 else None
-
-    def distance(entry: dict) -> float:
-        trained = training_side(entry)
-        if side is None or trained is None:
-            return float("inf")
-        return abs(float(np.log(side / trained)))
-
-    return sorted(entries, key=distance)
-
-
 def data_description(entry: dict) -> str:
     """One line on what a checkpoint was trained on: preset or generator, image size, number of images."""
     data = entry.get("data") or {}
-    preset = data.get("preset")
+    preset = data.get("preset") or ("project" if data.get("generator") == "lenses" else None)
     source = {"deeplense-model1": "DeepLense Model I (official recipe)", "deeplense-model2": "DeepLense Model II (official recipe)",
               "project": f"this project's lens generator {data.get('version')}"}.get(preset) or (
         f"{data.get('generator')} generator {data.get('version')}" if data.get("generator") else "an unlabelled folder")

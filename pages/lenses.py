@@ -17,6 +17,8 @@ with c2:
     cnn_entry = widgets.pick_model("classifier", equivariant=False, key="lens_model_cnn", required=False)
 entries = [e for e in (eq_entry, cnn_entry) if e is not None]
 classes = eq_entry.get("classes") or ["no_sub", "cdm", "vortex"]
+for entry in entries:
+    st.caption(widgets.training_caption(entry))
 
 st.subheader("The current image")
 image = widgets.current_image(required=False)
@@ -30,7 +32,7 @@ else:
         st.markdown(f"**{entry['name']}**")
         familiarity.answer_notes(entry, image, clash if entry is eq_entry else None)
 
-st.subheader("On the simulated reference lenses")
+st.subheader("On simulated reference lenses (each classifier's own training simulator)")
 if st.toggle("Evaluate the classifiers (first time: simulate and classify the reference set)",
              value=True, key="lens_evaluate"):
     cols = st.columns(len(entries))

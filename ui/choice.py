@@ -1,10 +1,15 @@
 """Which checkpoint a page offers first: the one that matches the current image's kind.
 
-`default_index(entries, kind, equivariant, image_kind)` is the one place this is decided
-(pages/lenses.py may later pick by the image's simulator preset: change it here).
+`default_index(entries, kind, equivariant, image_kind, image_shape, image_source)` is the one
+place this is decided: first the kind of data (a lens -> lens models), then, when the image's
+shape is known, the checkpoints trained on images of its size (64 px -> DeepLense Model II,
+150 px -> Model I or this project's lenses; the app's own simulations and examples go to the
+project's models, anything else to the DeepLense ones).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from core.analysis.familiarity import KIND_OF_DATA
 
@@ -25,7 +30,22 @@ def data_of(entry: dict) -> str:
     return "lenses" if entry.get("kind") == "classifier" else "disks"
 
 
-def default_index(entries: list[dict], kind: str | None, equivariant: bool | None, image_kind: str | None) -> int:
+PROJECT_SOURCES = ("simulation", "example")  # images the app's own (project) generator made
+
+
+def _fit(entry: dict, image_shape, image_source: str | None) -> tuple[float, int]:
+    """(distance of the training images' side to the image's, 1 if the simulator family differs)."""
+    from core.checkpoints import training_side
+
+    side = min(image_shape[-2:])
+    trained = training_side(entry)
+    distance = abs(float(np.log(side / trained))) if trained else float("inf")
+    project = ((entry.get("data") or {}).get("preset") or "project") == "project"
+    return distance, int(project != (image_source in PROJECT_SOURCES))
+
+
+def default_index(entries: list[dict], kind: str | None, equivariant: bool | None, image_kind: str | None,
+                  image_shape: tuple | None = None, image_source: str | None = None) -> int:
     """Index into `entries` of the checkpoint to preselect.
 
     Prefers checkpoints trained on the current image's kind of data (a lens -> lens
@@ -38,6 +58,10 @@ def default_index(entries: list[dict], kind: str | None, equivariant: bool | Non
     kinds = (kind,) if kind else ("autoencoder", "classifier")
     families = (equivariant,) if equivariant is not None else (True, False)
     preferred = [SHIPPED_DEFAULTS.get((k, f, data)) for k in kinds for f in families]
+    if image_shape is not None and len(image_shape) >= 2 and matching:
+        scores = {i: _fit(entries[i], image_shape, image_source) for i in matching}
+        best = min(scores.values())
+        matching = [i for i in matching if scores[i] == best]
     names = [entries[i]["name"] for i in matching]
     for name in preferred:
         if name in names:

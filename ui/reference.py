@@ -41,34 +41,53 @@ def _stage(progress: Progress | None, start: float, span: float) -> Progress | N
     return lambda done, total, message: progress(int(1000 * (start + span * done / max(total, 1))), 1000, message)
 
 
-def reference_folder_name(generator: str) -> Path:
-    """`cache/reference/<generator>-v<simulator version>-n<n>-s<size>-seed<seed>/`: a changed
+def preset_of(name: str) -> str:
+    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset)."""
+    from ui.resources import checkpoints
+
+    for entry in checkpoints():
+        if entry["name"] == name:
+            return (entry.get("data") or {}).get("preset") or "project"
+    return "project"
+
+
+def reference_folder_name(generator: str, preset: str = "project") -> Path:
+    """`cache/reference/<generator>[-<preset>]-v<version>-n<n>-s<size>-seed<seed>/`: a changed
     simulator gets a fresh reference set instead of an outdated one."""
-    from core.data.simulate import SIMULATOR_VERSION
+    from core.data.simulate import default_size, version_of
 
-    return CACHE / "reference" / (f"{generator}-v{SIMULATOR_VERSION}-n{REFERENCE_N[generator]}"
-                                  f"-s{REFERENCE_SIZE[generator]}-seed{REFERENCE_SEED}")
+    size = REFERENCE_SIZE[generator] if preset == "project" else default_size(generator, preset)
+    tag = generator if preset == "project" else f"{generator}-{preset}"
+    return CACHE / "reference" / (f"{tag}-v{version_of(generator, preset)}-n{REFERENCE_N[generator]}"
+                                  f"-s{size}-seed{REFERENCE_SEED}")
 
 
-def reference_folder(generator: str, progress: Progress | None = None) -> Path:
-    """The simulated reference set of `generator`, simulated on first use."""
+def reference_folder(generator: str, progress: Progress | None = None, preset: str = "project") -> Path:
+    """The simulated reference set of `generator` (and `preset`, for lenses), simulated on first use."""
     from core.data.simulate import simulate_dataset
 
-    folder = reference_folder_name(generator)
+    folder = reference_folder_name(generator, preset)
     if not (folder / "manifest.json").is_file():
+        what = generator if preset == "project" else f"{generator} ({preset})"
+
         def step(done: int, total: int, message: str) -> None:
             if progress:
-                progress(done, total, f"simulating the reference {generator} (once per server): {done}/{total}")
+                progress(done, total, f"simulating the reference {what} (once per server): {done}/{total}")
 
-        simulate_dataset(generator, REFERENCE_N[generator], REFERENCE_SIZE[generator], REFERENCE_SEED, folder,
-                         workers=1, progress=step)
+        size = REFERENCE_SIZE[generator] if preset == "project" else None
+        simulate_dataset(generator, REFERENCE_N[generator], size, REFERENCE_SEED, folder, workers=1, progress=step, preset=preset)
     return folder
+
+
+def _folder_key(name: str, generator: str) -> str:
+    """The reference folder of checkpoint `name`: its own preset's lenses, else the generator's."""
+    return str(reference_folder_name(generator, preset_of(name) if generator == "lenses" else "project"))
 
 
 def reference_map(name: str, sha256: str | None, generator: str,
                   progress: Progress | None = None) -> ReferenceMap:
     """Latents and t-SNE map of the reference set under checkpoint `name`, built once per server."""
-    key = (name, sha256, str(reference_folder_name(generator)))
+    key = (name, sha256, _folder_key(name, generator))
     return build_once("reference_map", key, lambda: _build_reference_map(name, sha256, generator, progress))
 
 
@@ -77,13 +96,13 @@ def _build_reference_map(name: str, sha256: str | None, generator: str, progress
 
     latents = reference_latents(name, sha256, generator, progress=_stage(progress, 0.0, 0.6))
     lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
-    return ReferenceMap(latents, lmap, reference_folder_name(generator), list(latents.notes) + notes)
+    return ReferenceMap(latents, lmap, Path(_folder_key(name, generator)), list(latents.notes) + notes)
 
 
 def reference_latents(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
     """The reference set's latents (core.analysis.encode.Latents) under checkpoint `name`, once per server
     (no map: familiarity and batch evaluation need only these)."""
-    key = (name, sha256, str(reference_folder_name(generator)))
+    key = (name, sha256, _folder_key(name, generator))
     return build_once("reference_latents", key, lambda: _build_latents(name, sha256, generator, progress))
 
 
@@ -91,7 +110,8 @@ def _build_latents(name: str, sha256: str | None, generator: str, progress: Prog
     from core.analysis.encode import encode_dataset
     from core.data.datasets import scan_dataset
 
-    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5))
+    preset = preset_of(name) if generator == "lenses" else "project"
+    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5), preset=preset)
     return encode_dataset(loaded_model(name, sha256), scan_dataset(folder), cache_dir=CACHE / "latents",
                           progress=_stage(progress, 0.5, 0.5))
 
@@ -100,7 +120,7 @@ def familiarity_reference(name: str, sha256: str | None, generator: str, progres
     """core.analysis.familiarity.FamiliarityReference of the reference latents, once per server."""
     from core.analysis.familiarity import FamiliarityReference
 
-    key = (name, sha256, str(reference_folder_name(generator)))
+    key = (name, sha256, _folder_key(name, generator))
     return build_once("familiarity_reference", key, lambda: FamiliarityReference.fit(
         reference_latents(name, sha256, generator, progress).z))
 
@@ -133,7 +153,7 @@ def pca_map(name: str, sha256: str | None, generator: str):
     """core.analysis.pca_map.PCAMap of the reference latents, once per server."""
     from core.analysis.pca_map import PCAMap
 
-    key = (name, sha256, str(reference_folder_name(generator)))
+    key = (name, sha256, _folder_key(name, generator))
     return build_once("pca_map", key, lambda: PCAMap(reference_map(name, sha256, generator).latents.z))
 
 
@@ -201,7 +221,7 @@ def classifier_report(name: str, sha256: str | None, progress: Progress | None =
     {"roc": core.analysis.metrics.RocReport, "confusion": (K, K) counts, "accuracy": float,
      "classes": [...], "n": int}; computed once per server and checkpoint.
     """
-    key = (name, sha256, str(reference_folder_name("lenses")))
+    key = (name, sha256, _folder_key(name, "lenses"))
     return build_once("classifier_report", key, lambda: _build_classifier_report(name, sha256, progress))
 
 
@@ -211,7 +231,7 @@ def _build_classifier_report(name: str, sha256: str | None, progress: Progress |
     from core.data.datasets import load_tensors
 
     loaded = loaded_model(name, sha256)
-    folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6))
+    folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6), preset=preset_of(name))
     if progress:
         progress(600, 1000, "classifying the reference lenses")
     X, labels, _ = load_tensors(folder, loaded.image_size, classes=loaded.classes)

@@ -46,16 +46,31 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
     names = [e["name"] for e in entries]
     from ui.choice import default_index
 
-    image_kind = image_kind or (get_current_image() or {}).get("kind")  # the page's data, else the current image
-    index = default_index(entries, kind, equivariant, image_kind)
-    kind_changed = st.session_state.get(f"{key}__kind", image_kind) != image_kind
-    if kind_changed or st.session_state.get(key) not in names:
-        st.session_state[key] = names[index]  # first show, or the data changed kind: its default (the browser follows)
-    st.session_state[f"{key}__kind"] = image_kind
+    shape = source = None
+    if image_kind is None:  # the current image decides: its kind, its size (which preset), where it came from
+        current = get_current_image() or {}
+        image_kind, source = current.get("kind"), current.get("source")
+        shape = tuple(current["data"].shape) if current.get("data") is not None else None
+    index = default_index(entries, kind, equivariant, image_kind, shape, source)
+    signature = f"{image_kind}|{shape}|{source}"
+    data_changed = st.session_state.get(f"{key}__kind", signature) != signature
+    if data_changed or st.session_state.get(key) not in names:
+        st.session_state[key] = names[index]  # first show, or other data: its default (the browser follows)
+    st.session_state[f"{key}__kind"] = signature
     name = st.selectbox(label, names, key=key,
                         help="Shipped checkpoints first, then the ones trained here; the first offered "
-                             "matches the current image's kind.")
+                             "matches the current image: its kind and, for lenses, its size (64 px: DeepLense "
+                             "Model II, 150 px: Model I or this project's lenses).")
     return entries[names.index(name)]
+
+
+def training_caption(entry: dict) -> str:
+    """What a checkpoint was trained on and how it scored there (its held-out test set)."""
+    from core.checkpoints import data_description
+
+    test = (entry.get("metrics") or {}).get("test") or {}
+    score = f"; test macro AUC {test['macro_auc']:.3f} on {test.get('n', '?')} unseen images of that simulator" if "macro_auc" in test else ""
+    return f"**{entry['name']}** was trained on {data_description(entry)}{score}."
 
 
 def model_caption(entry: dict) -> str:

@@ -1,0 +1,38 @@
+"""Which classifier a page offers first for a lens image: the one trained on images like it."""
+
+from __future__ import annotations
+
+from ui.choice import default_index
+
+
+def _entry(name: str, preset: str | None, size: int) -> dict:
+    data = {"generator": "lenses", "size": size, "n": 100}
+    if preset:
+        data["preset"] = preset
+    return {"name": name, "kind": "classifier", "model": "equivariant_classifier", "data": data}
+
+
+ENTRIES = [
+    _entry("lenses-classifier-equivariant", None, 150),  # this project's generator (no preset recorded: older entries)
+    _entry("lenses-model1-equivariant", "deeplense-model1", 150),
+    _entry("lenses-model2-equivariant", "deeplense-model2", 64),
+]
+
+
+def _pick(shape, source):
+    return ENTRIES[default_index(ENTRIES, "classifier", True, "lens", shape, source)]["name"]
+
+
+def test_a_64_px_upload_gets_the_model_ii_classifier():
+    assert _pick((64, 64), "upload") == "lenses-model2-equivariant"
+    assert _pick((66, 66), "upload") == "lenses-model2-equivariant"  # nearest size wins
+
+
+def test_a_150_px_upload_gets_model_i_but_the_apps_own_simulation_gets_the_project_model():
+    assert _pick((150, 150), "upload") == "lenses-model1-equivariant"
+    assert _pick((150, 150), "simulation") == "lenses-classifier-equivariant"
+    assert _pick((150, 150), "example") == "lenses-classifier-equivariant"
+
+
+def test_without_an_image_the_shipped_default_stays():
+    assert _pick(None, None) == "lenses-classifier-equivariant"
