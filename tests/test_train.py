@@ -202,3 +202,19 @@ def test_train_cli_records_the_command_that_reproduces_the_run(tmp_path, disk_fo
     assert raw["command"] == f"python -m core train --config {toml} --lr 0.005 --set loss.covariance=0.0"
     assert raw["train_config"]["lr"] == 0.005 and raw["train_config"]["loss"] == {"covariance": 0.0}
     assert main(["train", "--config", str(toml), "--set", "nope=1"]) == 2  # one-sentence error, no traceback
+
+
+def test_precise_batch_norm_sets_running_stats_to_the_training_images_exact_statistics():
+    from torch.utils.data import TensorDataset
+
+    from core.train.fit import recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU())
+    model[1].running_mean.fill_(5.0)  # stale running statistics, as after an epoch of moving weights
+    X = torch.rand(100, 1, 8, 8) * 2 + 1
+    recalibrate_batch_norm(model.eval(), TensorDataset(X, torch.zeros(100)), "cpu", n=100, batch_size=25)
+    with torch.no_grad():
+        features = model[0](X)
+    torch.testing.assert_close(model[1].running_mean, features.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert not model.training and model[1].momentum == 0.1  # mode and momentum restored

@@ -272,6 +272,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             done_steps += steps_per_epoch[fold]
             if sched is not None and not per_step:
                 sched.step()
+            recalibrate_batch_norm(_unwrap(model), train_set, device)
             val = evaluate(_unwrap(model), val_loader, loss_fn, device)
             seconds = time.monotonic() - t0
             for key, value in [("fold", fold), ("epoch", epoch + 1), ("lr", lr), ("seconds", seconds)]:
@@ -344,6 +345,36 @@ def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget
         return n_epochs  # the LR has annealed to its floor: extending would only add floor-LR epochs
     fit_epochs = done + int((budget - seconds) // (seconds / max(done_here, 1)))
     return max(done, min(max_epochs, fit_epochs))
+
+
+BN_RECALIBRATION_IMAGES = 2048  # training images whose batch statistics replace the running ones after each epoch
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: torch.nn.Module, train_set, device, n: int = BN_RECALIBRATION_IMAGES, batch_size: int = 64) -> None:
+    """Precise batch norm: set every BatchNorm's running mean/var to the exact average over `n`
+    training images under the final weights of the epoch.
+
+    The running averages (momentum 0.1) mix statistics of weights that kept moving during the
+    epoch; for the escnn models this lag cost most of the eval-mode accuracy (DeepLense Model II,
+    D8: 72 % with the running averages, 92 % recalibrated, the same weights; Wu & Johnson 2021,
+    "Rethinking Batch in BatchNorm").
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(train_set) == 0:
+        return
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    model.train()
+    for start in range(0, min(n, len(train_set)), batch_size):
+        batch = train_set[start : min(start + batch_size, n, len(train_set))][0]
+        model(batch.to(device))
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 @torch.no_grad()
