@@ -44,9 +44,9 @@ def _stage(progress: Progress | None, start: float, span: float) -> Progress | N
 def reference_folder_name(generator: str) -> Path:
     """`cache/reference/<generator>-v<simulator version>-n<n>-s<size>-seed<seed>/`: a changed
     simulator gets a fresh reference set instead of an outdated one."""
-    from core.data.simulate import SIMULATOR_VERSION
+    from core.data.simulate import version_of
 
-    return CACHE / "reference" / (f"{generator}-v{SIMULATOR_VERSION}-n{REFERENCE_N[generator]}"
+    return CACHE / "reference" / (f"{generator}-v{version_of(generator)}-n{REFERENCE_N[generator]}"
                                   f"-s{REFERENCE_SIZE[generator]}-seed{REFERENCE_SEED}")
 
 

@@ -24,6 +24,8 @@ from core.progress import progress_callable
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
+DISK_SIMULATOR_VERSION = "2.0"  # 2.0 disk family: transition disks, ring-only disks, sizes, elliptical beams, clean residuals, SNR 10-1000
+NOISES = ("thermal", "none")  # --noise none: the noise-free images (disks only), same parameters as the noisy ones
 KINDS = ("disks", "lenses")
 CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
@@ -84,13 +86,18 @@ def _draw_params(kind: str, index: int, size: int, seed: int):
     return sample_params(kind, index, size, rng), rng
 
 
-def render(kind: str, index: int, size: int, seed: int) -> tuple[np.ndarray, dict]:
+def version_of(kind: str) -> str:
+    """The simulator version recorded in a manifest of `kind` (the disks have their own since 2.0)."""
+    return DISK_SIMULATOR_VERSION if kind == "disks" else SIMULATOR_VERSION
+
+
+def render(kind: str, index: int, size: int, seed: int, noise: str = "thermal") -> tuple[np.ndarray, dict]:
     """Image `index` of the data set (float32 (size, size)) and its manifest parameters."""
     params, rng = _draw_params(kind, index, size, seed)
     if kind == "disks":
         from core.data.disks import simulate_disk
 
-        return simulate_disk(params, size, rng), params.to_dict()
+        return simulate_disk(params, size, rng, noise=noise != "none"), params.to_dict()
     from core.data.lenses import simulate_lens_with_truth
 
     image, sub = simulate_lens_with_truth(params, class_of(kind, index), size, rng)
@@ -108,27 +115,28 @@ def _worker_init() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _make_one(job: tuple[str, int, int, int, str, dict | None]) -> dict:
+def _make_one(job: tuple[str, int, int, int, str, dict | None, str]) -> dict:
     """Render and write one image unless a matching file exists; returns its manifest entry."""
     from core.atomic import atomic_save_npy
 
-    kind, index, size, seed, out, previous = job
+    kind, index, size, seed, out, previous, noise = job
     rel = relative_file(kind, index)
     path = Path(out) / rel
     if previous is not None and path.exists():
         expected = to_plain(expected_params(kind, index, size, seed))
         if all(previous["params"].get(k) == v for k, v in expected.items()):
             return previous
-    image, params = render(kind, index, size, seed)
+    image, params = render(kind, index, size, seed, noise)
     atomic_save_npy(path, image)
     return {"file": rel, "label": class_of(kind, index), "params": to_plain(params)}
 
 
-def _header(kind: str, size: int, seed: int, command: str) -> dict:
-    return {"generator": kind, "version": SIMULATOR_VERSION, "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
+def _header(kind: str, size: int, seed: int, command: str, noise: str = "thermal") -> dict:
+    header = {"generator": kind, "version": version_of(kind), "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
+    return {**header, "noise": noise} if noise != "thermal" else header
 
 
-def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, dict]:
+def _previous_entries(out: Path, kind: str, size: int, seed: int, noise: str = "thermal") -> dict[str, dict]:
     """Finished entries of an earlier run of the same data set in `out` (file -> entry)."""
     import json
 
@@ -141,7 +149,7 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int) -> dict[str, d
             manifest = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # unreadable: regenerate its images
-        same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size")) == (kind, SIMULATOR_VERSION, seed, size)
+        same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size"), manifest.get("noise", "thermal")) == (kind, version_of(kind), seed, size, noise)
         if not same:
             raise ValueError(
                 f"{out} already holds a different data set ({manifest.get('generator')}, seed {manifest.get('seed')}, size {manifest.get('size')}, version {manifest.get('version')}); choose an empty folder or the same settings."
@@ -165,11 +173,13 @@ def simulate_dataset(
     workers: int = 1,
     progress=True,
     command: str | None = None,
+    noise: str = "thermal",
 ) -> Path:
     """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out` (default `default_out`);
     returns the manifest path.
 
     progress: True for a tqdm bar, a callable `progress(done, total, message)`, or False.
+    noise: "thermal" (default) or "none" (disks only: the noise-free images of the same disks).
     """
     from core.atomic import atomic_write_json
 
@@ -180,15 +190,17 @@ def simulate_dataset(
         raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
     if n < 1:
         raise ValueError(f"The number of images must be at least 1; got {n}.")
+    if noise not in NOISES or (noise == "none" and kind != "disks"):
+        raise ValueError(f"Noise {noise!r} is not available for {kind}; choose thermal{' or none' if kind == 'disks' else ''}.")
     if workers < 1:
         raise ValueError(f"The number of workers must be at least 1; got {workers}.")
     out = default_out(kind, n, size, seed) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if command is None:
         command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={repo_relative(out)!r}, workers={workers})"
-    header = _header(kind, size, seed, command)
-    previous = _previous_entries(out, kind, size, seed)
-    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i))) for i in range(n)]
+    header = _header(kind, size, seed, command, noise)
+    previous = _previous_entries(out, kind, size, seed, noise)
+    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i)), noise) for i in range(n)]
     callback, close = progress_callable(progress)
     entries: list[dict] = []
     last_save = time.monotonic()
@@ -234,6 +246,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=None,
                         help="output folder (class sub-folders + manifest.json); default data/<kind>-n<N>-s<SIZE>-seed<SEED> of the repository")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    parser.add_argument("--noise", choices=NOISES, default="thermal",
+                        help="thermal (default) or none: the noise-free images of the same disks (disks only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -242,7 +256,9 @@ def run(args) -> int:
 
     size = args.size or DEFAULT_SIZE[args.kind]
     out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
-    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{out} --workers {args.workers}"
-    manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command)
+    noise = getattr(args, "noise", "thermal")
+    flag = f" --noise {noise}" if noise != "thermal" else ""
+    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{out} --workers {args.workers}{flag}"
+    manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command, noise=noise)
     print(f"wrote {args.n} images and {manifest}")
     return 0
