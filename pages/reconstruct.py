@@ -6,7 +6,7 @@ from ui import figures, images, inference, widgets
 from ui.errors import call
 
 st.title("Reconstruct")
-st.caption("The autoencoder's output for the current image on the model grid, normalised to [0, 1]. "
+st.caption("The autoencoder's output for the disk cut out of the current image and put on the model grid, normalised to [0, 1]. "
            "Original and reconstruction share one stretch; the residual is original − reconstruction.")
 
 image = widgets.current_image()
@@ -23,7 +23,11 @@ for entry in (eq_entry, cnn_entry):
         continue
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
-    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"])
+    meta = image["meta"]
+    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit)
+    if result["unit_note"]:
+        st.warning(result["unit_note"])
+    st.caption("Cutout: " + " ".join(result["notes"]))
     limits = images.stretch_limits(result["original"], stretch)  # shared by both
     cols = st.columns(3)
     for col, what, title in [(cols[0], "original", "Original (model grid)"), (cols[1], "reconstruction", "Reconstruction")]:
@@ -37,4 +41,4 @@ for entry in (eq_entry, cnn_entry):
     mcols[2].metric("SSIM", f"{m['ssim']:.3f}", help="Structural similarity, 1 = identical.")
     mcols[3].metric("MS-SSIM", f"{m['ms_ssim']:.3f}", help="Multi-scale SSIM (5 scales), 1 = identical.")
     with mcols[4]:
-        widgets.fits_download(result["reconstruction"], image, entry["name"], key=f"fits_{entry['name']}")
+        widgets.fits_download(result["reconstruction"], image, entry["name"], key=f"fits_{entry['name']}", box=result["box"])

@@ -134,14 +134,15 @@ def pick_stretch(key: str) -> str:
                                 help=STRETCH_HELP) or STRETCHES[0]
 
 
-def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> None:
+def fits_download(data: np.ndarray, image: dict, model_name: str, key: str, box: tuple | None = None) -> None:
     """A button that downloads `data` (the current image on the model grid) as FITS, its header
-    made true for that grid (core.io.headers.regridded_header)."""
+    made true for that grid (core.io.headers.regridded_header), or for the cutout `box`
+    (row0, row1, col0, col1) that was put on the grid."""
     from core.io import fits_bytes
     from core.io.headers import regridded_header
 
     data = np.asarray(data, dtype=np.float32)
-    cards = regridded_header(image["meta"].header, image["data"].shape, data.shape[-1])
+    cards = regridded_header(image["meta"].header, image["data"].shape, data.shape[-1], box)
     cards.append(("HISTORY", f"EquiScope: reconstruction by the model {model_name}", ""))
     payload = call(fits_bytes, data, cards, stop=False)
     if payload is None:

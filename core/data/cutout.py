@@ -13,12 +13,15 @@ Steps, each reported in `Cutout.notes`:
 2. Background and noise: sigma-clipped (3 sigma) median and MAD-based standard deviation of the
    valid pixels (astropy.stats.sigma_clipped_stats).
 3. Source: the image minus the background, smoothed with a Gaussian of `SMOOTH_PX` pixels; the
-   pixels above max(5 x its noise, 2 % of its peak) are grown by a few pixels (so rings separated
+   pixels above max(5 x its noise, 1 % of its peak) are grown by a few pixels (so rings separated
    by gaps stay one source) and labelled; the component holding the most flux is the source.
    Centre: the flux-weighted mean position of its above-threshold pixels. Radius: the distance
-   from that centre that encloses `FLUX_FRACTION` of their flux.
+   from that centre that encloses `FLUX_FRACTION` of their flux or `EXTENT_FRACTION` of the
+   pixels themselves, whichever is larger (a centrally peaked disk keeps its faint outskirts).
 4. Box: a square of half-side `MARGIN` x radius (at least `MIN_HALF_PX`), centred on the source;
-   parts outside the image are padded with the background and marked invalid.
+   parts outside the image are padded with the background and marked invalid. A source whose
+   box would take `FILLS_FRAME` of the image or more already fills the frame: the whole image
+   (its central square, as `core.data.preprocess.prepare`) is used.
 5. Resample the square to (size, size) (antialiased bilinear, `core.data.preprocess.resize`) and
    min-max normalise over the valid pixels.
 
@@ -37,10 +40,12 @@ from core.errors import InputError
 
 SMOOTH_PX = 1.5  # Gaussian sigma (input pixels) of the smoothing used for detection
 DETECT_SIGMA = 5.0  # detection threshold in units of the smoothed image's noise
-DETECT_PEAK_FRACTION = 0.02  # ... and at least this fraction of the smoothed peak (noise-free models)
-FLUX_FRACTION = 0.95  # the radius encloses this share of the detected flux
+DETECT_PEAK_FRACTION = 0.01  # ... and at least this fraction of the smoothed peak (noise-free models)
+FLUX_FRACTION = 0.95  # the radius encloses this share of the detected flux ...
+EXTENT_FRACTION = 0.98  # ... and this share of the detected pixels (whichever is larger)
 MARGIN = 1.35  # half-side of the box over that radius (the training disks fill 40-95 % of the field)
 MIN_HALF_PX = 8  # smallest half-side of an automatic box, input pixels
+FILLS_FRAME = 0.85  # a box at least this share of the image's shorter side: keep the whole image
 UNITS = ("px", "arcsec", "au")
 
 
@@ -101,14 +106,31 @@ class Cutout:
 
 
 def background_noise(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float]:
-    """(background, noise): sigma-clipped median and MAD standard deviation of the valid pixels."""
+    """(background, noise): sigma-clipped median and MAD standard deviation of the valid pixels.
+
+    Measured on the whole image and on its border (the outer eighth on each side), and the one
+    with the lower median kept: a disk that fills most of the frame would otherwise pass for the
+    background, while the border of such an image is still mostly sky.
+    """
     from astropy.stats import sigma_clipped_stats
 
-    values = image[valid] if valid is not None else image[np.isfinite(image)]
-    if values.size == 0:
+    valid = np.isfinite(image) if valid is None else valid
+    if not valid.any():
         raise InputError("The image has no valid (finite, unmasked) pixel to measure its background on.")
-    _, median, std = sigma_clipped_stats(values, sigma=3.0, maxiters=10, stdfunc="mad_std")
-    return float(median), float(std)
+    border = np.zeros(image.shape, dtype=bool)
+    width = max(2, min(image.shape) // 8)
+    border[:width], border[-width:], border[:, :width], border[:, -width:] = True, True, True, True
+    best = None
+    for region in (valid, valid & border):
+        if region.sum() < 50:
+            continue
+        _, median, std = sigma_clipped_stats(image[region], sigma=3.0, maxiters=10, stdfunc="mad_std")
+        if best is None or median < best[0]:
+            best = (float(median), float(std))
+    if best is None:  # fewer than 50 valid pixels
+        _, median, std = sigma_clipped_stats(image[valid], sigma=3.0, maxiters=10, stdfunc="mad_std")
+        best = (float(median), float(std))
+    return best
 
 
 def find_source(image: np.ndarray, valid: np.ndarray, background: float) -> Source | None:
@@ -135,7 +157,9 @@ def find_source(image: np.ndarray, valid: np.ndarray, background: float) -> Sour
     r = np.hypot(rows - centre[0], cols - centre[1])
     order = np.argsort(r)
     cumulative = np.cumsum(w[order]) / w.sum()
-    radius = float(r[order][np.searchsorted(cumulative, FLUX_FRACTION)]) + SMOOTH_PX
+    flux_radius = float(r[order][np.searchsorted(cumulative, FLUX_FRACTION)])
+    extent = float(np.percentile(r, 100 * EXTENT_FRACTION))  # the faint outskirts above the threshold count too
+    radius = max(flux_radius, extent) + SMOOTH_PX
     return Source(centre, radius, peak / noise_s if noise_s > 0 else math.inf, int(member.sum()))
 
 
@@ -199,11 +223,16 @@ def cutout(
         bounds, source = square_box(centre, side), "user box"
         notes.append(f"Your box: {box.side:g} {box.unit} = {bounds[1] - bounds[0]} px on a side, centred on {where} "
                      f"(row {centre[0]:.1f}, column {centre[1]:.1f}).")
+    elif found is not None and 2 * MARGIN * found.radius_px >= FILLS_FRAME * min(h, w):
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        centre, bounds, source = ((top + (s - 1) / 2), (left + (s - 1) / 2)), (top, top + s, left, left + s), "whole image"
+        notes.append(f"The source (radius {found.radius_px:.1f} px) fills the frame: the whole image (its central square) is used.")
     elif found is not None:
         centre = found.centre
         bounds, source = square_box(centre, 2 * max(MARGIN * found.radius_px, MIN_HALF_PX) + 1), "detected"
         notes.append(f"Source found at row {centre[0]:.1f}, column {centre[1]:.1f} (flux-weighted), radius {found.radius_px:.1f} px "
-                     f"({100 * FLUX_FRACTION:.0f}% of the flux above the noise); cut a {bounds[1] - bounds[0]} px square "
+                     f"(enclosing {100 * FLUX_FRACTION:.0f}% of the flux above the noise); cut a {bounds[1] - bounds[0]} px square "
                      f"({MARGIN:g} x the radius on each side).")
     else:
         s = min(h, w)
