@@ -24,7 +24,8 @@ for entry in (eq_entry, cnn_entry):
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
     meta = image["meta"]
-    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit)
+    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit,
+                  meta.fill_value)
     if result["unit_note"]:
         st.warning(result["unit_note"])
     st.caption("Cutout: " + " ".join(result["notes"]))
