@@ -202,6 +202,11 @@ def _sky_grid(size: int, p: DiskParams, oversample: int) -> tuple[np.ndarray, np
     return np.hypot(major, y_disk), np.arctan2(y_disk, major)
 
 
+def disk_plane_radius(params: DiskParams, size: int) -> np.ndarray:
+    """Deprojected (disk-plane) radius in au at every pixel centre of a (size, size) image, float64."""
+    return _sky_grid(size, params, 1)[0]
+
+
 def beam_sigma_pixels(p: DiskParams) -> float:
     """Gaussian beam standard deviation in pixels (along the major axis)."""
     return p.beam_fwhm_arcsec * FWHM_TO_SIGMA / p.pixel_scale_arcsec
