@@ -16,6 +16,7 @@ with left:
 with right:
     cnn_entry = widgets.pick_model("autoencoder", equivariant=False, key="recon_model_cnn", required=False)
 stretch = widgets.pick_stretch(key="recon_stretch")
+box = widgets.cutout_box(key="recon_box")
 widgets.warn_if_other_kind(image, widgets.generator_of(eq_entry))
 
 for entry in (eq_entry, cnn_entry):
@@ -25,7 +26,7 @@ for entry in (eq_entry, cnn_entry):
     st.caption(widgets.model_caption(entry))
     meta = image["meta"]
     result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit,
-                  meta.fill_value)
+                  meta.fill_value, box)
     if result["unit_note"]:
         st.warning(result["unit_note"])
     st.caption("Cutout: " + " ".join(result["notes"]))

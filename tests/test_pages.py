@@ -178,6 +178,13 @@ def test_reconstruct_warns_when_the_unit_is_a_velocity(app):
     assert at.warning and all("velocity" in w.value for w in at.warning)
 
 
+def test_reconstruct_takes_a_user_box(app):
+    at = open_page(with_image(app, disk_image()), "pages/reconstruct.py")
+    at.number_input(key="recon_box_side").set_value(21.0).run()
+    assert not at.exception
+    assert any(c.value.startswith("Cutout: ") and "Your box: 21 px" in c.value for c in at.caption)
+
+
 def test_reconstruct_without_image_points_to_the_data_page(app):
     at = open_page(app, "pages/reconstruct.py")
     assert at.info[0].value == "No image yet: load, simulate or pick an example on the Data page first."

@@ -162,3 +162,14 @@ def warn_if_other_kind(image: dict | None, generator: str) -> None:
         names = {"disk": "protoplanetary disk", "lens": "strong lens"}
         st.warning(f"The current image is a {names[kind]}, but this model was trained on simulated {generator}; "
                    "its output says little about it.")
+
+
+def cutout_box(key: str) -> tuple | None:
+    """An expander where the user may replace the automatic disk cutout by a box:
+    (side, unit, None, None, distance_pc or None) centred on the detected disk, or None (automatic)."""
+    with st.expander("Cutout box (automatic unless you set a side)"):
+        cols = st.columns(3)
+        side = cols[0].number_input("Side (0 = automatic)", min_value=0.0, value=0.0, key=f"{key}_side")
+        unit = cols[1].selectbox("Unit", ["px", "arcsec", "au"], key=f"{key}_unit")
+        distance = cols[2].number_input("Distance (pc, for au)", min_value=0.0, value=0.0, key=f"{key}_distance")
+    return (float(side), unit, None, None, float(distance) or None) if side > 0 else None
