@@ -27,8 +27,8 @@ for entry in (eq_entry, cnn_entry):
     meta = image["meta"]
     result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit,
                   meta.fill_value, box)
-    if result["unit_note"]:
-        st.warning(result["unit_note"])
+    for warning in result["warnings"]:
+        st.warning(warning)
     st.caption("Cutout: " + " ".join(result["notes"]))
     limits = images.stretch_limits(result["original"], stretch)  # shared by both
     cols = st.columns(3)

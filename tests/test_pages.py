@@ -166,16 +166,17 @@ def test_reconstruct_metrics_follow_the_chosen_model(app, downloads):
     assert header["CRPIX2"] == pytest.approx((30.0 - r0 - 0.5) / r + 0.5)
     assert any(c.value.startswith("Cutout: Background") and "fills the frame" in c.value for c in at.caption)
     assert "EquiScope: reconstruction by the model disks-ae-d4" in header["HISTORY"]
-    assert not at.warning
+    # Jy/beam is a brightness: no unit warning (the tiny test models may still fit poorly and say so)
+    assert all("matches the cutout poorly" in w.value for w in at.warning)
     with_image(at, disk_image(), kind="lens").run()
-    assert [w.value for w in at.warning] == [
-        "The current image is a strong lens, but this model was trained on simulated disks; its output says little about it."]
+    assert [w.value for w in at.warning][0] == (
+        "The current image is a strong lens, but this model was trained on simulated disks; its output says little about it.")
 
 
 def test_reconstruct_warns_when_the_unit_is_a_velocity(app):
     at = open_page(with_image(app, disk_image(), header=[("BUNIT", "km/s", "")]), "pages/reconstruct.py")
     assert not at.exception
-    assert at.warning and all("velocity" in w.value for w in at.warning)
+    assert sum("velocity" in w.value for w in at.warning) == 2  # one per model (equivariant and CNN)
 
 
 def test_reconstruct_takes_a_user_box(app):

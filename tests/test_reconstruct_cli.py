@@ -93,3 +93,15 @@ def test_bad_inputs_get_one_sentence(tmp_path, capsys):
     assert main(["reconstruct", "--checkpoint", "lenses-classifier-cnn", "--input", str(tmp_path / "ring.fits"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "needs an autoencoder" in capsys.readouterr().err
+
+
+def test_an_image_unlike_any_disk_gets_a_fit_warning(tmp_path, capsys):
+    """A checkerboard-like texture (nothing a disk autoencoder learned) is reported, not silently reconstructed."""
+    rows, cols = np.mgrid[:96, :96]
+    texture = (np.sin(rows / 2.0) * np.cos(cols / 1.5) + 0.5 * np.sin((rows + cols) / 3.0)).astype(np.float32)
+    write_fits(tmp_path / "texture.fits", texture, sky_header())
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "texture.fits"), "--out", str(tmp_path / "o"),
+                 "--no-cutout"]) == 0
+    entry = json.loads((tmp_path / "o" / "reconstruct.json").read_text())["images"][0]
+    assert entry["metrics"]["ms_ssim"] < 0.8 and "unlike the simulated disks" in entry["fit_note"]
+    assert "warning: The reconstruction matches the cutout poorly" in capsys.readouterr().out

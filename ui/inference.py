@@ -61,7 +61,7 @@ def reconstruct(name: str, sha256: str | None, image: np.ndarray, pixel_scale_ar
                                 fill_value=fill_value, bunit=bunit)
     return {"original": result.cutout.image, "reconstruction": result.reconstruction, "residual": result.residual,
             "metrics": result.metrics, "box": result.cutout.box, "notes": result.cutout.notes,
-            "unit_note": result.unit_note, "source": result.cutout.source}
+            "warnings": result.warnings, "source": result.cutout.source}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -110,11 +110,11 @@ def run(args) -> int:
         m = result.metrics
         print(f"{path.name}: {result.cutout.source}, box {result.cutout.side_px} px -> MS-SSIM {m['ms_ssim']:.3f}, "
               f"SSIM {m['ssim']:.3f}, PSNR {m['psnr_db']:.1f} dB")
-        if result.unit_note:
-            print(f"  warning: {result.unit_note}")
+        for warning in result.warnings:
+            print(f"  warning: {warning}")
         summary.append({"input": path.name, "files": {k: v.name for k, v in files_out.items()}, "source": result.cutout.source,
                         "box": list(result.cutout.box), "centre": list(result.cutout.centre), "radius_px": result.cutout.radius_px,
-                        "metrics": m, "notes": result.notes, "unit_note": result.unit_note,
+                        "metrics": m, "notes": result.notes, "unit_note": result.unit_note, "fit_note": result.fit_note,
                         "latent": result.latent.tolist()})
     from core.atomic import atomic_write_json
 

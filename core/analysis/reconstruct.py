@@ -4,7 +4,9 @@
 reconstruct` (core/analysis/cli_reconstruct.py) both do with one image: `core.data.cutout`
 (automatic, or the user's box), the model on the (S, S) grid, metrics over the valid pixels
 only (pixels that were NaN or outside the image add no error), and the notes on what was done,
-including a unit check (`core.data.cutout.disk_unit_note`).
+including a unit check (`core.data.cutout.disk_unit_note`) and a fit check: a reconstruction
+whose MS-SSIM on the cutout is below `POOR_FIT` says the image is unlike the disks the model
+learned (a galaxy, a velocity map, an artefact), so its latent and neighbours mean little.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import torch
 
 from core.data.cutout import Cutout, CutoutBox, cutout, disk_unit_note, exclude_invalid
 
+POOR_FIT = 0.8  # cutout MS-SSIM below which the image is reported as unlike the training disks
+
 
 @dataclass
 class Reconstruction:
@@ -24,7 +28,12 @@ class Reconstruction:
     latent: np.ndarray  # (latent_dim,)
     metrics: dict  # mse (valid pixels), psnr_db, ssim, ms_ssim
     unit_note: str | None = None
-    notes: list[str] = field(default_factory=list)  # the cutout's notes, then the unit note
+    fit_note: str | None = None  # set when the reconstruction is poor (MS-SSIM < POOR_FIT)
+    notes: list[str] = field(default_factory=list)  # the cutout's notes, then the unit and fit notes
+
+    @property
+    def warnings(self) -> list[str]:
+        return [n for n in (self.unit_note, self.fit_note) if n]
 
     @property
     def residual(self) -> np.ndarray:
@@ -67,5 +76,10 @@ def reconstruct_cutout(model: torch.nn.Module, image_size: int, data: np.ndarray
         recon = model(x).clamp(0, 1)[0, 0].float().numpy()  # (S, S)
         latent = model.encode(x)[0].float().numpy()  # (latent_dim,)
     unit_note = disk_unit_note(bunit)
-    notes = list(cut.notes) + ([unit_note] if unit_note else [])
-    return Reconstruction(cut, recon, latent, masked_metrics(recon, cut.image, cut.valid), unit_note, notes)
+    metrics = masked_metrics(recon, cut.image, cut.valid)
+    fit_note = None
+    if metrics["ms_ssim"] < POOR_FIT:
+        fit_note = (f"The reconstruction matches the cutout poorly (MS-SSIM {metrics['ms_ssim']:.2f} < {POOR_FIT}): this image is "
+                    "unlike the simulated disks the model learned, so its latent, neighbours and clusters say little about it.")
+    notes = list(cut.notes) + [n for n in (unit_note, fit_note) if n]
+    return Reconstruction(cut, recon, latent, metrics, unit_note, fit_note, notes)
