@@ -202,3 +202,19 @@ def test_train_cli_records_the_command_that_reproduces_the_run(tmp_path, disk_fo
     assert raw["command"] == f"python -m core train --config {toml} --lr 0.005 --set loss.covariance=0.0"
     assert raw["train_config"]["lr"] == 0.005 and raw["train_config"]["loss"] == {"covariance": 0.0}
     assert main(["train", "--config", str(toml), "--set", "nope=1"]) == 2  # one-sentence error, no traceback
+
+
+def test_init_from_fine_tunes_a_trained_checkpoint_and_refuses_another_model(tmp_path, disk_folder):
+    from core.errors import InputError
+    from core.train.fit import fit
+
+    first = fit(_cfg(tmp_path, epochs=2))
+    base = torch.load(first, weights_only=True)["history"]["val_loss"][-1]
+    tuned = fit(_cfg(tmp_path, epochs=1, lr=1e-4, name="tuned", work_dir=str(tmp_path / "work2"), init_from=str(first)))
+    history = torch.load(tuned, weights_only=True)["history"]
+    assert history["val_loss"][0] < 1.2 * base  # starts where the first run ended, not from scratch
+    scratch = fit(_cfg(tmp_path, epochs=1, lr=1e-4, name="scratch", work_dir=str(tmp_path / "work3")))
+    assert history["val_loss"][0] < torch.load(scratch, weights_only=True)["history"]["val_loss"][0]
+    other = dict(TINY_AE, latent_dim=TINY_AE.get("latent_dim", 8) + 1)
+    with pytest.raises(InputError, match="fine-tune only from the same"):
+        fit(_cfg(tmp_path, model_config=other, name="bad", work_dir=str(tmp_path / "work4"), init_from=str(first)))
