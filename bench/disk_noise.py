@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python -m bench.disk_noise [--n 200] [--seed 2024]
 
-The simulated disks carry thermal noise at a peak SNR of 20-100. An autoencoder with a
+The simulated disks carry thermal noise at a peak SNR of 10-1000 (disk generator 2.0). An autoencoder with a
 16-number latent reconstructs the disk, not the noise, so MS-SSIM against the noisy input is
 capped: the cap is the MS-SSIM between the noisy image and its own noiseless model (the
 simulator re-renders it from the manifest parameters, `noise=False`). Rows:

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "core.analysis.evaluate",
     "embed": "core.analysis.cli_embed",
     "equivariance": "core.analysis.cli_equivariance",
+    "reconstruct": "core.analysis.cli_reconstruct",
     "compact": "core.compact_checkpoints",
 }
 

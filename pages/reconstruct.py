@@ -6,7 +6,7 @@ from ui import familiarity, inference, viewer, widgets
 from ui.errors import call
 
 st.title("Reconstruct")
-st.caption("The autoencoder's output for the current image on the model grid, normalised to [0, 1]. "
+st.caption("The autoencoder's output for the disk cut out of the current image and put on the model grid, normalised to [0, 1]. "
            "Original and reconstruction share one colour scale; the residual is original − reconstruction. "
            "The three panels zoom and pan together (drag a box; double-click to reset).")
 
@@ -17,13 +17,19 @@ with left:
 with right:
     cnn_entry = widgets.pick_model("autoencoder", equivariant=False, key="recon_model_cnn", required=False)
 view = viewer.controls("recon", contours=True)
+box = widgets.cutout_box(key="recon_box")
 
 for entry in (eq_entry, cnn_entry):
     if entry is None:
         continue
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
-    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"])
+    meta = image["meta"]
+    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit,
+                  meta.fill_value, box)
+    for warning in result["warnings"]:
+        st.warning(warning)
+    st.caption("Cutout: " + " ".join(result["notes"]))
     familiarity.answer_notes(entry, image)
     fig = viewer.linked_figure([(result["original"], "Original (model grid)"), (result["reconstruction"], "Reconstruction")],
                                view, residual=(result["residual"], "Residual (original − reconstruction)"),
@@ -36,4 +42,4 @@ for entry in (eq_entry, cnn_entry):
     mcols[2].metric("SSIM", f"{m['ssim']:.3f}", help="Structural similarity, 1 = identical.")
     mcols[3].metric("MS-SSIM", f"{m['ms_ssim']:.3f}", help="Multi-scale SSIM (5 scales), 1 = identical.")
     with mcols[4]:
-        widgets.fits_download(result["reconstruction"], image, entry["name"], key=f"fits_{entry['name']}")
+        widgets.fits_download(result["reconstruction"], image, entry["name"], key=f"fits_{entry['name']}", box=result["box"])

@@ -126,7 +126,8 @@ def test_same_seed_same_bytes_and_sampled_params_are_plausible():
         a = simulate_disk(p, 64, np.random.default_rng(7))
         b = simulate_disk(p, 64, np.random.default_rng(7))
         assert a.dtype == np.float32 and a.shape == (64, 64) and a.tobytes() == b.tobytes()
-        assert 0.015 <= p.beam_fwhm_arcsec / (p.pixel_scale_arcsec * 64) <= 0.035  # beam as a share of the field
+        beam_px = p.beam_fwhm_arcsec / p.pixel_scale_arcsec
+        assert beam_px >= 2.2 and p.beam_fwhm_arcsec * p.distance_pc <= max(0.06 * 2 * p.outer_radius_au, 2.3 * p.pixel_scale_arcsec * p.distance_pc)
 
 
 def test_invalid_params_get_one_sentence():
@@ -134,3 +135,94 @@ def test_invalid_params_get_one_sentence():
         simulate_disk(DiskParams(planet_radii_au=[10.0], planet_masses_mjup=[]), 32)
     with pytest.raises(ValueError, match="between 0 and 3"):
         sample_disk_params(np.random.default_rng(0), 4)
+
+
+# --- the wider family (disk generator 2.0): rings, cavities, elliptical beams, clean residuals
+
+
+def test_ring_only_disk_profile_peaks_at_the_ring_radius_and_not_at_the_centre():
+    params = face_on([], smooth_fraction=0.0, ring_radii_au=[70.0], ring_widths_au=[8.0], ring_amplitudes=[1.0],
+                     cavity_radius_au=40.0, beam_fwhm_arcsec=0.05)
+    image = simulate_disk(params, SIZE, noise=False)
+    au_px = params.pixel_scale_arcsec * params.distance_pc
+    r, profile = radial_profile(image, au_px)
+    beam_au = params.beam_fwhm_arcsec * params.distance_pc
+    assert abs(r[np.argmax(profile)] - 70.0) <= beam_au / 2
+    c = SIZE // 2
+    assert image[c - 1 : c + 2, c - 1 : c + 2].max() < 0.01  # no central peak
+
+
+def test_two_rings_give_two_profile_maxima_with_a_gap_between():
+    params = face_on([(60.0, 2.0)], smooth_fraction=0.0, ring_radii_au=[35.0, 90.0], ring_widths_au=[5.0, 6.0],
+                     ring_amplitudes=[1.0, 1.0], cavity_radius_au=20.0, beam_fwhm_arcsec=0.05)
+    au_px = params.pixel_scale_arcsec * params.distance_pc
+    r, profile = radial_profile(simulate_disk(params, SIZE, noise=False), au_px)
+    inner, outer, gap = (np.abs(r - x).argmin() for x in (35.0, 90.0, 60.0))
+    assert profile[gap] < 0.3 * min(profile[inner], profile[outer])
+
+
+def test_transition_disk_cavity_centre_is_below_the_noise():
+    params = face_on([], cavity_radius_au=45.0, ring_radii_au=[52.0], ring_widths_au=[6.0], ring_amplitudes=[1.0],
+                     beam_fwhm_arcsec=0.05, snr=50.0)
+    clean = simulate_disk(params, SIZE, noise=False)
+    noisy = simulate_disk(params, SIZE, np.random.default_rng(0))
+    c = SIZE // 2
+    noise_std = float((noisy - clean).std())
+    assert clean[c, c] < noise_std  # the empty cavity, after the beam, is fainter than the noise
+    assert clean.max() == pytest.approx(1.0)
+
+
+def test_cavity_depth_fills_the_cavity_in_proportion():
+    base = face_on([], cavity_radius_au=40.0, beam_fwhm_arcsec=0.03)
+    empty = model_image(base, SIZE)
+    half = model_image(DiskParams(**{**base.__dict__, "cavity_depth": 0.5}), SIZE)
+    full = model_image(DiskParams(**{**base.__dict__, "cavity_radius_au": 0.0}), SIZE)
+    c = SIZE // 2
+    assert empty[c, c + 3] < 0.01 * full[c, c + 3]
+    # optically thin-ish: half the surface density gives between a third and the whole of the intensity
+    assert 0.3 * full[c, c + 3] < half[c, c + 3] < full[c, c + 3]
+
+
+def test_elliptical_beam_is_longer_along_its_position_angle():
+    point = face_on([], smooth_fraction=0.0, ring_radii_au=[0.5], ring_widths_au=[1.0], ring_amplitudes=[1.0],
+                    cavity_radius_au=0.0, beam_fwhm_arcsec=0.3, beam_minor_fwhm_arcsec=0.15, beam_pa_deg=0.0)
+    image = simulate_disk(point, SIZE, noise=False)  # ~ the beam itself
+    c = SIZE // 2
+    north = (image[:, c] > 0.5).sum()  # FWHM along rows (north-south), pixels
+    east = (image[c, :] > 0.5).sum()
+    assert north > 1.6 * east  # major axis north-south for PA 0
+    turned = simulate_disk(DiskParams(**{**point.__dict__, "beam_pa_deg": 90.0}), SIZE, noise=False)
+    assert (turned[c, :] > 0.5).sum() > 1.6 * (turned[:, c] > 0.5).sum()
+
+
+def test_clean_residuals_add_positive_and_negative_ripples_of_the_requested_size():
+    params = face_on([], beam_fwhm_arcsec=0.06)
+    plain = simulate_disk(params, SIZE, noise=False)
+    rippled = simulate_disk(DiskParams(**{**params.__dict__, "clean_residual": 0.02}), SIZE, noise=False)
+    diff = rippled - plain
+    assert np.abs(diff).max() == pytest.approx(0.02, rel=1e-3)
+    assert diff.min() < -0.002 and diff.max() > 0.0005  # both signs, like sidelobes
+
+
+@pytest.mark.parametrize("n_planets", range(4))
+def test_sampler_draws_every_morphology_and_keeps_planets_in_the_disk(n_planets):
+    seen = set()
+    for seed in range(40):
+        p = sample_disk_params(np.random.default_rng(seed), n_planets, size=64)
+        seen.add(p.morphology)
+        assert p.n_planets == n_planets and p.cavity_radius_au < p.outer_radius_au
+        assert all(p.cavity_radius_au < r < p.outer_radius_au for r in p.planet_radii_au)
+        fov_au = p.pixel_scale_arcsec * 64 * p.distance_pc
+        assert 0.39 <= 2 * p.outer_radius_au / fov_au <= 0.96  # disk size relative to the field varies
+        if p.morphology == "rings":
+            assert p.smooth_fraction <= 0.15 and len(p.ring_radii_au) == n_planets + 1
+            # each planet sits between two rings
+            assert all(a < r < b for r, a, b in zip(p.planet_radii_au, p.ring_radii_au[:-1], p.ring_radii_au[1:], strict=True))
+    assert seen == {"full", "transition", "rings"}
+
+
+def test_ring_list_lengths_and_cavity_depth_are_checked():
+    with pytest.raises(ValueError, match="one width and one amplitude for every ring radius"):
+        simulate_disk(DiskParams(ring_radii_au=[10.0], ring_widths_au=[]), 32)
+    with pytest.raises(ValueError, match="cavity_depth must be between 0"):
+        simulate_disk(DiskParams(cavity_depth=2.0), 32)

@@ -96,3 +96,20 @@ def test_cli_writes_dataset_and_reports_errors(tmp_path, capsys):
     assert len(manifest["images"]) == 3
     assert main(["simulate", "lenses", "--n", "0", "--out", str(tmp_path / "e"), "--no-progress"]) == 2
     assert "The number of images must be at least 1; got 0." in capsys.readouterr().err
+
+
+def test_noise_none_writes_the_noise_free_images_of_the_same_disks(tmp_path):
+    noisy = json.loads(simulate_dataset("disks", 4, 32, seed=2, out=tmp_path / "noisy", progress=False).read_text())
+    assert main(["simulate", "disks", "--n", "4", "--size", "32", "--seed", "2", "--out", str(tmp_path / "clean"),
+                 "--noise", "none", "--no-progress"]) == 0
+    clean = json.loads((tmp_path / "clean" / "manifest.json").read_text())
+    assert clean["noise"] == "none" and "--noise none" in clean["command"] and "noise" not in noisy
+    assert clean["version"] == simulate.version_of("disks") != simulate.version_of("lenses")
+    for a, b in zip(noisy["images"], clean["images"], strict=True):
+        assert a["params"] == b["params"]
+        x, y = np.load(tmp_path / "noisy" / a["file"]), np.load(tmp_path / "clean" / b["file"])
+        assert y.max() == pytest.approx(1.0) and 0 < np.abs(x - y).std() <= 0.11  # only the noise differs
+    with pytest.raises(ValueError, match="different data set"):  # a noisy run into the noise-free folder
+        simulate_dataset("disks", 4, 32, seed=2, out=tmp_path / "clean", progress=False)
+    with pytest.raises(ValueError, match="not available for lenses"):
+        simulate_dataset("lenses", 3, 32, seed=2, out=tmp_path / "lens", progress=False, noise="none")

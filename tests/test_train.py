@@ -218,3 +218,19 @@ def test_precise_batch_norm_sets_running_stats_to_the_training_images_exact_stat
         features = model[0](X)
     torch.testing.assert_close(model[1].running_mean, features.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
     assert not model.training and model[1].momentum == 0.1  # mode and momentum restored
+
+
+def test_init_from_fine_tunes_a_trained_checkpoint_and_refuses_another_model(tmp_path, disk_folder):
+    from core.errors import InputError
+    from core.train.fit import fit
+
+    first = fit(_cfg(tmp_path, epochs=2))
+    base = torch.load(first, weights_only=True)["history"]["val_loss"][-1]
+    tuned = fit(_cfg(tmp_path, epochs=1, lr=1e-4, name="tuned", work_dir=str(tmp_path / "work2"), init_from=str(first)))
+    history = torch.load(tuned, weights_only=True)["history"]
+    assert history["val_loss"][0] < 1.2 * base  # starts where the first run ended, not from scratch
+    scratch = fit(_cfg(tmp_path, epochs=1, lr=1e-4, name="scratch", work_dir=str(tmp_path / "work3")))
+    assert history["val_loss"][0] < torch.load(scratch, weights_only=True)["history"]["val_loss"][0]
+    other = dict(TINY_AE, latent_dim=TINY_AE.get("latent_dim", 8) + 1)
+    with pytest.raises(InputError, match="fine-tune only from the same"):
+        fit(_cfg(tmp_path, model_config=other, name="bad", work_dir=str(tmp_path / "work4"), init_from=str(first)))

@@ -39,22 +39,29 @@ def model_input(image: np.ndarray, size: int, angle_deg: float = 0.0, flip: bool
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def reconstruct(name: str, sha256: str | None, image: np.ndarray) -> dict:
-    """Original and reconstruction on the model grid (both in [0, 1]), residual and metrics.
+def reconstruct(name: str, sha256: str | None, image: np.ndarray, pixel_scale_arcsec: float | None = None,
+                bunit: str | None = None, fill_value: float | None = None, box: tuple | None = None) -> dict:
+    """Cutout and reconstruction on the model grid (both in [0, 1]), residual, metrics and notes
+    (core.analysis.reconstruct.reconstruct_cutout).
 
-    Metrics (core.analysis.evaluate.autoencoder_metrics, as for the checkpoint's own scores):
-    mse, psnr_db (data range 1), ssim and ms_ssim (1 = identical).
+    The disk is cut out first (core.data.cutout: found automatically, or the user's `box` =
+    (side, unit, centre_row or None, centre_col or None, distance_pc or None) wins), so that it
+    fills the grid; pixels the reader filled (`fill_value`, i.e. NaN / Inf) or outside the image
+    are masked and excluded from the metrics: mse (valid pixels), psnr_db, ssim, ms_ssim.
     """
-    from core.analysis.evaluate import autoencoder_metrics
+    from core.analysis.reconstruct import reconstruct_cutout
+    from core.data.cutout import CutoutBox
 
     loaded = loaded_model(name, sha256)
-    x = model_input(image, loaded.image_size)  # (1, 1, S, S)
-    with torch.no_grad():
-        recon = loaded.model(x).clamp(0, 1)  # (1, 1, S, S)
-        metrics = autoencoder_metrics(recon, x)
-    original, recon = x[0, 0].numpy(), recon[0, 0].numpy()
-    return {"original": original, "reconstruction": recon, "residual": original - recon,
-            "metrics": metrics}
+    user_box = None
+    if box is not None:
+        side, unit, row, col, distance = box
+        user_box = CutoutBox(side, unit, None if row is None else (row, col), distance)
+    result = reconstruct_cutout(loaded.model, loaded.image_size, image, box=user_box, pixel_scale_arcsec=pixel_scale_arcsec,
+                                fill_value=fill_value, bunit=bunit)
+    return {"original": result.cutout.image, "reconstruction": result.reconstruction, "residual": result.residual,
+            "metrics": result.metrics, "box": result.cutout.box, "notes": result.cutout.notes,
+            "warnings": result.warnings, "source": result.cutout.source}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

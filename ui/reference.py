@@ -139,11 +139,19 @@ def clusters(name: str, sha256: str | None, generator: str, method: str, k: int 
 @st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
 def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
                  n_neighbours: int = 6) -> dict:
-    """Map positions (M, 2) of raw 2-D images and their nearest reference images in latent space."""
+    """Map positions (M, 2) of raw 2-D images and their nearest reference images in latent space.
+
+    Disk images are cut out first (core.data.cutout), as on the Reconstruct page, so that an
+    observer's wide field is placed by its disk rather than by its empty sky."""
     from core.analysis.encode import encode_images
 
     ref = reference_map(name, sha256, generator)
-    z = encode_images(loaded_model(name, sha256), images)  # (M, d)
+    loaded = loaded_model(name, sha256)
+    if generator == "disks":
+        from core.data.cutout import cutout
+
+        images = [cutout(image, loaded.image_size).image for image in images]
+    z = encode_images(loaded, images)  # (M, d)
     idx, dist = ref.lmap.nearest(z, k=n_neighbours)
     return {"coords": ref.lmap.place(z), "pca": pca_map(name, sha256, generator).place(z), "neighbours": idx,
             "distances": dist}

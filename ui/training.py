@@ -198,9 +198,9 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     if data is None and simulate is None:
         raise InputError("Choose a data set or ask for a small simulated one.")
     if simulate is not None:
-        from core.data.simulate import SIMULATOR_VERSION
+        from core.data.simulate import version_of
 
-        data = str(DATA_DIR / f"app-{simulate['kind']}-v{SIMULATOR_VERSION}-n{simulate['n']}-seed{simulate['seed']}")
+        data = str(DATA_DIR / f"app-{simulate['kind']}-v{version_of(simulate['kind'])}-n{simulate['n']}-seed{simulate['seed']}")
     model_config = {"group": group} if group and is_equivariant(model) else {}
     config = from_dict({"data": data, "model": model, "model_config": model_config, "epochs": int(epochs),
                         "batch_size": int(batch_size), "name": name, "out": str(RUNS_DIR), "work_dir": str(RUNS_DIR / name),

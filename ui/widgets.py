@@ -146,14 +146,15 @@ def pick_stretch(key: str) -> str:
                                 help=STRETCH_HELP) or STRETCHES[0]
 
 
-def fits_download(data: np.ndarray, image: dict, model_name: str, key: str) -> None:
+def fits_download(data: np.ndarray, image: dict, model_name: str, key: str, box: tuple | None = None) -> None:
     """A button that downloads `data` (the current image on the model grid) as FITS, its header
-    made true for that grid (core.io.headers.regridded_header)."""
+    made true for that grid (core.io.headers.regridded_header), or for the cutout `box`
+    (row0, row1, col0, col1) that was put on the grid."""
     from core.io import fits_bytes
     from core.io.headers import regridded_header
 
     data = np.asarray(data, dtype=np.float32)
-    cards = regridded_header(image["meta"].header, image["data"].shape, data.shape[-1])
+    cards = regridded_header(image["meta"].header, image["data"].shape, data.shape[-1], box)
     cards.append(("HISTORY", f"EquiScope: reconstruction by the model {model_name}", ""))
     payload = call(fits_bytes, data, cards, stop=False)
     if payload is None:
@@ -172,3 +173,14 @@ def warn_if_other_kind(image: dict | None, generator: str) -> None:
     note = kind_note((image or {}).get("kind"), generator)
     if note is not None:
         st.warning(note.text)
+
+
+def cutout_box(key: str) -> tuple | None:
+    """An expander where the user may replace the automatic disk cutout by a box:
+    (side, unit, None, None, distance_pc or None) centred on the detected disk, or None (automatic)."""
+    with st.expander("Cutout box (automatic unless you set a side)"):
+        cols = st.columns(3)
+        side = cols[0].number_input("Side (0 = automatic)", min_value=0.0, value=0.0, key=f"{key}_side")
+        unit = cols[1].selectbox("Unit", ["px", "arcsec", "au"], key=f"{key}_unit")
+        distance = cols[2].number_input("Distance (pc, for au)", min_value=0.0, value=0.0, key=f"{key}_distance")
+    return (float(side), unit, None, None, float(distance) or None) if side > 0 else None

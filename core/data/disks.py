@@ -14,9 +14,16 @@ Physics, in the disk plane (radius r in au):
   in the disk frame, as a Gaussian ridge of relative height `spiral_contrast`.
 - Emission: temperature T ~ r^-q (`temperature_index`), optical depth tau = tau_c Sigma / cos(i)
   along the line of sight; intensity ~ T (1 - exp(-tau)) (Rayleigh-Jeans, isothermal slab).
+- Rings (optional, `ring_radii_au`): Gaussian rings of surface density added to the smooth
+  profile, whose weight `smooth_fraction` may be 0 (ring-only disks: no central peak).
+- Cavity: inside `cavity_radius_au` the surface density falls to `cavity_depth` of its value
+  (0 = empty; transition disks have cavities of tens of au).
 - Projection: geometrically thin disk, inclination i, position angle PA.
-- Observation: convolution with a circular Gaussian beam (astropy.convolution), then thermal
-  noise correlated on the beam scale with standard deviation peak / snr.
+- Observation: convolution with a Gaussian beam (FWHM `beam_fwhm_arcsec` along the major axis,
+  `beam_minor_fwhm_arcsec` along the minor one, position angle `beam_pa_deg`; circular by
+  default), optional CASA-like clean residuals (`clean_residual`: the model convolved with a
+  zero-mean ripple kernel of the beam's scale, a stand-in for the sidelobe pattern a clean
+  leaves behind), then thermal noise correlated on the beam scale with standard deviation peak / snr.
 
 Image orientation (FITS / astronomical convention): array index [row, col]; row index grows
 to the north (up when displayed with origin="lower", as FITS viewers do) and column index grows
@@ -34,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from astropy.convolution import Gaussian2DKernel, convolve_fft
+from scipy.signal import fftconvolve
 
 MJUP_IN_MSUN = 9.5458e-4  # Jupiter mass / solar mass
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
@@ -65,6 +73,15 @@ class DiskParams:
     beam_fwhm_arcsec: float = 0.05  # circular Gaussian beam
     pixel_scale_arcsec: float = 0.02  # angular size of one pixel
     snr: float = 50.0  # peak signal-to-noise ratio of the convolved image
+    cavity_depth: float = 0.0  # surface density inside the cavity relative to outside (0 = empty)
+    smooth_fraction: float = 1.0  # weight of the smooth tapered power law (0 = rings only)
+    ring_radii_au: list[float] = field(default_factory=list)  # Gaussian rings added to the smooth disk
+    ring_widths_au: list[float] = field(default_factory=list)  # their Gaussian sigma
+    ring_amplitudes: list[float] = field(default_factory=list)  # their height, in units of Sigma(r_c)
+    beam_minor_fwhm_arcsec: float | None = None  # None: circular beam
+    beam_pa_deg: float = 0.0  # beam major axis, east of north
+    clean_residual: float = 0.0  # amplitude of CASA-like clean residual ripples, relative to the peak
+    morphology: str = "full"  # how the sampler drew the disk: full | transition | rings (a label only)
 
     @property
     def n_planets(self) -> int:
@@ -84,6 +101,14 @@ class DiskParams:
         n = len(self.planet_radii_au)
         if len(self.planet_masses_mjup) != n or len(self.planet_azimuths_deg) != n:
             raise ValueError("Give one mass and one azimuth for every planet radius (the three planet lists must have the same length).")
+        if not len(self.ring_radii_au) == len(self.ring_widths_au) == len(self.ring_amplitudes):
+            raise ValueError("Give one width and one amplitude for every ring radius (the three ring lists must have the same length).")
+        if any(w <= 0 for w in self.ring_widths_au):
+            raise ValueError("Every ring width must be positive.")
+        if not 0.0 <= self.cavity_depth <= 1.0:
+            raise ValueError(f"cavity_depth must be between 0 (empty cavity) and 1 (no cavity); got {self.cavity_depth}.")
+        if self.beam_minor_fwhm_arcsec is not None and not 0 < self.beam_minor_fwhm_arcsec <= self.beam_fwhm_arcsec:
+            raise ValueError("The beam's minor axis must be positive and at most its major axis.")
         if n > MAX_PLANETS:
             raise ValueError(f"At most {MAX_PLANETS} planets are supported; got {n}.")
         if not 0.0 <= self.inclination_deg < 90.0:
@@ -129,10 +154,18 @@ def surface_density(r: np.ndarray, phi: np.ndarray, p: DiskParams) -> np.ndarray
     x = r / p.critical_radius_au
     g = p.surface_density_index
     sigma = x**-g * np.exp(-(x ** (2.0 - g)) + 1.0)  # = 1 at r_c
+    cavity = 1.0
     if p.cavity_radius_au > 0:
         edge = 0.15 * p.cavity_radius_au
-        sigma = sigma * 0.5 * (1.0 + np.tanh((r - p.cavity_radius_au) / edge))
+        cavity = 0.5 * (1.0 + np.tanh((r - p.cavity_radius_au) / edge))  # 0 inside, 1 outside
+        if p.cavity_depth > 0:
+            cavity = p.cavity_depth + (1.0 - p.cavity_depth) * cavity
+        sigma = sigma * cavity
     sigma = sigma * 0.5 * (1.0 - np.tanh((r - p.outer_radius_au) / (0.05 * p.outer_radius_au)))
+    if p.smooth_fraction != 1.0:
+        sigma = p.smooth_fraction * sigma
+    for r_k, w_k, a_k in zip(p.ring_radii_au, p.ring_widths_au, p.ring_amplitudes, strict=True):
+        sigma = sigma + a_k * cavity * np.exp(-0.5 * ((r - r_k) / w_k) ** 2)
     perturb = np.ones_like(r)
     for r_p, m_p, az in zip(p.planet_radii_au, p.planet_masses_mjup, p.planet_azimuths_deg, strict=True):
         r_h = hill_radius_au(r_p, m_p, p.stellar_mass_msun)
@@ -169,14 +202,51 @@ def _sky_grid(size: int, p: DiskParams, oversample: int) -> tuple[np.ndarray, np
     return np.hypot(major, y_disk), np.arctan2(y_disk, major)
 
 
+def disk_plane_radius(params: DiskParams, size: int) -> np.ndarray:
+    """Deprojected (disk-plane) radius in au at every pixel centre of a (size, size) image, float64."""
+    return _sky_grid(size, params, 1)[0]
+
+
 def beam_sigma_pixels(p: DiskParams) -> float:
-    """Gaussian beam standard deviation in pixels."""
+    """Gaussian beam standard deviation in pixels (along the major axis)."""
     return p.beam_fwhm_arcsec * FWHM_TO_SIGMA / p.pixel_scale_arcsec
 
 
-def _convolve_beam(image: np.ndarray, sigma_px: float) -> np.ndarray:
-    kernel = Gaussian2DKernel(x_stddev=sigma_px)
+def beam_kernel(p: DiskParams) -> Gaussian2DKernel:
+    """The beam as a normalised astropy kernel: circular, or elliptical at `beam_pa_deg` east of north."""
+    major = beam_sigma_pixels(p)
+    if p.beam_minor_fwhm_arcsec is None or p.beam_minor_fwhm_arcsec == p.beam_fwhm_arcsec:
+        return Gaussian2DKernel(x_stddev=major)
+    minor = p.beam_minor_fwhm_arcsec * FWHM_TO_SIGMA / p.pixel_scale_arcsec
+    # astropy's theta turns the x (column) axis counter-clockwise in array terms; north is +row
+    # and east is -column, so a major axis at PA east of north lies at theta = 90 + PA degrees
+    theta = math.radians(90.0 + p.beam_pa_deg)
+    side = 2 * int(math.ceil(4 * major)) + 1
+    return Gaussian2DKernel(x_stddev=major, y_stddev=minor, theta=theta, x_size=side, y_size=side)
+
+
+def _convolve_beam(image: np.ndarray, kernel) -> np.ndarray:
+    if not hasattr(kernel, "array"):
+        kernel = Gaussian2DKernel(x_stddev=float(kernel))
     return convolve_fft(image, kernel, boundary="fill", fill_value=0.0, normalize_kernel=True)
+
+
+def clean_residual_pattern(image: np.ndarray, beam_sigma_px: float) -> np.ndarray:
+    """A CASA-like clean residual for a beam-convolved image: the image convolved with a zero-mean
+    ripple kernel cos(2 pi r / (4 sigma)) exp(-r^2 / (2 (3 sigma)^2)), scaled to a peak of 1.
+
+    A stand-in for the sidelobes of the dirty beam that a shallow clean leaves around bright
+    emission (positive and negative rings at about two beam widths), not a synthesis of the (u, v)
+    coverage.
+    """
+    half = int(math.ceil(9 * beam_sigma_px))
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    r = np.hypot(yy, xx)
+    ripple = np.cos(2 * np.pi * r / (4 * beam_sigma_px)) * np.exp(-0.5 * (r / (3 * beam_sigma_px)) ** 2)
+    ripple -= ripple.mean()
+    pattern = fftconvolve(image, ripple, mode="same")  # zero-mean kernel: astropy would refuse to normalise it
+    peak = float(np.abs(pattern).max())
+    return pattern / peak if peak > 0 else pattern
 
 
 def model_image(params: DiskParams, size: int = 128, oversample: int | None = None) -> np.ndarray:
@@ -197,39 +267,34 @@ def simulate_disk(params: DiskParams, size: int = 128, rng: np.random.Generator 
     """One ALMA-like continuum image (float32, (size, size)), noiseless peak = 1.
 
     `rng` draws the thermal noise (std = 1 / snr, correlated on the beam scale);
-    `noise=False` returns the beam-convolved model alone.
+    `noise=False` returns the beam-convolved model (with its clean residuals, if any) alone.
     """
     if size < 8:
         raise ValueError(f"The image size must be at least 8 pixels; got {size}.")
     sigma_px = beam_sigma_pixels(params)
-    image = _convolve_beam(model_image(params, size), sigma_px)
+    kernel = beam_kernel(params)
+    image = _convolve_beam(model_image(params, size), kernel)
     peak = float(image.max())
     if not peak > 0:
         raise ValueError("The disk has no emission inside the field of view; enlarge the pixel scale or the disk.")
     image = image / peak
+    if params.clean_residual > 0:
+        image = image + params.clean_residual * clean_residual_pattern(image, sigma_px)
     if noise:
         rng = rng if rng is not None else np.random.default_rng()
         white = rng.standard_normal((size, size))
-        correlated = _convolve_beam(white, sigma_px)
+        correlated = _convolve_beam(white, kernel)
         correlated /= correlated.std()
         image = image + correlated / params.snr
     return image.astype(np.float32)
 
 
-def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128) -> DiskParams:
-    """Plausible parameters for a disk with `n_planets` (0-3) planets, framed for a `size`-pixel image.
+MORPHOLOGIES = ("full", "transition", "rings")
+MORPHOLOGY_WEIGHTS = (0.4, 0.25, 0.35)
 
-    Distance 100-200 pc, r_c 40-90 au, dust edge at 1.8-2.5 r_c, optical depth at r_c 0.3-3,
-    planets of 0.5-5 Jupiter masses at 0.35-1.5 r_c (gaps at least 8 Hill radii + 0.1 r_c apart),
-    peak SNR 20-100. The pixel scale makes the field of view 5 r_c across and the beam FWHM is
-    1.5-3.5 % of it (2-4.5 px at 128 px, 0.02-0.1 arcsec), so the framing and resolution of the
-    disk do not depend on `size`.
-    """
-    if not 0 <= n_planets <= MAX_PLANETS:
-        raise ValueError(f"The number of planets must be between 0 and {MAX_PLANETS}; got {n_planets}.")
-    distance = float(rng.uniform(100, 200))
-    r_c = float(rng.uniform(40, 90))
-    m_star = float(rng.uniform(0.5, 2.0))
+
+def _planets(rng: np.random.Generator, n_planets: int, r_c: float, m_star: float) -> tuple[list[float], list[float]]:
+    """Masses (M_Jup) and sorted radii (au) of `n_planets`, 0.5-5 M_Jup at 0.35-1.5 r_c, gaps well apart."""
     masses, radii = [], []
     for _ in range(100):  # rejection sampling for well-separated gaps
         masses = list(np.exp(rng.uniform(np.log(0.5), np.log(5.0), n_planets)))
@@ -237,27 +302,88 @@ def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128
         hills = [hill_radius_au(r, m, m_star) for r, m in zip(radii, masses, strict=True)]
         if all(radii[k + 1] - radii[k] > 8 * max(hills[k], hills[k + 1]) + 0.1 * r_c for k in range(n_planets - 1)):
             break
-    fov_au = 5.0 * r_c
+    return [float(m) for m in masses], [float(r) for r in radii]
+
+
+def _rings_between(rng: np.random.Generator, radii: list[float], r_c: float) -> tuple[list[float], list[float]]:
+    """Ring radii and widths (au) for a ring-only disk: one ring inside the innermost planet, one
+    between each pair, one outside the outermost (n planets -> n + 1 rings, each planet in a gap);
+    a single ring at 0.4-1.2 r_c without planets."""
+    if not radii:
+        centres = [float(rng.uniform(0.4, 1.2)) * r_c]
+        return centres, [float(rng.uniform(0.06, 0.35)) * centres[0]]
+    centres = [radii[0] * float(rng.uniform(0.45, 0.7))]
+    centres += [0.5 * (a + b) for a, b in zip(radii[:-1], radii[1:], strict=True)]
+    centres.append(radii[-1] * float(rng.uniform(1.25, 1.5)))
+    widths = []
+    for c in centres:
+        room = min(abs(c - r) for r in radii)  # distance to the nearest gap
+        widths.append(min(0.3 * c, 0.35 * room) * float(rng.uniform(0.5, 1.0)))
+    return centres, widths
+
+
+def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128) -> DiskParams:
+    """Plausible parameters for a disk with `n_planets` (0-3) planets, framed for a `size`-pixel image.
+
+    Morphology (drawn first): "full" (40 %: tapered power law, small cavity, planet gaps with
+    pressure-bump rings), "transition" (25 %: a cavity of 0.2-0.6 r_c, or inside the innermost
+    planet, with a ring at its edge) or "rings" (35 %: Gaussian rings separated by the planets'
+    gaps on at most 15 % of the smooth disk, no central emission). Distance 100-200 pc, r_c
+    40-90 au, optical depth at r_c 0.3-3, planets of 0.5-5 Jupiter masses at 0.35-1.5 r_c,
+    alpha 1e-4-1e-2 (gaps from a few per cent to near-empty), peak SNR 10-1000 (log-uniform).
+    Framing: the disk's diameter fills 40-95 % of the field of view, so its size relative to
+    the field varies. Beam: FWHM 2-6 % of the disk's diameter but at least 2.2 pixels, minor axis
+    70-100 % of the major at any position angle; 30 % of the images carry clean residuals of
+    0.5-3 % of the peak.
+    """
+    if not 0 <= n_planets <= MAX_PLANETS:
+        raise ValueError(f"The number of planets must be between 0 and {MAX_PLANETS}; got {n_planets}.")
+    morphology = MORPHOLOGIES[int(rng.choice(len(MORPHOLOGIES), p=MORPHOLOGY_WEIGHTS))]
+    distance = float(rng.uniform(100, 200))
+    r_c = float(rng.uniform(40, 90))
+    m_star = float(rng.uniform(0.5, 2.0))
+    masses, radii = _planets(rng, n_planets, r_c, m_star)
+    outer = float(rng.uniform(1.8, 2.5)) * r_c
+    shape = dict(cavity_radius_au=float(rng.uniform(1.0, 0.2 * r_c)), cavity_depth=0.0, smooth_fraction=1.0,
+                 ring_radii_au=[], ring_widths_au=[], ring_amplitudes=[], ring_contrast=float(rng.uniform(0.0, 0.8)))
+    if morphology == "transition":
+        cavity = (radii[0] * float(rng.uniform(0.5, 0.85))) if radii else float(rng.uniform(0.2, 0.6)) * r_c
+        shape.update(cavity_radius_au=cavity, cavity_depth=float(rng.uniform(0.0, 0.05)) if rng.random() < 0.5 else 0.0,
+                     ring_radii_au=[1.15 * cavity], ring_widths_au=[float(rng.uniform(0.08, 0.2)) * cavity],
+                     ring_amplitudes=[float(rng.uniform(0.5, 2.0))])
+    elif morphology == "rings":
+        centres, widths = _rings_between(rng, radii, r_c)
+        outer = centres[-1] + 3.0 * widths[-1]
+        shape.update(cavity_radius_au=max(0.5, centres[0] - 2.5 * widths[0]), smooth_fraction=float(rng.uniform(0.0, 0.15)),
+                     ring_radii_au=centres, ring_widths_au=widths, ring_amplitudes=[float(a) for a in rng.uniform(0.5, 1.5, len(centres))],
+                     ring_contrast=0.0)
+    diameter_au = 2.0 * outer
+    fov_au = diameter_au / float(rng.uniform(0.4, 0.95))
+    pixel_scale = fov_au / distance / size
+    beam = max(float(rng.uniform(0.02, 0.06)) * diameter_au / distance, 2.2 * pixel_scale)
     return DiskParams(
         inclination_deg=float(rng.uniform(0, 75)),
         position_angle_deg=float(rng.uniform(0, 360)),
         stellar_mass_msun=m_star,
         distance_pc=distance,
         critical_radius_au=r_c,
-        outer_radius_au=float(rng.uniform(1.8, 2.5)) * r_c,
+        outer_radius_au=outer,
         surface_density_index=float(rng.uniform(0.5, 1.2)),
         temperature_index=float(rng.uniform(0.4, 0.6)),
         optical_depth_at_rc=float(np.exp(rng.uniform(np.log(0.3), np.log(3.0)))),
-        cavity_radius_au=float(rng.uniform(1.0, 0.2 * r_c)),
         aspect_ratio=float(rng.uniform(0.05, 0.08)),
-        alpha_viscosity=float(np.exp(rng.uniform(np.log(1e-4), np.log(3e-3)))),
-        planet_radii_au=[float(r) for r in radii],
-        planet_masses_mjup=[float(m) for m in masses],
+        alpha_viscosity=float(np.exp(rng.uniform(np.log(1e-4), np.log(1e-2)))),
+        planet_radii_au=radii,
+        planet_masses_mjup=masses,
         planet_azimuths_deg=[float(a) for a in rng.uniform(0, 360, n_planets)],
         gap_width_hill=float(rng.uniform(4.0, 7.0)),
-        ring_contrast=float(rng.uniform(0.0, 0.8)),
-        spiral_contrast=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.7 else 0.0,
-        beam_fwhm_arcsec=float(rng.uniform(0.015, 0.035)) * fov_au / distance,
-        pixel_scale_arcsec=fov_au / distance / size,
-        snr=float(rng.uniform(20, 100)),
+        spiral_contrast=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.5 else 0.0,
+        beam_fwhm_arcsec=beam,
+        beam_minor_fwhm_arcsec=beam * float(rng.uniform(0.7, 1.0)),
+        beam_pa_deg=float(rng.uniform(0, 180)),
+        pixel_scale_arcsec=pixel_scale,
+        snr=float(np.exp(rng.uniform(np.log(10.0), np.log(1000.0)))),
+        clean_residual=float(rng.uniform(0.005, 0.03)) if rng.random() < 0.3 else 0.0,
+        morphology=morphology,
+        **shape,
     )

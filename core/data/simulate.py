@@ -27,6 +27,8 @@ from core.progress import progress_callable
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
+DISK_SIMULATOR_VERSION = "2.0"  # 2.0 disk family: transition disks, ring-only disks, sizes, elliptical beams, clean residuals, SNR 10-1000
+NOISES = ("thermal", "none")  # --noise none: the noise-free images (disks only), same parameters as the noisy ones
 KINDS = ("disks", "lenses")
 CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
@@ -108,7 +110,7 @@ def render(kind: str, index: int, size: int, seed: int, preset: str = "project",
     if kind == "disks":
         from core.data.disks import simulate_disk
 
-        return simulate_disk(params, size, rng), params.to_dict()
+        return simulate_disk(params, size, rng, noise=noise != "none"), params.to_dict()
     from core.data.lenses import simulate_lens_with_truth
 
     image, sub = simulate_lens_with_truth(params, class_of(kind, index), size, rng)
@@ -164,14 +166,17 @@ def _save_native(path: Path, image: np.ndarray, axion_mass_ev: float | None) -> 
 
 
 def version_of(kind: str, preset: str = "project") -> str:
-    return DEEPLENSE_PRESET_VERSION if kind == "lenses" and preset != "project" else SIMULATOR_VERSION
+    """The simulator version recorded in a manifest: disks have their own since 2.0, DeepLense presets theirs."""
+    if kind == "disks":
+        return DISK_SIMULATOR_VERSION
+    return DEEPLENSE_PRESET_VERSION if preset != "project" else SIMULATOR_VERSION
 
 
 def _header(kind: str, size: int, seed: int, command: str, preset: str = "project", noise: str | None = None) -> dict:
     header = {"generator": kind, "version": version_of(kind, preset), "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
     if kind == "lenses":
         header["preset"] = preset
-    if noise is not None:
+    if noise not in (None, "thermal"):
         header["noise"] = noise
     return header
 
@@ -190,7 +195,7 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int, preset: str = 
         except (OSError, ValueError):
             continue  # unreadable: regenerate its images
         same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size"), manifest.get("preset", "project"), manifest.get("noise")) == (
-            kind, version_of(kind, preset), seed, size, preset if kind == "lenses" else "project", noise)
+            kind, version_of(kind, preset), seed, size, preset if kind == "lenses" else "project", None if noise in (None, "thermal") else noise)
         if not same:
             raise ValueError(
                 f"{out} already holds a different data set ({manifest.get('generator')}, seed {manifest.get('seed')}, size {manifest.get('size')}, version {manifest.get('version')}); choose an empty folder or the same settings."
@@ -198,6 +203,21 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int, preset: str = 
         for entry in manifest.get("images", []):
             entries[entry["file"]] = entry
     return entries
+
+
+def check_noise(kind: str, preset: str, noise: str | None) -> None:
+    """ValueError (one sentence) unless `noise` is a mode of this simulator: disks thermal | none;
+    the project's lenses thermal; DeepLense presets their own (core.data.deeplense.NOISE_MODES)."""
+    if noise is None:
+        return
+    if kind == "lenses" and preset != "project":
+        from core.data.deeplense import NOISE_MODES
+
+        allowed = NOISE_MODES[preset]
+    else:
+        allowed = NOISES if kind == "disks" else ("thermal",)
+    if noise not in allowed:
+        raise ValueError(f"Noise {noise!r} is not available for {kind if preset == 'project' else preset}; choose {' or '.join(allowed)}.")
 
 
 def default_size(kind: str, preset: str = "project") -> int:
@@ -233,7 +253,8 @@ def simulate_dataset(
 
     progress: True for a tqdm bar, a callable `progress(done, total, message)`, or False.
     preset: lenses only, one of LENS_PRESETS; the DeepLense presets default to their native size.
-    noise: DeepLense Model II "as-written" (the official code's 2x noiseless image) or "euclid".
+    noise: disks "thermal" (default) or "none" (the noise-free images of the same disks); DeepLense
+        Model II "as-written" (default: the official code's 2x noiseless image) or "euclid".
     native: write DeepLense's own file format (int64 counts, vortex [image, axion mass] object arrays).
     """
     from core.atomic import atomic_write_json
@@ -249,6 +270,7 @@ def simulate_dataset(
         raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
     if n < 1:
         raise ValueError(f"The number of images must be at least 1; got {n}.")
+    check_noise(kind, preset, noise)
     if workers < 1:
         raise ValueError(f"The number of workers must be at least 1; got {workers}.")
     out = default_out(kind, n, size, seed, preset) if out is None else Path(out)
@@ -301,12 +323,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150, deeplense-model1 150, deeplense-model2 64)")
     parser.add_argument("--preset", choices=LENS_PRESETS, default="project",
                         help="lenses: this project's generator or the official DeepLense Model I / Model II recipe")
-    parser.add_argument("--noise", default=None, help="deeplense-model2: as-written (official code: twice the noiseless image, default) or euclid")
     parser.add_argument("--native", action="store_true", help="deeplense presets: write DeepLense's own file format (int64 counts, vortex [image, axion mass])")
     parser.add_argument("--seed", type=int, default=0, help="master seed; image i uses SeedSequence(seed).spawn child i")
     parser.add_argument("--out", default=None,
                         help="output folder (class sub-folders + manifest.json); default data/<kind>-n<N>-s<SIZE>-seed<SEED> of the repository")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    parser.add_argument("--noise", choices=NOISES + ("as-written", "euclid"), default=None,
+                        help="disks: thermal (default) or none (the noise-free images of the same disks); "
+                             "deeplense-model2: as-written (default, the official code's twice-noiseless image) or euclid")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -65,8 +65,13 @@ def simulated_header(
     return cards
 
 
-def regridded_header(cards: list[Card], original_shape: tuple[int, ...], grid_size: int) -> list[Card]:
+def regridded_header(cards: list[Card], original_shape: tuple[int, ...], grid_size: int,
+                     box: tuple[int, int, int, int] | None = None) -> list[Card]:
     """The cards of an image of `original_shape` made true for its model-grid version.
+
+    `box` (row0, row1, col0, col1), half-open 0-based original pixels, a square that may reach
+    beyond the image: the cutout (`core.data.cutout`) that was resampled instead of the central
+    square.
 
     `core.data.preprocess.prepare` centre-crops (H, W) to a square of side s = min(H, W) and
     resamples it to (grid_size, grid_size) with bilinear interpolation (half-pixel centres),
@@ -80,6 +85,8 @@ def regridded_header(cards: list[Card], original_shape: tuple[int, ...], grid_si
     h, w = original_shape[-2:]
     side = min(h, w)
     offsets = {"1": (w - side) // 2, "2": (h - side) // 2}  # columns / rows cut away before the first kept one
+    if box is not None:
+        side, offsets = box[1] - box[0], {"1": box[2], "2": box[0]}
     r = side / grid_size
     keys = {str(k).strip().upper() for k, _, _ in cards}
     drop_wcs = any(DISTORTION.match(k) for k in keys)
@@ -105,8 +112,8 @@ def regridded_header(cards: list[Card], original_shape: tuple[int, ...], grid_si
                 out.append((f"CDELT{i}", r, "pixel size on this grid"))
     bunit = next((str(v) for k, v, _ in cards if str(k).strip().upper() == "BUNIT"), "")
     out.append(("BUNIT", "normalised", "min-max scaled to [0,1] of the input cutout"))
-    out.append(("HISTORY", f"EquiScope: cropped {w}x{h} px to columns {offsets['1'] + 1}-{offsets['1'] + side}, "
-                           f"rows {offsets['2'] + 1}-{offsets['2'] + side}", ""))
+    out.append(("HISTORY", f"EquiScope: {'cut out' if box is not None else 'cropped'} {w}x{h} px to columns "
+                           f"{offsets['1'] + 1}-{offsets['1'] + side}, rows {offsets['2'] + 1}-{offsets['2'] + side}", ""))
     out.append(("HISTORY", f"EquiScope: resampled to {grid_size}x{grid_size} (bilinear), min-max normalised", ""))
     if bunit.strip():
         out.append(("HISTORY", f"EquiScope: the input's BUNIT was '{bunit.strip()}'", ""))

@@ -44,6 +44,7 @@ class TrainConfig:
     out: str | None = None  # folder of the final `<name>.pt` and its index.json; default runs/ of the repository
     work_dir: str | None = None  # resume state (last.pt) and logs; default runs/<name>/
     resume: bool = True  # continue from work_dir/last.pt when it exists and matches this config
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights (name or .pt; same model and config)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:

@@ -222,6 +222,11 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             continue
         torch.manual_seed(cfg.seed * 1009 + fold)
         model = training_module(build_model(cfg.model, mcfg)).to(device)
+        if cfg.init_from:  # escnn's cached eval-mode filters are rebuilt from the weights by .train() / .eval()
+            missing, unexpected = _inner(model).load_state_dict(initial_state(cfg.init_from, cfg.model, mcfg), strict=False)
+            if unexpected or any(not k.endswith((".filter", ".expanded_bias")) for k in missing):
+                raise InputError(f"init_from {cfg.init_from} does not hold every weight of this model; fine-tune from the same model and config.")
+            model.train()
         opt, sched, per_step = _optimizer_and_schedule(model, cfg, steps_per_epoch[fold])
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
         best_state, best_val, bad_epochs, start_epoch = _cpu_state(model), math.inf, 0, 0
@@ -336,6 +341,21 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     read_checkpoint(out)  # it must load with weights_only=True before it is registered
     register(out, cfg.name)
     return out
+
+
+def initial_state(name_or_path: str, model_name: str, mcfg: dict) -> dict:
+    """The state dict of a trained checkpoint (its first member) to fine-tune from; one sentence if it does not fit."""
+    from core.checkpoints import load_model
+    from core.plain import to_plain
+
+    loaded = load_model(name_or_path, export=False)
+    entry = loaded.entry
+    if entry.get("model") != model_name or to_plain(entry.get("config", {})) != to_plain(mcfg):
+        raise InputError(f"init_from {name_or_path} is a {entry.get('model')} with another config; fine-tune only from the same "
+                         f"model ({model_name}) and model_config.")
+    model = loaded.model
+    members = getattr(model, "members", None)
+    return (members[0] if members is not None else model).state_dict()
 
 
 def _epochs_within_budget(n_epochs, max_epochs, done, done_here, seconds, budget) -> int:

@@ -1,0 +1,85 @@
+"""Reconstruct an observer's disk image: cut the disk out, run the autoencoder, score the valid pixels.
+
+`reconstruct_cutout` is what the Reconstruct page (ui/inference.py) and `python -m core
+reconstruct` (core/analysis/cli_reconstruct.py) both do with one image: `core.data.cutout`
+(automatic, or the user's box), the model on the (S, S) grid, metrics over the valid pixels
+only (pixels that were NaN or outside the image add no error), and the notes on what was done,
+including a unit check (`core.data.cutout.disk_unit_note`) and a fit check: a reconstruction
+whose MS-SSIM on the cutout is below `POOR_FIT` says the image is unlike the disks the model
+learned (a galaxy, a velocity map, an artefact), so its latent and neighbours mean little.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from core.data.cutout import Cutout, CutoutBox, cutout, disk_unit_note, exclude_invalid
+
+POOR_FIT = 0.8  # cutout MS-SSIM below which the image is reported as unlike the training disks
+
+
+@dataclass
+class Reconstruction:
+    cutout: Cutout  # what the model saw (image in [0, 1], valid mask, box, notes)
+    reconstruction: np.ndarray  # (S, S) float32 in [0, 1]
+    latent: np.ndarray  # (latent_dim,)
+    metrics: dict  # mse (valid pixels), psnr_db, ssim, ms_ssim
+    unit_note: str | None = None
+    fit_note: str | None = None  # set when the reconstruction is poor (MS-SSIM < POOR_FIT)
+    notes: list[str] = field(default_factory=list)  # the cutout's notes, then the unit and fit notes
+
+    @property
+    def warnings(self) -> list[str]:
+        return [n for n in (self.unit_note, self.fit_note) if n]
+
+    @property
+    def residual(self) -> np.ndarray:
+        return np.where(self.cutout.valid, self.cutout.image - self.reconstruction, 0.0).astype(np.float32)
+
+
+def valid_pixels(data: np.ndarray, fill_value: float | None) -> np.ndarray | None:
+    """Where `core.io.read_image` filled NaN / Inf pixels with `fill_value` (the finite median), False.
+
+    The reader keeps the filled value in `ImageMeta.fill_value`; pixels equal to it are taken as
+    the filled ones (a real pixel exactly at the median of a float image is rare, and masking it
+    costs nothing but one pixel of the metrics). None when nothing was filled.
+    """
+    if fill_value is None:
+        return None
+    return np.asarray(data) != np.float32(fill_value)
+
+
+def masked_metrics(recon: np.ndarray, x: np.ndarray, valid: np.ndarray) -> dict:
+    """autoencoder_metrics of one (S, S) pair with the invalid pixels left out (MSE, PSNR over valid pixels;
+    SSIM / MS-SSIM with the invalid pixels copied from x into recon, so they add no error)."""
+    from core.analysis.evaluate import autoencoder_metrics
+
+    scored = torch.from_numpy(exclude_invalid(recon, x, valid).astype(np.float32))[None, None]
+    metrics = autoencoder_metrics(scored, torch.from_numpy(x.astype(np.float32))[None, None])
+    metrics["mse"] *= valid.size / max(int(valid.sum()), 1)
+    metrics["psnr_db"] = float(10.0 * np.log10(1.0 / max(metrics["mse"], 1e-12)))
+    metrics["valid_fraction"] = float(valid.mean())
+    return metrics
+
+
+def reconstruct_cutout(model: torch.nn.Module, image_size: int, data: np.ndarray, *, box: CutoutBox | None = None,
+                       pixel_scale_arcsec: float | None = None, fill_value: float | None = None,
+                       bunit: str | None = None, auto: bool = True) -> Reconstruction:
+    """Cut the disk out of `data` (H, W), reconstruct it with `model` (an autoencoder) and score it."""
+    cut = cutout(data, image_size, box=box, pixel_scale_arcsec=pixel_scale_arcsec,
+                 mask=valid_pixels(data, fill_value), auto=auto)
+    x = torch.from_numpy(cut.image)[None, None]  # (1, 1, S, S)
+    with torch.no_grad():
+        recon = model(x).clamp(0, 1)[0, 0].float().numpy()  # (S, S)
+        latent = model.encode(x)[0].float().numpy()  # (latent_dim,)
+    unit_note = disk_unit_note(bunit)
+    metrics = masked_metrics(recon, cut.image, cut.valid)
+    fit_note = None
+    if metrics["ms_ssim"] < POOR_FIT:
+        fit_note = (f"The reconstruction matches the cutout poorly (MS-SSIM {metrics['ms_ssim']:.2f} < {POOR_FIT}): this image is "
+                    "unlike the simulated disks the model learned, so its latent, neighbours and clusters say little about it.")
+    notes = list(cut.notes) + [n for n in (unit_note, fit_note) if n]
+    return Reconstruction(cut, recon, latent, metrics, unit_note, fit_note, notes)

@@ -1,0 +1,107 @@
+"""`python -m core reconstruct`: cutout + reconstruction as FITS with a true header, masks, notes, errors."""
+
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from core.cli import main
+from core.io import write_fits
+
+CHECKPOINT = "disks-ae-cnn"  # a shipped autoencoder that loads fast
+
+
+def sky_header(bunit="Jy/beam"):
+    return [("CTYPE1", "RA---SIN", ""), ("CTYPE2", "DEC--SIN", ""), ("CRVAL1", 240.0, ""), ("CRVAL2", -30.0, ""),
+            ("CRPIX1", 101.0, ""), ("CRPIX2", 101.0, ""), ("CDELT1", -5e-6, ""), ("CDELT2", 5e-6, ""),
+            ("CUNIT1", "deg", ""), ("CUNIT2", "deg", ""), ("BUNIT", bunit, ""), ("BMAJ", 2e-5, ""), ("BMIN", 2e-5, ""), ("BPA", 0.0, "")]
+
+
+def field_with_disk(nan_corner=True):
+    rows, cols = np.mgrid[:200, :200].astype(float)
+    r = np.hypot(rows - 80, cols - 120)
+    image = np.exp(-0.5 * ((r - 12) / 3) ** 2) + 0.01 * np.random.default_rng(0).standard_normal((200, 200))
+    if nan_corner:
+        image[150:, :40] = np.nan
+    return image.astype(np.float32)
+
+
+def test_reconstruct_writes_cutout_and_reconstruction_with_a_true_header(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_fits(src / "ring.fits", field_with_disk(), sky_header())
+    velocity = field_with_disk(nan_corner=False)
+    velocity[0, 0] = np.nan  # a NaN inside the box's reach is not needed: masked pixels still count
+    write_fits(src / "vel.fits", velocity, sky_header("km/s"))
+    (src / "notes.txt").write_text("not an image")  # ignored: not a supported extension
+    out = tmp_path / "out"
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(src), "--out", str(out)]) == 0
+    summary = json.loads((out / "reconstruct.json").read_text())
+    assert [e["input"] for e in summary["images"]] == ["ring.fits", "vel.fits"]
+    ring = summary["images"][0]
+    assert ring["source"] == "detected" and ring["unit_note"] is None
+    assert abs(ring["centre"][0] - 80) < 1.5 and abs(ring["centre"][1] - 120) < 1.5
+    assert 0.0 < ring["metrics"]["ms_ssim"] <= 1.0 and len(ring["latent"]) > 0
+    assert "velocity" in summary["images"][1]["unit_note"]
+    with fits.open(out / ring["files"]["cutout"]) as hdul:
+        cut_header, cut = hdul[0].header, hdul[0].data
+    with fits.open(out / ring["files"]["reconstruction"]) as hdul:
+        rec_header, rec = hdul[0].header, hdul[0].data
+    assert cut.shape == rec.shape == (129, 129) and cut_header["BUNIT"] == "normalised"
+    assert np.nanmax(cut) == pytest.approx(1.0) and np.nanmin(rec) >= 0.0
+    # the grid's centre pixel and the original's detected centre are the same point on the sky
+    r0, r1, c0, c1 = ring["box"]
+    original = WCS(fits.Header([fits.Card(k, v, c) for k, v, c in sky_header()]))
+    on_grid = WCS(cut_header)
+    centre_sky = original.pixel_to_world((c0 + c1 - 1) / 2, (r0 + r1 - 1) / 2)
+    grid_sky = on_grid.pixel_to_world(64, 64)
+    assert centre_sky.separation(grid_sky).arcsec < 0.01
+    scale = (r1 - r0) / 129
+    assert cut_header["CDELT2"] == pytest.approx(5e-6 * scale)
+    assert any("model disks-ae-cnn" in h for h in rec_header["HISTORY"])
+    assert any("Source found" in c for c in cut_header["COMMENT"])
+
+
+def test_box_beyond_the_image_and_nan_pixels_are_nan_in_both_files(tmp_path):
+    write_fits(tmp_path / "ring.fits", field_with_disk(), sky_header())
+    out = tmp_path / "out"
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "ring.fits"), "--out", str(out),
+                 "--box", "120", "px", "--centre", "160", "30"]) == 0
+    entry = json.loads((out / "reconstruct.json").read_text())["images"][0]
+    assert entry["source"] == "user box" and entry["box"] == [100, 221, -30, 91]
+    with fits.open(out / entry["files"]["cutout"]) as hdul:
+        cut = hdul[0].data
+    with fits.open(out / entry["files"]["reconstruction"]) as hdul:
+        rec = hdul[0].data
+    assert np.isnan(cut).any() and np.array_equal(np.isnan(cut), np.isnan(rec))
+    assert np.isnan(cut[-1, 0]) and not np.isnan(cut[0, -1])  # NaN corner / outside the image vs inside
+    assert entry["metrics"]["valid_fraction"] < 1.0
+
+
+def test_bad_inputs_get_one_sentence(tmp_path, capsys):
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "empty"), "--out", str(tmp_path)]) == 2
+    assert "holds no FITS" in capsys.readouterr().err
+    write_fits(tmp_path / "ring.fits", field_with_disk(), sky_header())
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "ring.fits"), "--out", str(tmp_path / "o"),
+                 "--box", "1", "au"]) == 1  # au without a distance: that file fails, with its reason
+    assert "distance" in capsys.readouterr().out
+    assert main(["reconstruct", "--checkpoint", "lenses-classifier-cnn", "--input", str(tmp_path / "ring.fits"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "needs an autoencoder" in capsys.readouterr().err
+
+
+def test_an_image_unlike_any_disk_gets_a_fit_warning(tmp_path, capsys):
+    """A checkerboard-like texture (nothing a disk autoencoder learned) is reported, not silently reconstructed."""
+    rows, cols = np.mgrid[:96, :96]
+    texture = (np.sin(rows / 2.0) * np.cos(cols / 1.5) + 0.5 * np.sin((rows + cols) / 3.0)).astype(np.float32)
+    write_fits(tmp_path / "texture.fits", texture, sky_header())
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "texture.fits"), "--out", str(tmp_path / "o"),
+                 "--no-cutout"]) == 0
+    entry = json.loads((tmp_path / "o" / "reconstruct.json").read_text())["images"][0]
+    assert entry["metrics"]["ms_ssim"] < 0.8 and "unlike the simulated disks" in entry["fit_note"]
+    assert "warning: The reconstruction matches the cutout poorly" in capsys.readouterr().out
