@@ -1,0 +1,195 @@
+"""Super-resolution pairs: one sky, seen by the preset's instrument (HR) and by a 2x coarser one (LR).
+
+`python -m core simulate lenses --preset P --pairs 2` writes
+
+    DIR/hr/<class>/<id>.npy   float32 (S, S): the preset's noiseless sky through the preset's instrument
+    DIR/lr/<class>/<id>.npy   float32 (S/2, S/2): the same sky (same lens and source parameters, same
+                              substructure) through a coarser instrument, with that instrument's own noise
+    DIR/manifest.json         one entry per pair ("file" is relative to lr/ and hr/) + the "pairs" recipe
+
+(same file names in lr/ and hr/, class sub-folders kept). The LR image is rendered, not decimated:
+
+- pixels: `PAIR_FACTOR` (2) times the HR pixel, S/2 pixels on the same field of view, pixel centres
+  aligned so that each LR pixel covers exactly 2 x 2 HR pixels;
+- PSF: Gaussian of FWHM `LR_PSF_FACTOR` (2) times the HR PSF's, i.e. the same FWHM in pixels, e.g.
+  Model I 0.087" -> 0.174" on 0.05" -> 0.10" pixels; Model II 0.16" -> 0.32" on 0.101" -> 0.202";
+  project 0.10" -> 0.20" on 0.05" -> 0.10";
+- sampling: the sky is ray-traced at the HR pixel centres (lenstronomy supersampling 2 in each LR
+  pixel), binned, then convolved with the LR PSF;
+- noise (HR: none): the preset's own noise recipe applied to the LR instrument's pixels at the same
+  exposure, so a 4x larger pixel collects 4x the flux (per-pixel S/N about 2x the HR's):
+  Model I: Poisson counts of the official recipe (exposure time of the system, background rms 0.01
+  per pixel); Model II: lenstronomy's Euclid VIS noise (`SimAPI.noise_for_model`) with the LR pixel
+  (sky and read noise per LR pixel); project: `lenses.noise_sigma_map` with the per-pixel S/N doubled.
+- units: both images in the same surface-brightness unit (flux per HR pixel area: the LR flux per
+  pixel divided by 4), so the mean of a 2 x 2 HR block and the LR pixel agree without any rescaling.
+  Project preset: units of the source's central surface brightness, as `core.data.lenses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+PAIR_FACTOR = 2  # LR pixel side / HR pixel side (the only factor built)
+LR_PSF_FACTOR = 2.0  # LR PSF FWHM / HR PSF FWHM
+LR_SUPERSAMPLING = PAIR_FACTOR  # ray-tracing points per LR pixel side: the HR pixel centres
+LR_DIR, HR_DIR = "lr", "hr"
+
+
+@dataclass
+class Instrument:
+    """Where and how finely a sky is sampled: square grid of `size` pixels of `pixel_scale_arcsec`,
+    Gaussian PSF of `psf_fwhm_arcsec` FWHM."""
+
+    size: int
+    pixel_scale_arcsec: float
+    psf_fwhm_arcsec: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_pair_size(size: int) -> None:
+    if size % PAIR_FACTOR or size < 2 * 16:
+        raise ValueError(f"Super-resolution pairs need an even HR size of at least 32 pixels (the LR image has half as many); got {size}.")
+
+
+def instruments(preset: str, size: int, pixel_scale_arcsec: float | None = None, psf_fwhm_arcsec: float | None = None) -> tuple[Instrument, Instrument]:
+    """(HR, LR) instruments of a pair set: the preset's own, and the 2x coarser one."""
+    from core.data import deeplense
+
+    check_pair_size(size)
+    if preset == "project":
+        from core.data.lenses import LensParams
+
+        pixel = 7.5 / size if pixel_scale_arcsec is None else pixel_scale_arcsec  # sample_lens_params: 7.5" field
+        fwhm = LensParams().psf_fwhm_arcsec if psf_fwhm_arcsec is None else psf_fwhm_arcsec
+    else:
+        pixel, fwhm = deeplense.pixel_scale_arcsec(preset), deeplense.psf_fwhm_arcsec(preset)
+    hr = Instrument(size, pixel, fwhm)
+    return hr, Instrument(size // PAIR_FACTOR, pixel * PAIR_FACTOR, fwhm * LR_PSF_FACTOR)
+
+
+LR_NOISE = {
+    "project": "Gaussian approximation of Poisson + background (core.data.lenses.noise_sigma_map), per-pixel S/N doubled (4x pixel area, same exposure)",
+    "deeplense-model1": "official Model I counts: Poisson(t (m + N(0, m/t) + N(0, 0.01))) at the system's exposure time t, per LR pixel, divided by t",
+    "deeplense-model2": "lenstronomy Euclid VIS noise (SimAPI.noise_for_model: Poisson, sky 22.35 mag/arcsec^2, read noise 4.2 e-) with the LR pixel",
+}
+
+
+def recipe(preset: str, size: int) -> dict:
+    """The manifest's description of how the pairs were made."""
+    hr, lr = instruments(preset, size)
+    return {
+        "factor": PAIR_FACTOR,
+        "layout": f"{LR_DIR}/<class>/<id>.npy and {HR_DIR}/<class>/<id>.npy (same names; entry 'file' is relative to both)",
+        "hr": {**hr.to_dict(), "noise": "none (noiseless sky through the preset's instrument)"},
+        "lr": {**lr.to_dict(), "noise": LR_NOISE[preset], "supersampling": LR_SUPERSAMPLING,
+               "note": "rendered from the same lens, source and substructure parameters, not decimated from HR"},
+        "units": "LR and HR in the same surface-brightness unit (LR flux per pixel / 4 = flux per HR pixel area)",
+    }
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _deeplense_image(p, inst: Instrument, supersampling: int, kwargs_source: list[dict]) -> np.ndarray:
+    """lenstronomy image (flux per pixel) of a DeepLense system through `inst`."""
+    from lenstronomy.Data.imaging_data import ImageData
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+    from lenstronomy.Util.simulation_util import data_configure_simple
+
+    from core.data import deeplense
+
+    data = ImageData(**data_configure_simple(inst.size, inst.pixel_scale_arcsec, inverse=False))
+    psf = PSF(psf_type="GAUSSIAN", fwhm=inst.psf_fwhm_arcsec, pixel_size=inst.pixel_scale_arcsec, truncation=deeplense.MODEL1_PSF_TRUNCATION * 2)
+    models, kwargs_lens = deeplense.lens_model(p)
+    image_model = ImageModel(data, psf, lens_model_class=LensModel(models), source_model_class=LightModel(["SERSIC_ELLIPSE"]),
+                             kwargs_numerics={"supersampling_factor": supersampling, "supersampling_convolution": False})  # fmt: skip
+    return np.asarray(image_model.image(kwargs_lens, kwargs_source), dtype=np.float64)
+
+
+def _model2_source(p) -> list[dict]:
+    """Model II's source with its magnitude turned into lenstronomy's amplitude (Euclid VIS zero point)."""
+    from core.data import deeplense
+
+    _, kwargs_source, _ = deeplense._euclid_sim(p).magnitude2amplitude(None, deeplense._source(p, "magnitude", deeplense.SOURCE_MAGNITUDE_MODEL2))
+    return kwargs_source
+
+
+def _euclid_lr_noise(p, lr: Instrument, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Euclid VIS noise realisation for an LR image (counts/s per LR pixel)."""
+    from lenstronomy.SimulationAPI.sim_api import SimAPI
+
+    from core.data import deeplense
+
+    band = {**deeplense.EUCLID_VIS_DEEPLENSE, "pixel_scale": lr.pixel_scale_arcsec, "seeing": lr.psf_fwhm_arcsec}
+    models, _ = deeplense.lens_model(p)
+    sim = SimAPI(lr.size, kwargs_single_band=band, kwargs_model={"lens_model_list": models, "source_light_model_list": ["SERSIC_ELLIPSE"]})
+    return sim.noise_for_model(image, seed=int(rng.integers(0, 2**31 - 1)))
+
+
+def render_deeplense_pair(p, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(LR, HR, extra manifest fields) of a DeepLense system `p` (its `size` is the HR side)."""
+    from core.data import deeplense
+
+    hr_inst, lr_inst = instruments(p.preset, p.size)
+    area = PAIR_FACTOR**2
+    if p.preset == "deeplense-model1":
+        source = deeplense._source(p, "amp", deeplense.SOURCE_AMP_MODEL1)
+        hr = deeplense.model1_noiseless(p)  # flux per 0.05" pixel per unit exposure
+        lr_clean = _deeplense_image(p, lr_inst, LR_SUPERSAMPLING, source)
+        lr = deeplense.model1_counts(lr_clean, p.exposure_time, rng) / p.exposure_time
+    else:
+        hr = deeplense.model2_noiseless(p)  # counts/s per 0.101" pixel (the official 'as-written' image is twice this)
+        lr_clean = _deeplense_image(p, lr_inst, LR_SUPERSAMPLING, _model2_source(p))
+        lr = lr_clean + _euclid_lr_noise(p, lr_inst, lr_clean, rng)
+    return (lr / area).astype(np.float32), hr.astype(np.float32), {"lr_noiseless_peak": float(lr_clean.max() / area)}
+
+
+def render_project_pair(params, label: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(LR, HR, substructure truth) of the project's generator; draws as `lenses.simulate_lens_with_truth`."""
+    from core.data import lenses
+
+    hr_inst, lr_inst = instruments("project", size, params.pixel_scale_arcsec, params.psf_fwhm_arcsec)
+    sub_seed, noise_seed = rng.integers(0, 2**63 - 1, size=2)
+    sub = lenses.draw_substructure(params, label, np.random.default_rng(sub_seed))
+    hr = lenses.render_lens(params, sub, size)  # surface brightness
+    lr_params = replace(params, pixel_scale_arcsec=lr_inst.pixel_scale_arcsec, psf_fwhm_arcsec=lr_inst.psf_fwhm_arcsec, snr=params.snr * PAIR_FACTOR)
+    lr_clean = lenses.render_lens(lr_params, sub, lr_inst.size)
+    z = np.random.default_rng(noise_seed).standard_normal(lr_clean.shape)
+    lr = lr_clean + z * lenses.noise_sigma_map(lr_clean, lr_params)
+    sub["n_subhalos"] = len(sub["mass_msun"])
+    sub["profile"] = "POINT_MASS"
+    return lr.astype(np.float32), hr.astype(np.float32), sub
+
+
+def noiseless_lr(params, label: str, preset: str, size: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The LR image before noise, same units as `render_*_pair` (for tests and checks)."""
+    if preset == "project":
+        from core.data import lenses
+
+        _, lr_inst = instruments("project", size, params.pixel_scale_arcsec, params.psf_fwhm_arcsec)
+        sub_seed, _ = rng.integers(0, 2**63 - 1, size=2)
+        sub = lenses.draw_substructure(params, label, np.random.default_rng(sub_seed))
+        lr_params = replace(params, pixel_scale_arcsec=lr_inst.pixel_scale_arcsec, psf_fwhm_arcsec=lr_inst.psf_fwhm_arcsec)
+        return lenses.render_lens(lr_params, sub, lr_inst.size).astype(np.float32)
+    from core.data import deeplense
+
+    _, lr_inst = instruments(preset, params.size)
+    source = deeplense._source(params, "amp", deeplense.SOURCE_AMP_MODEL1) if preset == "deeplense-model1" else _model2_source(params)
+    return (_deeplense_image(params, lr_inst, LR_SUPERSAMPLING, source) / PAIR_FACTOR**2).astype(np.float32)
+
+
+def render_pair(params, label: str, preset: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(LR (S/2, S/2), HR (S, S), truth) of one system whose `params` were drawn from `rng`.
+
+    `truth`: the drawn substructure (project preset) or extra fields (DeepLense presets)."""
+    if preset == "project":
+        return render_project_pair(params, label, size, rng)
+    return render_deeplense_pair(params, rng)
