@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "embed": "core.analysis.cli_embed",
     "equivariance": "core.analysis.cli_equivariance",
     "compact": "core.compact_checkpoints",
+    "superres": "core.analysis.superres",
 }
 
 

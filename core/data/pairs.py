@@ -28,7 +28,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -193,3 +194,141 @@ def render_pair(params, label: str, preset: str, size: int, rng: np.random.Gener
     if preset == "project":
         return render_project_pair(params, label, size, rng)
     return render_deeplense_pair(params, rng)
+
+
+# ---------------------------------------------------------------------------- pair folders
+
+
+@dataclass
+class PairIndex:
+    """The LR/HR files of a pair folder (`root/lr/...` and `root/hr/...`, same relative names)."""
+
+    root: Path
+    lr_files: list[Path]
+    hr_files: list[Path]
+    manifest: dict | None = None
+    fingerprint: str = ""
+    classes: list = field(default_factory=list)  # pairs carry no training labels
+
+    def __len__(self) -> int:
+        return len(self.lr_files)
+
+
+def is_pair_folder(path: str | Path) -> bool:
+    """A folder holding `lr/` and `hr/` sub-folders."""
+    root = Path(path)
+    return (root / LR_DIR).is_dir() and (root / HR_DIR).is_dir()
+
+
+def scan_pairs(path: str | Path) -> PairIndex:
+    """Index a pair folder: every image under lr/ (any depth) with the HR file of the same relative path
+    (or the same relative path with another image extension) under hr/."""
+    import hashlib
+    import json
+
+    from core.errors import InputError
+    from core.io import is_supported_name
+
+    root = Path(path)
+    if not is_pair_folder(root):
+        raise InputError(f"{root} has no lr/ and hr/ sub-folders; super-resolution data is a folder with lr/ and hr/ "
+                         "holding the same file names (e.g. `python -m core simulate lenses --pairs 2`).")
+    lr_root, hr_root = root / LR_DIR, root / HR_DIR
+    lr_files = sorted(f for f in lr_root.rglob("*") if f.is_file() and is_supported_name(f.name) and not f.name.startswith("."))
+    if not lr_files:
+        raise InputError(f"{lr_root} holds no images; put the low-resolution .npy/.fits/.png files there.")
+    hr_by_stem = {}
+    for f in hr_root.rglob("*"):
+        if f.is_file() and is_supported_name(f.name):
+            hr_by_stem.setdefault(_stem_key(f.relative_to(hr_root)), f)
+    hr_files, missing = [], []
+    for f in lr_files:
+        rel = f.relative_to(lr_root)
+        match = hr_root / rel if (hr_root / rel).is_file() else hr_by_stem.get(_stem_key(rel))
+        (hr_files.append(match) if match is not None else missing.append(rel))
+    if missing:
+        raise InputError(f"{len(missing)} LR images have no HR image of the same name (first: {missing[0]}); "
+                         "give lr/ and hr/ the same file names.")
+    manifest = None
+    if (root / "manifest.json").is_file():
+        try:
+            manifest = json.loads((root / "manifest.json").read_text())
+        except (OSError, ValueError):
+            manifest = None
+    h = hashlib.sha256()
+    for a, b in zip(lr_files, hr_files, strict=True):
+        h.update(f"{a.relative_to(root)}\t{a.stat().st_size}\t{a.stat().st_mtime_ns}\t{b.relative_to(root)}\t{b.stat().st_size}\t{b.stat().st_mtime_ns}\n".encode())
+    return PairIndex(root, lr_files, hr_files, manifest, h.hexdigest())
+
+
+def _stem_key(rel: Path) -> str:
+    name = rel.name
+    for ext in (".gz", ".fz"):
+        name = name.removesuffix(ext)
+    return (rel.parent / name.rsplit(".", 1)[0]).as_posix().lower()
+
+
+def lr_range(lr: np.ndarray) -> tuple[float, float]:
+    """(offset, scale) that maps an LR image to [0, 1]: its own min and range (1 for a constant image)."""
+    lo, hi = float(np.min(lr)), float(np.max(lr))
+    return lo, (hi - lo) if hi > lo else 1.0
+
+
+def read_pair(lr_path: Path, hr_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) float32 2-D arrays; HR must be exactly twice the LR on each axis."""
+    from core.errors import InputError
+    from core.io import read_image
+
+    lr, hr = read_image(lr_path).data, read_image(hr_path).data
+    if hr.shape != (PAIR_FACTOR * lr.shape[0], PAIR_FACTOR * lr.shape[1]):
+        raise InputError(f"{hr_path.name} is {hr.shape[0]}x{hr.shape[1]} px but its LR image is {lr.shape[0]}x{lr.shape[1]}; "
+                         f"x{PAIR_FACTOR} super-resolution needs HR = {PAIR_FACTOR} x LR on each axis.")
+    return lr, hr
+
+
+def load_pairs(source: str | Path | PairIndex, progress=None, *, limit: int | None = None):
+    """A pair folder in memory: (LR (N, 1, h, w), HR (N, 1, 2h, 2w), index), float32 tensors.
+
+    Each LR image is normalised to [0, 1] by its own range (`lr_range`) and its HR image mapped
+    with the same offset and scale (so the HR may leave [0, 1]): what the models are trained on.
+    Every pair must have the same size (training batches); `progress(done, total, message)`.
+    """
+    import torch
+
+    from core.errors import InputError
+
+    index = source if isinstance(source, PairIndex) else scan_pairs(source)
+    n = len(index) if limit is None else min(limit, len(index))
+    lrs, hrs = [], []
+    for i in range(n):
+        lr, hr = read_pair(index.lr_files[i], index.hr_files[i])
+        if lrs and lr.shape != lrs[0].shape:
+            raise InputError(f"{index.lr_files[i].name} is {lr.shape[0]}x{lr.shape[1]} px, the first LR image "
+                             f"{lrs[0].shape[0]}x{lrs[0].shape[1]}; training needs pairs of one size.")
+        lo, scale = lr_range(lr)
+        lrs.append((lr - lo) / scale)
+        hrs.append((hr - lo) / scale)
+        if progress is not None and (i + 1) % 500 == 0:
+            progress(i + 1, n, "reading pairs")
+    X = torch.from_numpy(np.stack(lrs).astype(np.float32))[:, None]  # (N, 1, h, w)
+    Y = torch.from_numpy(np.stack(hrs).astype(np.float32))[:, None]  # (N, 1, 2h, 2w)
+    return X, Y, index
+
+
+class PairAugment:
+    """One random element of D4 (90-degree turns and a mirror, exact on the grid) per pair,
+    applied to LR and HR alike; draws from torch's global generator (the trainer seeds it)."""
+
+    paired = True
+
+    def __call__(self, x, y):
+        import torch
+
+        k = torch.randint(0, 4, (x.shape[0],))
+        flip = torch.randint(0, 2, (x.shape[0],)).bool()
+        xs, ys = [], []
+        for i in range(x.shape[0]):
+            a, b = (x[i].flip(-1), y[i].flip(-1)) if flip[i] else (x[i], y[i])
+            xs.append(torch.rot90(a, int(k[i]), dims=(-2, -1)))
+            ys.append(torch.rot90(b, int(k[i]), dims=(-2, -1)))
+        return torch.stack(xs), torch.stack(ys)
