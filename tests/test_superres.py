@@ -179,3 +179,15 @@ def test_evaluate_and_superres_commands(trained, capsys):
     assert np.load(tmp_path / "up" / "b.npy").shape == (20, 24)
     assert main(["superres", "--checkpoint", str(path), "--input", str(tmp_path / "missing"), "--out", str(tmp_path / "up")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_equivariance_analysis_measures_the_upscaled_image():
+    from core.analysis.equivariance import model_equivariance
+
+    torch.manual_seed(0)
+    model = build_model("equivariant_sr", {"fields": 1, "n_blocks": 1}).eval()
+    report = model_equivariance(model, torch.rand(2, 1, 17, 17), angles=[0, 90, 45], flips=[False, True])
+    up = report.curves["upscaled"]
+    assert up.kind == "equivariant"
+    assert np.nanmax(np.asarray(up.error)[:, :2]) < 1e-5  # 0 and 90 degrees, with and without the mirror
+    assert np.asarray(up.error)[0, 2] > 1e-3  # 45 degrees is not a symmetry of the pixel grid
