@@ -55,6 +55,10 @@ def test_baselines_are_not_equivariant_and_every_model_takes_any_size():
     x = torch.rand(1, 1, 12, 12)
     cnn = build_model("edsr_sr").eval()
     with torch.no_grad():
+        assert torch.allclose(cnn(x), torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False))  # starts as bicubic
+    for p in cnn.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    with torch.no_grad():
         err = (cnn(torch.rot90(x, 1, (-2, -1))) - torch.rot90(cnn(x), 1, (-2, -1))).norm() / cnn(x).norm()
     assert err > 1e-4 and is_equivariant("equivariant_sr") and not is_equivariant("edsr_sr")
 

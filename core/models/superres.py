@@ -1,7 +1,8 @@
 """x2 super-resolution networks: an E(2)-equivariant one (escnn) and two plain baselines.
 
 All three map a low-resolution image x (B, 1, h, w), normalised to [0, 1] by its own range, to
-(B, 1, 2h, 2w) in the same units, as bicubic upsampling of x plus a learned residual. They are
+(B, 1, 2h, 2w) in the same units, as bicubic upsampling of x plus a learned residual (its last
+layer starts at zero, so an untrained model is bicubic). They are
 fully convolutional (stride 1, zero padding), so any h, w works, odd or even.
 
 - `EquivariantSR` ("equivariant_sr"): D4 (or any C_N / D_N) regular fields at LR resolution:
@@ -134,6 +135,8 @@ class EquivariantSR(EscnnStateMixin, nn.Module):
         self.head = enn.SequentialModule(enn.R2Conv(self.in_type, feat, k, padding=pad), enn.ReLU(feat, inplace=True))
         self.blocks = nn.ModuleList(_ResBlock(feat, k) for _ in range(cfg.n_blocks))
         self.tail = enn.R2Conv(feat, enn.FieldType(gs, [gs.regular_repr]), k, padding=pad)
+        with torch.no_grad():  # start as bicubic: the residual path begins at zero
+            self.tail.weights.zero_()
         fold = torch.zeros(SCALE * SCALE, self.group_order)  # (4, |G|): regular channel -> its sub-pixel
         for g, sub in enumerate(subpixel_of_elements(cfg.group)):
             fold[sub, g] = 1.0
@@ -198,6 +201,8 @@ class SRCNN(nn.Module):
         k1, k2, k3 = cfg.kernels
         self.convs = nn.ModuleList([nn.Conv2d(1, c1, k1, padding=k1 // 2), nn.Conv2d(c1, c2, k2, padding=k2 // 2),
                                     nn.Conv2d(c2, 1, k3, padding=k3 // 2)])
+        nn.init.zeros_(self.convs[-1].weight)  # start as bicubic
+        nn.init.zeros_(self.convs[-1].bias)
 
     def forward(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         up = bicubic_up(x)  # (B, 1, 2h, 2w)
@@ -235,6 +240,8 @@ class EDSR(nn.Module):
             nn.Sequential(nn.Conv2d(c, c, k, padding=k // 2), nn.ReLU(inplace=True), nn.Conv2d(c, c, k, padding=k // 2))
             for _ in range(cfg.n_blocks))
         self.tail = nn.Conv2d(c, SCALE * SCALE, k, padding=k // 2)
+        nn.init.zeros_(self.tail.weight)  # start as bicubic
+        nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         h = self.head(x)  # (B, C, h, w)
