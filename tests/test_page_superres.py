@@ -23,8 +23,8 @@ def sr_index(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sr_checkpoints")
     for i, (name, (model_name, config)) in enumerate(TINY_SR.items()):
         torch.manual_seed(i)
-        model = build_model(model_name, config).eval()
-        for p in model.parameters():
+        model = build_model(model_name, config)
+        for p in model.parameters():  # the last layer starts at zero: make the learned path matter
             p.data.add_(0.05 * torch.randn_like(p))
         path = save_checkpoint(folder / f"{name}.pt", model_name=model_name, config=config, state_dict=model.state_dict(),
                                metrics={}, data_manifest={"generator": "lenses", "n": 12}, command="test", history={})

@@ -27,10 +27,10 @@ def test_equivariant_sr_is_exact_under_90_degree_turns_and_flips(size, export):
     from core.models.export import export_for_serving
 
     torch.manual_seed(0)
-    model = build_model("equivariant_sr", {"fields": 2, "n_blocks": 1}).eval()
-    for p in model.parameters():  # non-trivial weights everywhere (escnn zero-initialises nothing, but be sure)
+    model = build_model("equivariant_sr", {"fields": 2, "n_blocks": 1})
+    for p in model.parameters():  # non-trivial weights everywhere (the last layer starts at zero)
         p.data.add_(0.05 * torch.randn_like(p))
-    model.train(False)
+    model.eval()  # escnn expands the filters from the weights here
     if export:
         model = export_for_serving(model)
     x = torch.rand(2, 1, size, size)
