@@ -195,3 +195,20 @@ def test_equivariance_analysis_measures_the_upscaled_image():
     assert up.kind == "equivariant"
     assert np.nanmax(np.asarray(up.error)[:, :2]) < 1e-5  # 0 and 90 degrees, with and without the mirror
     assert np.asarray(up.error)[0, 2] > 1e-3  # 45 degrees is not a symmetry of the pixel grid
+
+
+def test_mix_pairs_combines_folders_and_decimates(tmp_path):
+    from core.data.pairs import decimate, load_pairs, mix_pairs, scan_pairs
+
+    a = make_pair_folder(tmp_path / "a", n=4)
+    b = make_pair_folder(tmp_path / "b", n=6, seed=1)
+    manifest = json.loads(mix_pairs(tmp_path / "mix", [("a", a, None, False), ("b", b, 3, True)]).read_text())
+    assert [(s["name"], s["n"], s["decimated_lr"]) for s in manifest["sources"]] == [("a", 4, False), ("b", 3, True)]
+    assert manifest["command"].startswith("python -m core.data.pairs")
+    index = scan_pairs(tmp_path / "mix")
+    assert len(index) == 7
+    X, Y, _ = load_pairs(index)
+    assert X.shape == (7, 1, 12, 12) and Y.shape == (7, 1, 24, 24)
+    hr = np.load(index.hr_files[-1])
+    np.testing.assert_allclose(np.load(index.lr_files[-1]), decimate(hr), rtol=1e-6)
+    assert decimate(np.arange(16.0).reshape(4, 4)).tolist() == [[2.5, 4.5], [10.5, 12.5]]

@@ -332,3 +332,67 @@ class PairAugment:
             xs.append(torch.rot90(a, int(k[i]), dims=(-2, -1)))
             ys.append(torch.rot90(b, int(k[i]), dims=(-2, -1)))
         return torch.stack(xs), torch.stack(ys)
+
+
+# ---------------------------------------------------------------------------- mixed training sets
+
+
+def decimate(hr: np.ndarray) -> np.ndarray:
+    """The 2 x 2 block mean of an HR image: the plain degradation (no PSF change, no noise) other groups often use."""
+    h, w = hr.shape[0] // PAIR_FACTOR, hr.shape[1] // PAIR_FACTOR
+    return hr[: h * PAIR_FACTOR, : w * PAIR_FACTOR].reshape(h, PAIR_FACTOR, w, PAIR_FACTOR).mean((1, 3)).astype(np.float32)
+
+
+def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bool]]) -> Path:
+    """A training folder combining pair folders: `parts` = [(name, folder, limit, decimated)].
+
+    Pairs go to out/lr/<name>/... and out/hr/<name>/... (hard links where possible, else copies);
+    `decimated` replaces each LR by `decimate(HR)`. Writes out/manifest.json naming the sources
+    (their manifests' commands and pair recipes) and returns its path.
+    """
+    import json
+    import os
+    import shutil
+
+    from core.atomic import atomic_save_npy, atomic_write_json
+
+    out = Path(out)
+    sources = []
+    for name, folder, limit, decimated in parts:
+        index = scan_pairs(folder)
+        n = len(index) if limit is None else min(int(limit), len(index))
+        for lr_path, hr_path in zip(index.lr_files[:n], index.hr_files[:n], strict=True):
+            rel = hr_path.relative_to(index.root / HR_DIR)
+            for src, dst in ([] if decimated else [(lr_path, out / LR_DIR / name / lr_path.relative_to(index.root / LR_DIR))]) + [(hr_path, out / HR_DIR / name / rel)]:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if not dst.exists():
+                    try:
+                        os.link(src, dst)
+                    except OSError:
+                        shutil.copyfile(src, dst)
+            if decimated:
+                atomic_save_npy((out / LR_DIR / name / rel).with_suffix(".npy"), decimate(np.load(hr_path)))
+        manifest = index.manifest or {}
+        sources.append({"name": name, "folder": str(folder), "n": n, "decimated_lr": bool(decimated),
+                        "command": manifest.get("command"), "preset": manifest.get("preset"), "pairs": manifest.get("pairs")})
+    size = int(np.load(scan_pairs(out).hr_files[0]).shape[0])
+    args = " ".join(f"{name}={folder}" + (f":{'' if limit is None else limit}:decimated" if dec else f":{limit}" if limit is not None else "")
+                    for name, folder, limit, dec in parts)
+    manifest = {"generator": "lenses", "preset": "+".join(s["name"] for s in sources), "size": size, "version": "pairs-mix-1",
+                "seed": None, "classes": [], "sources": sources, "command": f"python -m core.data.pairs {out} {args}"}
+    atomic_write_json(out / "manifest.json", manifest)
+    return out / "manifest.json"
+
+
+def _parse_part(text: str) -> tuple[str, str, int | None, bool]:
+    """NAME=FOLDER[:LIMIT][:decimated] -> (name, folder, limit, decimated)."""
+    name, rest = text.split("=", 1)
+    folder, *opts = rest.split(":")
+    limit = int(opts[0]) if opts and opts[0] else None
+    return name, folder, limit, bool(len(opts) > 1 and opts[1] == "decimated")
+
+
+if __name__ == "__main__":  # python -m core.data.pairs OUT NAME=FOLDER[:LIMIT][:decimated] ...
+    import sys
+
+    print(mix_pairs(sys.argv[1], [_parse_part(a) for a in sys.argv[2:]]))
