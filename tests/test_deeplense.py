@@ -35,7 +35,7 @@ def test_cdm_population_count_mass_range_slope_and_radii():
 
 def test_vortex_is_a_line_of_100_equal_masses_whose_length_follows_the_axion_mass():
     rng = np.random.default_rng(1)
-    p = dl.sample_params("deeplense-model2", "vortex", rng)
+    p = dl.sample_params("deeplense-model1", "vortex", rng)
     assert 1e-24 <= p.axion_mass_ev <= 1e-22
     models, kwargs = dl.lens_model(p)
     assert models.count("POINT_MASS") == 100
@@ -147,3 +147,47 @@ def test_train_from_a_deeplense_layout_folder_with_native_files(tmp_path):
     assert raw["classes"] == ["no_sub", "cdm", "vortex"]
     index = json.loads((tmp_path / "out" / "index.json").read_text())["checkpoints"][0]
     assert index["data"]["n"] == 12 and index["kind"] == "classifier"
+
+
+@pytest.mark.parametrize("name", ["equivariant_classifier", "cnn_classifier"])
+def test_a_central_crop_sees_only_the_middle_of_the_grid(name):
+    import torch
+
+    from core.models.registry import build_model
+
+    config = {"image_size": 41, "crop": 17, "n_classes": 3}
+    config.update({"fields": (2, 2, 2, 2), "group": "D4"} if name.startswith("equivariant") else {"channels": (4, 4, 4, 4)})
+    model = build_model(name, config).eval()
+    x = torch.rand(2, 1, 41, 41)
+    y = x.clone()
+    y[..., :12, :] = 0.0  # outside the central 17 px (rows 12-28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(y))
+        if name.startswith("equivariant"):
+            rel = (model(torch.rot90(x, 1, (2, 3))) - model(x)).norm() / model(x).norm()
+            assert rel < 1e-5 and (model(torch.flip(x, (3,))) - model(x)).norm() / model(x).norm() < 1e-5
+    with pytest.raises(ValueError, match="central crop"):
+        build_model(name, {**config, "crop": 16})
+
+
+def test_model2_deflections_equal_lenstronomy_multi_plane_with_the_official_source_convention():
+    """The official Model II call (lens redshifts + cosmology + z_source_convention=2.5) ray-traces in
+    multi-plane mode; with every lens at z=0.5 that is single-plane tracing with scaled deflections."""
+    from astropy.cosmology import FlatLambdaCDM
+    from lenstronomy.LensModel.lens_model import LensModel
+
+    p = dl.sample_params("deeplense-model2", "cdm", np.random.default_rng(0))
+    models, scaled = dl.lens_model(p)
+    f = dl.convention_scale()
+    assert f == pytest.approx(0.634, abs=0.002) and scaled[0]["theta_E"] == pytest.approx(0.812, abs=0.002)
+    official = [dict(k) for k in scaled]
+    official[0]["theta_E"] /= f
+    official[1]["gamma1"] /= f
+    for k in official[2:]:
+        k["theta_E"] /= np.sqrt(f)
+    multi = LensModel(models, lens_redshift_list=[0.5] * len(models), z_source=1.0, z_source_convention=2.5, multi_plane=True,
+                      cosmo=FlatLambdaCDM(H0=70, Om0=0.3, Ob0=0.05), cosmo_interp=True)
+    x, y = np.linspace(-2, 2, 9), np.linspace(-1.5, 1.8, 9)
+    np.testing.assert_allclose(multi.ray_shooting(x, y, official), LensModel(models).ray_shooting(x, y, scaled), atol=1e-10)
+    model1 = dl.sample_params("deeplense-model1", "no_sub", np.random.default_rng(0))
+    assert dl.lens_model(model1)[1][0]["theta_E"] == pytest.approx(1.2815, abs=1e-3)  # Model I: single plane, unscaled

@@ -25,6 +25,14 @@ Source of every number: github.com/mwt5345/DeepLenseSim (`deeplense/lens.py`, `M
   release the official code ran on (pixel 0.101", seeing FWHM 0.16" Gaussian, 565 s x 4
   exposures (coadd_years=6), sky 22.35 mag/arcsec^2, zero point 24.0, read noise 4.2 e-, gain
   3.1); pinned here because lenstronomy 1.12+ changed them (566 s, sky 22.3, zero point 25.72).
+  `simple_sim_2` hands SimAPI the lens redshifts, a cosmology and z_source_convention=2.5 with
+  the source at z=1.0; lenstronomy then ray-traces in multi-plane mode, where the lens kwargs are
+  deflections for a source at z=2.5, so a source at z=1.0 is deflected less by the factor
+  f = (D_ls/D_s)(z=1.0) / (D_ls/D_s)(z=2.5) = 0.634 (angular-diameter distances): the main
+  halo's effective Einstein radius is 0.81", not 1.28" (the official code's own Model II axion
+  file, run unchanged, has its ring at ~0.7-0.8"). With every lens on one plane this equals
+  single-plane ray tracing with deflections scaled by f (SIE theta_E x f, shear x f, point-mass
+  theta_E x sqrt(f)), which is what `lens_model(p, scale)` does.
   As written, `simple_sim_2` saves image_model + image_model: twice the noiseless image
   (`noise="as-written"`, the default). `noise="euclid"` adds lenstronomy's Euclid noise instead
   (`SimAPI.noise_for_model`), as some forks do.
@@ -67,6 +75,7 @@ CDM_RADIUS_RANGE = (0.25, 2.0)  # arcsec
 VORTEX_MASS_MSUN = 3e10
 VORTEX_N_MASSES = 100
 AXION_LOG10_MASS_RANGE = (-24.0, -22.0)  # eV
+MODEL2_Z_SOURCE_CONVENTION = 2.5  # SimAPI's z_source_convention in the official Model II code
 MODEL1_PIXEL, MODEL1_PSF_FWHM, MODEL1_PSF_TRUNCATION = 0.05, 0.087, 3
 MODEL1_BACKGROUND_RMS = 1e-2
 MODEL1_LOG10_EXPOSURE = (3.0, 3.5)
@@ -94,6 +103,19 @@ def einstein_radius_arcsec(mass_msun, z_lens: float = Z_LENS, z_source: float = 
     mass_kg = np.asarray(mass_msun, dtype=float) * M_sun.value
     theta = np.sqrt(4 * G.value * mass_kg / c.value**2 * (d_s - d_l) / (d_l * d_s))
     return theta * 206265.0
+
+
+@functools.lru_cache(maxsize=4)
+def convention_scale(z_source: float = Z_SOURCE, z_convention: float = MODEL2_Z_SOURCE_CONVENTION) -> float:
+    """f = (D_ls/D_s)(z_source) / (D_ls/D_s)(z_convention): how multi-plane lenstronomy rescales deflections."""
+    from astropy.cosmology import FlatLambdaCDM
+
+    cosmo = FlatLambdaCDM(H0=H0, Om0=OM0, Ob0=OB0)
+
+    def ratio(z: float) -> float:
+        return float(cosmo.angular_diameter_distance_z1z2(Z_LENS, z) / cosmo.angular_diameter_distance(z))
+
+    return ratio(z_source) / ratio(z_convention)
 
 
 def axion_length_arcsec(axion_mass_ev: float) -> float:
@@ -160,12 +182,19 @@ def vortex_positions(p: DeepLenseParams) -> tuple[np.ndarray, np.ndarray]:
     return coords * np.cos(p.vortex_angle_rad), coords * np.sin(p.vortex_angle_rad)
 
 
+def deflection_scale(preset: str) -> float:
+    """1 for Model I (single plane); `convention_scale()` for Model II (multi-plane, z_source_convention 2.5)."""
+    return convention_scale() if preset == "deeplense-model2" else 1.0
+
+
 def lens_model(p: DeepLenseParams) -> tuple[list[str], list[dict]]:
-    """lenstronomy lens model list and kwargs: SIE + SHEAR + the substructure's point masses."""
+    """lenstronomy lens model list and kwargs: SIE + SHEAR + the substructure's point masses,
+    deflections scaled as the preset's ray tracing does (`deflection_scale`)."""
+    f = deflection_scale(p.preset)
     models = ["SIE", "SHEAR"]
     kwargs = [
-        {"theta_E": float(einstein_radius_arcsec(MAIN_HALO_MASS_MSUN)), "e1": MAIN_HALO_E1, "e2": MAIN_HALO_E2, "center_x": 0.0, "center_y": 0.0},
-        {"gamma1": SHEAR_GAMMA1, "gamma2": SHEAR_GAMMA2},
+        {"theta_E": f * float(einstein_radius_arcsec(MAIN_HALO_MASS_MSUN)), "e1": MAIN_HALO_E1, "e2": MAIN_HALO_E2, "center_x": 0.0, "center_y": 0.0},
+        {"gamma1": f * SHEAR_GAMMA1, "gamma2": f * SHEAR_GAMMA2},
     ]
     if p.substructure == "cdm":
         xs, ys, ms = p.subhalo_x_arcsec, p.subhalo_y_arcsec, np.asarray(p.subhalo_mass_msun)
@@ -174,7 +203,7 @@ def lens_model(p: DeepLenseParams) -> tuple[list[str], list[dict]]:
         ms = np.full(VORTEX_N_MASSES, VORTEX_MASS_MSUN / VORTEX_N_MASSES)
     else:
         xs, ys, ms = [], [], np.zeros(0)
-    for x, y, t in zip(xs, ys, einstein_radius_arcsec(ms), strict=True):
+    for x, y, t in zip(xs, ys, np.sqrt(f) * einstein_radius_arcsec(ms), strict=True):
         models.append("POINT_MASS")
         kwargs.append({"theta_E": float(t), "center_x": float(x), "center_y": float(y)})
     return models, kwargs

@@ -34,7 +34,7 @@ CLASSES = {
 }
 DEFAULT_SIZE = {"disks": 128, "lenses": 150}
 LENS_PRESETS = ("project", "deeplense-model1", "deeplense-model2")
-DEEPLENSE_PRESET_VERSION = "dl-1.0"  # version of core.data.deeplense's recipes (manifest "version" of preset data sets)
+DEEPLENSE_PRESET_VERSION = "dl-1.1"  # manifest "version" of preset data sets; 1.1: Model II deflections scaled as the official multi-plane call does
 MANIFEST = "manifest.json"
 PARTIAL_MANIFEST = "manifest.partial.json"
 MAX_SIZE = 1024
