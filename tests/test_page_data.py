@@ -93,7 +93,7 @@ def test_bad_upload_shows_one_sentence_and_the_good_upload_stays(app):
     assert not app.exception
     assert [e.value for e in app.error] == [
         "notes\\.fits is not a FITS file \\(it does not start with the FITS keyword SIMPLE, so it may be text "
-        "or another format renamed\\); upload a FITS \\(\\.fits/\\.fit/\\.fts\\), NumPy \\(\\.npy/\\.npz\\), PNG, "
+        "or another format renamed\\); upload a FITS \\(\\.fits/\\.fit/\\.fts, also gzipped\\), NumPy \\(\\.npy/\\.npz\\), PNG, "
         "JPEG or TIFF file\\."
     ]
     assert "**disk\\.fits**" in markdown_text(app) and len(app.get("plotly_chart")) == n_charts
