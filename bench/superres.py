@@ -6,7 +6,7 @@ Pair sets (simulated once into data/, seed 2024, which no training set used; tra
 - `dl2-128`: the same recipe on a 128 px HR frame, 64 -> 128 px, 150 pairs (larger field, same pixels);
 - `dl1`: DeepLense Model I sky, 75 -> 150 px (0.05" pixels, Poisson counts: another instrument and noise), 150 pairs;
 - `dl2-decimated`: the `dl2` HR images, LR = 2 x 2 block mean of the HR, no PSF change, no noise
-  (the degradation other groups often use; the models never saw it).
+  (the degradation other groups often use; 11 % of the training pairs had it, on other skies).
 PSNR / SSIM: prediction and HR scaled by the HR image's range (core.analysis.superres). Equivariance:
 the largest relative ||f(g x) - g f(x)|| / ||g f(x)|| over the 7 non-trivial elements of D4
 (90-degree turns and mirrors) on 8 LR images of the `dl2` set.
@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                          m.get("epochs_run", "?")])
     header = ["pair set", "method", "LR -> HR", "pairs", "PSNR (dB)", "SSIM", "vs bicubic (dB)", "parameters",
               "equivariance error (D4)", "train min", "epochs"]
-    notes = (f"{TARGETS}\n\nAll models trained on 3,990 DeepLense Model II pairs (32 -> 64 px, seed 0; configs/lenses-sr-*.toml) "
-             "within their CPU budget (`max_minutes`). " + __doc__.split("\n\n", 2)[1].replace("\n", " "))
+    notes = (f"{TARGETS}\n\nAll models trained on the same 5,035 of 5,300 mixed 32 -> 64 pairs (seed 0: 4,200 Model II, 500 Model I "
+             "on a 64 px frame, 600 decimated Model II; configs/lenses-sr-*.toml) within the same CPU budget (`max_minutes` 6). "
+             + __doc__.split("\n\n", 2)[1].replace("\n", " "))
     if args.dry:
         from bench.record import markdown_table
 
