@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/equivariance.py", title="Equivariance lab", icon=":material/rotate_right:"),
     st.Page("pages/lenses.py", title="Lenses", icon=":material/blur_circular:"),
     st.Page("pages/batch.py", title="Batch evaluation", icon=":material/fact_check:"),
+    st.Page("pages/superres.py", title="Super-resolution", icon=":material/zoom_in:"),
 ]
 if not is_hosted():  # a public demo does not train on the shared server
     PAGES.append(st.Page("pages/train.py", title="Train", icon=":material/model_training:"))

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "equivariance": "core.analysis.cli_equivariance",
     "reconstruct": "core.analysis.cli_reconstruct",
     "compact": "core.compact_checkpoints",
+    "superres": "core.analysis.superres",
 }
 
 

@@ -3,7 +3,8 @@
 `tests/data/checkpoint_outputs.npz` holds, for every shipped checkpoint, its outputs on
 `probe_images(129)` computed from the original (fat, format 1) files before they were
 rewritten in the lean form: `<name>/latent` and `<name>/recon` (every 2nd pixel) for
-autoencoders, `<name>/logits` for classifiers. Regenerate only on purpose:
+autoencoders, `<name>/logits` for classifiers, `<name>/upscaled` (every 2nd pixel) for super-resolution
+models (on `probe_images` of their training LR side). Regenerate only on purpose:
 `python tests/test_shipped_outputs.py` (it overwrites the fixture from checkpoints/ as they are).
 """
 
@@ -44,6 +45,8 @@ def outputs(loaded) -> dict[str, np.ndarray]:
     with torch.no_grad():
         if loaded.kind == "classifier":
             return {"logits": loaded.model(x).numpy()}
+        if loaded.kind == "superres":
+            return {"upscaled": loaded.model(x)[:, :, ::2, ::2].numpy()}
         return {"latent": loaded.model.encode(x).numpy(), "recon": loaded.model(x)[:, :, ::2, ::2].numpy()}
 
 
@@ -83,14 +86,15 @@ def test_equivariant_outputs_are_invariant_and_cnn_outputs_are_not(entry):
     """Latent (autoencoders) or logits (classifiers) under 90-degree rotations and, where the
     group has them, flips: exact up to rounding on the odd 129-px grid for escnn models."""
     loaded = _load(entry)
-    f = loaded.model if entry["kind"] == "classifier" else loaded.model.encode
+    f = loaded.model if entry["kind"] in ("classifier", "superres") else loaded.model.encode
     x = probe_images(loaded.image_size)
     group = entry["config"].get("group") if is_equivariant(entry["model"]) else None
     assert group is None or int(group[1:]) % 4 == 0, "90-degree rotations must be group elements"
     with torch.no_grad():
         y = f(x)
         for label, g in _transforms(group):
-            rel = float((f(g(x)) - y).abs().max() / y.abs().max())
+            expected = g(y) if entry["kind"] == "superres" else y  # an upscaled image turns with its input
+            rel = float((f(g(x)) - expected).abs().max() / y.abs().max())
             if group:
                 assert rel <= 1e-5, (label, rel)
             else:
@@ -98,7 +102,11 @@ def test_equivariant_outputs_are_invariant_and_cnn_outputs_are_not(entry):
 
 
 if __name__ == "__main__":
-    arrays = {f"{e['name']}/{k}": v for e in ENTRIES for k, v in outputs(_load(e)).items()}
+    import sys
+
+    only = sys.argv[1:]  # names to add or refresh; the other entries keep the fixture's arrays
+    kept = {k: v for k, v in np.load(FIXTURE).items()} if only and FIXTURE.is_file() else {}
+    arrays = {**kept, **{f"{e['name']}/{k}": v for e in ENTRIES if not only or e["name"] in only for k, v in outputs(_load(e)).items()}}
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(FIXTURE, **arrays)
     print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes): {', '.join(arrays)}")

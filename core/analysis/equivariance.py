@@ -259,6 +259,8 @@ def model_outputs(loaded, include_maps: bool = True) -> Callable[[torch.Tensor],
         if kind == "autoencoder":
             out["latent"] = Output(model.encode(x), "invariant")
             out["reconstruction"] = Output(model(x), "equivariant")
+        elif kind == "superres":  # x2 image: g acts on the input grid and on the upscaled grid alike
+            out["upscaled"] = Output(model(x), "equivariant")
         else:
             out["latent"] = Output(model.embed(x), "invariant")
             out["logits"] = Output(model(x), "invariant")

@@ -5,6 +5,9 @@ is preprocessed to the model grid) or a flat folder of images.
 - Autoencoders: mean MSE, PSNR (dB, data range 1), SSIM and MS-SSIM (pytorch_msssim) between
   the preprocessed image and its reconstruction, with the settings of `core.models.losses`
   (the training loss).
+- Super-resolution (x2): DIR holds lr/ and hr/ with the same file names; PSNR and SSIM of the
+  model and of bicubic upscaling, images scaled to [0, 1] by the HR image's range
+  (`core.analysis.superres`).
 - Classifiers: per-class one-vs-rest ROC AUC, macro and micro AUC, accuracy and the
   confusion matrix (rows = true class, columns = predicted), via `core.analysis.metrics`.
   Folder class names are mapped to the model's classes with `canonical_class`
@@ -32,7 +35,7 @@ import torch
 
 from core.progress import Progress
 
-HELP = "Evaluate a checkpoint on a labelled dataset folder (MS-SSIM for autoencoders, ROC AUC for classifiers)."
+HELP = "Evaluate a checkpoint on a labelled dataset folder (MS-SSIM for autoencoders, ROC AUC for classifiers, PSNR/SSIM vs bicubic for super-resolution on lr/ + hr/)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +99,11 @@ def classifier_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list
 
 
 def metrics_from_outputs(kind: str, outputs, targets, labels, classes) -> dict:
+    """Metrics of one model kind; for "superres" `targets` are the HR images and `labels` the LR inputs."""
+    if kind == "superres":
+        from core.analysis.superres import superres_metrics
+
+        return superres_metrics(outputs, targets, labels)
     if kind == "classifier":
         return classifier_metrics(outputs, labels, classes)
     return autoencoder_metrics(outputs, targets)
@@ -207,7 +215,11 @@ def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: 
 
 
 def evaluate_loaded(loaded, data_dir: str | Path, device="cpu", batch_size: int = 64, limit: int | None = None) -> dict:
-    """Metrics of a `LoadedModel` on a dataset folder (`evaluate_dataset(...).metrics`)."""
+    """Metrics of a `LoadedModel` on a dataset folder (`evaluate_dataset(...).metrics`; lr/ + hr/ pairs for super-resolution)."""
+    if loaded.kind == "superres":
+        from core.analysis.superres import evaluate_pairs
+
+        return evaluate_pairs(loaded.model.to(device), data_dir, device, limit)
     return evaluate_dataset(loaded, data_dir, device, batch_size, limit, per_file=False).metrics
 
 
@@ -220,6 +232,10 @@ def evaluate_members(model_name: str, config: dict, members: list[dict], data_di
 
     model = build_from_checkpoint({"model_name": model_name, "config": config, "members": members}, device=device)
     kind = model_kind(model_name)
+    if kind == "superres":
+        from core.analysis.superres import evaluate_pairs
+
+        return evaluate_pairs(model, data_dir, device)
     X, labels, _ = load_tensors(data_dir, int(config.get("image_size", 129)),
                                 classes=classes if kind == "classifier" else None)
     outputs = predict(model, X, device, batch_size)
@@ -251,7 +267,7 @@ def write_rows_csv(rows: list[dict], path: str | Path) -> None:
 def _table(result: dict) -> str:
     lines = [f"checkpoint {result['checkpoint']} ({result['model']}, {result['kind']}) on {result['data']}: n = {result['n']}"]
     for key, value in result.items():
-        if key in {"checkpoint", "model", "kind", "data", "n", "classes", "confusion", "per_class_auc"}:
+        if key in {"checkpoint", "model", "kind", "data", "n", "classes", "confusion", "per_class_auc", "notes"}:
             continue
         lines.append(f"  {key:12s} {value:.4f}" if isinstance(value, float) else f"  {key:12s} {value}")
     if "per_class_auc" in result:
@@ -259,6 +275,7 @@ def _table(result: dict) -> str:
             lines.append(f"  AUC {name:8s} {auc:.4f}" if auc is not None else f"  AUC {name:8s} undefined")
         lines.append("  confusion (rows true, cols predicted): " + " | ".join(result["classes"]))
         lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in result["confusion"]]
+    lines += [f"  note: {note}" for note in result.get("notes") or []]
     return "\n".join(lines)
 
 

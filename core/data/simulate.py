@@ -128,17 +128,35 @@ def _worker_init() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
+def _finished(previous: dict | None, paths: list[Path], kind: str, index: int, size: int, seed: int, preset: str, noise: str | None) -> bool:
+    """An earlier run wrote these files with the parameters this run would draw."""
+    if previous is None or not all(p.exists() for p in paths):
+        return False
+    expected = to_plain(expected_params(kind, index, size, seed, preset, noise))
+    return all(previous["params"].get(k) == v for k, v in expected.items())
+
+
 def _make_one(job: tuple) -> dict:
-    """Render and write one image unless a matching file exists; returns its manifest entry."""
+    """Render and write one image (or one LR/HR pair) unless matching files exist; returns its manifest entry."""
     from core.atomic import atomic_save_npy
 
-    kind, index, size, seed, out, previous, preset, noise, native = job
+    kind, index, size, seed, out, previous, preset, noise, native, pairs = job
     rel = relative_file(kind, index)
-    path = Path(out) / rel
-    if previous is not None and path.exists():
-        expected = to_plain(expected_params(kind, index, size, seed, preset, noise))
-        if all(previous["params"].get(k) == v for k, v in expected.items()):
+    if pairs > 1:  # super-resolution pairs (core.data.pairs): lr/<rel> and hr/<rel>
+        from core.data.pairs import HR_DIR, LR_DIR, render_pair
+
+        lr_path, hr_path = Path(out) / LR_DIR / rel, Path(out) / HR_DIR / rel
+        if _finished(previous, [lr_path, hr_path], kind, index, size, seed, preset, noise):
             return previous
+        params, rng = _draw_params(kind, index, size, seed, preset, noise)
+        lr, hr, truth = render_pair(params, class_of(kind, index), preset, size, rng)
+        atomic_save_npy(lr_path, lr)
+        atomic_save_npy(hr_path, hr)
+        extra = _lens_summary(truth) if preset == "project" else truth
+        return {"file": rel, "label": class_of(kind, index), "params": to_plain({**params.to_dict(), **extra})}
+    path = Path(out) / rel
+    if _finished(previous, [path], kind, index, size, seed, preset, noise):
+        return previous
     image, params = render(kind, index, size, seed, preset, noise)
     if native:
         _save_native(path, image, params.get("axion_mass_ev"))
@@ -247,6 +265,7 @@ def simulate_dataset(
     preset: str = "project",
     noise: str | None = None,
     native: bool = False,
+    pairs: int = 1,
 ) -> Path:
     """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out` (default `default_out`);
     returns the manifest path.
@@ -256,6 +275,7 @@ def simulate_dataset(
     noise: disks "thermal" (default) or "none" (the noise-free images of the same disks); DeepLense
         Model II "as-written" (default: the official code's 2x noiseless image) or "euclid".
     native: write DeepLense's own file format (int64 counts, vortex [image, axion mass] object arrays).
+    pairs: 2 writes super-resolution pairs lr/ + hr/ (core.data.pairs; `size` is the HR side).
     """
     from core.atomic import atomic_write_json
 
@@ -266,6 +286,8 @@ def simulate_dataset(
     if native and preset == "project":
         raise ValueError("--native writes DeepLense's own file format; use it with a deeplense-model preset.")
     size = default_size(kind, preset) if size is None else int(size)
+    if pairs not in (1, 2) or (pairs == 2 and (kind != "lenses" or native)):
+        raise ValueError(f"--pairs {pairs}: only 2 (lens super-resolution pairs, x2, not with --native) is built.")
     if not 16 <= size <= MAX_SIZE:
         raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
     if n < 1:
@@ -278,8 +300,13 @@ def simulate_dataset(
     if command is None:
         command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={repo_relative(out)!r}, workers={workers})"
     header = _header(kind, size, seed, command, preset, noise)
+    if pairs > 1:
+        from core.data.pairs import check_pair_size, recipe
+
+        check_pair_size(size)
+        header["pairs"] = recipe(preset, size)
     previous = _previous_entries(out, kind, size, seed, preset, noise)
-    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i)), preset, noise, native) for i in range(n)]
+    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i)), preset, noise, native, pairs) for i in range(n)]
     callback, close = progress_callable(progress)
     entries: list[dict] = []
     last_save = time.monotonic()
@@ -324,6 +351,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preset", choices=LENS_PRESETS, default="project",
                         help="lenses: this project's generator or the official DeepLense Model I / Model II recipe")
     parser.add_argument("--native", action="store_true", help="deeplense presets: write DeepLense's own file format (int64 counts, vortex [image, axion mass])")
+    parser.add_argument("--pairs", type=int, default=1, choices=(1, 2),
+                        help="lenses: 2 writes super-resolution pairs lr/ (half size, coarser instrument, noisy) and hr/ (noiseless); see core.data.pairs")
     parser.add_argument("--seed", type=int, default=0, help="master seed; image i uses SeedSequence(seed).spawn child i")
     parser.add_argument("--out", default=None,
                         help="output folder (class sub-folders + manifest.json); default data/<kind>-n<N>-s<SIZE>-seed<SEED> of the repository")
@@ -339,9 +368,9 @@ def run(args) -> int:
 
     size = args.size or default_size(args.kind, args.preset)
     out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
-    extra = (f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "")
+    extra = (f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "") + (f" --pairs {args.pairs}" if args.pairs > 1 else "")
     command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{extra}{out} --workers {args.workers}"
     manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command,
-                                preset=args.preset, noise=args.noise, native=args.native)
-    print(f"wrote {args.n} images and {manifest}")
+                                preset=args.preset, noise=args.noise, native=args.native, pairs=args.pairs)
+    print(f"wrote {args.n} {'pairs' if args.pairs > 1 else 'images'} and {manifest}")
     return 0

@@ -1,8 +1,9 @@
 """Models by name: `build_model("equivariant_ae", {"group": "C8"})`.
 
-Names: "equivariant_ae", "cnn_ae", "equivariant_classifier", "cnn_classifier". `CONFIGS[name]`
+Names: "equivariant_ae", "cnn_ae", "equivariant_classifier", "cnn_classifier", and the x2
+super-resolution models "equivariant_sr", "edsr_sr", "srcnn_sr". `CONFIGS[name]`
 is the config dataclass (call it for the defaults); `model_kind(name)` says what the model
-outputs ("autoencoder" | "classifier"), `is_equivariant(name)` whether escnn builds it. Nothing is built or imported from escnn until a model
+outputs ("autoencoder" | "classifier" | "superres"), `is_equivariant(name)` whether escnn builds it. Nothing is built or imported from escnn until a model
 is requested.
 """
 
@@ -15,7 +16,7 @@ from torch import nn
 
 from core.models.config import PlainConfig
 
-MODEL_KINDS = ("autoencoder", "classifier")  # what a model outputs; a new kind (e.g. "superres") is added here
+MODEL_KINDS = ("autoencoder", "classifier", "superres")  # what a model outputs; superres: x2 upscaled image
 # name -> (module, config class, model class, kind); resolved lazily so importing is cheap.
 _MODELS = {
     "equivariant_ae": ("core.models.equivariant_ae", "EquivariantAEConfig", "EquivariantAutoencoder", "autoencoder"),
@@ -23,9 +24,12 @@ _MODELS = {
     "equivariant_classifier": ("core.models.equivariant_classifier", "EquivariantClassifierConfig", "EquivariantClassifier",
                                "classifier"),
     "cnn_classifier": ("core.models.cnn", "CNNClassifierConfig", "CNNClassifier", "classifier"),
+    "equivariant_sr": ("core.models.superres", "EquivariantSRConfig", "EquivariantSR", "superres"),
+    "edsr_sr": ("core.models.superres", "EDSRConfig", "EDSR", "superres"),
+    "srcnn_sr": ("core.models.superres", "SRCNNConfig", "SRCNN", "superres"),
 }
 MODEL_NAMES = tuple(_MODELS)
-EQUIVARIANT_MODELS = frozenset({"equivariant_ae", "equivariant_classifier"})  # built with escnn; the others are baselines
+EQUIVARIANT_MODELS = frozenset({"equivariant_ae", "equivariant_classifier", "equivariant_sr"})  # built with escnn; the others are baselines
 
 
 def _check_name(name: str) -> None:

@@ -81,12 +81,18 @@ class _Augmented:
 
     def __iter__(self):
         for x, y in self.loader:
-            yield self.augment(x), y
+            yield self.augment(x, y) if getattr(self.augment, "paired", False) else (self.augment(x), y)
 
 
-def _make_augment(rotations: str):
-    """Random rotation (+ mirror) of every training image; draws from torch's global RNG (seeded per epoch)."""
+def _make_augment(rotations: str, kind: str = ""):
+    """Random rotation (+ mirror) of every training image; draws from torch's global RNG (seeded per epoch).
+    Super-resolution pairs: the same exact D4 element for LR and HR."""
     from core.data.transforms import RandomE2Augment
+
+    if kind == "superres":
+        from core.data.pairs import PairAugment
+
+        return PairAugment()
 
     return RandomE2Augment(rotations=rotations, flips=True)
 
@@ -194,8 +200,13 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     started = time.monotonic()
     probe_cfg = model_config(cfg, None)
     image_size = int(probe_cfg.get("image_size", 129))
-    X, y, index = load_tensors(cfg.data, image_size, progress if info.is_main else None)
     kind = model_kind(cfg.model)
+    if kind == "superres":  # x = LR normalised by its own range, y = HR on the same scale
+        from core.data.pairs import load_pairs
+
+        X, y, index = load_pairs(cfg.data, progress if info.is_main else None)
+    else:
+        X, y, index = load_tensors(cfg.data, image_size, progress if info.is_main else None)
     classes_probe = list(index.classes) if kind == "classifier" else None
     if kind == "classifier" and (index.labels is None or (y < 0).any()):
         raise InputError(f"Training a classifier needs labelled images; {cfg.data} has no class folders or labels.csv.")
@@ -203,7 +214,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     labels = y.numpy() if kind == "classifier" else None
     splits = _splits(len(X), labels, cfg)
     loss_fn = make_loss(kind, cfg.loss)
-    augment = _make_augment(cfg.augment_rotations) if cfg.augment else None
+    augment = _make_augment(cfg.augment_rotations, kind) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
 
     resume = _load_resume(cfg, index.fingerprint)
@@ -409,8 +420,8 @@ def held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes, device) ->
         model.load_state_dict(state)
         model.to(device).eval()
         outs.append(predict(model, X[val_idx], device, batch_size=cfg.batch_size * 2))
-        targets.append(X[val_idx])
-        labels.append(y[val_idx])
+        targets.append(y[val_idx] if kind == "superres" else X[val_idx])
+        labels.append(X[val_idx] if kind == "superres" else y[val_idx])  # superres: the LR inputs (for bicubic)
     metrics = metrics_from_outputs(kind, torch.cat(outs), torch.cat(targets), torch.cat(labels), classes)
     metrics["split"] = "out-of-fold" if len(members) > 1 else f"validation ({cfg.val_fraction:.0%} held out, seed {cfg.seed})"
     return metrics

@@ -65,8 +65,22 @@ def classifier_loss_fn(weights: dict | None = None):
     return loss_fn
 
 
+def superres_loss_fn(weights: dict | None = None):
+    """L1 / MSE / SSIM of the upscaled LR batch x against its HR batch y (`core.models.superres.superres_loss`)."""
+    from core.models.superres import SRLossConfig, superres_loss
+
+    cfg = SRLossConfig.from_dict(weights)
+
+    def loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        return superres_loss(model(x).float(), y.float(), cfg)  # (B, 1, 2h, 2w) each
+
+    return loss_fn
+
+
 def make_loss(kind: str, weights: dict | None = None):
-    """The engine loss for a model kind ("autoencoder" | "classifier")."""
+    """The engine loss for a model kind ("autoencoder" | "classifier" | "superres")."""
+    if kind == "superres":
+        return superres_loss_fn(weights)
     return autoencoder_loss_fn(weights) if kind == "autoencoder" else classifier_loss_fn(weights)
 
 

@@ -1,0 +1,398 @@
+"""Super-resolution pairs: one sky, seen by the preset's instrument (HR) and by a 2x coarser one (LR).
+
+`python -m core simulate lenses --preset P --pairs 2` writes
+
+    DIR/hr/<class>/<id>.npy   float32 (S, S): the preset's noiseless sky through the preset's instrument
+    DIR/lr/<class>/<id>.npy   float32 (S/2, S/2): the same sky (same lens and source parameters, same
+                              substructure) through a coarser instrument, with that instrument's own noise
+    DIR/manifest.json         one entry per pair ("file" is relative to lr/ and hr/) + the "pairs" recipe
+
+(same file names in lr/ and hr/, class sub-folders kept). The LR image is rendered, not decimated:
+
+- pixels: `PAIR_FACTOR` (2) times the HR pixel, S/2 pixels on the same field of view, pixel centres
+  aligned so that each LR pixel covers exactly 2 x 2 HR pixels;
+- PSF: Gaussian of FWHM `LR_PSF_FACTOR` (2) times the HR PSF's, i.e. the same FWHM in pixels, e.g.
+  Model I 0.087" -> 0.174" on 0.05" -> 0.10" pixels; Model II 0.16" -> 0.32" on 0.101" -> 0.202";
+  project 0.10" -> 0.20" on 0.05" -> 0.10";
+- sampling: the sky is ray-traced at the HR pixel centres (lenstronomy supersampling 2 in each LR
+  pixel), binned, then convolved with the LR PSF;
+- noise (HR: none): the preset's own noise recipe applied to the LR instrument's pixels at the same
+  exposure, so a 4x larger pixel collects 4x the flux (per-pixel S/N about 2x the HR's):
+  Model I: Poisson counts of the official recipe (exposure time of the system, background rms 0.01
+  per pixel); Model II: lenstronomy's Euclid VIS noise (`SimAPI.noise_for_model`) with the LR pixel
+  (sky and read noise per LR pixel); project: `lenses.noise_sigma_map` with the per-pixel S/N doubled.
+- units: both images in the same surface-brightness unit (flux per HR pixel area: the LR flux per
+  pixel divided by 4), so the mean of a 2 x 2 HR block and the LR pixel agree without any rescaling.
+  Project preset: units of the source's central surface brightness, as `core.data.lenses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+PAIR_FACTOR = 2  # LR pixel side / HR pixel side (the only factor built)
+LR_PSF_FACTOR = 2.0  # LR PSF FWHM / HR PSF FWHM
+LR_SUPERSAMPLING = PAIR_FACTOR  # ray-tracing points per LR pixel side: the HR pixel centres
+LR_DIR, HR_DIR = "lr", "hr"
+
+
+@dataclass
+class Instrument:
+    """Where and how finely a sky is sampled: square grid of `size` pixels of `pixel_scale_arcsec`,
+    Gaussian PSF of `psf_fwhm_arcsec` FWHM."""
+
+    size: int
+    pixel_scale_arcsec: float
+    psf_fwhm_arcsec: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_pair_size(size: int) -> None:
+    if size % PAIR_FACTOR or size < 2 * 16:
+        raise ValueError(f"Super-resolution pairs need an even HR size of at least 32 pixels (the LR image has half as many); got {size}.")
+
+
+def instruments(preset: str, size: int, pixel_scale_arcsec: float | None = None, psf_fwhm_arcsec: float | None = None) -> tuple[Instrument, Instrument]:
+    """(HR, LR) instruments of a pair set: the preset's own, and the 2x coarser one."""
+    from core.data import deeplense
+
+    check_pair_size(size)
+    if preset == "project":
+        from core.data.lenses import LensParams
+
+        pixel = 7.5 / size if pixel_scale_arcsec is None else pixel_scale_arcsec  # sample_lens_params: 7.5" field
+        fwhm = LensParams().psf_fwhm_arcsec if psf_fwhm_arcsec is None else psf_fwhm_arcsec
+    else:
+        pixel, fwhm = deeplense.pixel_scale_arcsec(preset), deeplense.psf_fwhm_arcsec(preset)
+    hr = Instrument(size, pixel, fwhm)
+    return hr, Instrument(size // PAIR_FACTOR, pixel * PAIR_FACTOR, fwhm * LR_PSF_FACTOR)
+
+
+LR_NOISE = {
+    "project": "Gaussian approximation of Poisson + background (core.data.lenses.noise_sigma_map), per-pixel S/N doubled (4x pixel area, same exposure)",
+    "deeplense-model1": "official Model I counts: Poisson(t (m + N(0, m/t) + N(0, 0.01))) at the system's exposure time t, per LR pixel, divided by t",
+    "deeplense-model2": "lenstronomy Euclid VIS noise (SimAPI.noise_for_model: Poisson, sky 22.35 mag/arcsec^2, read noise 4.2 e-) with the LR pixel",
+}
+
+
+def recipe(preset: str, size: int) -> dict:
+    """The manifest's description of how the pairs were made."""
+    hr, lr = instruments(preset, size)
+    return {
+        "factor": PAIR_FACTOR,
+        "layout": f"{LR_DIR}/<class>/<id>.npy and {HR_DIR}/<class>/<id>.npy (same names; entry 'file' is relative to both)",
+        "hr": {**hr.to_dict(), "noise": "none (noiseless sky through the preset's instrument)"},
+        "lr": {**lr.to_dict(), "noise": LR_NOISE[preset], "supersampling": LR_SUPERSAMPLING,
+               "note": "rendered from the same lens, source and substructure parameters, not decimated from HR"},
+        "units": "LR and HR in the same surface-brightness unit (LR flux per pixel / 4 = flux per HR pixel area)",
+    }
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _deeplense_image(p, inst: Instrument, supersampling: int, kwargs_source: list[dict]) -> np.ndarray:
+    """lenstronomy image (flux per pixel) of a DeepLense system through `inst`."""
+    from lenstronomy.Data.imaging_data import ImageData
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+    from lenstronomy.Util.simulation_util import data_configure_simple
+
+    from core.data import deeplense
+
+    data = ImageData(**data_configure_simple(inst.size, inst.pixel_scale_arcsec, inverse=False))
+    psf = PSF(psf_type="GAUSSIAN", fwhm=inst.psf_fwhm_arcsec, pixel_size=inst.pixel_scale_arcsec, truncation=deeplense.MODEL1_PSF_TRUNCATION * 2)
+    models, kwargs_lens = deeplense.lens_model(p)
+    image_model = ImageModel(data, psf, lens_model_class=LensModel(models), source_model_class=LightModel(["SERSIC_ELLIPSE"]),
+                             kwargs_numerics={"supersampling_factor": supersampling, "supersampling_convolution": False})  # fmt: skip
+    return np.asarray(image_model.image(kwargs_lens, kwargs_source), dtype=np.float64)
+
+
+def _model2_source(p) -> list[dict]:
+    """Model II's source with its magnitude turned into lenstronomy's amplitude (Euclid VIS zero point)."""
+    from core.data import deeplense
+
+    _, kwargs_source, _ = deeplense._euclid_sim(p).magnitude2amplitude(None, deeplense._source(p, "magnitude", deeplense.SOURCE_MAGNITUDE_MODEL2))
+    return kwargs_source
+
+
+def _euclid_lr_noise(p, lr: Instrument, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Euclid VIS noise realisation for an LR image (counts/s per LR pixel)."""
+    from lenstronomy.SimulationAPI.sim_api import SimAPI
+
+    from core.data import deeplense
+
+    band = {**deeplense.EUCLID_VIS_DEEPLENSE, "pixel_scale": lr.pixel_scale_arcsec, "seeing": lr.psf_fwhm_arcsec}
+    models, _ = deeplense.lens_model(p)
+    sim = SimAPI(lr.size, kwargs_single_band=band, kwargs_model={"lens_model_list": models, "source_light_model_list": ["SERSIC_ELLIPSE"]})
+    return sim.noise_for_model(image, seed=int(rng.integers(0, 2**31 - 1)))
+
+
+def render_deeplense_pair(p, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(LR, HR, extra manifest fields) of a DeepLense system `p` (its `size` is the HR side)."""
+    from core.data import deeplense
+
+    hr_inst, lr_inst = instruments(p.preset, p.size)
+    area = PAIR_FACTOR**2
+    if p.preset == "deeplense-model1":
+        source = deeplense._source(p, "amp", deeplense.SOURCE_AMP_MODEL1)
+        hr = deeplense.model1_noiseless(p)  # flux per 0.05" pixel per unit exposure
+        lr_clean = _deeplense_image(p, lr_inst, LR_SUPERSAMPLING, source)
+        lr = deeplense.model1_counts(lr_clean, p.exposure_time, rng) / p.exposure_time
+    else:
+        hr = deeplense.model2_noiseless(p)  # counts/s per 0.101" pixel (the official 'as-written' image is twice this)
+        lr_clean = _deeplense_image(p, lr_inst, LR_SUPERSAMPLING, _model2_source(p))
+        lr = lr_clean + _euclid_lr_noise(p, lr_inst, lr_clean, rng)
+    return (lr / area).astype(np.float32), hr.astype(np.float32), {"lr_noiseless_peak": float(lr_clean.max() / area)}
+
+
+def render_project_pair(params, label: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(LR, HR, substructure truth) of the project's generator; draws as `lenses.simulate_lens_with_truth`."""
+    from core.data import lenses
+
+    hr_inst, lr_inst = instruments("project", size, params.pixel_scale_arcsec, params.psf_fwhm_arcsec)
+    sub_seed, noise_seed = rng.integers(0, 2**63 - 1, size=2)
+    sub = lenses.draw_substructure(params, label, np.random.default_rng(sub_seed))
+    hr = lenses.render_lens(params, sub, size)  # surface brightness
+    lr_params = replace(params, pixel_scale_arcsec=lr_inst.pixel_scale_arcsec, psf_fwhm_arcsec=lr_inst.psf_fwhm_arcsec, snr=params.snr * PAIR_FACTOR)
+    lr_clean = lenses.render_lens(lr_params, sub, lr_inst.size)
+    z = np.random.default_rng(noise_seed).standard_normal(lr_clean.shape)
+    lr = lr_clean + z * lenses.noise_sigma_map(lr_clean, lr_params)
+    sub["n_subhalos"] = len(sub["mass_msun"])
+    sub["profile"] = "POINT_MASS"
+    return lr.astype(np.float32), hr.astype(np.float32), sub
+
+
+def noiseless_lr(params, label: str, preset: str, size: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The LR image before noise, same units as `render_*_pair` (for tests and checks)."""
+    if preset == "project":
+        from core.data import lenses
+
+        _, lr_inst = instruments("project", size, params.pixel_scale_arcsec, params.psf_fwhm_arcsec)
+        sub_seed, _ = rng.integers(0, 2**63 - 1, size=2)
+        sub = lenses.draw_substructure(params, label, np.random.default_rng(sub_seed))
+        lr_params = replace(params, pixel_scale_arcsec=lr_inst.pixel_scale_arcsec, psf_fwhm_arcsec=lr_inst.psf_fwhm_arcsec)
+        return lenses.render_lens(lr_params, sub, lr_inst.size).astype(np.float32)
+    from core.data import deeplense
+
+    _, lr_inst = instruments(preset, params.size)
+    source = deeplense._source(params, "amp", deeplense.SOURCE_AMP_MODEL1) if preset == "deeplense-model1" else _model2_source(params)
+    return (_deeplense_image(params, lr_inst, LR_SUPERSAMPLING, source) / PAIR_FACTOR**2).astype(np.float32)
+
+
+def render_pair(params, label: str, preset: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(LR (S/2, S/2), HR (S, S), truth) of one system whose `params` were drawn from `rng`.
+
+    `truth`: the drawn substructure (project preset) or extra fields (DeepLense presets)."""
+    if preset == "project":
+        return render_project_pair(params, label, size, rng)
+    return render_deeplense_pair(params, rng)
+
+
+# ---------------------------------------------------------------------------- pair folders
+
+
+@dataclass
+class PairIndex:
+    """The LR/HR files of a pair folder (`root/lr/...` and `root/hr/...`, same relative names)."""
+
+    root: Path
+    lr_files: list[Path]
+    hr_files: list[Path]
+    manifest: dict | None = None
+    fingerprint: str = ""
+    classes: list = field(default_factory=list)  # pairs carry no training labels
+
+    def __len__(self) -> int:
+        return len(self.lr_files)
+
+
+def is_pair_folder(path: str | Path) -> bool:
+    """A folder holding `lr/` and `hr/` sub-folders."""
+    root = Path(path)
+    return (root / LR_DIR).is_dir() and (root / HR_DIR).is_dir()
+
+
+def scan_pairs(path: str | Path) -> PairIndex:
+    """Index a pair folder: every image under lr/ (any depth) with the HR file of the same relative path
+    (or the same relative path with another image extension) under hr/."""
+    import hashlib
+    import json
+
+    from core.errors import InputError
+    from core.io import is_supported_name
+
+    root = Path(path)
+    if not is_pair_folder(root):
+        raise InputError(f"{root} has no lr/ and hr/ sub-folders; super-resolution data is a folder with lr/ and hr/ "
+                         "holding the same file names (e.g. `python -m core simulate lenses --pairs 2`).")
+    lr_root, hr_root = root / LR_DIR, root / HR_DIR
+    lr_files = sorted(f for f in lr_root.rglob("*") if f.is_file() and is_supported_name(f.name) and not f.name.startswith("."))
+    if not lr_files:
+        raise InputError(f"{lr_root} holds no images; put the low-resolution .npy/.fits/.png files there.")
+    hr_by_stem = {}
+    for f in hr_root.rglob("*"):
+        if f.is_file() and is_supported_name(f.name):
+            hr_by_stem.setdefault(_stem_key(f.relative_to(hr_root)), f)
+    hr_files, missing = [], []
+    for f in lr_files:
+        rel = f.relative_to(lr_root)
+        match = hr_root / rel if (hr_root / rel).is_file() else hr_by_stem.get(_stem_key(rel))
+        (hr_files.append(match) if match is not None else missing.append(rel))
+    if missing:
+        raise InputError(f"{len(missing)} LR images have no HR image of the same name (first: {missing[0]}); "
+                         "give lr/ and hr/ the same file names.")
+    manifest = None
+    if (root / "manifest.json").is_file():
+        try:
+            manifest = json.loads((root / "manifest.json").read_text())
+        except (OSError, ValueError):
+            manifest = None
+    h = hashlib.sha256()
+    for a, b in zip(lr_files, hr_files, strict=True):
+        h.update(f"{a.relative_to(root)}\t{a.stat().st_size}\t{a.stat().st_mtime_ns}\t{b.relative_to(root)}\t{b.stat().st_size}\t{b.stat().st_mtime_ns}\n".encode())
+    return PairIndex(root, lr_files, hr_files, manifest, h.hexdigest())
+
+
+def _stem_key(rel: Path) -> str:
+    name = rel.name
+    for ext in (".gz", ".fz"):
+        name = name.removesuffix(ext)
+    return (rel.parent / name.rsplit(".", 1)[0]).as_posix().lower()
+
+
+def lr_range(lr: np.ndarray) -> tuple[float, float]:
+    """(offset, scale) that maps an LR image to [0, 1]: its own min and range (1 for a constant image)."""
+    lo, hi = float(np.min(lr)), float(np.max(lr))
+    return lo, (hi - lo) if hi > lo else 1.0
+
+
+def read_pair(lr_path: Path, hr_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) float32 2-D arrays; HR must be exactly twice the LR on each axis."""
+    from core.errors import InputError
+    from core.io import read_image
+
+    lr, hr = read_image(lr_path).data, read_image(hr_path).data
+    if hr.shape != (PAIR_FACTOR * lr.shape[0], PAIR_FACTOR * lr.shape[1]):
+        raise InputError(f"{hr_path.name} is {hr.shape[0]}x{hr.shape[1]} px but its LR image is {lr.shape[0]}x{lr.shape[1]}; "
+                         f"x{PAIR_FACTOR} super-resolution needs HR = {PAIR_FACTOR} x LR on each axis.")
+    return lr, hr
+
+
+def load_pairs(source: str | Path | PairIndex, progress=None, *, limit: int | None = None):
+    """A pair folder in memory: (LR (N, 1, h, w), HR (N, 1, 2h, 2w), index), float32 tensors.
+
+    Each LR image is normalised to [0, 1] by its own range (`lr_range`) and its HR image mapped
+    with the same offset and scale (so the HR may leave [0, 1]): what the models are trained on.
+    Every pair must have the same size (training batches); `progress(done, total, message)`.
+    """
+    import torch
+
+    from core.errors import InputError
+
+    index = source if isinstance(source, PairIndex) else scan_pairs(source)
+    n = len(index) if limit is None else min(limit, len(index))
+    lrs, hrs = [], []
+    for i in range(n):
+        lr, hr = read_pair(index.lr_files[i], index.hr_files[i])
+        if lrs and lr.shape != lrs[0].shape:
+            raise InputError(f"{index.lr_files[i].name} is {lr.shape[0]}x{lr.shape[1]} px, the first LR image "
+                             f"{lrs[0].shape[0]}x{lrs[0].shape[1]}; training needs pairs of one size.")
+        lo, scale = lr_range(lr)
+        lrs.append((lr - lo) / scale)
+        hrs.append((hr - lo) / scale)
+        if progress is not None and (i + 1) % 500 == 0:
+            progress(i + 1, n, "reading pairs")
+    X = torch.from_numpy(np.stack(lrs).astype(np.float32))[:, None]  # (N, 1, h, w)
+    Y = torch.from_numpy(np.stack(hrs).astype(np.float32))[:, None]  # (N, 1, 2h, 2w)
+    return X, Y, index
+
+
+class PairAugment:
+    """One random element of D4 (90-degree turns and a mirror, exact on the grid) per pair,
+    applied to LR and HR alike; draws from torch's global generator (the trainer seeds it)."""
+
+    paired = True
+
+    def __call__(self, x, y):
+        import torch
+
+        k = torch.randint(0, 4, (x.shape[0],))
+        flip = torch.randint(0, 2, (x.shape[0],)).bool()
+        xs, ys = [], []
+        for i in range(x.shape[0]):
+            a, b = (x[i].flip(-1), y[i].flip(-1)) if flip[i] else (x[i], y[i])
+            xs.append(torch.rot90(a, int(k[i]), dims=(-2, -1)))
+            ys.append(torch.rot90(b, int(k[i]), dims=(-2, -1)))
+        return torch.stack(xs), torch.stack(ys)
+
+
+# ---------------------------------------------------------------------------- mixed training sets
+
+
+def decimate(hr: np.ndarray) -> np.ndarray:
+    """The 2 x 2 block mean of an HR image: the plain degradation (no PSF change, no noise) other groups often use."""
+    h, w = hr.shape[0] // PAIR_FACTOR, hr.shape[1] // PAIR_FACTOR
+    return hr[: h * PAIR_FACTOR, : w * PAIR_FACTOR].reshape(h, PAIR_FACTOR, w, PAIR_FACTOR).mean((1, 3)).astype(np.float32)
+
+
+def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bool]]) -> Path:
+    """A training folder combining pair folders: `parts` = [(name, folder, limit, decimated)].
+
+    Pairs go to out/lr/<name>/... and out/hr/<name>/... (hard links where possible, else copies);
+    `decimated` replaces each LR by `decimate(HR)`. Writes out/manifest.json naming the sources
+    (their manifests' commands and pair recipes) and returns its path.
+    """
+    import json
+    import os
+    import shutil
+
+    from core.atomic import atomic_save_npy, atomic_write_json
+
+    out = Path(out)
+    sources = []
+    for name, folder, limit, decimated in parts:
+        index = scan_pairs(folder)
+        n = len(index) if limit is None else min(int(limit), len(index))
+        for lr_path, hr_path in zip(index.lr_files[:n], index.hr_files[:n], strict=True):
+            rel = hr_path.relative_to(index.root / HR_DIR)
+            for src, dst in ([] if decimated else [(lr_path, out / LR_DIR / name / lr_path.relative_to(index.root / LR_DIR))]) + [(hr_path, out / HR_DIR / name / rel)]:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if not dst.exists():
+                    try:
+                        os.link(src, dst)
+                    except OSError:
+                        shutil.copyfile(src, dst)
+            if decimated:
+                atomic_save_npy((out / LR_DIR / name / rel).with_suffix(".npy"), decimate(np.load(hr_path)))
+        manifest = index.manifest or {}
+        sources.append({"name": name, "folder": str(folder), "n": n, "decimated_lr": bool(decimated),
+                        "command": manifest.get("command"), "preset": manifest.get("preset"), "pairs": manifest.get("pairs")})
+    size = int(np.load(scan_pairs(out).hr_files[0]).shape[0])
+    args = " ".join(f"{name}={folder}" + (f":{'' if limit is None else limit}:decimated" if dec else f":{limit}" if limit is not None else "")
+                    for name, folder, limit, dec in parts)
+    manifest = {"generator": "lenses", "preset": "+".join(s["name"] for s in sources), "size": size, "version": "pairs-mix-1",
+                "seed": None, "classes": [], "sources": sources, "command": f"python -m core.data.pairs {out} {args}"}
+    atomic_write_json(out / "manifest.json", manifest)
+    return out / "manifest.json"
+
+
+def _parse_part(text: str) -> tuple[str, str, int | None, bool]:
+    """NAME=FOLDER[:LIMIT][:decimated] -> (name, folder, limit, decimated)."""
+    name, rest = text.split("=", 1)
+    folder, *opts = rest.split(":")
+    limit = int(opts[0]) if opts and opts[0] else None
+    return name, folder, limit, bool(len(opts) > 1 and opts[1] == "decimated")
+
+
+if __name__ == "__main__":  # python -m core.data.pairs OUT NAME=FOLDER[:LIMIT][:decimated] ...
+    import sys
+
+    print(mix_pairs(sys.argv[1], [_parse_part(a) for a in sys.argv[2:]]))
