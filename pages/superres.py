@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.io import SUPPORTED_EXTENSIONS, read_image
-from ui import figures, images, superres, widgets
+from ui import images, superres, viewer, widgets
 from ui.errors import call
 
 st.title("Super-resolution")
@@ -61,7 +61,7 @@ if hr is not None:
     st.dataframe(superres.scores(outputs, hr), hide_index=True)
     cols = st.columns(len(outputs))
     for col, (method, out) in zip(cols, outputs.items(), strict=True):
-        col.plotly_chart(figures.residual_figure(out - hr, title=f"{method} − HR", height=300), key=f"sr_res_{method}")
+        col.plotly_chart(viewer.residual_figure(out - hr, title=f"{method} − HR", height=300), key=f"sr_res_{method}")
 else:
     st.caption("No HR image: upload one of twice the LR size, or use the simulated pair, to see residuals, PSNR and SSIM.")
 

@@ -266,6 +266,17 @@ def view_figure(image: np.ndarray, view: View = View(), *, meta=None, title: str
     return fig
 
 
+def residual_figure(residual: np.ndarray, *, title: str = "", height: int = 300, unit: str = "Δ") -> go.Figure:
+    """A residual on a diverging colour map symmetric about 0, hover in original pixels."""
+    limit = float(np.nanmax(np.abs(residual))) or 1.0
+    fig = go.Figure(go.Heatmap(z=residual, colorscale=RESIDUAL_COLORMAP, zmin=-limit, zmax=limit,
+                               colorbar={"title": {"text": unit, "side": "bottom"}, "tickformat": number_format(-limit, limit)},
+                               hovertemplate="x %{x}, y %{y}<br>%{z:.4g}<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
+    _pixel_axes(fig, 1)
+    return fig
+
+
 def linked_figure(panels: Sequence[tuple[np.ndarray, str]], view: View = View(), *,
                   residual: tuple[np.ndarray, str] | None = None, bunit: str | None = None,
                   residual_unit: str = "Δ", meta=None, height: int = 400,

@@ -287,6 +287,12 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     loaded = load_model(args.checkpoint, device=device)
     reference = None
+    if loaded.kind == "superres":  # lr/ + hr/ pairs: PSNR / SSIM against bicubic, no per-file familiarity
+        metrics = evaluate_loaded(loaded, args.data, device, args.batch_size, args.limit)
+        result = to_plain({"checkpoint": loaded.name, "model": loaded.entry.get("model"), "kind": loaded.kind,
+                           "data": str(args.data), **metrics})
+        print(json.dumps(result) if args.json else _table(result))
+        return 0
     if args.reference:
         from core.analysis.encode import encode_dataset
         from core.analysis.familiarity import FamiliarityReference
