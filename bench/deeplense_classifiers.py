@@ -79,8 +79,7 @@ def main(argv=None) -> int:
             "logit change, 90°/flips (max)", "logit change, other angles (mean)"],
            rows,
            notes=f"{args.n} images per preset (seed {args.seed}, never used for training). Per-class AUCs and invariance on "
-                 "the preset the checkpoint was trained on (Model I for the old project-generator classifiers' invariance "
-                 "columns would be meaningless, so their own preset is taken as Model II). Targets: macro AUC >= 0.97 (Model I) / "
+                 "the preset the checkpoint was trained on (Model II for the project-generator classifiers). Targets: macro AUC >= 0.97 (Model I) / "
                  ">= 0.98 (Model II); 90°/flip change <= 1e-5; other angles <= 0.2 x the CNN's.")
     return 0
 
