@@ -49,7 +49,8 @@ def _row(model: int, arch: str, fraction: float, entry: dict) -> list:
     metrics = entry["metrics"]
     test = metrics.get("test") or {}
     per = test.get("per_class_auc") or {}
-    return [f"Model {'I' * model}", arch, f"{fraction:g}", metrics.get("n_train"), metrics.get("epochs_run"),
+    epochs = f"{metrics.get('epochs_run')} (fine-tuning; see training_notes)" if entry.get("training_notes") else metrics.get("epochs_run")
+    return [f"Model {'I' * model}", arch, f"{fraction:g}", metrics.get("n_train"), epochs,
             round(metrics.get("train_seconds", 0) / 60, 1), test.get("macro_auc"),
             *(per.get(c) for c in ("no_sub", "cdm", "vortex")), test.get("accuracy")]
 
