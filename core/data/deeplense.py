@@ -275,7 +275,9 @@ def pixel_scale_arcsec(preset: str) -> float:
 
 
 def save_native(path, image: np.ndarray, axion_mass_ev: float | None) -> None:
-    """Write as the official scripts do: the image alone, or np.array([image, axion_mass]) for vortices."""
+    """Write as the official scripts do: the image alone, or np.array([image, axion_mass]) for vortices.
+
+    `path`: a file name or an open binary file (as numpy.save takes)."""
     if axion_mass_ev is None:
         np.save(path, image)
         return

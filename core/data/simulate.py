@@ -167,20 +167,12 @@ def _make_one(job: tuple) -> dict:
 
 def _save_native(path: Path, image: np.ndarray, axion_mass_ev: float | None) -> None:
     """DeepLense's own file format (int64 counts; vortices as [image, axion mass] object arrays), atomically."""
-    import os
-    import tempfile
-
+    from core.atomic import atomic_open
     from core.data.deeplense import save_native
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = image.astype(np.int64) if image.dtype.kind == "i" else image.astype(np.float64)
-    fd, tmp = tempfile.mkstemp(suffix=".npy", dir=path.parent)
-    os.close(fd)
-    try:
-        save_native(tmp, image, axion_mass_ev)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_open(path, "wb") as fh:
+        save_native(fh, image, axion_mass_ev)
 
 
 def version_of(kind: str, preset: str = "project") -> str:

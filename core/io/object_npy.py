@@ -16,9 +16,9 @@ import numbers
 import pickle
 
 import numpy as np
-import numpy.lib.format as npformat
 
 from core.errors import InputError
+from core.io.numpy_io import _read_header
 
 ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -47,19 +47,15 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 def is_object_npy(raw: bytes) -> bool:
     """True when the .npy header announces dtype object (a pickled payload)."""
-    fp = io.BytesIO(raw)
     try:
-        version = npformat.read_magic(fp)
-        _shape, _fortran, dtype = npformat._read_array_header(fp, version, max_header_size=10_000)
-    except Exception:
-        return False
-    return dtype.hasobject
+        return _read_header(io.BytesIO(raw), "")[2].hasobject
+    except InputError:
+        return False  # a damaged header: the ordinary .npy reader says what is wrong
 
 
 def _unpickle(raw: bytes, name: str):
     fp = io.BytesIO(raw)
-    version = npformat.read_magic(fp)
-    shape, _fortran, _dtype = npformat._read_array_header(fp, version, max_header_size=10_000)
+    shape, _fortran, _dtype = _read_header(fp, name)
     if int(np.prod(shape, dtype=np.int64)) > MAX_ELEMENTS:
         raise InputError(
             f"{name} is an object array of {int(np.prod(shape)):,} entries, not an image record; save a numeric array with numpy.save."
