@@ -16,7 +16,6 @@ pixels, the notes (including a unit check: a velocity map gets a warning) and th
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +100,11 @@ def run(args) -> int:
             print(f"{path.name}: error: {exc}")
             continue
         stem = path.stem
-        masked = lambda a: np.where(result.cutout.valid, a, np.nan).astype(np.float32)  # noqa: E731
+        valid = result.cutout.valid
         files_out = {"cutout": out / f"{stem}_cutout.fits", "reconstruction": out / f"{stem}_{name}_reconstruction.fits"}
-        write_fits(files_out["cutout"], masked(result.cutout.image),
+        write_fits(files_out["cutout"], np.where(valid, result.cutout.image, np.nan).astype(np.float32),
                    output_cards(image.meta, image.data.shape, loaded.image_size, result, name, "the cutout the model saw"))
-        write_fits(files_out["reconstruction"], masked(result.reconstruction),
+        write_fits(files_out["reconstruction"], np.where(valid, result.reconstruction, np.nan).astype(np.float32),
                    output_cards(image.meta, image.data.shape, loaded.image_size, result, name, f"reconstruction by the model {name}"))
         m = result.metrics
         print(f"{path.name}: {result.cutout.source}, box {result.cutout.side_px} px -> MS-SSIM {m['ms_ssim']:.3f}, "

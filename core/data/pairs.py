@@ -350,7 +350,6 @@ def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bo
     `decimated` replaces each LR by `decimate(HR)`. Writes out/manifest.json naming the sources
     (their manifests' commands and pair recipes) and returns its path.
     """
-    import json
     import os
     import shutil
 

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from core.errors import InputError
 from core.io.fits_io import fits_bytes, fits_header_facts, read_fits, write_fits
-from core.io.formats import SUPPORTED_EXTENSIONS, SUPPORTED_TEXT, choose_format, display_name, is_supported_name
+from core.io.formats import (
+    SUPPORTED_EXTENSIONS,
+    SUPPORTED_TEXT,
+    choose_format,
+    display_name,
+    is_supported_name,
+)
 from core.io.layout import finish
 from core.io.meta import ImageMeta, LoadedImage
 from core.io.numpy_io import npy_plane, read_npy, read_npz
