@@ -57,3 +57,17 @@ def test_bad_inputs_give_one_sentence(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a probe")
     with pytest.raises(CheckpointError, match="not a probe"):
         load_probe(tmp_path / "junk.pt")
+
+
+def test_vicreg_loss_rewards_matching_spread_views():
+    import torch
+
+    from core.models.losses import vicreg_loss
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(64, 16, generator=g)
+    matched, parts = vicreg_loss(z, z + 0.01 * torch.randn(64, 16, generator=g))
+    collapsed, parts_c = vicreg_loss(torch.zeros(64, 16), torch.zeros(64, 16))
+    unrelated, _ = vicreg_loss(z, torch.randn(64, 16, generator=g))
+    assert parts["invariance"] < 1e-3 and parts_c["variance"] > 1.5
+    assert matched < unrelated and matched < collapsed

@@ -112,6 +112,18 @@ def covariance_loss(z: torch.Tensor, target_std: float = 1.0, eps: float = 1e-4)
     return (off**2).sum() / d, F.relu(target_std - std).mean()
 
 
+def vicreg_loss(z_a: torch.Tensor, z_b: torch.Tensor, *, invariance: float = 25.0, variance: float = 25.0,
+                covariance: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """VICReg (Bardes et al. 2022) on two views' embeddings (B, d): MSE between views + variance
+    hinge and off-diagonal covariance of each view (via `covariance_loss`); default weights of the paper."""
+    inv = F.mse_loss(z_a, z_b)
+    cov_a, var_a = covariance_loss(z_a)
+    cov_b, var_b = covariance_loss(z_b)
+    var_term, cov_term = var_a + var_b, cov_a + cov_b
+    total = invariance * inv + variance * var_term + covariance * cov_term
+    return total, {"invariance": float(inv), "variance": float(var_term), "covariance": float(cov_term)}
+
+
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy of logits (B, n_classes) against integer labels (B,)."""
     return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
