@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "reconstruct": "core.analysis.cli_reconstruct",
     "compact": "core.compact_checkpoints",
     "superres": "core.analysis.superres",
+    "pretrain": "core.train.pretrain_cli",
+    "probe": "core.train.fewlabel",
 }
 
 

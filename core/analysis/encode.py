@@ -1,7 +1,8 @@
 """Latent vectors of images and data sets, with an on-disk cache that never serves stale latents.
 
 The latent of an image is the model's invariant vector: `encode` for an autoencoder, `embed`
-(the features before the classification head) for a classifier; both (B, d) float32.
+(the features before the classification head) for a classifier or a self-supervised encoder
+(the features before its projector); all (B, d) float32.
 
 Cache: `<cache_dir>/<sha256 of checkpoint>[:16]_<dataset fingerprint>[:16]/` holds
 `latents.npy` (N, d) float32 and `meta.json` (written last, atomically: its presence marks
@@ -48,8 +49,8 @@ class Latents:
 
 def _model_kind(loaded) -> str:
     kind = getattr(loaded, "kind", None) or getattr(loaded.model, "kind", None)
-    if kind not in ("autoencoder", "classifier"):
-        raise InputError(f"Model '{getattr(loaded, 'name', '?')}' is neither an autoencoder nor a classifier.")
+    if kind not in ("autoencoder", "classifier", "encoder"):
+        raise InputError(f"Model '{getattr(loaded, 'name', '?')}' is neither an autoencoder, a classifier nor a pretrained encoder.")
     return kind
 
 
@@ -70,7 +71,7 @@ def _sha256(loaded) -> str:
 
 
 def latent_fn(loaded) -> Callable[[torch.Tensor], torch.Tensor]:
-    """x (B, 1, S, S) -> invariant vector (B, d): `encode` (autoencoder) or `embed` (classifier)."""
+    """x (B, 1, S, S) -> invariant vector (B, d): `encode` (autoencoder) or `embed` (classifier, pretrained encoder)."""
     model = loaded.model
     return model.encode if _model_kind(loaded) == "autoencoder" else model.embed
 

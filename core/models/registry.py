@@ -1,9 +1,10 @@
 """Models by name: `build_model("equivariant_ae", {"group": "C8"})`.
 
 Names: "equivariant_ae", "cnn_ae", "equivariant_classifier", "cnn_classifier", and the x2
-super-resolution models "equivariant_sr", "edsr_sr", "srcnn_sr". `CONFIGS[name]`
+super-resolution models "equivariant_sr", "edsr_sr", "srcnn_sr", and the self-supervised backbones
+"equivariant_encoder", "cnn_encoder". `CONFIGS[name]`
 is the config dataclass (call it for the defaults); `model_kind(name)` says what the model
-outputs ("autoencoder" | "classifier" | "superres"), `is_equivariant(name)` whether escnn builds it. Nothing is built or imported from escnn until a model
+outputs ("autoencoder" | "classifier" | "superres" | "encoder"), `is_equivariant(name)` whether escnn builds it. Nothing is built or imported from escnn until a model
 is requested.
 """
 
@@ -16,7 +17,8 @@ from torch import nn
 
 from core.models.config import PlainConfig
 
-MODEL_KINDS = ("autoencoder", "classifier", "superres")  # what a model outputs; superres: x2 upscaled image
+MODEL_KINDS = ("autoencoder", "classifier", "superres", "encoder")  # what a model outputs; superres: x2 upscaled image;
+# encoder: a self-supervised backbone (embedding only, no classes; core/models/backbone.py)
 # name -> (module, config class, model class, kind); resolved lazily so importing is cheap.
 _MODELS = {
     "equivariant_ae": ("core.models.equivariant_ae", "EquivariantAEConfig", "EquivariantAutoencoder", "autoencoder"),
@@ -27,9 +29,11 @@ _MODELS = {
     "equivariant_sr": ("core.models.superres", "EquivariantSRConfig", "EquivariantSR", "superres"),
     "edsr_sr": ("core.models.superres", "EDSRConfig", "EDSR", "superres"),
     "srcnn_sr": ("core.models.superres", "SRCNNConfig", "SRCNN", "superres"),
+    "equivariant_encoder": ("core.models.backbone", "EquivariantBackboneConfig", "EquivariantBackbone", "encoder"),
+    "cnn_encoder": ("core.models.backbone", "CNNBackboneConfig", "CNNBackbone", "encoder"),
 }
 MODEL_NAMES = tuple(_MODELS)
-EQUIVARIANT_MODELS = frozenset({"equivariant_ae", "equivariant_classifier", "equivariant_sr"})  # built with escnn; the others are baselines
+EQUIVARIANT_MODELS = frozenset({"equivariant_ae", "equivariant_classifier", "equivariant_sr", "equivariant_encoder"})  # built with escnn; the others are baselines
 
 
 def _check_name(name: str) -> None:

@@ -56,7 +56,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     return values
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, command: str = "train") -> int:
     from core.progress import tqdm_progress
     from core.train.config import command_for, load_config
     from core.train.fit import fit
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 draws a bar
     progress, bar = tqdm_progress() if main_rank else (None, None)
     try:
-        path = fit(cfg, progress=progress, command=command_for(args.config, overrides))
+        path = fit(cfg, progress=progress, command=command_for(args.config, overrides, command))
     finally:
         if bar is not None:
             bar.close()

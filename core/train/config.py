@@ -125,14 +125,15 @@ def cli_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def command_for(config_path: str | None, cfg_or_overrides) -> str:
-    """The command line that reproduces a run: the config file plus the overrides given."""
+def command_for(config_path: str | None, cfg_or_overrides, command: str = "train") -> str:
+    """The command line that reproduces a run: the config file plus the overrides given
+    (`command`: "train", or "pretrain" for a self-supervised backbone)."""
     if isinstance(cfg_or_overrides, TrainConfig):
         default = TrainConfig()
         overrides = {k: v for k, v in dataclasses.asdict(cfg_or_overrides).items() if v != getattr(default, k)}
     else:
         overrides = dict(cfg_or_overrides)
-    parts = ["python", "-m", "core", "train"]
+    parts = ["python", "-m", "core", command]
     if config_path:
         parts += ["--config", str(config_path)]
     for key, value in overrides.items():

@@ -334,14 +334,29 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
 
     if not info.is_main:
         return None
-    metrics = held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes_probe, device)
+    if kind == "encoder":  # self-supervised: no outputs to score, the VICReg loss and a diagnostic probe instead
+        from core.train.pretrain import encoder_metrics
+
+        val_idx = np.concatenate([v for _, v in splits[: len(members)]])
+        model = build_model(cfg.model, mcfg)
+        model.load_state_dict(members[0])
+        model.to(device)
+        metrics = encoder_metrics(model, X[val_idx], y[val_idx], list(index.classes), cfg.loss, device)
+        metrics["split"] = f"validation ({cfg.val_fraction:.0%} held out, seed {cfg.seed})"
+    else:
+        metrics = held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes_probe, device)
     metrics["train_seconds"] = round(elapsed_before + time.monotonic() - started, 1)
     metrics["epochs_run"] = len(history.get("epoch", []))
     metrics["n_train"] = int(sum(len(tr) for tr, _ in splits[: len(members)]) / max(1, len(members)))
     metrics["stopped_by_user"] = stopped_by_user
     if info.enabled:
         metrics["ddp_world_size"] = info.world_size
-    if cfg.test_data:
+    if cfg.test_data and kind == "encoder":
+        from core.train.pretrain import encoder_metrics
+
+        X_test, y_test, test_index = load_tensors(cfg.test_data, image_size)
+        metrics["test"] = encoder_metrics(model, X_test, y_test, list(test_index.classes), cfg.loss, device)
+    elif cfg.test_data:
         from core.analysis.evaluate import evaluate_members
 
         metrics["test"] = evaluate_members(cfg.model, mcfg, members, cfg.test_data, classes_probe, device)

@@ -78,7 +78,11 @@ def superres_loss_fn(weights: dict | None = None):
 
 
 def make_loss(kind: str, weights: dict | None = None):
-    """The engine loss for a model kind ("autoencoder" | "classifier" | "superres")."""
+    """The engine loss for a model kind ("autoencoder" | "classifier" | "superres" | "encoder")."""
+    if kind == "encoder":  # self-supervised: VICReg between two instrument views (core/train/pretrain.py)
+        from core.train.pretrain import vicreg_loss_fn
+
+        return vicreg_loss_fn(weights)
     if kind == "superres":
         return superres_loss_fn(weights)
     return autoencoder_loss_fn(weights) if kind == "autoencoder" else classifier_loss_fn(weights)
