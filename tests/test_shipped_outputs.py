@@ -3,7 +3,8 @@
 `tests/data/checkpoint_outputs.npz` holds, for every shipped checkpoint, its outputs on
 `probe_images(129)` computed from the original (fat, format 1) files before they were
 rewritten in the lean form: `<name>/latent` and `<name>/recon` (every 2nd pixel) for
-autoencoders, `<name>/logits` for classifiers, `<name>/upscaled` (every 2nd pixel) for super-resolution
+autoencoders, `<name>/logits` for classifiers, `<name>/embedding` and `<name>/projection` for
+self-supervised encoders, `<name>/upscaled` (every 2nd pixel) for super-resolution
 models (on `probe_images` of their training LR side). Regenerate only on purpose:
 `python tests/test_shipped_outputs.py` (it overwrites the fixture from checkpoints/ as they are).
 """
@@ -47,6 +48,8 @@ def outputs(loaded) -> dict[str, np.ndarray]:
             return {"logits": loaded.model(x).numpy()}
         if loaded.kind == "superres":
             return {"upscaled": loaded.model(x)[:, :, ::2, ::2].numpy()}
+        if loaded.kind == "encoder":
+            return {"embedding": loaded.model.embed(x).numpy(), "projection": loaded.model(x).numpy()}
         return {"latent": loaded.model.encode(x).numpy(), "recon": loaded.model(x)[:, :, ::2, ::2].numpy()}
 
 
@@ -83,10 +86,11 @@ def _transforms(group: str | None):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids)
 def test_equivariant_outputs_are_invariant_and_cnn_outputs_are_not(entry):
-    """Latent (autoencoders) or logits (classifiers) under 90-degree rotations and, where the
+    """Latent (autoencoders), logits (classifiers) or embedding (encoders) under 90-degree rotations and, where the
     group has them, flips: exact up to rounding on the odd 129-px grid for escnn models."""
     loaded = _load(entry)
-    f = loaded.model if entry["kind"] in ("classifier", "superres") else loaded.model.encode
+    f = {"classifier": loaded.model, "superres": loaded.model, "encoder": getattr(loaded.model, "embed", None)}.get(
+        entry["kind"], getattr(loaded.model, "encode", None))
     x = probe_images(loaded.image_size)
     group = entry["config"].get("group") if is_equivariant(entry["model"]) else None
     assert group is None or int(group[1:]) % 4 == 0, "90-degree rotations must be group elements"

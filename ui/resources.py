@@ -23,7 +23,7 @@ def checkpoints(kind: str | None = None, generator: str | None = None,
                 equivariant: bool | None = None) -> list[dict]:
     """Index entries (shipped, then user runs), read afresh on every render.
 
-    `kind` is "autoencoder" | "classifier" | "superres" (None: autoencoders and classifiers); `generator` the training data ("disks" | "lenses");
+    `kind` is "autoencoder" | "classifier" | "superres" | "encoder" (None: autoencoders and classifiers); `generator` the training data ("disks" | "lenses");
     `equivariant` keeps only escnn models (True) or only the CNN baselines (False).
     """
     from core.checkpoints import list_checkpoints
@@ -33,8 +33,8 @@ def checkpoints(kind: str | None = None, generator: str | None = None,
     for e in entries:
         if kind is not None and e.get("kind") != kind:
             continue
-        if kind is None and e.get("kind") == "superres":  # pages asking for any model are built for AEs and classifiers
-            continue
+        if kind is None and e.get("kind") in ("superres", "encoder"):  # pages asking for any model are built for AEs and
+            continue  # classifiers; self-supervised backbones (kind "encoder") are listed when asked for by kind
         if generator is not None and (e.get("data") or {}).get("generator") not in (generator, None):
             continue
         if equivariant is not None and _is_equivariant_entry(e) != equivariant:
