@@ -105,14 +105,15 @@ def main() -> None:
                 for seed in seeds:
                     train, rest = fewlabel.split(y, classes, k, seed, None)
                     for method in ("probe", "scratch", *(("finetune",) if k in ft_ks else ())):
-                        key = f"{loaded.sha256[:12]}|{Path(folder).name}|{k}|{seed}|{method}|{len(rest)}"
+                        tag = f"{method}-lp-lr{fewlabel.FINETUNE.lr:g}" if method == "finetune" else method
+                        key = f"{loaded.sha256[:12]}|{Path(folder).name}|{k}|{seed}|{tag}|{len(rest)}"
                         if key not in cache:
                             t0 = time.monotonic()
                             if method == "probe":
                                 auc = fewlabel.probe_run(z, y, classes, train, rest)[0]
                             else:
                                 recipe = fewlabel.SCRATCH if method == "scratch" else fewlabel.FINETUNE
-                                init = twin[2] if method == "finetune" else None
+                                init = fewlabel.finetune_start(loaded, twin[2], X[train], y[train], classes) if method == "finetune" else None
                                 model = fewlabel.train_classifier(twin[0], twin[1], X[train], yt[train], recipe, seed, init_state=init)
                                 auc = fewlabel.auc_scores(fewlabel.classifier_probs(model, X[rest]), y[rest], classes)[0]
                             cache[key] = float(auc)
@@ -129,7 +130,7 @@ def main() -> None:
         "Macro AUC (one-vs-rest, 3 classes) on the images not labelled; mean ± std over seeds (each seed draws other "
         "labelled images and seeds the trainings). probe: logistic regression on the frozen invariant embedding of the "
         "self-supervised backbone (VICReg on instrument views of data/dl2-train, labels unused). finetune: the whole "
-        "backbone + linear head trained on the K labels (300 AdamW steps, lr 5e-4). scratch: the same architecture "
+        "backbone + linear head trained on the K labels from the probe's solution (LP-FT; 300 AdamW steps, lr 1e-4). scratch: the same architecture "
         "(D4 equivariant classifier / CNN classifier) from a random initialisation, 300 AdamW steps of batch 32, "
         "lr 2e-3 cosine, random D4 element + instrument view per image. Row 'all': 5-fold cross-validated probe on "
         "every image of the folder; its scratch column cites the shipped supervised classifier trained on every "

@@ -195,3 +195,21 @@ def test_probe_command_bad_input_is_one_sentence(tmp_path, capsys, quick_recipes
     assert main(["probe", *argv, "--json"]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_finetuning_starts_from_the_probe_solution(tmp_path):
+    from core.analysis.probe import fit_probe
+    from core.models import build_model as build
+    from core.train.fewlabel import embed_all, finetune_start, load_labelled, twin_architecture
+
+    data = lens_folder(tmp_path / "data")
+    loaded = load_model(tiny_encoder_checkpoint(tmp_path))
+    X, y, classes = load_labelled(data, loaded.image_size)
+    name, cfg, trunk = twin_architecture(loaded, len(classes))
+    model = build(name, cfg)
+    model.load_state_dict(finetune_start(loaded, trunk, X, y, classes), strict=False)
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(X), dim=1).numpy()
+    probe = fit_probe(embed_all(loaded, X), [classes[i] for i in y], classes=classes)
+    assert np.allclose(probs, probe.predict_proba(embed_all(loaded, X)), atol=1e-4)

@@ -5,8 +5,8 @@ In one run, on the class folders of DIR (K labelled images per class drawn with 
 `core.analysis.probe.few_label_split`; every other image is evaluated):
 - probe (default): the checkpoint's invariant embedding (`core.analysis.encode.latent_fn`) of every
   image, a linear (logistic) probe fitted on the K per class (`core.analysis.probe.fit_probe`);
-- `--finetune`: instead, the whole backbone + a new linear head trained on the K per class
-  (`FINETUNE` recipe);
+- `--finetune`: instead, the whole backbone + a linear head trained on the K per class (`FINETUNE`
+  recipe), starting from the probe's solution (LP-FT: the head is the probe fitted first);
 - scratch: the same architecture (the backbone's classifier twin, `core.models.backbone`) from a
   random initialisation, trained on the same K per class (`SCRATCH` recipe) -> `scratch_macro_auc`.
 
@@ -44,7 +44,7 @@ class Recipe:
 
 
 SCRATCH = Recipe()  # random initialisation
-FINETUNE = Recipe(lr=5e-4)  # from the pretrained trunk: a smaller step keeps what pretraining learned
+FINETUNE = Recipe(lr=1e-4)  # from the pretrained trunk and the probe's head (LP-FT): a small step keeps what pretraining learned
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,9 +107,18 @@ class _Batches:
             yield instrument_view(self.X[idx], self.recipe.views, self.gen), self.y[idx]
 
 
+def probe_head_state(probe) -> dict:
+    """The classifier head's Linear (`head.1`) that computes the linear probe's logits from the raw embedding:
+    W ((z - mean) / scale) + b = (W / scale) z + (b - W (mean / scale))."""
+    w = probe.weight / probe.scale[None, :]  # (C, d)
+    b = probe.bias - w @ probe.mean
+    return {"head.1.weight": torch.as_tensor(w, dtype=torch.float32), "head.1.bias": torch.as_tensor(b, dtype=torch.float32)}
+
+
 def train_classifier(model_name: str, config: dict, X: torch.Tensor, y: torch.Tensor, recipe: Recipe, seed: int,
                      init_state: dict | None = None, device: str = "cpu", progress=None):
-    """A classifier trained on (X (n, 1, S, S), y (n,)) with `recipe`; from `init_state` (trunk) or from scratch. Eval mode."""
+    """A classifier trained on (X (n, 1, S, S), y (n,)) with `recipe`; from `init_state` (trunk, and the head
+    when it holds `head.*`, e.g. `probe_head_state`) or from scratch. Eval mode."""
     from core.models.registry import build_model
     from core.train.engine import train_one_epoch
     from core.train.fit import recalibrate_batch_norm
@@ -169,6 +178,15 @@ def probe_run(z: np.ndarray, y: np.ndarray, classes: list[str], train: np.ndarra
     return auc_scores(probe.predict_proba(z[rest]), y[rest], classes)
 
 
+def finetune_start(loaded, trunk: dict, X: torch.Tensor, y: np.ndarray, classes: list[str]) -> dict:
+    """Weights to fine-tune from: the pretrained trunk and, as the head, the linear probe fitted on the labelled
+    images' frozen embeddings (LP-FT: the head starts right, so the first steps do not wreck the trunk)."""
+    from core.analysis.probe import fit_probe
+
+    probe = fit_probe(embed_all(loaded, X), [classes[i] for i in y], classes=classes)
+    return {**trunk, **probe_head_state(probe)}
+
+
 def few_label(loaded, X: torch.Tensor, y: np.ndarray, classes: list[str], k: int, seed: int = 0, *,
               finetune: bool = False, scratch: bool = True, max_eval: int | None = None, progress=None) -> dict:
     """The probe (or fine-tuned) and from-scratch macro AUCs on images X with class indices y (see module doc)."""
@@ -179,7 +197,8 @@ def few_label(loaded, X: torch.Tensor, y: np.ndarray, classes: list[str], k: int
                  "method": "finetune" if finetune else "probe", "n_train": int(len(train)), "n_eval": int(len(rest))}
     twin = twin_architecture(loaded, len(classes)) if (finetune or scratch) else None
     if finetune:
-        model = train_classifier(twin[0], twin[1], X[train], yt[train], FINETUNE, seed, init_state=twin[2], progress=progress)
+        model = train_classifier(twin[0], twin[1], X[train], yt[train], FINETUNE, seed,
+                                 init_state=finetune_start(loaded, twin[2], X[train], y[train], classes), progress=progress)
         out["macro_auc"], out["per_class_auc"] = auc_scores(classifier_probs(model, X[rest]), y[rest], classes)
         out["finetune_recipe"] = asdict(FINETUNE)
     else:
