@@ -213,3 +213,12 @@ def test_finetuning_starts_from_the_probe_solution(tmp_path):
         probs = torch.softmax(model(X), dim=1).numpy()
     probe = fit_probe(embed_all(loaded, X), [classes[i] for i in y], classes=classes)
     assert np.allclose(probs, probe.predict_proba(embed_all(loaded, X)), atol=1e-4)
+
+
+def test_evaluate_on_a_backbone_points_to_the_probe_command(tmp_path, capsys):
+    from core.cli import main
+
+    data = lens_folder(tmp_path / "data", n_per_class=2)
+    assert main(["evaluate", "--checkpoint", str(tiny_encoder_checkpoint(tmp_path)), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "python -m core probe" in err and err.count("\n") == 1

@@ -174,6 +174,11 @@ def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: 
     from core.data.datasets import load_tensors
 
     kind = loaded.kind
+    if kind == "encoder":
+        from core.errors import InputError
+
+        raise InputError(f"'{loaded.name}' is a self-supervised backbone without classes or reconstructions; measure it "
+                         f"with `python -m core probe --checkpoint {loaded.name} --data DIR --labels-per-class K`.")
     classes = list(loaded.classes) if kind == "classifier" else None
     if progress:
         progress(0, 1, "reading the images")
