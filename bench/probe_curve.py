@@ -105,8 +105,8 @@ def main() -> None:
                 for seed in seeds:
                     train, rest = fewlabel.split(y, classes, k, seed, None)
                     for method in ("probe", "scratch", *(("finetune",) if k in ft_ks else ())):
-                        tag = f"{method}-lp-lr{fewlabel.FINETUNE.lr:g}" if method == "finetune" else method
-                        key = f"{loaded.sha256[:12]}|{Path(folder).name}|{k}|{seed}|{tag}|{len(rest)}"
+                        method_tag = f"{method}-lp-lr{fewlabel.FINETUNE.lr:g}" if method == "finetune" else method
+                        key = f"{loaded.sha256[:12]}|{Path(folder).name}|{k}|{seed}|{method_tag}|{len(rest)}"
                         if key not in cache:
                             t0 = time.monotonic()
                             if method == "probe":
