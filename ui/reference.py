@@ -136,25 +136,32 @@ def clusters(name: str, sha256: str | None, generator: str, method: str, k: int 
     return {"labels": result.labels, "k": result.k, "silhouette": result.silhouette, "agreement": scores}
 
 
-@st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
-def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
-                 n_neighbours: int = 6) -> dict:
-    """Map positions (M, 2) of raw 2-D images and their nearest reference images in latent space.
+@st.cache_data(max_entries=64, show_spinner="Encoding the images…")
+def embed_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray]) -> np.ndarray:
+    """Invariant vectors (M, d) of raw 2-D images under checkpoint `name`, as the map sees them.
 
     Disk images are cut out first (core.data.cutout), as on the Reconstruct page, so that an
     observer's wide field is placed by its disk rather than by its empty sky."""
     from core.analysis.encode import encode_images
 
-    ref = reference_map(name, sha256, generator)
     loaded = loaded_model(name, sha256)
     if generator == "disks":
         from core.data.cutout import cutout
 
         images = [cutout(image, loaded.image_size).image for image in images]
-    z = encode_images(loaded, images)  # (M, d)
+    return encode_images(loaded, images)  # (M, d)
+
+
+@st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
+def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
+                 n_neighbours: int = 6) -> dict:
+    """Map positions (M, 2) of raw 2-D images, their invariant vectors "z" (M, d) and their nearest
+    reference images in latent space."""
+    ref = reference_map(name, sha256, generator)
+    z = embed_images(name, sha256, generator, images)  # (M, d)
     idx, dist = ref.lmap.nearest(z, k=n_neighbours)
     return {"coords": ref.lmap.place(z), "pca": pca_map(name, sha256, generator).place(z), "neighbours": idx,
-            "distances": dist}
+            "distances": dist, "z": z}
 
 
 def pca_map(name: str, sha256: str | None, generator: str):
@@ -175,6 +182,11 @@ def search(ref: ReferenceMap, text: str) -> list[int]:
 
 def _relative(ref: ReferenceMap, f: str) -> str:
     return str(Path(f).relative_to(ref.folder)) if Path(f).is_relative_to(ref.folder) else str(f)
+
+
+def relative_files(ref: ReferenceMap) -> list[str]:
+    """Each reference image's path relative to the reference folder ("cdm/000012.npy"), in map order."""
+    return [_relative(ref, f) for f in ref.latents.files]
 
 
 def neighbour_gallery(ref: ReferenceMap, image: np.ndarray, name: str, indices, distances, n_cols: int = 7) -> None:
@@ -214,7 +226,7 @@ def table(ref: ReferenceMap, cluster_labels: np.ndarray | None, pca: np.ndarray 
     """One row per reference image: file, known label, cluster, t-SNE (and PCA) coordinates."""
     z = ref.latents
     return pd.DataFrame({
-        "file": [_relative(ref, f) for f in z.files],
+        "file": relative_files(ref),
         "label": z.labels if z.labels else [""] * len(z.files),
         "cluster": cluster_labels if cluster_labels is not None else [-1] * len(z.files),
         "tsne_x": ref.lmap.coords[:, 0],
