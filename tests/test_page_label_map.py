@@ -229,3 +229,29 @@ def test_opacity_runs_from_chance_to_certainty():
     from ui.label_map import MIN_OPACITY, opacity
 
     np.testing.assert_allclose(opacity(np.array([1 / 3, 2 / 3, 1.0, 0.1]), 3), [MIN_OPACITY, (1 + MIN_OPACITY) / 2, 1, MIN_OPACITY])
+
+
+def test_a_self_supervised_encoder_is_a_map_model_like_any_other(app, tmp_path, monkeypatch):  # noqa: F811
+    """A checkpoint of kind "encoder" (issue 15's pretrained backbone) in runs/ is offered on the map and labelled."""
+    import core.checkpoints as ck
+    from core.checkpoints import register, save_checkpoint
+    from core.models import registry
+
+    if "equivariant_encoder" not in registry.MODEL_NAMES:
+        pytest.skip("no self-supervised encoder model in this branch (issue 15's pretraining part)")
+    torch.manual_seed(0)
+    model = registry.build_model("equivariant_encoder", {"image_size": 33}).eval()
+    runs = tmp_path / "runs"
+    path = save_checkpoint(runs / "tiny-ssl.pt", model_name="equivariant_encoder", config=model.config.to_dict(),
+                           state_dict=model.state_dict(), metrics={}, data_manifest={"generator": "lenses", "n": 12},
+                           command="test", history={})
+    register(path, "tiny-ssl")
+    monkeypatch.setattr(ck, "RUNS_DIR", runs)
+    at = open_page(app, PAGE)
+    at.selectbox(key="map_model").set_value("tiny-ssl").run()
+    assert not at.exception, [e.value for e in at.exception]
+    label(at, [0, 1, 2], "a")
+    label(at, [6, 7, 8], "b")
+    traces = predicted_traces(at)
+    assert traces and set(traces) <= {"predicted a", "predicted b"}
+    assert sum(len(array_of(t["customdata"])) for t in traces.values()) == 12
