@@ -196,6 +196,9 @@ def test_labels_survive_page_switches_belong_to_their_model_and_restore_from_csv
     assert set(yours["predicted"]) <= {"mine", "reference"} and yours["probability"].between(0.5, 1).all()
     assert list(yours["label"][:3]) == ["even", "odd", "even"]
     saved = downloads[_button(at, "lm_labels_csv").proto.url]
+    at.button(key="lm_remove").click().run()  # nothing picked to remove: one sentence, nothing lost
+    assert "Pick labelled points under Labelled points to change first." in warned(at)
+    assert len(frame(at, "lm_table")) == 5
 
     at.switch_page("pages/data.py").run()
     at.switch_page(PAGE).run()

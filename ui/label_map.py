@@ -220,12 +220,13 @@ def _assign(key: str, points: list[Point], class_key: str) -> None:
 
 
 def _relabel(key: str, edit_key: str, class_key: str) -> None:
-    ids, name = st.session_state.get(edit_key) or [], str(st.session_state.get(class_key) or "").strip()
     store = labels_of(key)
+    ids = [i for i in st.session_state.get(edit_key) or [] if i in store]
+    name = str(st.session_state.get(class_key) or "").strip()
     if not ids or not name:
-        _say("warning", "Pick labelled points below and type their new class name first.")
+        _say("warning", "Pick labelled points under Labelled points to change and type their class name first.")
         return
-    _store(key, [store[i] for i in ids if i in store], [name] * len([i for i in ids if i in store]))
+    _store(key, [store[i] for i in ids], [name] * len(ids))
     st.session_state[edit_key] = []
     _say("success", f"Relabelled {len(ids)} as “{name}”.")
 
@@ -236,7 +237,8 @@ def _remove(key: str, edit_key: str) -> None:
     for i in ids:
         del store[i]
     st.session_state[edit_key] = []
-    _say("success" if ids else "warning", f"Removed {len(ids)} labels." if ids else "Pick labelled points to remove first.")
+    _say("success" if ids else "warning",
+         f"Removed {len(ids)} labels." if ids else "Pick labelled points under Labelled points to change first.")
 
 
 def _restore(key: str, upload_key: str, ref, pca, entry: dict, generator: str) -> None:
@@ -271,7 +273,7 @@ def _show_message() -> None:
 
 
 def panel(lab: Labelling, ref, pca, entry: dict, generator: str, selected: Sequence[int],
-          extra: tuple[list[str], list[np.ndarray]] = ([], [])) -> None:
+          extra: tuple[list[str], list[np.ndarray]] | None = None) -> None:
     """Label the selection, the table of labels (remove / relabel), downloads, and the predictions for
     the session's images (its list and `extra` = (names, images) placed on the map)."""
     st.subheader("Label on the map")
@@ -298,7 +300,7 @@ def panel(lab: Labelling, ref, pca, entry: dict, generator: str, selected: Seque
     st.file_uploader("Restore labels from a CSV", type=["csv"], key="lm_restore", on_change=_restore,
                      args=(lab.key, "lm_restore", ref, pca, entry, generator))
     if lab.probe is not None:
-        _your_images(lab, entry, generator, entries, extra)
+        _your_images(lab, entry, generator, entries, extra or ([], []))
 
 
 def _labels_table(lab: Labelling, ref) -> None:
