@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from test_e2e_browser import server  # noqa: F401 - the module's `streamlit run app.py`
 
-from bench._server import APP_IDLE, CHROMIUM, EXCEPTION, AppServer, launch_browser
+from bench._server import APP_IDLE, CHROMIUM, EXCEPTION, launch_browser
 from core.atomic import atomic_write_bytes
 from core.paths import REPO_ROOT, TEST_ARTIFACTS_DIR
 
@@ -30,27 +31,14 @@ _TRACES = """() => { const gd = document.querySelector('[data-testid="stPlotlyCh
     return gd && gd.data ? gd.data.map(t => t.name) : []; }"""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    app = AppServer(env={"EQUISCOPE_HOSTED": "0"}, log_path=tmp_path_factory.mktemp("server") / "streamlit.log")
-    try:
-        app.start(timeout_s=60)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield app.url
-    finally:
-        app.stop()
-
-
 def _wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_timeout(300)  # let a rerun triggered by the last action start
     page.wait_for_selector(APP_IDLE, timeout=timeout_ms)
     assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.text_content()
 
 
-def _open_map(page, server: str) -> None:
-    page.goto(server + "/" + URL)
+def _open_map(page, url: str) -> None:
+    page.goto(url + "/" + URL)
     page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=600_000)
     _wait_idle(page, timeout_ms=600_000)
 
@@ -98,7 +86,7 @@ def _few_labels_csv(tmp_path) -> str:
     return str(path)
 
 
-def test_lasso_name_label_and_the_probe_colours_the_map(server, tmp_path):
+def test_lasso_name_label_and_the_probe_colours_the_map(server, tmp_path):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
