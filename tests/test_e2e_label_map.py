@@ -46,7 +46,8 @@ def _open_map(page, url: str) -> None:
 def _lasso(page, x0: float, x1: float) -> None:
     """A lasso over the horizontal band [x0, x1] (fractions of the width) of the first map."""
     plot = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
-    plot.scroll_into_view_if_needed()
+    plot.evaluate("el => el.scrollIntoView({block: 'center'})")  # wholly in view: the button below scrolled away
+    page.wait_for_timeout(300)
     box = plot.locator(".nsewdrag").first.bounding_box()
     left, right = box["x"] + x0 * box["width"], box["x"] + x1 * box["width"]
     top, bottom = box["y"] + 0.02 * box["height"], box["y"] + 0.98 * box["height"]
