@@ -15,7 +15,7 @@ st.caption("Each point is one simulated reference image, placed by t-SNE (left) 
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 with c1:
-    entry = widgets.pick_model(None, equivariant=None, key="map_model", label="Model")
+    entry = widgets.pick_model(None, equivariant=None, key="map_model", label="Model", extra_kinds=("encoder",))
 generator = widgets.generator_of(entry)
 colour = c2.radio("Colour by", label_map.COLOURINGS, key="map_colour")
 method = c3.selectbox("Clustering", ["spectral", "kmeans", "hdbscan"], key="map_method")

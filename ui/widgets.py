@@ -26,13 +26,18 @@ def current_image(required: bool = True) -> dict | None:
 
 
 def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: str | None = None,
-               generator: str | None = None, required: bool = True, image_kind: str | None = None) -> dict | None:
+               generator: str | None = None, required: bool = True, image_kind: str | None = None,
+               extra_kinds: tuple[str, ...] = ()) -> dict | None:
     """A selectbox of checkpoints of one kind; returns the chosen index entry.
 
     Lists the index on every render, so a checkpoint trained on the Train page shows up at
-    once. With `required`, the page stops with a hint when none exists.
+    once. With `required`, the page stops with a hint when none exists. `extra_kinds` appends
+    checkpoints of further kinds (the Latent map: self-supervised backbones, kind "encoder").
     """
     entries = resources.checkpoints(kind, generator, equivariant)
+    listed = {e["name"] for e in entries}
+    entries += [e for extra in extra_kinds for e in resources.checkpoints(extra, generator, equivariant)
+                if e["name"] not in listed]
     family = {True: "equivariant ", False: "CNN ", None: ""}[equivariant]
     what = f"{family}{kind or 'model'}"
     label = label or what[0].upper() + what[1:]
