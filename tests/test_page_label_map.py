@@ -246,13 +246,17 @@ def test_a_self_supervised_encoder_is_a_map_model_like_any_other(app, tmp_path, 
     model = registry.build_model("equivariant_encoder", {"image_size": 33}).eval()
     runs = tmp_path / "runs"
     path = save_checkpoint(runs / "tiny-ssl.pt", model_name="equivariant_encoder", config=model.config.to_dict(),
-                           state_dict=model.state_dict(), metrics={}, data_manifest={"generator": "lenses", "n": 12},
+                           state_dict=model.state_dict(), metrics={},
+                           data_manifest={"generator": "lenses", "n": 12, "preset": "deeplense-model2"},
                            command="test", history={})
     register(path, "tiny-ssl")
     monkeypatch.setattr(ck, "RUNS_DIR", runs)
     at = open_page(app, PAGE)
     at.selectbox(key="map_model").set_value("tiny-ssl").run()
     assert not at.exception, [e.value for e in at.exception]
+    from ui.reference import preset_of
+
+    assert preset_of("tiny-ssl") == "deeplense-model2"  # its map shows the lenses of its own preset
     label(at, [0, 1, 2], "a")
     label(at, [6, 7, 8], "b")
     traces = predicted_traces(at)

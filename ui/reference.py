@@ -42,10 +42,12 @@ def _stage(progress: Progress | None, start: float, span: float) -> Progress | N
 
 
 def preset_of(name: str) -> str:
-    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset)."""
-    from ui.resources import checkpoints
+    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset).
 
-    for entry in checkpoints():
+    Looks through every checkpoint, whatever its kind (`ui.resources.checkpoints()` leaves some kinds out)."""
+    from core.checkpoints import list_checkpoints
+
+    for entry in list_checkpoints():
         if entry["name"] == name:
             return (entry.get("data") or {}).get("preset") or "project"
     return "project"
