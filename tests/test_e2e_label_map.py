@@ -17,9 +17,16 @@ from core.paths import REPO_ROOT, TEST_ARTIFACTS_DIR
 
 SCREENSHOTS = (REPO_ROOT / os.environ["EQUISCOPE_SCREENSHOTS"] if os.environ.get("EQUISCOPE_SCREENSHOTS")
                else TEST_ARTIFACTS_DIR / "screenshots")
-MODEL = "lenses-model2-equivariant"  # a shipped backbone with a DeepLense Model II reference set
-URL = f"?page=latent_map&map_model={MODEL}"
+BACKBONES = ("lenses-ssl-equivariant", "lenses-model2-equivariant")  # the first shipped one: both map Model II lenses
 PER_CLASS = 20
+
+
+def _backbone() -> str:
+    from core.checkpoints import list_checkpoints
+
+    names = {e["name"] for e in list_checkpoints()}
+    return next(name for name in BACKBONES if name in names)
+
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,8 +44,8 @@ def _wait_idle(page, timeout_ms: int = 120_000) -> None:
     assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.text_content()
 
 
-def _open_map(page, url: str) -> None:
-    page.goto(url + "/" + URL)
+def _open_map(page, url: str, model: str) -> None:
+    page.goto(f"{url}/?page=latent_map&map_model={model}")
     page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=600_000)
     _wait_idle(page, timeout_ms=600_000)
 
@@ -72,13 +79,13 @@ def _label(page, name: str) -> None:
     page.get_by_text(f"as “{name}”").first.wait_for(timeout=30_000)
 
 
-def _few_labels_csv(tmp_path) -> str:
+def _few_labels_csv(tmp_path, model: str) -> str:
     """20 reference images per class with their true class, as the Download labels button writes them."""
     from core.analysis.probe import few_label_split
     from core.data.datasets import scan_dataset
     from ui.reference import preset_of, reference_folder_name
 
-    folder = reference_folder_name("lenses", preset_of(MODEL))
+    folder = reference_folder_name("lenses", preset_of(model))
     index = scan_dataset(folder)
     train, _ = few_label_split(index.labels, PER_CLASS, seed=0)
     rows = ["file,x,y,class"] + [f"{index.files[i].relative_to(folder)},,,{index.labels[i]}" for i in train]
@@ -93,8 +100,9 @@ def test_lasso_name_label_and_the_probe_colours_the_map(server, tmp_path):  # no
     with sync_playwright() as p:
         browser = launch_browser(p)
         try:
+            model = _backbone()
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            _open_map(page, server)
+            _open_map(page, server, model)
             _lasso(page, 0.02, 0.4)
             _label(page, "left")
             page.get_by_text("Label images of at least two classes").first.wait_for(timeout=30_000)
@@ -105,9 +113,9 @@ def test_lasso_name_label_and_the_probe_colours_the_map(server, tmp_path):  # no
             assert "labelled" in names
 
             page = browser.new_page(viewport={"width": 1400, "height": 2400})  # a new session: no labels
-            _open_map(page, server)
+            _open_map(page, server, model)
             uploader = page.locator('[data-testid="stFileUploader"]', has_text="Restore labels from a CSV")
-            uploader.locator('input[type="file"]').set_input_files(_few_labels_csv(tmp_path))
+            uploader.locator('input[type="file"]').set_input_files(_few_labels_csv(tmp_path, model))
             _wait_idle(page)
             page.get_by_text(f"Restored {3 * PER_CLASS} labels.").first.wait_for(timeout=60_000)
             names = page.evaluate(_TRACES)
