@@ -43,9 +43,9 @@ matches = reference.search(ref, query)
 
 lab = label_map.labelling(entry, ref)
 groups, view = label_map.colouring(lab, colour, found["labels"], ref.latents.labels, reference.hover_texts(ref))
-common = {**view, "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images", "marked_text": placed_names,
-          "labelled_text": lab.overlay("tsne")[1], "highlighted": matches, "neighbours": placed["neighbours"][0] if placed and image is not None else (),
-          "height": 520}
+common = {**view, "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images",
+          "marked_text": placed_names, "labelled_text": lab.overlay("tsne")[1], "highlighted": matches,
+          "neighbours": placed["neighbours"][0] if placed and image is not None else (), "height": 520}
 left, right = st.columns(2)
 with left:
     fig = figures.latent_scatter(ref.lmap.coords, groups, marked=placed["coords"] if placed else None,
@@ -53,7 +53,8 @@ with left:
     event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
 with right:
     ex = pca.explained
-    fig = figures.latent_scatter(pca.coords, groups, marked=placed["pca"] if placed else None, labelled=lab.overlay("pca")[0],
+    fig = figures.latent_scatter(pca.coords, groups, marked=placed["pca"] if placed else None,
+                                 labelled=lab.overlay("pca")[0],
                                  axis_titles=(f"PC 1 ({100 * ex[0]:.0f} % of the variance)",
                                               f"PC 2 ({100 * ex[1]:.0f} % of the variance)"), **common)
     event_pca = st.plotly_chart(fig, key="map_pca", on_select="rerun", selection_mode=("points", "box", "lasso"))
