@@ -42,6 +42,16 @@ def test_a_view_keeps_the_rings_and_the_planet_gap_but_is_observed_anew():
         assert np.corrcoef(profile, truth)[0, 1] > 0.98
 
 
+def test_a_reframed_view_moves_the_rings_with_the_zoom_and_keeps_the_gap():
+    x, au_px = two_rings_with_a_planet()
+    view = nuisance_view(x, torch.Generator().manual_seed(1), NuisanceConfig(scale=(1.2, 1.2), noise=(0.003, 0.003)))
+    r, truth = radial_profile(x[0, 0].numpy(), au_px)
+    _, profile = radial_profile(view[0, 0].numpy(), au_px)
+    inner, outer, gap = (int(np.abs(r - v * 1.2).argmin()) for v in (35.0, 90.0, 60.0))  # radii grow with the zoom
+    assert profile[gap] < 0.4 * min(profile[inner], profile[outer])
+    assert abs(int(np.argmax(profile[: gap])) - inner) <= 2
+
+
 def test_views_are_reproducible_with_a_generator_and_differ_between_draws():
     x, _ = two_rings_with_a_planet()
     a = nuisance_view(x.repeat(2, 1, 1, 1), torch.Generator().manual_seed(3))
@@ -70,7 +80,7 @@ def test_vicreg_weight_adds_the_pair_term_in_training_only():
     model = training_module(build_model("cnn_ae", {"image_size": 33, "channels": (2, 4, 4), "latent_dim": 4,
                                                    "decoder_channels": (4, 4, 4, 4)}))
     x = torch.rand(4, 1, 33, 33)
-    plain, with_pairs = autoencoder_loss_fn({}), autoencoder_loss_fn({"vicreg": 0.1})
+    plain, with_pairs = autoencoder_loss_fn({}), autoencoder_loss_fn({"vicreg": 0.1, "vicreg_dims": 2, "vicreg_scale": [0.9, 1.1]})
     model.train()
     total, parts = with_pairs(model, x, None)
     assert {"vicreg_invariance", "vicreg_variance", "vicreg_covariance"} <= set(parts)

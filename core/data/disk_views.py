@@ -1,8 +1,9 @@
 """A second view of a disk image that differs only in how it was observed, for invariance training.
 
 `nuisance_view(x)` takes a batch of disk images on the model grid (B, 1, S, S) in [0, 1] and
-returns the same disks observed again: a slightly wider beam, CASA-like clean residuals, a new
-thermal-noise realisation correlated on the beam scale, renormalised to [0, 1] as
+returns the same disks observed again: optionally framed larger or smaller (`scale`: distance and
+pixel scale), a slightly wider beam, CASA-like clean residuals, a new thermal-noise realisation
+correlated on the beam scale, renormalised to [0, 1] as
 `core.data.preprocess.prepare` does. What the physics put there (rings, gaps carved by the
 planets, cavities, spirals, inclination and position angle) is left alone, so a latent that
 gives both views the same vector (a VICReg invariance term, `core.models.losses.vicreg_loss`)
@@ -32,6 +33,7 @@ class NuisanceConfig:
     noise_beam_px: tuple[float, float] = (0.9, 2.0)  # sigma (px) of the noise's correlation (the beam), uniform
     residual_probability: float = 0.3  # share of views that get clean residuals
     residual: tuple[float, float] = (0.005, 0.03)  # their amplitude relative to the peak, uniform
+    scale: tuple[float, float] = (1.0, 1.0)  # zoom about the centre, uniform (the disk's size in the frame); 1 = off
 
 
 def _uniform(n: int, lo_hi: tuple[float, float], generator) -> torch.Tensor:
@@ -68,7 +70,12 @@ def nuisance_view(x: torch.Tensor, generator: torch.Generator | None = None,
         raise ValueError(f"Expected disk images of shape (B, 1, S, S); got {tuple(x.shape)}.")
     b = x.shape[0]
     with torch.no_grad():
-        view = gaussian_blur(x.float().clone(), _uniform(b, config.extra_beam_px, generator))
+        view = x.float().clone()
+        if config.scale != (1.0, 1.0):
+            from core.data.transforms import RandomE2Augment
+
+            view = RandomE2Augment(rotations=1, flips=False, scale_range=config.scale, generator=generator)(view)
+        view = gaussian_blur(view, _uniform(b, config.extra_beam_px, generator))
         beam = _uniform(b, config.noise_beam_px, generator)
         residual = torch.rand(b, generator=generator) < config.residual_probability
         amplitude = _uniform(b, config.residual, generator)
