@@ -29,7 +29,7 @@ from core.data.disks import clean_residual_pattern
 @dataclass(frozen=True)
 class NuisanceConfig:
     extra_beam_px: tuple[float, float] = (0.0, 0.8)  # sigma (px) of an extra Gaussian blur, uniform in this range
-    noise: tuple[float, float] = (0.003, 0.03)  # std of the added noise relative to the peak, log-uniform
+    noise: tuple[float, float] = (0.003, 0.05)  # std of the added noise relative to the peak (training SNRs: 10-1000), log-uniform
     noise_beam_px: tuple[float, float] = (0.9, 2.0)  # sigma (px) of the noise's correlation (the beam), uniform
     residual_probability: float = 0.3  # share of views that get clean residuals
     residual: tuple[float, float] = (0.005, 0.03)  # their amplitude relative to the peak, uniform
