@@ -93,3 +93,15 @@ def test_vicreg_weight_adds_the_pair_term_in_training_only():
     assert not any(k.startswith("vicreg") for k in val_parts) and float(val) == pytest.approx(float(ref))
     with pytest.raises(ValueError, match="Unknown setting"):
         autoencoder_loss_fn({"vicreg_typo": 1.0})
+
+
+def test_fit_trains_an_autoencoder_with_the_pair_term_and_records_it(tmp_path):
+    from core.train.fit import fit
+    from tests.test_train import _cfg, make_disk_folder
+
+    make_disk_folder(tmp_path / "data")
+    path = fit(_cfg(tmp_path, epochs=1, loss={"ms_ssim": 0.1, "vicreg": 0.5, "vicreg_dims": 4}))
+    raw = torch.load(path, weights_only=True)
+    assert raw["history"]["train_vicreg_invariance"][0] > 0  # the pair term ran, per batch, into the history
+    assert "val_vicreg_invariance" not in raw["history"]  # validation scores the reconstruction alone
+    assert raw["train_config"]["loss"]["vicreg"] == 0.5
