@@ -22,9 +22,9 @@ from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, LoadedImage, fits_bytes, read_image
 from core.io.archive import is_zip, zip_images
 from core.settings import settings
-from ui import image_list
+from ui import image_list, viewer
 from ui.errors import call
-from ui.images import STRETCH_HELP, STRETCHES, pixel_statistics, stretched_figure
+from ui.images import pixel_statistics
 from ui.markdown import markdown_table, md_escape
 
 EXAMPLES_DIR = paths.EXAMPLES_DIR
@@ -121,10 +121,7 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
     meta, data = loaded.meta, loaded.data
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        stretch = st.segmented_control("Stretch", STRETCHES, default=STRETCHES[0], key=f"{key}-stretch",
-                                       help=STRETCH_HELP) or STRETCHES[0]  # fmt: skip
-        fig = stretched_figure(data, stretch, bunit=meta.bunit)
-        st.plotly_chart(fig, key=f"{key}-fig", config={"displaylogo": False})
+        viewer.show(data, key=key, meta=meta, bunit=meta.bunit)  # zoom, cuts, colour maps, WCS hover, beam
         if selectors is not None:
             selectors()
     with right:
