@@ -530,3 +530,30 @@ def test_viewer_controls_change_cut_colour_map_and_contours(app):
     assert axis["colorscale"][0][1] == "rgb(68, 1, 84)"  # viridis starts dark violet
     assert [t["type"] for t in linked["data"]].count("contour") == 2  # on the original and the reconstruction
     assert linked["layout"]["coloraxis2"]["cmin"] == -linked["layout"]["coloraxis2"]["cmax"]  # residual unchanged
+
+
+def _cutout_rects(at) -> list[dict]:
+    return [shape for spec in plotly_specs(at) for shape in spec["layout"].get("shapes", [])
+            if shape.get("type") == "rect" and str(shape.get("name", "")).startswith("cutout")]
+
+
+def test_the_cutout_box_is_drawn_on_the_data_page_and_a_user_box_holds_on_reconstruct(app):
+    """Issue 12: the Data page outlines the square the disk models see; a box set there is the Reconstruct page's."""
+    app.run()
+    assert not app.exception
+    app.button(key="sim-disk-use").click().run()
+    auto = _cutout_rects(app)  # every disk panel of the page (simulation, example, current upload)
+    assert auto and all(3 <= r["x1"] - r["x0"] <= 129 for r in auto)
+    app.number_input(key="sim-disk-box_side").set_value(21.0).run()
+    assert not app.exception
+    user = _cutout_rects(app)
+    assert len(user) == len(auto)
+    assert all((r["x1"] - r["x0"], r["y1"] - r["y0"]) == (21, 21) for r in user)  # 21 px on a side, pixel edges
+    assert any("Your box: 21 px" in c.value for c in app.caption)
+    app.switch_page("pages/reconstruct.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key="recon_box_side").value == 21.0
+    assert any(c.value.startswith("Cutout: ") and "Your box: 21 px" in c.value for c in app.caption)
+    app.number_input(key="recon_box_side").set_value(0.0).run()  # back to automatic, on both pages
+    app.switch_page("pages/data.py").run()
+    assert _cutout_rects(app) == auto

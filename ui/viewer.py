@@ -251,10 +251,23 @@ def _pixel_axes(fig: go.Figure, n: int) -> None:
     fig.layout["yaxis"].title.text = "y (px)"
 
 
+def add_box(fig: go.Figure, box: tuple[int, int, int, int], label: str = "cutout") -> None:
+    """Outline `box` = (row0, row1, col0, col1) (input pixels, half-open, as core.data.cutout gives it)
+    on the image's pixel axes, with `label` at its upper left corner."""
+    r0, r1, c0, c1 = (int(v) for v in box)
+    x0, x1, y0, y1 = c0 - 0.5, c1 - 0.5, r0 - 0.5, r1 - 0.5  # pixel edges: pixel i spans i - 0.5 .. i + 0.5
+    fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, name=label, xref="x", yref="y",
+                  line={"color": "#00e5ff", "width": 2, "dash": "dash"})
+    fig.add_annotation(x=x0, y=y1, text=label, showarrow=False, xanchor="left", yanchor="bottom",
+                       font={"color": "#00e5ff", "size": 12})
+
+
 def view_figure(image: np.ndarray, view: View = View(), *, meta=None, title: str = "", bunit: str | None = None,
                 height: int = 420, region: tuple[int, int, int, int] | None = None,
-                limits: tuple[float, float] | None = None) -> go.Figure:
-    """One image with its colour bar (in `bunit`), hover in original pixels (and RA/Dec with a WCS)."""
+                limits: tuple[float, float] | None = None, box: tuple[int, int, int, int] | None = None,
+                box_label: str = "cutout") -> go.Figure:
+    """One image with its colour bar (in `bunit`), hover in original pixels (and RA/Dec with a WCS);
+    `box` (row0, row1, col0, col1) is outlined, e.g. the cutout a disk model sees."""
     traces, lims = image_traces(image, view, meta=meta, bunit=bunit, region=region, limits=limits)
     colour = _coloraxis(view, lims, bunit or "value")  # on the trace itself: one image, one colour bar
     traces[0].update(coloraxis=None, colorscale=colour["colorscale"], zmin=lims[0], zmax=lims[1],
@@ -263,6 +276,8 @@ def view_figure(image: np.ndarray, view: View = View(), *, meta=None, title: str
     fig.update_layout(title=title, height=height,
                       margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, showlegend=False)
     _pixel_axes(fig, 1)
+    if box is not None:
+        add_box(fig, box, box_label)
     return fig
 
 
@@ -358,12 +373,13 @@ def region_controls(key: str, shape: tuple[int, int]) -> tuple[int, int, int, in
 
 
 def show(image: np.ndarray, *, key: str, meta=None, bunit: str | None = None, title: str = "",
-         height: int = 480) -> View:
-    """Controls, then the image (a region at full resolution when asked); returns the settings."""
+         height: int = 480, box: tuple[int, int, int, int] | None = None, box_label: str = "cutout") -> View:
+    """Controls, then the image (a region at full resolution when asked) with `box` outlined; returns the settings."""
     import streamlit as st
 
     view = controls(key, image)
     region = region_controls(key, np.shape(image))
-    st.plotly_chart(view_figure(image, view, meta=meta, bunit=bunit, title=title, height=height, region=region),
+    st.plotly_chart(view_figure(image, view, meta=meta, bunit=bunit, title=title, height=height, region=region,
+                                box=box, box_label=box_label),
                     key=f"{key}_fig", config={"displaylogo": False, "scrollZoom": True})
     return view
