@@ -464,7 +464,7 @@ def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
     import pandas as pd
 
     at = open_page(app, "pages/batch.py")
-    assert at.info[0].value == "Upload a zip to evaluate the model on it."
+    assert at.info[0].value.startswith("Upload a zip to evaluate the model on it")
     assert at.selectbox(key="batch_model").value == "disks-ae-equivariant"  # no data yet: the first example's kind
     raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, wrapper="dataset/")  # DeepLense's names
     at.file_uploader(key="batch_zip").set_value([("lenses.zip", raw, "application/zip")]).run()
@@ -486,6 +486,26 @@ def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
     assert not at.exception
     assert at.subheader[-1].value == "The worst reconstructions (input | reconstruction)"
     assert "Mean MS-SSIM" in [m.label for m in at.metric]
+
+
+def test_batch_evaluation_of_the_labelled_images_of_the_list(app, downloads):
+    """Issue 14: the Batch page evaluates the session's labelled list entries (a zip loaded on the Data page)."""
+    import pandas as pd
+
+    app.run()
+    raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, n_per_class=2)
+    app.file_uploader[0].set_value([("lenses.zip", raw, "application/zip")]).run()
+    assert not app.exception and len(app.session_state["image_list"]) == 6
+    at = open_page(app, "pages/batch.py")
+    assert at.radio(key="batch_source").value == "list"  # labelled images in the list: offered first
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="batch_model").value == "lenses-classifier-equivariant"  # follows the labels
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert len(table) == 6 and sorted(table["true"]) == sorted(CLASSES * 2)
+    assert set(table["file"]) == {f"lenses.zip/{f}/{i:03d}.npy" for f in ("no", "sphere", "vort") for i in range(2)}
+    assert dict(zip(table["file"], table["true"]))["lenses.zip/sphere/001.npy"] == "cdm"  # each name with its own label
+    at.radio(key="batch_source").set_value("zip").run()  # the zip uploader is still there
+    assert at.info[0].value.startswith("Upload a zip")
 
 
 def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
