@@ -8,12 +8,11 @@ different folders, a long FITS header).
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import ROOT
+from conftest import ROOT, npy_bytes, zip_of
 from streamlit.testing.v1 import AppTest
 
 from core.errors import InputError
@@ -33,22 +32,8 @@ def fits_bytes(data: np.ndarray, **cards) -> bytes:
     return buf.getvalue()
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array, dtype=np.float32))
-    return buf.getvalue()
-
-
 def upload(name: str, raw: bytes) -> tuple[str, bytes, str]:
     return (name, raw, "application/octet-stream")
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for path, raw in files.items():
-            z.writestr(path, raw)
-    return buf.getvalue()
 
 
 def new_app() -> AppTest:

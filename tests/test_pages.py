@@ -512,7 +512,7 @@ def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
     at = open_page(app, "pages/batch.py")
     at.file_uploader(key="batch_zip").set_value([("broken.zip", b"PK\x03\x04 not really", "application/zip")]).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["broken.zip is not a valid zip archive; zip the data set's folder again."]
+    assert [e.value for e in at.error] == ["broken.zip is not a readable zip archive; zip the image files (or their class folders) again."]
 
 
 def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
