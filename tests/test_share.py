@@ -96,6 +96,8 @@ def test_an_uploaded_image_is_named_in_the_link_and_the_sidebar_says_it_does_not
     assert len(warnings) == 1 and "made with an uploaded file, my\\_disk\\.fits, which a link cannot carry" in warnings[0]
 
 
-def test_an_example_link_says_what_it_carries():
+def test_an_example_link_says_what_it_carries_also_on_a_page_that_stops_early():
     at = open_link({"example": "lens_cdm.npy"})
     assert any("reopens this page, the example, and its settings" in c.value for c in at.sidebar.caption)
+    blank = open_link({"page": "reconstruct"})  # no image: the page stops after its hint
+    assert blank.info and any("Share this view" in c.value for c in blank.sidebar.caption)

@@ -135,9 +135,14 @@ def share_note(params: dict[str, str]) -> str:
             "(an uploaded file would not travel with it).")
 
 
+def note(page) -> None:
+    """Say in the sidebar what the link of this view carries (drawn before the page runs: a page that
+    stops early still shows it; the image and settings come from callbacks, which ran before)."""
+    st.sidebar.caption(share_note(view_params(page)))
+
+
 def publish(page) -> None:
-    """Write the view into the address bar (only when it changed) and say in the sidebar what it carries."""
+    """Write the view into the address bar (only when it changed)."""
     params = view_params(page)
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
-    st.sidebar.caption(share_note(params))
