@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench._server import APP_IDLE, CHROMIUM, AppServer, launch_browser
+from bench._server import APP_IDLE, CHROMIUM, AppServer, drag_zoom, launch_browser
 from core.atomic import atomic_write_bytes
 from core.paths import REPO_ROOT, TEST_ARTIFACTS_DIR
 
@@ -114,12 +114,7 @@ def _zoom_and_hover(page, index: int = 0) -> str:
         plot.hover()
         zoom.first.click()
     before = page.evaluate(_AXIS_RANGE, index)
-    box = plot.locator(".nsewdrag").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - box["width"] * 0.3, cy - box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(cx + box["width"] * 0.3, cy + box["height"] * 0.3, steps=8)
-    page.mouse.up()
+    drag_zoom(page, plot)
     page.wait_for_function(f"(old) => ({_AXIS_RANGE})({index}) !== old", arg=before, timeout=10_000)
     # Under load plotly can still draw a hover label for the drag's starting point after the zoom
     # (read then in zoomed coordinates: x 41, y 87 instead of the centre's 64, 64). Take the pointer
