@@ -577,3 +577,12 @@ def test_the_cutout_box_is_drawn_on_the_data_page_and_a_user_box_holds_on_recons
     app.number_input(key="recon_box_side").set_value(0.0).run()  # back to automatic, on both pages
     app.switch_page("pages/data.py").run()
     assert _cutout_rects(app) == auto
+
+
+def test_a_box_the_image_cannot_take_is_said_under_the_image_not_as_an_error(app):
+    app.run()
+    app.number_input(key="sim-disk-box_side").set_value(1.0).run()
+    app.selectbox(key="sim-disk-box_unit").set_value("au").run()  # au without a distance
+    assert not app.exception and not app.error
+    assert any(c.value.startswith("No cutout box: A box in au needs the distance") for c in app.caption)
+    assert not _cutout_rects(app)

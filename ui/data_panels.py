@@ -121,8 +121,12 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
     meta, data = loaded.meta, loaded.data
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        cut = call(disk_cutout, data, meta.pixel_scale_arcsec, meta.fill_value, widgets.shared_cutout_box(),
-                   stop=False) if kind == "disk" else None
+        cut, problem = None, None
+        if kind == "disk":
+            try:
+                cut = disk_cutout(data, meta.pixel_scale_arcsec, meta.fill_value, widgets.shared_cutout_box())
+            except ValueError as exc:  # e.g. a box in arcsec without a pixel scale: said under the box, not as an error
+                problem = str(exc)
         viewer.show(data, key=key, meta=meta, bunit=meta.bunit,  # zoom, cuts, colour maps, WCS hover, beam
                     box=cut["box"] if cut else None, box_label=f"cutout ({cut['source']})" if cut else "cutout")
         if kind == "disk":
@@ -130,6 +134,8 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
             if cut:
                 st.caption("The dashed square is what the disk models see (Reconstruct uses the same box): "
                            + " ".join(cut["notes"][-2:-1]))
+            elif problem:
+                st.caption(f"No cutout box: {problem}")
         if selectors is not None:
             selectors()
     with right:
