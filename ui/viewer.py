@@ -354,9 +354,9 @@ def controls(key: str, image: np.ndarray | None = None, *, contours: bool = True
     """The display settings (stretch, cut, manual limits, colour map, contours) in one compact row."""
     import streamlit as st
 
-    a, b, c, d = st.columns([3, 2, 2, 2])
-    stretch = a.segmented_control("Stretch", STRETCHES, default="linear", key=f"{key}_stretch",
-                                  help="The colour scale's curve: log, sqrt and asinh lift faint emission.") or "linear"
+    a, b, c, d = st.columns(4)  # selects, not buttons: the row fits a narrow column (the Data page's) unclipped
+    stretch = a.selectbox("Stretch", STRETCHES, key=f"{key}_stretch",
+                          help="The colour scale's curve: log, sqrt and asinh lift faint emission.")
     cut = b.selectbox("Cut", CUTS, key=f"{key}_cut",
                       help="The value range the colours span: all, a central percentile, IRAF z-scale or your own.")
     colormap = c.selectbox("Colour map", list(COLORMAPS), key=f"{key}_cmap")
