@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(server.url)
             idle(page)
-            page.locator('input[type="file"]').first.set_input_files([str(archive), str(disk)])
-            page.locator(BADGE, has_text="Current image").first.wait_for(timeout=LONG_MS)
-            idle(page)
+            for upload in (archive, disk):  # the disk last: the current image
+                page.locator('input[type="file"]').first.set_input_files(str(upload))
+                idle(page)
+            page.locator(BADGE, has_text=f"Current image: {disk.name}").first.wait_for(timeout=LONG_MS)
             save(page, args.out, "image_list")
 
             zoom_and_hover(page)  # the Data page's viewer: zoom, hover in pixels and RA/Dec, the cutout box
@@ -117,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
             page.locator(NAV_LINK, has_text="Train").first.click()
             idle(page)
-            labelled = page.get_by_text("The images in the list")
-            if labelled.count():
-                labelled.first.click()
-                idle(page)
+            page.locator('[data-testid="stSelectbox"]').first.click()  # the model: a classifier for labelled lenses
+            page.get_by_role("option", name="Equivariant classifier").first.click()
+            idle(page)
+            page.get_by_text("The images in the list").first.click()
+            idle(page)
+            page.mouse.move(5, 5)
             save(page, args.out, "train")
         finally:
             browser.close()
