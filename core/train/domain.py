@@ -172,8 +172,9 @@ def evaluate_finder(model_name: str, config: dict, members: list[dict], folder, 
 
 
 def held_out_test_metrics(cfg, model_name: str, config: dict, members: list[dict], classes: list[str], device) -> dict:
-    """{"test": source test, "test_target": target test} with ROC points, for the folders the config names."""
-    out = {}
+    """{"test": source test, "test_target": target test} with ROC points, for the folders the config names,
+    and the `domain_adaptation` the model was trained with."""
+    out = {"domain_adaptation": cfg.domain_adaptation}
     for key, folder in (("test", cfg.test_data), ("test_target", cfg.target_test_data)):
         if folder:
             out[key] = evaluate_finder(model_name, config, members, folder, classes, device)
