@@ -200,7 +200,7 @@ def components(p: LensFindingParams) -> dict[str, np.ndarray]:
     out = {"deflector": np.zeros((n, n)), "companions": np.zeros((n, n)), "sources": np.zeros((n, n))}
     if p.sources:
         out["sources"] = np.asarray(image_model.image(kwargs_lens, kwargs_source, None, source_add=True, lens_light_add=False), dtype=np.float64)
-    for i, _galaxy_ in enumerate(lights):
+    for i in range(len(lights)):
         only = [kw if j == i else {**kw, "amp": 0.0} for j, kw in enumerate(kwargs_lens_light)]
         part = np.asarray(image_model.image(kwargs_lens, None, only, source_add=False, lens_light_add=True), dtype=np.float64)
         out["deflector" if (i == 0 and p.deflector is not None) else "companions"] += part

@@ -40,8 +40,7 @@ from core.models.registry import model_kind
 from core.paths import repo_relative
 from core.plain import to_plain
 from core.progress import Progress
-from core.train import ddp
-from core.train import domain
+from core.train import ddp, domain
 from core.train.config import PATH_FIELDS, TrainConfig, command_for
 from core.train.engine import evaluate, train_one_epoch
 from core.train.losses import ReconWithLatent, make_loss, training_module
