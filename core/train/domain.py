@@ -11,7 +11,9 @@ ramps as in the paper, lambda(p) = w (2 / (1 + exp(-10 p)) - 1) over the trainin
 [0, 1] (`domain_weight` = w). The log shows `domain` (the domain loss; near ln 2 = 0.693 when
 the domains are aligned), `domain_acc` and `lambda` per epoch.
 
-Only the classifier is saved; the domain head is training machinery. `evaluate_finder` adds the
+Only the classifier is saved; the domain head is training machinery. The run keeps its last weights,
+not the epoch with the lowest source validation loss (core/train/fit.py): without target labels the
+source loss is no criterion for the target domain, and it favours the least-adapted early epochs. `evaluate_finder` adds the
 ROC points of the positive class to the test metrics (stored in the checkpoint, so the app plots
 them without evaluating).
 """

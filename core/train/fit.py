@@ -304,7 +304,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 history.setdefault(f"train_{key}", []).append(value)
             for key, value in val.items():
                 history.setdefault(f"val_{key}", []).append(value)
-            if val["loss"] < best_val:
+            if val["loss"] < best_val or target is not None:  # DANN keeps its last weights: source loss says nothing of the target
                 best_val, best_state, bad_epochs = val["loss"], _cpu_state(model), 0
             else:
                 bad_epochs += 1
