@@ -11,6 +11,10 @@ ramps as in the paper, lambda(p) = w (2 / (1 + exp(-10 p)) - 1) over the trainin
 [0, 1] (`domain_weight` = w). The log shows `domain` (the domain loss; near ln 2 = 0.693 when
 the domains are aligned), `domain_acc` and `lambda` per epoch.
 
+`domain_adaptation = "adabn"` (Li et al. 2016, adaptive batch norm) trains on the source as usual and
+sets every batch norm's statistics from the target images alone after each epoch: no domain loss, the
+encoder's weights see only source labels.
+
 Only the classifier is saved; the domain head is training machinery. The run keeps its last weights,
 not the epoch with the lowest source validation loss (core/train/fit.py): without target labels the
 source loss is no criterion for the target domain, and it favours the least-adapted early epochs. `evaluate_finder` adds the
@@ -29,7 +33,7 @@ from torch import nn
 
 from core.errors import InputError
 
-METHODS = ("none", "dann")
+METHODS = ("none", "dann", "adabn")
 LOGGED = ("domain", "domain_acc", "lambda")  # training parts the epoch line of the log shows
 ROC_POINTS = 101  # false-positive-rate grid of the stored ROC curves
 
@@ -101,7 +105,7 @@ def load_target(cfg, image_size: int, progress=None) -> torch.Tensor | None:
 
 def attach(model: nn.Module, cfg, target: torch.Tensor | None, total_steps: int) -> nn.Module:
     """Wrap the classifier for DANN training (or return it unchanged)."""
-    if target is None:
+    if target is None or cfg.domain_adaptation != "dann":
         return model
     if not all(hasattr(model, a) for a in ("embed", "head")):
         raise InputError(f"domain_adaptation works on classifiers with an embedding and a head; {cfg.model} has none.")
@@ -132,12 +136,15 @@ def dann_loss_fn(base_loss, label_smoothing: float = 0.0):
     return loss_fn
 
 
-def bn_images(train_set, target: torch.Tensor | None, n: int = 2048):
-    """The images batch norm is recalibrated on: the training images, or, under DANN, source and
-    target images interleaved (the mixed statistics the encoder was trained with)."""
+def bn_images(train_set, target: torch.Tensor | None, method: str = "dann", n: int = 2048):
+    """The images batch norm is recalibrated on: the training images; under DANN source and target
+    images interleaved (the mixed statistics the encoder was trained with); under AdaBN the target's."""
     if target is None:
         return train_set
     from torch.utils.data import TensorDataset
+
+    if method == "adabn":
+        return TensorDataset(target[:n], torch.zeros(min(n, len(target)), dtype=torch.int64))
 
     half = min(n // 2, len(train_set), len(target))
     src = train_set[:half][0]

@@ -216,7 +216,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     loss_fn = make_loss(kind, cfg.loss)
     domain.check(cfg)
     target = domain.load_target(cfg, image_size)  # None unless domain_adaptation
-    if target is not None:
+    if cfg.domain_adaptation == "dann":
         loss_fn = domain.dann_loss_fn(loss_fn, float(cfg.loss.get("label_smoothing", 0.0)))
     augment = _make_augment(cfg.augment_rotations, kind) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
@@ -295,7 +295,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             done_steps += steps_per_epoch[fold]
             if sched is not None and not per_step:
                 sched.step()
-            recalibrate_batch_norm(_unwrap(model), domain.bn_images(train_set, target), device)
+            recalibrate_batch_norm(_unwrap(model), domain.bn_images(train_set, target, cfg.domain_adaptation), device)
             val = evaluate(_unwrap(model), val_loader, loss_fn, device)
             seconds = time.monotonic() - t0
             for key, value in [("fold", fold), ("epoch", epoch + 1), ("lr", lr), ("seconds", seconds)]:
@@ -304,7 +304,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 history.setdefault(f"train_{key}", []).append(value)
             for key, value in val.items():
                 history.setdefault(f"val_{key}", []).append(value)
-            if val["loss"] < best_val or target is not None:  # DANN keeps its last weights: source loss says nothing of the target
+            if val["loss"] < best_val or target is not None:  # adapted runs keep their last weights: source loss says nothing of the target
                 best_val, best_state, bad_epochs = val["loss"], _cpu_state(model), 0
             else:
                 bad_epochs += 1
