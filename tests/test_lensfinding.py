@@ -137,6 +137,19 @@ def test_dann_trains_logs_the_domain_loss_and_stores_both_rocs(tmp_path, finding
         assert len(m["roc"]["fpr"]) == len(m["roc"]["tpr"]) and m["roc"]["tpr"][-1] == 1.0
 
 
+def test_adabn_recalibrates_batch_norm_on_target_images_only():
+    from torch.utils.data import TensorDataset
+
+    from core.train import domain
+
+    source = TensorDataset(torch.zeros(6, 1, 5, 5), torch.zeros(6, dtype=torch.int64))
+    target = torch.ones(4, 1, 5, 5)
+    assert domain.bn_images(source, None) is source
+    assert domain.bn_images(source, target, "adabn")[:][0].eq(1).all()  # the target's images alone
+    mixed = domain.bn_images(source, target, "dann")[:][0]
+    assert mixed[0::2].eq(0).all() and mixed[1::2].eq(1).all() and len(mixed) == 8  # source, target, source, ...
+
+
 def test_domain_adaptation_needs_target_images():
     from core.errors import InputError
     from core.train import domain
