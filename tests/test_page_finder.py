@@ -70,19 +70,19 @@ def test_lenses_page_shows_the_lens_probability_and_the_finder_roc(finder_app):
     at = open_page(with_image(finder_app, _lens_image(), kind="lens"), "pages/lenses.py")
     # the substructure pickers do not offer the finders
     assert "lenses-finder-equivariant" not in at.selectbox(key="lens_model_eq").options
-    assert at.selectbox(key="lens_finder").value == "lenses-finder-equivariant-adapted"
+    assert at.selectbox(key="lens_finder").value == "lenses-finder-equivariant"  # the unadapted finder first
     line = next(m.value for m in at.markdown if "Lens probability" in m.value)
     p = float(line.split("Lens probability ")[1].split("**")[0])
-    assert 0.0 <= p <= 1.0 and "lenses-finder-equivariant-adapted" in line
+    assert 0.0 <= p <= 1.0 and "(lenses-finder-equivariant:" in line
     roc = next(s for s in plotly_specs(at) if "Lens finder ROC" in str(s["layout"].get("title")))
     names = [t["name"] for t in roc["data"]]
     assert names[0] == "chance" and len(names) == 5  # two finders x (easy, hard)
     assert "lenses-finder-equivariant-adapted, hard test (AUC 0.850)" in names
     notes = [c.value for c in at.caption] + [w.value for w in at.warning]
     assert any("percentile" in n or "outside" in n for n in notes)  # the familiarity note of the finder's answer
-    at.selectbox(key="lens_finder").set_value("lenses-finder-equivariant").run()
+    at.selectbox(key="lens_finder").set_value("lenses-finder-equivariant-adapted").run()
     assert not at.exception
-    assert any("Lens probability" in m.value and "(lenses-finder-equivariant:" in m.value for m in at.markdown)
+    assert any("Lens probability" in m.value and "(lenses-finder-equivariant-adapted:" in m.value for m in at.markdown)
 
 
 def test_lenses_page_without_finders_says_how_to_train_one(finder_app, monkeypatch):

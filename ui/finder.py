@@ -36,6 +36,12 @@ def hard_auroc(entry: dict) -> float:
     return float(value) if value is not None else -1.0
 
 
+def unadapted(entry: dict) -> bool:
+    """True for a finder trained without target-domain images: calibrated on its own (easy) domain, the default.
+    Adapted ones are for images of the target domain (their batch norm or features follow it)."""
+    return (entry.get("metrics") or {}).get("domain_adaptation", "none") == "none"
+
+
 def roc_curves(entries: list[dict]) -> dict[str, tuple[list, list, float]]:
     """"<checkpoint>, <domain> test" -> (fpr, tpr, AUROC) from each checkpoint's stored metrics."""
     curves = {}
@@ -68,11 +74,13 @@ def panel(image: dict | None) -> None:
                    "configs/lenses-finder-equivariant.toml` (see the README's Lens finding section).")
         return
     names = [e["name"] for e in entries]
-    index = int(np.argmax([hard_auroc(e) for e in entries]))  # the finder that did best on the unseen (hard) domain
+    index = int(np.argmax([hard_auroc(e) + 2 * unadapted(e) for e in entries]))  # unadapted first, then best on hard
     name = st.selectbox("Lens finder", names, index=index, key="lens_finder",
                         help="Binary lens / non-lens classifiers trained on the 'easy' domain (space telescope); "
                              "'adapted' ones were aligned to the 'hard' (Euclid-like) domain with DANN, 'adabn' ones by "
-                             "batch-norm statistics of hard images. The first offered scored best on the hard test set.")
+                             "batch-norm statistics of hard images: use those for Euclid-like images (their 0.5 threshold "
+                             "follows the hard domain). The first offered is the unadapted finder that scored best on the "
+                             "hard test set.")
     entry = entries[names.index(name)]
     if image is None:
         st.caption("No current image: the lens probability appears here once there is one.")
