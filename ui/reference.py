@@ -20,10 +20,11 @@ from core.progress import Progress
 from ui.resources import build_once, loaded_model
 
 CACHE = paths.CACHE_DIR
-REFERENCE_N = {"disks": 240, "lenses": 150}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
+REFERENCE_N = {"disks": 240, "lenses": 150, "lensfinding": 100}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
-REFERENCE_SIZE = {"disks": 129, "lenses": 150}  # simulated image side in pixels
+REFERENCE_SIZE = {"disks": 129, "lenses": 150, "lensfinding": 64}  # simulated image side in pixels
 MAP_SEED = 0  # t-SNE seed
+PRESET_GENERATORS = ("lenses", "lensfinding")  # simulators whose reference set follows the checkpoint's preset (lens finder: its domain)
 
 
 @dataclass
@@ -83,7 +84,7 @@ def reference_folder(generator: str, progress: Progress | None = None, preset: s
 
 def _folder_key(name: str, generator: str) -> str:
     """The reference folder of checkpoint `name`: its own preset's lenses, else the generator's."""
-    return str(reference_folder_name(generator, preset_of(name) if generator == "lenses" else "project"))
+    return str(reference_folder_name(generator, preset_of(name) if generator in PRESET_GENERATORS else "project"))
 
 
 def reference_map(name: str, sha256: str | None, generator: str,
@@ -112,7 +113,7 @@ def _build_latents(name: str, sha256: str | None, generator: str, progress: Prog
     from core.analysis.encode import encode_dataset
     from core.data.datasets import scan_dataset
 
-    preset = preset_of(name) if generator == "lenses" else "project"
+    preset = preset_of(name) if generator in PRESET_GENERATORS else "project"
     folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5), preset=preset)
     return encode_dataset(loaded_model(name, sha256), scan_dataset(folder), cache_dir=CACHE / "latents",
                           progress=_stage(progress, 0.5, 0.5))
