@@ -23,6 +23,7 @@ if not is_hosted():  # a public demo does not train on the shared server
 page = st.navigation(PAGES)
 share.restore(PAGES, page)  # a shared link's page, image and settings, once per session
 image_list.sidebar()
+share.note(page)  # what a copied link reopens (never an uploaded file)
 try:
     page.run()
 finally:

@@ -219,6 +219,18 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+def drag_zoom(page, plot, fraction: float = 0.3) -> tuple[float, float]:
+    """Drag a zoom box from -fraction to +fraction of plot's area about its centre (a Playwright locator of a
+    `.js-plotly-plot`); returns the centre (page pixels) the box was measured with."""
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - box["width"] * fraction, cy - box["height"] * fraction)
+    page.mouse.down()
+    page.mouse.move(cx + box["width"] * fraction, cy + box["height"] * fraction, steps=8)
+    page.mouse.up()
+    return cx, cy
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time (s) used so far by `pid` and its descendants (/proc/<pid>/stat).
 

@@ -6,6 +6,8 @@ test sets in the configs: 1000), into data/bench-disks-<seed>-<n> and data/bench
 Autoencoders: mean MS-SSIM, SSIM, MSE, PSNR; classifiers: macro / micro AUC, the weakest
 class's AUC, accuracy. The `*-10pct` rows are the same configs trained on 10% of the
 training images (`--train_fraction 0.1`, written to runs/), for sample efficiency.
+`--kind disks` (or `lenses`) re-measures only that kind's rows and keeps the other kind's rows of
+the recorded table as they are (the notes say when each part was measured).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2024, help="simulation seed of the test sets (unseen in training)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dry", action="store_true", help="print the table without writing BENCHMARKS.md")
+    parser.add_argument("--kind", choices=("disks", "lenses"), default=None, help="re-measure only this kind's rows")
     args = parser.parse_args(argv)
     import torch
 
@@ -47,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         entry = entries[name]
         kind = "disks" if entry["kind"] == "autoencoder" else "lenses"
+        if args.kind and kind != args.kind:
+            continue
         data = test_set(kind, args.n, args.seed)
         loaded = load_model(name)
         m = evaluate_loaded(loaded, data)
@@ -67,9 +72,28 @@ def main(argv: list[str] | None = None) -> None:
 
         print(markdown_table(header, rows))
         return
-    record("checkpoints", "Shipped checkpoints on unseen simulated test sets",
-           header, rows,
-           notes=TARGETS + " Reproduce each checkpoint with the `command` in checkpoints/index.json.")
+    notes = TARGETS + " Reproduce each checkpoint with the `command` in checkpoints/index.json."
+    if args.kind:
+        kept, stamp = recorded_rows("checkpoints", lambda row: args.kind not in row[6])
+        rows += kept
+        notes += f" Only the {args.kind} rows were measured at the date above; the other rows are kept from {stamp}."
+    record("checkpoints", "Shipped checkpoints on unseen simulated test sets", header, rows, notes=notes)
+
+
+def recorded_rows(section: str, keep) -> tuple[list[list[str]], str]:
+    """The table rows of a recorded BENCHMARKS.md section for which `keep(row)` is true, and when they were recorded."""
+    import re
+
+    from bench.record import BENCHMARKS_MD
+
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
+    body = re.search(rf"<!-- bench:{section} -->(.*?)<!-- /bench:{section} -->", text, re.S)
+    if not body:
+        return [], "nowhere"
+    stamp = re.search(r"Recorded: ([^\n]*?)\s*$", body.group(1), re.M)
+    lines = [ln for ln in body.group(1).splitlines() if ln.startswith("| ")][1:]  # the header row is skipped
+    rows = [[cell.strip() for cell in ln.strip().strip("|").split("|")] for ln in lines]
+    return [r for r in rows if keep(r)], stamp.group(1) if stamp else "an earlier run"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,11 @@ thermal noise. Rows per shipped disk autoencoder:
   and against has-planet (k = 2), on the PCA-whitened latent (and on the raw standardised one);
 - the third-party CASA ring image and its sky model (../shared/realdata/disks): MS-SSIM of the
   reconstruction against its input, whole frame (before cutouts) and on the cutout.
+
+Rows: every shipped disk autoencoder (ensembles included), then each `--checkpoint NAME` (e.g. an
+experiment in runs/). For an ensemble the notes add the noise-free MS-SSIM and ring score of its
+first k members averaged, k = 1..K. `--latents FILE.npz` keeps each model's latents, the planet
+counts and morphologies for clustering experiments.
 """
 
 from __future__ import annotations
@@ -83,6 +88,18 @@ def ring_hits(recon: torch.Tensor, clean: torch.Tensor, params: list, size: int 
     return hits, total
 
 
+@torch.no_grad()
+def ensemble_curve(ensemble, clean: torch.Tensor, params: list, batch: int = 32) -> str:
+    """"k: MS-SSIM, ring hits" for the mean reconstruction of the first k members, k = 1..K (noise-free inputs)."""
+    outs = torch.stack([torch.cat([m(clean[i : i + batch]) for i in range(0, len(clean), batch)]) for m in ensemble.members])
+    parts = []
+    for k in range(1, len(outs) + 1):
+        recon = outs[:k].mean(dim=0).clamp(0, 1)
+        hits, total = ring_hits(recon, clean, params)
+        parts.append(f"k={k} {per_image_ms_ssim(recon, clean).mean():.4f}, rings {hits}/{total}")
+    return "; ".join(parts)
+
+
 def cluster_ari(z: np.ndarray, labels: np.ndarray, k: int, whiten: bool, seed: int = 0) -> float:
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -119,25 +136,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="test images")
     parser.add_argument("--seed", type=int, default=2024, help="simulation seed (unseen in training)")
+    parser.add_argument("--checkpoint", action="append", default=[], help="also score this checkpoint (name or .pt); repeatable")
+    parser.add_argument("--latents", default=None, help="write every model's latents and the labels to this .npz")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     clean, noisy, params = test_images(args.n, args.seed)
     morph = np.array([p.morphology for p in params])
     planets = np.array([p.n_planets for p in params])
-    rows = []
-    names = [e["name"] for e in list_checkpoints() if e["name"] in SHIPPED and e["kind"] == "autoencoder"]
+    rows, notes, kept = [], [], {"planets": planets, "morphology": morph}
+    names = [e["name"] for e in list_checkpoints() if e["name"] in SHIPPED and e["kind"] == "autoencoder"] + args.checkpoint
     for name in names:
         loaded = load_model(name)
         recon_clean, _ = run_model(loaded.model, clean)
         _, z = run_model(loaded.model, noisy)
         scores = per_image_ms_ssim(recon_clean, clean)
         hits, total = ring_hits(recon_clean, clean, params)
+        if hasattr(loaded.model, "members"):
+            notes.append(f"{loaded.name}, first k members averaged: " + ensemble_curve(loaded.model, clean, params) + ".")
         z = z.numpy()
+        kept[f"z/{loaded.name}"] = z
         aris = [cluster_ari(z, planets, 4, w) for w in (True, False)] + [cluster_ari(z, planets > 0, 2, w) for w in (True, False)]
         real = real_data_scores(loaded)
         rows.append([name, f"{scores.mean():.4f}", *(f"{scores[morph == m].mean():.3f}" for m in ("full", "transition", "rings")),
                      f"{hits}/{total} = {hits / max(total, 1):.0%}",
                      f"{aris[0]:.3f} ({aris[1]:.3f})", f"{aris[2]:.3f} ({aris[3]:.3f})", *real])
+    if args.latents:
+        np.savez(args.latents, **kept)
     record("disk_family", "Disk autoencoders on the wider disk family: noise-free MS-SSIM, rings, clusters, real data",
            ["model", "MS-SSIM noise-free", "full", "transition", "rings", "ring peak within 1 beam",
             "ARI planet count, whitened (raw)", "ARI has-planet, whitened (raw)",
@@ -150,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
                  "and PCA-whitened to 8 components (in brackets: standardised only). Real data: MS-SSIM of the "
                  "reconstruction against its input, the whole 512-px frame resampled to the grid vs the automatic "
                  "cutout (core.data.cutout), for the third-party CASA simobserve+tclean image of a 20 au ring and "
-                 "its sky model (../shared/realdata/README.md).")
+                 "its sky model (../shared/realdata/README.md). " + " ".join(notes))
 
 
 if __name__ == "__main__":

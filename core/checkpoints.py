@@ -64,7 +64,8 @@ CHECKPOINTS_DIR = paths.CHECKPOINTS_DIR  # shipped, committed
 RUNS_DIR = paths.RUNS_DIR  # trained by users (app Train page, CLI default), git-ignored
 INDEX_NAME = "index.json"
 FORMAT = 2  # 1: members hold every buffer ("fat"); 2: lean, escnn-recomputed buffers dropped
-SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivariant", "lenses-classifier-cnn")
+SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivariant", "lenses-classifier-cnn",
+           "disks-ae-equivariant-ensemble")
 
 
 # ---------------------------------------------------------------------------- plain values

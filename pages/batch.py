@@ -1,4 +1,4 @@
-"""Batch evaluation: a labelled zip -> confusion matrix, ROC/AUC, per-file table, misclassified gallery, CSV."""
+"""Batch evaluation: a labelled zip or the list's labelled images -> confusion matrix, ROC/AUC, per-file table, misclassified gallery, CSV."""
 
 import streamlit as st
 
@@ -6,23 +6,24 @@ from core.analysis.evaluate import rows_csv
 from ui import batch, figures, widgets
 
 st.title("Batch evaluation")
-st.caption("Upload a zip of a labelled data set: one folder per class (this project's `no_sub/ cdm/ vortex/` or "
-           "DeepLense's `no/ sphere/ vort/`), or a flat folder with `labels.csv` (columns `file,label`). "
+st.caption("Evaluate a model on a labelled data set: the labelled images of the image list, or a zip with one "
+           "folder per class (this project's `no_sub/ cdm/ vortex/` or DeepLense's `no/ sphere/ vort/`), or a flat folder with `labels.csv` (columns `file,label`). "
            "Classifiers: confusion matrix, ROC, and every file with its prediction; autoencoders: reconstruction "
            "scores per file and the worst reconstructions. The latent distance says how far each image lies from "
            "the model's reference set (its percentile among the reference images' own distances). "
            "Same code path as `python -m core evaluate --csv`.")
 
-upload = st.file_uploader("Labelled data set (.zip)", type=["zip"], key="batch_zip")
-kind = batch.data_kind(upload.getvalue(), upload.name) if upload is not None else None
+source = batch.source_picker()
+kind = batch.data_kind(source.classes) if source is not None else None
 entry = widgets.pick_model(None, equivariant=None, key="batch_model", label="Model", image_kind=kind)
-if upload is None:
-    st.info("Upload a zip to evaluate the model on it.")
+if source is None:
+    st.info("Upload a zip to evaluate the model on it (or load a zip of class folders on the Data page: its "
+            "labelled images can be evaluated from the image list).")
     st.stop()
 
-result = batch.evaluate(upload.getvalue(), upload.name, entry, st.empty())
+result = batch.evaluate(source, entry, st.empty())
 n = len(result.files)
-stem = upload.name.rsplit(".", 1)[0]
+stem = source.name
 if result.kind == "classifier":
     m = result.metrics
     cols = st.columns(4)

@@ -3,20 +3,21 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, reference, widgets
+from ui import figures, label_map, reference, widgets
 from ui.errors import call
 
 st.title("Latent map")
 st.caption("Each point is one simulated reference image, placed by t-SNE (left) and by PCA (right, linear: "
            "distances mean the same everywhere) of the model's invariant latent vector. Box- or lasso-select "
            "points to see their images. The current image and any images you add (stars) are placed into the fixed "
-           "maps without refitting; rings mark the current image's nearest neighbours in latent space.")
+           "maps without refitting; rings mark the current image's nearest neighbours in latent space. Label a few "
+           "points (below the maps) and a linear probe colours the whole map by predicted class.")
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 with c1:
-    entry = widgets.pick_model(None, equivariant=None, key="map_model", label="Model")
+    entry = widgets.pick_model(None, equivariant=None, key="map_model", label="Model", extra_kinds=("encoder",))
 generator = widgets.generator_of(entry)
-colour = c2.radio("Colour by", ["cluster", "true label"], key="map_colour")
+colour = c2.radio("Colour by", label_map.COLOURINGS, key="map_colour")
 method = c3.selectbox("Clustering", ["spectral", "kmeans", "hdbscan"], key="map_method")
 k = c4.number_input("Clusters (0 = choose by silhouette)", 0, 12, 0, key="map_k")
 s1, s2 = st.columns([1, 2])
@@ -40,20 +41,20 @@ if placed_images:
     placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, placed_images, stop=False)
 matches = reference.search(ref, query)
 
-labels = ref.latents.labels
-by_cluster = colour == "cluster" or not labels
-groups = found["labels"] if by_cluster else labels
-common = {"group_title": "cluster" if by_cluster else "class", "hover": reference.hover_texts(ref),
-          "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images", "marked_text": placed_names,
-          "highlighted": matches, "neighbours": placed["neighbours"][0] if placed and image is not None else (),
-          "height": 520}
+lab = label_map.labelling(entry, ref)
+groups, view = label_map.colouring(lab, colour, found["labels"], ref.latents.labels, reference.hover_texts(ref))
+common = {**view, "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images",
+          "marked_text": placed_names, "labelled_text": lab.overlay("tsne")[1], "highlighted": matches,
+          "neighbours": placed["neighbours"][0] if placed and image is not None else (), "height": 520}
 left, right = st.columns(2)
 with left:
-    fig = figures.latent_scatter(ref.lmap.coords, groups, marked=placed["coords"] if placed else None, **common)
+    fig = figures.latent_scatter(ref.lmap.coords, groups, marked=placed["coords"] if placed else None,
+                                 labelled=lab.overlay("tsne")[0], **common)
     event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
 with right:
     ex = pca.explained
     fig = figures.latent_scatter(pca.coords, groups, marked=placed["pca"] if placed else None,
+                                 labelled=lab.overlay("pca")[0],
                                  axis_titles=(f"PC 1 ({100 * ex[0]:.0f} % of the variance)",
                                               f"PC 2 ({100 * ex[1]:.0f} % of the variance)"), **common)
     event_pca = st.plotly_chart(fig, key="map_pca", on_select="rerun", selection_mode=("points", "box", "lasso"))
@@ -78,8 +79,10 @@ if query:
 if selected:
     st.subheader(f"{len(selected)} selected images")
     widgets.gallery(ref, selected)
+label_map.panel(lab, ref, pca, entry, generator, selected, (placed_names, placed_images))
 
-st.download_button("Download the map as CSV", reference.table(ref, found["labels"], pca.coords).to_csv(index=False),
+table = label_map.with_predictions(reference.table(ref, found["labels"], pca.coords), lab)
+st.download_button("Download the map as CSV", table.to_csv(index=False),
                    file_name=f"latent_map_{entry['name']}_{generator}.csv", mime="text/csv", key="map_csv")
 if placed_images:
     rows = {"image": placed_names, "tsne_x": placed["coords"][:, 0], "tsne_y": placed["coords"][:, 1],

@@ -1,9 +1,9 @@
-"""Lenses: class probabilities for the current image; ROC, AUC and confusion of the classifiers; the group zoo."""
+"""Lenses: class probabilities for the current image; the lens finder; ROC, AUC and confusion of the classifiers; the group zoo."""
 
 import streamlit as st
 
 from core.analysis.familiarity import disagreement
-from ui import familiarity, figures, inference, reference, resources, widgets
+from ui import familiarity, figures, finder, inference, reference, resources, widgets
 from ui.errors import call
 
 st.title("Lenses")
@@ -12,9 +12,9 @@ st.caption("Dark-matter substructure classes of a strong-lens image: no_sub (smo
 
 c1, c2 = st.columns(2)
 with c1:
-    eq_entry = widgets.pick_model("classifier", equivariant=True, key="lens_model_eq")
+    eq_entry = widgets.pick_model("classifier", equivariant=True, key="lens_model_eq", generator="lenses")
 with c2:
-    cnn_entry = widgets.pick_model("classifier", equivariant=False, key="lens_model_cnn", required=False)
+    cnn_entry = widgets.pick_model("classifier", equivariant=False, key="lens_model_cnn", required=False, generator="lenses")
 entries = [e for e in (eq_entry, cnn_entry) if e is not None]
 classes = eq_entry.get("classes") or ["no_sub", "cdm", "vortex"]
 for entry in entries:
@@ -31,6 +31,8 @@ else:
     for entry in entries:  # each answer with how familiar the image is to that model; the clash once
         st.markdown(f"**{entry['name']}**")
         familiarity.answer_notes(entry, image, clash if entry is eq_entry else None)
+
+finder.panel(image)
 
 st.subheader("On simulated reference lenses (each classifier's own training simulator)")
 if st.toggle("Evaluate the classifiers (first time: simulate and classify the reference set)",

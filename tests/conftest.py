@@ -1,6 +1,10 @@
+import io
 import os
 import sys
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 
@@ -25,3 +29,19 @@ def app_script_every_run(monkeypatch):
     from streamlit.runtime.scriptrunner import script_runner
 
     monkeypatch.setattr(script_runner, "_mpa_v1", lambda path: runpy.run_path(path, run_name="__main__"))
+
+
+def npy_bytes(array) -> bytes:
+    """An array as the bytes of a .npy file (float32)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array, dtype=np.float32))
+    return buf.getvalue()
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    """A zip archive (bytes) holding `files` ({path inside the archive: bytes})."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for path, raw in files.items():
+            z.writestr(path, raw)
+    return buf.getvalue()

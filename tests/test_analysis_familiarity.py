@@ -3,13 +3,13 @@ and the per-file path of core.analysis.evaluate shared by the CLI and the Batch 
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
 import torch
+
+from conftest import npy_bytes, zip_of
 
 from core.analysis.archive import unpack_dataset_zip
 from core.analysis.familiarity import (
@@ -70,33 +70,75 @@ def test_pca_map_places_the_reference_exactly_and_explains_the_variance():
     assert np.std(pca.coords[:, 0]) == pytest.approx(np.std(z[:, 0]), rel=0.05)
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def _npy() -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.random.default_rng(0).random((8, 8)).astype(np.float32))
-    return buf.getvalue()
+    return npy_bytes(np.random.default_rng(0).random((8, 8)))
 
 
 def test_zip_is_unpacked_safely_into_its_data_set_root(tmp_path):
-    raw = _zip({"set/no/0.npy": _npy(), "set/sphere/0.npy": _npy(), "../escape.npy": _npy(),
+    raw = zip_of({"set/no/0.npy": _npy(), "set/sphere/0.npy": _npy(), "../escape.npy": _npy(),
                 "__MACOSX/set/._0.npy": b"x", "set/.hidden.npy": _npy(), "set/readme.txt": b"hi"})
     root = unpack_dataset_zip(raw, tmp_path / "out")
     assert root == tmp_path / "out" / "set"
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == ["no/0.npy", "sphere/0.npy"]
     assert not (tmp_path / "escape.npy").exists()
-    single = unpack_dataset_zip(_zip({"cdm/0.npy": _npy(), "cdm/1.npy": _npy()}), tmp_path / "one")
+    single = unpack_dataset_zip(zip_of({"cdm/0.npy": _npy(), "cdm/1.npy": _npy()}), tmp_path / "one")
     assert single == tmp_path / "one"  # a lone class folder stays a class
-    with pytest.raises(InputError, match="holds no images"):
-        unpack_dataset_zip(_zip({"a.txt": b"x"}), tmp_path / "none", "x.zip")
+    with pytest.raises(InputError, match="holds no image files"):
+        unpack_dataset_zip(zip_of({"a.txt": b"x"}), tmp_path / "none", "x.zip")
     with pytest.raises(InputError, match="at most 1"):
         unpack_dataset_zip(raw, tmp_path / "many", max_files=1)
+
+
+def _declared(raw: bytes, sizes: dict[str, int]) -> bytes:
+    """The zip with the uncompressed sizes its central directory declares replaced (a zip bomb's lie)."""
+    import struct
+
+    data = bytearray(raw)
+    start = 0
+    while (at := data.find(b"PK\x01\x02", start)) >= 0:  # central directory entries
+        n = struct.unpack_from("<H", data, at + 28)[0]
+        name = bytes(data[at + 46: at + 46 + n]).decode()
+        if name in sizes:
+            struct.pack_into("<I", data, at + 24, sizes[name])
+        start = at + 4
+    return bytes(data)
+
+
+@pytest.mark.parametrize("case, match", [
+    ("not a zip", "not a readable zip archive"),
+    ("zip bomb", "more than the limit"),
+    ("nested zip only", "holds no image files"),
+    ("climbing paths only", "holds no image files"),
+    ("encrypted", "password-protected"),
+])
+def test_one_zip_reader_refuses_bad_archives_in_one_sentence_before_writing(tmp_path, case, match):
+    """core.analysis.archive builds on core.io.archive.zip_images: the same refusals for the Data page's
+    zip upload and the Batch page's data set, and nothing written when the archive is refused."""
+    from core.io.archive import zip_images
+
+    raw = {"not a zip": b"PK\x03\x04 nothing else",
+           "zip bomb": _declared(zip_of({"no/0.npy": _npy()}), {"no/0.npy": 3 * 2**30}),
+           "nested zip only": zip_of({"inner.zip": zip_of({"no/0.npy": _npy()})}),
+           "climbing paths only": zip_of({"../no/0.npy": _npy(), "a/../../b.npy": _npy()}),
+           "encrypted": _declared(zip_of({"no/0.npy": _npy()}), {})}[case]
+    if case == "encrypted":  # set the "encrypted" flag bit of the entry, as a password-protected zip has it
+        data = bytearray(raw)
+        at = data.find(b"PK\x01\x02")
+        data[at + 8] |= 0x1
+        raw = bytes(data)
+    with pytest.raises(InputError, match=match) as caught:
+        unpack_dataset_zip(raw, tmp_path / "out", "set.zip")
+    message = str(caught.value)
+    assert message.startswith("set.zip ") and message.count(". ") == 0 and message.endswith(".")  # one sentence
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match=match):
+        zip_images(raw, "set.zip")
+
+
+def test_zip_members_with_a_leading_slash_or_backslashes_are_still_read(tmp_path):
+    raw = zip_of({"/set/no/0.npy": _npy(), "set\\sphere\\0.npy": _npy()})
+    root = unpack_dataset_zip(raw, tmp_path / "out")
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.npy")) == ["no/0.npy", "sphere/0.npy"]
 
 
 def test_evaluate_dataset_rows_match_the_summary_the_cli_prints(tmp_path, capsys):

@@ -122,6 +122,21 @@ def test_ensemble_averages_member_outputs(tmp_path):
         torch.testing.assert_close(loaded.model.embed(x), members[0].embed(x), atol=1e-6, rtol=1e-5)
 
 
+def test_equivariant_autoencoder_ensemble_averages_reconstructions(tmp_path):
+    members = [_model("equivariant_ae", seed=s) for s in (0, 1, 2)]
+    path = _save(tmp_path / "e.pt", "equivariant_ae", members)
+    ck.register(path, "ens")
+    loaded = ck.load_model("ens", folders=[tmp_path])  # lean file, members exported to plain torch
+    assert isinstance(loaded.model, ck.EnsembleModel) and loaded.entry["members"] == 3 and loaded.kind == "autoencoder"
+    x = torch.rand(2, 1, 33, 33)
+    with torch.no_grad():
+        outs = torch.stack([m(x) for m in members])
+        torch.testing.assert_close(loaded.model(x), outs.mean(0), atol=1e-5, rtol=1e-5)
+        assert float((outs[0] - outs[1]).abs().max()) > 1e-3  # the average is not one member's output
+        torch.testing.assert_close(loaded.model.encode(x), members[0].encode(x), atol=1e-5, rtol=1e-5)
+    assert loaded.model.latent_dim == members[0].latent_dim and loaded.image_size == 33
+
+
 def _index_entries():
     index = CHECKPOINTS_DIR / "index.json"
     return json.loads(index.read_text())["checkpoints"] if index.is_file() else []

@@ -8,12 +8,11 @@ different folders, a long FITS header).
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import ROOT
+from conftest import ROOT, npy_bytes, zip_of
 from streamlit.testing.v1 import AppTest
 
 from core.errors import InputError
@@ -33,22 +32,8 @@ def fits_bytes(data: np.ndarray, **cards) -> bytes:
     return buf.getvalue()
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array, dtype=np.float32))
-    return buf.getvalue()
-
-
 def upload(name: str, raw: bytes) -> tuple[str, bytes, str]:
     return (name, raw, "application/octet-stream")
-
-
-def zip_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for path, raw in files.items():
-            z.writestr(path, raw)
-    return buf.getvalue()
 
 
 def new_app() -> AppTest:
@@ -176,7 +161,7 @@ def test_same_names_from_different_zip_folders_are_told_apart_and_labelled(app):
         ("deeplense.zip/lenses/vort/000.npy", "vortex", "lens"),
     ]
     assert [b.label for b in list_buttons(app)] == ["000\\.npy"] * 3  # the file name, then where it lies:
-    captions = [c.value.replace("\\", "") for c in app.sidebar.caption]
+    captions = [c.value.replace("\\", "") for c in app.sidebar.caption if not c.value.startswith("Share this view")]
     assert [c.split(" · ")[0] for c in captions] == ["✓ current", "in deeplense.zip/lenses/sphere", "in deeplense.zip/lenses/vort"]
     assert captions[0].startswith("✓ current · in deeplense.zip/lenses/no · lens · class no_sub")
 

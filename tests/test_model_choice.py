@@ -36,3 +36,10 @@ def test_a_150_px_upload_gets_model_i_but_the_apps_own_simulation_gets_the_proje
 
 def test_without_an_image_the_shipped_default_stays():
     assert _pick(None, None) == "lenses-classifier-equivariant"
+
+
+def test_the_single_disk_autoencoder_stays_the_default_beside_its_ensemble():
+    disks = [{"name": n, "kind": "autoencoder", "model": "equivariant_ae", "members": k,
+              "data": {"generator": "disks", "size": 129, "n": 3000}}
+             for n, k in (("disks-ae-equivariant-ensemble", 4), ("disks-ae-equivariant", 1))]
+    assert disks[default_index(disks, "autoencoder", True, "disk", (129, 129), "upload")]["name"] == "disks-ae-equivariant"

@@ -238,3 +238,28 @@ def test_pixel_limit_comes_from_the_settings(monkeypatch):
     finally:
         monkeypatch.delenv("EQUISCOPE_MAX_PIXELS")
         settings.cache_clear()
+
+
+def test_the_data_page_draws_the_viewer_with_ra_dec_beam_cuts_and_colour_maps(app):
+    """Issue 14: the Data page shows the image in ui/viewer (RA/Dec hover, beam, cut, colour map)."""
+    wcs = dict(CTYPE1="RA---SIN", CTYPE2="DEC--SIN", CRVAL1=150.0, CRVAL2=-30.0, CRPIX1=25.0, CRPIX2=20.0,
+               CDELT1=-1e-5, CDELT2=1e-5, CUNIT1="deg", CUNIT2="deg")
+    upload = fits_upload("wcs.fits", RNG.normal(size=(40, 50)), BUNIT="Jy/beam", BMAJ=6e-5, BMIN=3e-5, BPA=30.0, **wcs)
+    app.file_uploader[0].set_value([upload]).run()
+    assert not app.exception and not app.error
+    (spec,) = [s for s in chart_specs(app) if s["data"][0].get("colorbar", {}).get("title", {}).get("text") == "Jy/beam"]
+    heat = spec["data"][0]
+    assert "RA %{customdata[0]" in heat["hovertemplate"] and "x %{x} px" in heat["hovertemplate"]
+    assert any(t.get("name") == "beam" for t in spec["data"])
+    assert spec["layout"]["yaxis"]["scaleanchor"] == "x"  # square pixels
+    cmap = next(s for s in app.selectbox if s.label == "Colour map")
+    cmap.set_value("gray").run()
+    cut = next(s for s in app.selectbox if s.label == "Cut")
+    cut.set_value("99 %").run()
+    assert not app.exception
+    (spec,) = [s for s in chart_specs(app) if s["data"][0].get("colorbar", {}).get("title", {}).get("text") == "Jy/beam"]
+    heat = spec["data"][0]
+    assert heat["colorscale"][0][1] in ("#000000", "rgb(0, 0, 0)") and heat["colorscale"][-1][1] in ("#ffffff", "rgb(255, 255, 255)")
+    image = current(app)["data"]
+    assert heat["zmax"] == pytest.approx(float(np.percentile(image, 99.5)), rel=1e-4)
+    assert heat["zmax"] < image.max()

@@ -464,7 +464,7 @@ def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
     import pandas as pd
 
     at = open_page(app, "pages/batch.py")
-    assert at.info[0].value == "Upload a zip to evaluate the model on it."
+    assert at.info[0].value.startswith("Upload a zip to evaluate the model on it")
     assert at.selectbox(key="batch_model").value == "disks-ae-equivariant"  # no data yet: the first example's kind
     raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, wrapper="dataset/")  # DeepLense's names
     at.file_uploader(key="batch_zip").set_value([("lenses.zip", raw, "application/zip")]).run()
@@ -488,11 +488,31 @@ def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
     assert "Mean MS-SSIM" in [m.label for m in at.metric]
 
 
+def test_batch_evaluation_of_the_labelled_images_of_the_list(app, downloads):
+    """Issue 14: the Batch page evaluates the session's labelled list entries (a zip loaded on the Data page)."""
+    import pandas as pd
+
+    app.run()
+    raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, n_per_class=2)
+    app.file_uploader[0].set_value([("lenses.zip", raw, "application/zip")]).run()
+    assert not app.exception and len(app.session_state["image_list"]) == 6
+    at = open_page(app, "pages/batch.py")
+    assert at.radio(key="batch_source").value == "list"  # labelled images in the list: offered first
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="batch_model").value == "lenses-classifier-equivariant"  # follows the labels
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert len(table) == 6 and sorted(table["true"]) == sorted(CLASSES * 2)
+    assert set(table["file"]) == {f"lenses.zip/{f}/{i:03d}.npy" for f in ("no", "sphere", "vort") for i in range(2)}
+    assert dict(zip(table["file"], table["true"]))["lenses.zip/sphere/001.npy"] == "cdm"  # each name with its own label
+    at.radio(key="batch_source").set_value("zip").run()  # the zip uploader is still there
+    assert at.info[0].value.startswith("Upload a zip")
+
+
 def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
     at = open_page(app, "pages/batch.py")
     at.file_uploader(key="batch_zip").set_value([("broken.zip", b"PK\x03\x04 not really", "application/zip")]).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["broken.zip is not a valid zip archive; zip the data set's folder again."]
+    assert [e.value for e in at.error] == ["broken.zip is not a readable zip archive; zip the image files (or their class folders) again."]
 
 
 def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
@@ -530,3 +550,98 @@ def test_viewer_controls_change_cut_colour_map_and_contours(app):
     assert axis["colorscale"][0][1] == "rgb(68, 1, 84)"  # viridis starts dark violet
     assert [t["type"] for t in linked["data"]].count("contour") == 2  # on the original and the reconstruction
     assert linked["layout"]["coloraxis2"]["cmin"] == -linked["layout"]["coloraxis2"]["cmax"]  # residual unchanged
+
+
+def _cutout_rects(at) -> list[dict]:
+    return [shape for spec in plotly_specs(at) for shape in spec["layout"].get("shapes", [])
+            if shape.get("type") == "rect" and str(shape.get("name", "")).startswith("cutout")]
+
+
+def test_the_cutout_box_is_drawn_on_the_data_page_and_a_user_box_holds_on_reconstruct(app):
+    """Issue 12: the Data page outlines the square the disk models see; a box set there is the Reconstruct page's."""
+    app.run()
+    assert not app.exception
+    app.button(key="sim-disk-use").click().run()
+    auto = _cutout_rects(app)  # every disk panel of the page (simulation, example, current upload)
+    assert auto and all(3 <= r["x1"] - r["x0"] <= 129 for r in auto)
+    app.number_input(key="sim-disk-box_side").set_value(21.0).run()
+    assert not app.exception
+    user = _cutout_rects(app)
+    assert len(user) == len(auto)
+    assert all((r["x1"] - r["x0"], r["y1"] - r["y0"]) == (21, 21) for r in user)  # 21 px on a side, pixel edges
+    assert any("Your box: 21 px" in c.value for c in app.caption)
+    app.switch_page("pages/reconstruct.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key="recon_box_side").value == 21.0
+    assert any(c.value.startswith("Cutout: ") and "Your box: 21 px" in c.value for c in app.caption)
+    app.number_input(key="recon_box_side").set_value(0.0).run()  # back to automatic, on both pages
+    app.switch_page("pages/data.py").run()
+    assert _cutout_rects(app) == auto
+
+
+def test_a_box_the_image_cannot_take_is_said_under_the_image_not_as_an_error(app):
+    app.run()
+    app.number_input(key="sim-disk-box_side").set_value(1.0).run()
+    app.selectbox(key="sim-disk-box_unit").set_value("au").run()  # au without a distance
+    assert not app.exception and not app.error
+    assert any(c.value.startswith("No cutout box: A box in au needs the distance") for c in app.caption)
+    assert not _cutout_rects(app)
+
+
+# ------------------------------------------------------------------------- a K-fold ensemble in the pickers
+
+
+ENSEMBLE = "disks-ae-ensemble"
+
+
+def add_ensemble(folder) -> list[torch.nn.Module]:
+    """A 2-member ensemble of the tiny equivariant AE registered in `folder` (the runs/ the app lists)."""
+    from core.checkpoints import register, save_checkpoint
+    from core.models.registry import build_model
+
+    model_name, config, _ = TINY["disks-ae-equivariant"]
+    members = []
+    for seed in (10, 11):
+        torch.manual_seed(seed)
+        members.append(build_model(model_name, config).eval())
+    path = save_checkpoint(folder / f"{ENSEMBLE}.pt", model_name=model_name, config=config,
+                           state_dict=[m.state_dict() for m in members], metrics={},
+                           data_manifest={"generator": "disks", "n": 12}, command="test", history={})
+    register(path, ENSEMBLE)
+    return members
+
+
+def fits_data(files: dict, at, index: int) -> np.ndarray:
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(files[at.get("download_button")[index].proto.url])) as hdul:
+        return np.asarray(hdul[0].data, dtype=np.float32)
+
+
+def test_the_reconstruct_page_offers_the_ensemble_and_shows_the_mean_of_its_members(app, downloads, tmp_path):
+    from core.data.cutout import cutout
+
+    members = add_ensemble(tmp_path / "runs")
+    at = open_page(with_image(app, disk_image()), "pages/reconstruct.py")
+    picker = at.selectbox(key="recon_model_eq")
+    assert ENSEMBLE in picker.options and picker.value == "disks-ae-equivariant"  # offered; the single model stays the default
+    at.selectbox(key="recon_model_eq").set_value(ENSEMBLE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.subheader[0].value == ENSEMBLE
+    assert any("ensemble of 2" in c.value for c in at.caption)
+    x = torch.from_numpy(cutout(disk_image(), 33).image)[None, None]
+    with torch.no_grad():
+        expected = torch.stack([m(x) for m in members]).mean(0).clamp(0, 1)[0, 0].numpy()
+        first = members[0](x).clamp(0, 1)[0, 0].numpy()
+    shown = fits_data(downloads, at, 0)
+    np.testing.assert_allclose(shown, expected, atol=1e-5)
+    assert np.abs(shown - first).max() > 1e-3
+
+
+def test_every_autoencoder_picker_lists_the_ensemble(app, tmp_path):
+    add_ensemble(tmp_path / "runs")
+    for page in ("pages/feature_maps.py", "pages/equivariance.py", "pages/latent_map.py"):
+        at = open_page(with_image(app, disk_image()), page)
+        boxes = [b for b in at.selectbox if "disks-ae-equivariant" in b.options]
+        assert boxes, page
+        assert all(ENSEMBLE in b.options for b in boxes), page

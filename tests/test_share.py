@@ -70,3 +70,34 @@ def test_a_broken_link_says_so_and_opens_the_data_page():
     warnings = [w.value for w in at.sidebar.warning]
     assert len(warnings) == 2 and "no shipped example named" in warnings[0] and "'nowhere' does not exist" in warnings[1]
     assert [t.value for t in at.title] == ["Data"] and "current_image" not in at.session_state
+
+
+def test_an_uploaded_image_is_named_in_the_link_and_the_sidebar_says_it_does_not_travel():
+    """Issue 14: uploads cannot travel in a URL; the share note says so and the link asks for the file by name."""
+    import io
+
+    from astropy.io import fits
+
+    at = open_link({})
+    assert any("Share this view" in c.value and "an uploaded file would not travel" in c.value for c in at.sidebar.caption)
+    buf = io.BytesIO()
+    fits.PrimaryHDU(np.random.default_rng(0).normal(size=(20, 20)).astype(np.float32)).writeto(buf)
+    at.file_uploader[0].set_value([("my_disk.fits", buf.getvalue(), "application/fits")]).run()
+    at.switch_page("pages/train.py").run()
+    link = dict(at.query_params)
+    assert link["upload"] == "my_disk.fits" and link["page"] == "train"
+    assert "example" not in link and "sim" not in link
+    notes = [c.value for c in at.sidebar.caption if "Share this view" in c.value]
+    assert notes and "but not the current image, my\\_disk\\.fits" in notes[-1]
+
+    other = open_link(link)  # the reviewer: same page, no image, and a sentence naming the file to upload
+    assert [t.value for t in other.title] == ["Train"] and "current_image" not in other.session_state
+    warnings = [w.value for w in other.sidebar.warning]
+    assert len(warnings) == 1 and "made with an uploaded file, my\\_disk\\.fits, which a link cannot carry" in warnings[0]
+
+
+def test_an_example_link_says_what_it_carries_also_on_a_page_that_stops_early():
+    at = open_link({"example": "lens_cdm.npy"})
+    assert any("reopens this page, the example, and its settings" in c.value for c in at.sidebar.caption)
+    blank = open_link({"page": "reconstruct"})  # no image: the page stops after its hint
+    assert blank.info and any("Share this view" in c.value for c in blank.sidebar.caption)

@@ -1,13 +1,17 @@
-"""Batch evaluation in the browser: a labelled zip -> core.analysis.evaluate.evaluate_dataset (the CLI's code path).
+"""Batch evaluation in the browser: a labelled zip, or the labelled images of the session's list ->
+core.analysis.evaluate.evaluate_dataset (the CLI's code path).
 
-The archive is unpacked once per content (sha256) under the cache folder; results are kept
-in the session per (archive, checkpoint), so switching models back and forth or opening the
-page again costs nothing.
+The archive is unpacked once per content (sha256) under the cache folder, the list's images written
+there once per content; results are kept in the session per (source, checkpoint), so switching
+models back and forth or opening the page again costs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,28 +40,73 @@ def unpacked(raw: bytes, name: str):
     return root
 
 
-def data_kind(raw: bytes, name: str) -> str | None:
-    """"lens" or "disk" when the zip's class folders are lens or disk classes, else None (no error shown)."""
-    from core.analysis.familiarity import KIND_OF_DATA
-    from core.data.datasets import DISK_CLASSES, LENS_CLASSES, scan_dataset
+@dataclass
+class BatchSource:
+    """What the page evaluates: a labelled zip or the labelled images of the session's list."""
+
+    key: str  # stable id of the content (results are kept per source and checkpoint)
+    name: str  # for messages and the CSV's file name
+    root: Callable[[], Path]  # the data set's folder (written on first use)
+    classes: list[str]  # class labels, for the default model
+    names: dict[str, str] = field(default_factory=dict)  # file relative to the root -> name shown (list entries)
+
+
+def zip_source(raw: bytes, name: str) -> BatchSource:
+    from core.data.datasets import scan_dataset
 
     try:
-        classes = set(scan_dataset(unpacked(raw, name)).classes)
+        classes = list(scan_dataset(unpacked(raw, name)).classes)
     except ValueError:
-        return None  # evaluate() shows the error
+        classes = []  # evaluate() shows the error
+    return BatchSource(hashlib.sha256(raw).hexdigest(), name.rsplit(".", 1)[0], lambda: unpacked(raw, name), classes)
+
+
+def list_source(entries) -> BatchSource:
+    """The labelled entries of the image list as a class-folder data set under cache/batch/list-<sha>/;
+    the table shows each image by its name in the list (`lenses.zip/cdm/000.npy`)."""
+    from ui import reference, training
+
+    root = training.save_images_dataset([(e.loaded.data, e.label) for e in entries], parent=reference.CACHE / "batch")
+    names = {}
+    for path in sorted(root.rglob("*.npy")):
+        names[path.relative_to(root).as_posix()] = entries[int(path.stem)].name
+    return BatchSource(root.name, "image-list", lambda: root, sorted({e.label for e in entries}), names)
+
+
+def source_picker() -> BatchSource | None:
+    """The data to evaluate: an uploaded zip, or the labelled images already in the session's list."""
+    from ui import image_list
+
+    labelled = image_list.labelled_entries()
+    options = ["list", "zip"] if labelled else ["zip"]
+    labels = {"zip": "A labelled zip", "list": f"The labelled images of the list ({len(labelled)})"}
+    choice = st.radio("Data", options, format_func=labels.get, horizontal=True, key="batch_source",
+                      help="Images of the list carry a label when they came from a zip's or folder's class folders.")
+    if choice == "list":
+        return list_source(labelled)
+    upload = st.file_uploader("Labelled data set (.zip)", type=["zip"], key="batch_zip")
+    return zip_source(upload.getvalue(), upload.name) if upload is not None else None
+
+
+def data_kind(classes) -> str | None:
+    """"lens" or "disk" when the classes are lens or disk classes, else None."""
+    from core.analysis.familiarity import KIND_OF_DATA
+    from core.data.datasets import DISK_CLASSES, LENS_CLASSES, canonical_class
+
+    classes = {canonical_class(c) for c in classes}
     for data, known in (("lenses", LENS_CLASSES), ("disks", DISK_CLASSES)):
         if classes and classes <= set(known):
             return KIND_OF_DATA[data]
     return None
 
 
-def evaluate(raw: bytes, name: str, entry: dict, slot):
-    """The `BatchEvaluation` of checkpoint `entry` on the zip, with a progress bar in `slot` while it runs."""
+def evaluate(source: BatchSource, entry: dict, slot):
+    """The `BatchEvaluation` of checkpoint `entry` on the source, with a progress bar in `slot` while it runs."""
     from core.analysis.evaluate import evaluate_dataset
     from ui.choice import data_of
     from ui.reference import familiarity_reference
 
-    key = (hashlib.sha256(raw).hexdigest(), entry["name"], entry.get("sha256"))
+    key = (source.key, entry["name"], entry.get("sha256"))
     results = st.session_state.setdefault(RESULTS_KEY, {})
     if key in results:
         return results[key]
@@ -68,11 +117,15 @@ def evaluate(raw: bytes, name: str, entry: dict, slot):
             bar.progress(min(start + span * done / max(total, 1), 1.0), text=message)
         return progress
 
-    root = call(unpacked, raw, name)
+    root = call(source.root)
     loaded = loaded_model(entry["name"], entry.get("sha256"))
     reference = call(familiarity_reference, entry["name"], entry.get("sha256"), data_of(entry), stage(0.0, 0.3),
                      stop=False)
     result = call(evaluate_dataset, loaded, root, progress=stage(0.3, 0.7), reference=reference)
+    if source.names:
+        result.files = [source.names.get(f, f) for f in result.files]
+        for row, shown in zip(result.rows, result.files, strict=True):
+            row["file"] = shown
     slot.empty()
     while len(results) >= MAX_KEPT:
         results.pop(next(iter(results)))

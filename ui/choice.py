@@ -19,11 +19,11 @@ SHIPPED_DEFAULTS = {  # (model kind, equivariant, training data) -> shipped chec
     ("classifier", True, "lenses"): "lenses-classifier-equivariant",
     ("classifier", False, "lenses"): "lenses-classifier-cnn",
 }
-DATA_OF_KIND = {kind: data for data, kind in KIND_OF_DATA.items()}  # "disk" -> "disks"
+DATA_OF_KIND = {kind: data for data, kind in reversed(KIND_OF_DATA.items())}  # "disk" -> "disks"; the first data of a kind wins ("lens" -> "lenses")
 
 
 def data_of(entry: dict) -> str:
-    """The kind of images a checkpoint was trained on: "disks" or "lenses"."""
+    """The kind of images a checkpoint was trained on: "disks", "lenses" or "lensfinding" (the lens finder)."""
     generator = (entry.get("data") or {}).get("generator")
     if generator in KIND_OF_DATA:
         return generator

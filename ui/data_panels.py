@@ -22,9 +22,9 @@ from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, LoadedImage, fits_bytes, read_image
 from core.io.archive import is_zip, zip_images
 from core.settings import settings
-from ui import image_list
+from ui import image_list, viewer, widgets
 from ui.errors import call
-from ui.images import STRETCH_HELP, STRETCHES, pixel_statistics, stretched_figure
+from ui.images import pixel_statistics
 from ui.markdown import markdown_table, md_escape
 
 EXAMPLES_DIR = paths.EXAMPLES_DIR
@@ -121,10 +121,21 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
     meta, data = loaded.meta, loaded.data
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        stretch = st.segmented_control("Stretch", STRETCHES, default=STRETCHES[0], key=f"{key}-stretch",
-                                       help=STRETCH_HELP) or STRETCHES[0]  # fmt: skip
-        fig = stretched_figure(data, stretch, bunit=meta.bunit)
-        st.plotly_chart(fig, key=f"{key}-fig", config={"displaylogo": False})
+        cut, problem = None, None
+        if kind == "disk":
+            try:
+                cut = disk_cutout(data, meta.pixel_scale_arcsec, meta.fill_value, widgets.shared_cutout_box())
+            except ValueError as exc:  # e.g. a box in arcsec without a pixel scale: said under the box, not as an error
+                problem = str(exc)
+        viewer.show(data, key=key, meta=meta, bunit=meta.bunit,  # zoom, cuts, colour maps, WCS hover, beam
+                    box=cut["box"] if cut else None, box_label=f"cutout ({cut['source']})" if cut else "cutout")
+        if kind == "disk":
+            widgets.cutout_box(f"{key}-box")
+            if cut:
+                st.caption("The dashed square is what the disk models see (Reconstruct uses the same box): "
+                           + " ".join(cut["notes"][-2:-1]))
+            elif problem:
+                st.caption(f"No cutout box: {problem}")
         if selectors is not None:
             selectors()
     with right:
@@ -150,6 +161,19 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
     c.download_button("Download as FITS", lambda: fits_bytes(data, meta.header), file_name=f"{stem}.fits",
                       mime="application/fits", key=f"{key}-download", on_click="ignore",
                       help="The image shown (float32, NaN/Inf filled) with the original header cards.")  # fmt: skip
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def disk_cutout(data: np.ndarray, pixel_scale_arcsec: float | None, fill_value: float | None,
+                box: tuple | None) -> dict:
+    """The square a disk model sees (core.data.cutout, as the Reconstruct page cuts it): {box, source, notes};
+    `box` is the user's (side, unit, _, _, distance_pc) or None (automatic)."""
+    from core.analysis.reconstruct import valid_pixels
+    from core.data.cutout import CutoutBox, cutout
+
+    user = CutoutBox(box[0], box[1], None, box[4]) if box is not None else None
+    cut = cutout(data, box=user, pixel_scale_arcsec=pixel_scale_arcsec, mask=valid_pixels(data, fill_value))
+    return {"box": cut.box, "source": cut.source, "notes": cut.notes}
 
 
 def _kind_value(kind_key: str) -> str | None:

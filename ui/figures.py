@@ -67,13 +67,17 @@ def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: st
                    marked_label: str = "current image", marked_text: Sequence[str] = (),
                    highlighted: Sequence[int] = (), neighbours: Sequence[int] = (),
                    orbit: np.ndarray | None = None, orbit_labels: Sequence[str] = (),
+                   opacity: np.ndarray | None = None, labelled: np.ndarray | None = None,
+                   labelled_text: Sequence[str] = (),
                    axis_titles: tuple[str, str] = ("t-SNE 1 (arbitrary units)", "t-SNE 2 (arbitrary units)"),
                    height: int = 560) -> go.Figure:
     """A 2-D map (t-SNE) of the reference set, one trace per group (cluster or label).
 
     Each reference point carries its index in `customdata`, so a box or lasso selection
     maps back to the images whatever trace it hits. `marked` (M, 2) are placed points such
-    as the current image, `orbit` (K, 2) the rotated copies of it.
+    as the current image, `orbit` (K, 2) the rotated copies of it. `opacity` (N,) sets each
+    reference point's opacity (a probe's confidence); `labelled` (L, 2) rings the points a user
+    labelled, with `labelled_text` as their hover labels.
     """
     coords = np.asarray(coords)
     groups = np.asarray([str(g) for g in groups])
@@ -86,7 +90,8 @@ def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: st
         idx = np.flatnonzero(groups == name)
         fig.add_trace(scatter(
             x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"{group_title} {name}",
-            customdata=idx, text=hover[idx], marker={"size": 6, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8},
+            customdata=idx, text=hover[idx],
+            marker={"size": 6, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8 if opacity is None else opacity[idx]},
             hovertemplate="%{text}<extra>%{fullData.name}</extra>"))
     if len(neighbours):
         nb = np.asarray(list(neighbours))
@@ -94,6 +99,11 @@ def latent_scatter(coords: np.ndarray, groups: Sequence[str], *, group_title: st
             x=coords[nb, 0], y=coords[nb, 1], mode="markers", name="nearest neighbours",
             marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}},
             hoverinfo="skip"))
+    if labelled is not None and len(labelled):
+        fig.add_trace(go.Scatter(
+            x=labelled[:, 0], y=labelled[:, 1], mode="markers", name="labelled", text=list(labelled_text),
+            marker={"size": 11, "symbol": "diamond-open", "color": "black", "line": {"width": 1.5}},
+            hovertemplate="%{text}<extra>labelled</extra>"))
     if orbit is not None and len(orbit):
         fig.add_trace(go.Scatter(
             x=orbit[:, 0], y=orbit[:, 1], mode="lines+markers", name="rotated copies",

@@ -20,10 +20,11 @@ from core.progress import Progress
 from ui.resources import build_once, loaded_model
 
 CACHE = paths.CACHE_DIR
-REFERENCE_N = {"disks": 240, "lenses": 150}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
+REFERENCE_N = {"disks": 240, "lenses": 150, "lensfinding": 100}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
-REFERENCE_SIZE = {"disks": 129, "lenses": 150}  # simulated image side in pixels
+REFERENCE_SIZE = {"disks": 129, "lenses": 150, "lensfinding": 64}  # simulated image side in pixels
 MAP_SEED = 0  # t-SNE seed
+PRESET_GENERATORS = ("lenses", "lensfinding")  # simulators whose reference set follows the checkpoint's preset (lens finder: its domain)
 
 
 @dataclass
@@ -42,10 +43,12 @@ def _stage(progress: Progress | None, start: float, span: float) -> Progress | N
 
 
 def preset_of(name: str) -> str:
-    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset)."""
-    from ui.resources import checkpoints
+    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset).
 
-    for entry in checkpoints():
+    Looks through every checkpoint, whatever its kind (`ui.resources.checkpoints()` leaves some kinds out)."""
+    from core.checkpoints import list_checkpoints
+
+    for entry in list_checkpoints():
         if entry["name"] == name:
             return (entry.get("data") or {}).get("preset") or "project"
     return "project"
@@ -81,7 +84,7 @@ def reference_folder(generator: str, progress: Progress | None = None, preset: s
 
 def _folder_key(name: str, generator: str) -> str:
     """The reference folder of checkpoint `name`: its own preset's lenses, else the generator's."""
-    return str(reference_folder_name(generator, preset_of(name) if generator == "lenses" else "project"))
+    return str(reference_folder_name(generator, preset_of(name) if generator in PRESET_GENERATORS else "project"))
 
 
 def reference_map(name: str, sha256: str | None, generator: str,
@@ -110,7 +113,7 @@ def _build_latents(name: str, sha256: str | None, generator: str, progress: Prog
     from core.analysis.encode import encode_dataset
     from core.data.datasets import scan_dataset
 
-    preset = preset_of(name) if generator == "lenses" else "project"
+    preset = preset_of(name) if generator in PRESET_GENERATORS else "project"
     folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5), preset=preset)
     return encode_dataset(loaded_model(name, sha256), scan_dataset(folder), cache_dir=CACHE / "latents",
                           progress=_stage(progress, 0.5, 0.5))
@@ -136,25 +139,32 @@ def clusters(name: str, sha256: str | None, generator: str, method: str, k: int 
     return {"labels": result.labels, "k": result.k, "silhouette": result.silhouette, "agreement": scores}
 
 
-@st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
-def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
-                 n_neighbours: int = 6) -> dict:
-    """Map positions (M, 2) of raw 2-D images and their nearest reference images in latent space.
+@st.cache_data(max_entries=64, show_spinner="Encoding the images…")
+def embed_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray]) -> np.ndarray:
+    """Invariant vectors (M, d) of raw 2-D images under checkpoint `name`, as the map sees them.
 
     Disk images are cut out first (core.data.cutout), as on the Reconstruct page, so that an
     observer's wide field is placed by its disk rather than by its empty sky."""
     from core.analysis.encode import encode_images
 
-    ref = reference_map(name, sha256, generator)
     loaded = loaded_model(name, sha256)
     if generator == "disks":
         from core.data.cutout import cutout
 
         images = [cutout(image, loaded.image_size).image for image in images]
-    z = encode_images(loaded, images)  # (M, d)
+    return encode_images(loaded, images)  # (M, d)
+
+
+@st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
+def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
+                 n_neighbours: int = 6) -> dict:
+    """Map positions (M, 2) of raw 2-D images, their invariant vectors "z" (M, d) and their nearest
+    reference images in latent space."""
+    ref = reference_map(name, sha256, generator)
+    z = embed_images(name, sha256, generator, images)  # (M, d)
     idx, dist = ref.lmap.nearest(z, k=n_neighbours)
     return {"coords": ref.lmap.place(z), "pca": pca_map(name, sha256, generator).place(z), "neighbours": idx,
-            "distances": dist}
+            "distances": dist, "z": z}
 
 
 def pca_map(name: str, sha256: str | None, generator: str):
@@ -175,6 +185,11 @@ def search(ref: ReferenceMap, text: str) -> list[int]:
 
 def _relative(ref: ReferenceMap, f: str) -> str:
     return str(Path(f).relative_to(ref.folder)) if Path(f).is_relative_to(ref.folder) else str(f)
+
+
+def relative_files(ref: ReferenceMap) -> list[str]:
+    """Each reference image's path relative to the reference folder ("cdm/000012.npy"), in map order."""
+    return [_relative(ref, f) for f in ref.latents.files]
 
 
 def neighbour_gallery(ref: ReferenceMap, image: np.ndarray, name: str, indices, distances, n_cols: int = 7) -> None:
@@ -214,7 +229,7 @@ def table(ref: ReferenceMap, cluster_labels: np.ndarray | None, pca: np.ndarray 
     """One row per reference image: file, known label, cluster, t-SNE (and PCA) coordinates."""
     z = ref.latents
     return pd.DataFrame({
-        "file": [_relative(ref, f) for f in z.files],
+        "file": relative_files(ref),
         "label": z.labels if z.labels else [""] * len(z.files),
         "cluster": cluster_labels if cluster_labels is not None else [-1] * len(z.files),
         "tsne_x": ref.lmap.coords[:, 0],

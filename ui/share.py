@@ -9,7 +9,10 @@ Parameters:
     example=<file>                  a shipped example (a file of examples/manifest.json) as current image
     sim=disk|lens, sim_<kind>_*=v   a simulated image: the Simulate tab's control values, seed included
     <key>=<value>                   the main settings: the widgets named in SHARED_WIDGETS
-Uploads do not travel in a link (their bytes stay in the uploader's session).
+    upload=<file name>              the current image was an upload: only its name travels
+Uploads do not travel in a link (their bytes stay in the uploader's session): a link made while an
+upload is the current image reopens the page and the settings and asks for that file by name
+(`upload_note`), and the sidebar says beforehand what a link carries (`share_note`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import streamlit as st
 
 from core.errors import InputError
 from ui import data_panels, image_list
+from ui.markdown import md_escape
 
 RESTORED_KEY = "share_restored"  # set once the link of this session has been applied
 NOTE_KEY = "share_notes"  # what of a link could not be applied: sentences shown once in the sidebar
@@ -32,7 +36,7 @@ SHARED_WIDGETS = (
     "eq_model_eq", "eq_model_cnn", "eq_angle", "eq_flip", "eq_dy", "eq_dx",
     "lens_model_eq", "lens_model_cnn",
 )  # fmt: skip
-IMAGE_PARAMS = ("example", "sim")
+IMAGE_PARAMS = ("example", "sim", "upload")
 
 
 def encode(value) -> str:
@@ -53,6 +57,12 @@ def page_name(page) -> str:
     return page.url_path or "data"
 
 
+def upload_note(name: str) -> str:
+    """What a link made with an uploaded current image says to whoever opens it."""
+    return (f"This link was made with an uploaded file, {md_escape(name)}, which a link cannot carry: the page and "
+            "its settings are restored; upload the same file on the Data page to see the same image.")
+
+
 def _restore_image(params: dict) -> None:
     if "example" in params:
         data_panels.add_example(params["example"])
@@ -60,6 +70,8 @@ def _restore_image(params: dict) -> None:
         kind = params["sim"]
         values = {k: decode(v) for k, v in params.items() if k.startswith(f"sim_{kind}_")}
         data_panels.add_simulation(kind, values)
+    elif "upload" in params:
+        st.session_state.setdefault(NOTE_KEY, []).append(upload_note(params["upload"]))
 
 
 def restore(pages, page) -> None:
@@ -103,10 +115,30 @@ def view_params(page) -> dict[str, str]:
     elif "sim" in origin:
         params["sim"] = origin["sim"]
         params.update({k: encode(v) for k, v in origin.get("widgets", {}).items() if k != "sim_kind"})
+    elif entry is not None:  # an upload: its bytes cannot travel, its name says what to upload again
+        params["upload"] = entry.name
     for key in SHARED_WIDGETS:
         if key in st.session_state and st.session_state[key] is not None and key not in params:
             params[key] = encode(st.session_state[key])
     return params
+
+
+def share_note(params: dict[str, str]) -> str:
+    """One sentence on what the address bar's link reopens, for the sidebar."""
+    if "upload" in params:
+        return (f"Share this view: the address bar's link reopens this page and its settings, but not the current "
+                f"image, {md_escape(params['upload'])}: uploaded files cannot travel in a link (whoever opens it is "
+                "asked to upload the same file).")
+    image = {"example": " the example,", "sim": " the simulated image (its sliders and seed),"}
+    what = next((text for key, text in image.items() if key in params), "")
+    return (f"Share this view: the address bar's link reopens this page,{what} and its settings "
+            "(an uploaded file would not travel with it).")
+
+
+def note(page) -> None:
+    """Say in the sidebar what the link of this view carries (drawn before the page runs: a page that
+    stops early still shows it; the image and settings come from callbacks, which ran before)."""
+    st.sidebar.caption(share_note(view_params(page)))
 
 
 def publish(page) -> None:

@@ -143,9 +143,10 @@ def save_zip_dataset(raw: bytes, filename: str, max_images: int) -> Path:
     return root
 
 
-def save_images_dataset(images: list[tuple[np.ndarray, str | None]]) -> Path:
+def save_images_dataset(images: list[tuple[np.ndarray, str | None]], parent: Path | None = None) -> Path:
     """Images of the session's list ((H, W) array, class label or None) written as a data set under
-    data/list-<sha>/: one folder per class when they have labels, else flat; returns the folder."""
+    `parent`/list-<sha>/ (default data/): one folder per class when they have labels, else flat, the k-th
+    image as `<class>/<k:06d>.npy`; returns the folder."""
     from core.atomic import atomic_save_npy, atomic_write_bytes
 
     if not images:
@@ -153,7 +154,7 @@ def save_images_dataset(images: list[tuple[np.ndarray, str | None]]) -> Path:
     digest = hashlib.sha256()
     for data, label in images:
         digest.update(np.ascontiguousarray(data, dtype=np.float32).tobytes() + str(label).encode())
-    root = DATA_DIR / f"list-{digest.hexdigest()[:16]}"
+    root = (DATA_DIR if parent is None else Path(parent)) / f"list-{digest.hexdigest()[:16]}"
     if not (root / ".complete").is_file():
         for k, (data, label) in enumerate(images):
             folder = root / _folder_name(label) if label else root

@@ -51,7 +51,8 @@ def _list_source(kind: str) -> str | None:
         st.info("The image list is empty: add images on the Data page (a zip of class folders gives labels).")
         return None
     if labelled and len(labelled) < len(entries):
-        st.caption(f"The {len(entries) - len(labelled)} images without a class label are left out.")
+        n_out = len(entries) - len(labelled)
+        st.caption(f"{n_out} image{'s' if n_out != 1 else ''} without a class label {'are' if n_out != 1 else 'is'} left out.")
     folder = training.save_images_dataset([(e.loaded.data, e.label) for e in use])
     _describe(folder)
     return str(folder)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 FULL_RES_PIXELS = 640 * 640  # images up to this many pixels are sent whole (a 600 x 600 ALMA disk)
 OVERVIEW_SIDE = 320  # longest side of the block-averaged overview of larger images
@@ -240,41 +239,76 @@ def _coloraxis(view: View, limits: tuple[float, float], title: str, **colorbar) 
                          "tickformat": number_format(*limits), **colorbar}}
 
 
-def _pixel_axes(fig: go.Figure, n: int) -> None:
-    for i in range(1, n + 1):
-        suffix = "" if i == 1 else str(i)
-        fig.layout[f"xaxis{suffix}"].update(title_text="x (px)", tickformat="d", showgrid=False, zeroline=False,
-                                            constrain="domain", ticks="outside")
-        fig.layout[f"yaxis{suffix}"].update(tickformat="d", showgrid=False, zeroline=False, constrain="domain",
-                                            ticks="outside")
-    fig.layout["yaxis"].scaleanchor = "x"  # square pixels; linked panels follow through `matches`
-    fig.layout["yaxis"].title.text = "y (px)"
+def _pixel_axes(n: int, spacing: float = 0.03) -> dict:
+    """Layout entries of `n` side-by-side pixel-axis panels (shared axes, square pixels), built as one dict:
+    plotly's make_subplots and per-axis update calls cost several times the whole figure otherwise."""
+    common = {"tickformat": "d", "showgrid": False, "zeroline": False, "constrain": "domain", "ticks": "outside"}
+    width = (1.0 - spacing * (n - 1)) / n
+    layout = {}
+    for i in range(n):
+        suffix = "" if i == 0 else str(i + 1)
+        x, y = {**common, "title": {"text": "x (px)"}}, {**common}
+        if n > 1:
+            x0 = i * (width + spacing)
+            x.update(anchor=f"y{suffix}", domain=[x0, x0 + width])
+            y.update(anchor=f"x{suffix}", domain=[0.0, 1.0])
+        if i:  # linked panels: zoom and pan together, tick labels on the first panel only
+            x["matches"], y["matches"] = "x", "y"
+            y.update(showticklabels=False, title={"text": ""})
+        layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = x, y
+    layout["yaxis"].update(scaleanchor="x", title={"text": "y (px)"})  # square pixels; linked panels follow through `matches`
+    return layout
+
+
+def _panel_titles(titles: Sequence[str], spacing: float = 0.03) -> list[dict]:
+    n = len(titles)
+    width = (1.0 - spacing * (n - 1)) / n
+    return [{"text": t, "x": i * (width + spacing) + width / 2, "y": 1.0, "xref": "paper", "yref": "paper",
+             "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 13}}
+            for i, t in enumerate(titles)]
+
+
+def add_box(fig: go.Figure, box: tuple[int, int, int, int], label: str = "cutout") -> None:
+    """Outline `box` = (row0, row1, col0, col1) (input pixels, half-open, as core.data.cutout gives it)
+    on the image's pixel axes, with `label` at its upper left corner."""
+    r0, r1, c0, c1 = (int(v) for v in box)
+    x0, x1, y0, y1 = c0 - 0.5, c1 - 0.5, r0 - 0.5, r1 - 0.5  # pixel edges: pixel i spans i - 0.5 .. i + 0.5
+    fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, name=label, xref="x", yref="y",
+                  line={"color": "#00e5ff", "width": 2, "dash": "dash"})
+    fig.add_annotation(x=x0, y=y1, text=label, showarrow=False, xanchor="left", yanchor="bottom",
+                       font={"color": "#00e5ff", "size": 12})
 
 
 def view_figure(image: np.ndarray, view: View = View(), *, meta=None, title: str = "", bunit: str | None = None,
                 height: int = 420, region: tuple[int, int, int, int] | None = None,
-                limits: tuple[float, float] | None = None) -> go.Figure:
-    """One image with its colour bar (in `bunit`), hover in original pixels (and RA/Dec with a WCS)."""
+                limits: tuple[float, float] | None = None, box: tuple[int, int, int, int] | None = None,
+                box_label: str = "cutout") -> go.Figure:
+    """One image with its colour bar (in `bunit`), hover in original pixels (and RA/Dec with a WCS);
+    `box` (row0, row1, col0, col1) is outlined, e.g. the cutout a disk model sees."""
     traces, lims = image_traces(image, view, meta=meta, bunit=bunit, region=region, limits=limits)
     colour = _coloraxis(view, lims, bunit or "value")  # on the trace itself: one image, one colour bar
     traces[0].update(coloraxis=None, colorscale=colour["colorscale"], zmin=lims[0], zmax=lims[1],
                      colorbar=colour["colorbar"])
-    fig = go.Figure(traces)
-    fig.update_layout(title=title, height=height,
-                      margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, showlegend=False)
-    _pixel_axes(fig, 1)
+    layout = {"height": height, "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+              "showlegend": False, **_pixel_axes(1)}
+    if title:
+        layout["title"] = {"text": title}
+    fig = go.Figure(traces, layout)
+    if box is not None:
+        add_box(fig, box, box_label)
     return fig
 
 
 def residual_figure(residual: np.ndarray, *, title: str = "", height: int = 300, unit: str = "Δ") -> go.Figure:
     """A residual on a diverging colour map symmetric about 0, hover in original pixels."""
     limit = float(np.nanmax(np.abs(residual))) or 1.0
-    fig = go.Figure(go.Heatmap(z=residual, colorscale=RESIDUAL_COLORMAP, zmin=-limit, zmax=limit,
-                               colorbar={"title": {"text": unit, "side": "bottom"}, "tickformat": number_format(-limit, limit)},
-                               hovertemplate="x %{x}, y %{y}<br>%{z:.4g}<extra></extra>"))
-    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
-    _pixel_axes(fig, 1)
-    return fig
+    layout = {"height": height, "margin": {"l": 10, "r": 10, "t": 40 if title else 10, "b": 10}, **_pixel_axes(1)}
+    if title:
+        layout["title"] = {"text": title}
+    return go.Figure(go.Heatmap(z=residual, colorscale=RESIDUAL_COLORMAP, zmin=-limit, zmax=limit,
+                                colorbar={"title": {"text": unit, "side": "bottom"},
+                                          "tickformat": number_format(-limit, limit)},
+                                hovertemplate="x %{x}, y %{y}<br>%{z:.4g}<extra></extra>"), layout)
 
 
 def linked_figure(panels: Sequence[tuple[np.ndarray, str]], view: View = View(), *,
@@ -286,13 +320,13 @@ def linked_figure(panels: Sequence[tuple[np.ndarray, str]], view: View = View(),
     symmetric about zero. Colour bars sit under their panels, horizontal."""
     n = len(panels) + (residual is not None)
     titles = [t for _, t in panels] + ([residual[1]] if residual is not None else [])
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, shared_xaxes="all", shared_yaxes="all",
-                        horizontal_spacing=0.03)
     lims = limits if limits is not None else cut_limits(panels[0][0], view.cut, view.manual)
+    data = []
     for i, (image, _) in enumerate(panels):
         traces, _ = image_traces(image, view, meta=meta, bunit=bunit, limits=lims)
         for trace in traces:
-            fig.add_trace(trace, row=1, col=i + 1)
+            trace.update(xaxis=f"x{i + 1 if i else ''}", yaxis=f"y{i + 1 if i else ''}")
+        data += traces
     share = len(panels) / n
     bar = {"orientation": "h", "y": -0.2, "yanchor": "top", "thickness": 10, "len": share * 0.9,
            "x": share / 2, "xanchor": "center", "tickangle": 0}  # below the x-axis titles, labels never slanted
@@ -301,18 +335,16 @@ def linked_figure(panels: Sequence[tuple[np.ndarray, str]], view: View = View(),
         limit = float(np.max(np.abs(residual[0]))) or 1.0
         traces, _ = image_traces(residual[0], View(contours=0, beam=False), bunit=residual_unit,
                                  coloraxis="coloraxis2", limits=(-limit, limit))
-        fig.add_trace(traces[0], row=1, col=n)
+        traces[0].update(xaxis=f"x{n}", yaxis=f"y{n}")
+        data.append(traces[0])
         short = number_format(-limit, limit).replace(".1e", ".0e")  # a narrow bar: "-5e-07", not "-5.0e-07"
         layout["coloraxis2"] = {"colorscale": RESIDUAL_COLORMAP, "cmin": -limit, "cmax": limit,
                                 "colorbar": {**bar, "len": 0.9 / n, "x": 1 - 0.5 / n, "nticks": 3,
                                              "tickformat": short, "title": {"text": residual_unit, "side": "bottom"}}}
     layout["coloraxis"]["colorbar"]["title"]["side"] = "bottom"
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 110}, showlegend=False, **layout)
-    _pixel_axes(fig, n)
-    for i in range(2, n + 1):
-        fig.layout[f"yaxis{i}"].title.text = ""
-    fig.update_annotations(font_size=13)
-    return fig
+    layout.update(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 110}, showlegend=False,
+                  annotations=_panel_titles(titles), **_pixel_axes(n))
+    return go.Figure(data, layout)
 
 
 # ------------------------------------------------------------------ Streamlit controls
@@ -322,9 +354,9 @@ def controls(key: str, image: np.ndarray | None = None, *, contours: bool = True
     """The display settings (stretch, cut, manual limits, colour map, contours) in one compact row."""
     import streamlit as st
 
-    a, b, c, d = st.columns([3, 2, 2, 2])
-    stretch = a.segmented_control("Stretch", STRETCHES, default="linear", key=f"{key}_stretch",
-                                  help="The colour scale's curve: log, sqrt and asinh lift faint emission.") or "linear"
+    a, b, c, d = st.columns(4)  # selects, not buttons: the row fits a narrow column (the Data page's) unclipped
+    stretch = a.selectbox("Stretch", STRETCHES, key=f"{key}_stretch",
+                          help="The colour scale's curve: log, sqrt and asinh lift faint emission.")
     cut = b.selectbox("Cut", CUTS, key=f"{key}_cut",
                       help="The value range the colours span: all, a central percentile, IRAF z-scale or your own.")
     colormap = c.selectbox("Colour map", list(COLORMAPS), key=f"{key}_cmap")
@@ -358,12 +390,13 @@ def region_controls(key: str, shape: tuple[int, int]) -> tuple[int, int, int, in
 
 
 def show(image: np.ndarray, *, key: str, meta=None, bunit: str | None = None, title: str = "",
-         height: int = 480) -> View:
-    """Controls, then the image (a region at full resolution when asked); returns the settings."""
+         height: int = 480, box: tuple[int, int, int, int] | None = None, box_label: str = "cutout") -> View:
+    """Controls, then the image (a region at full resolution when asked) with `box` outlined; returns the settings."""
     import streamlit as st
 
     view = controls(key, image)
     region = region_controls(key, np.shape(image))
-    st.plotly_chart(view_figure(image, view, meta=meta, bunit=bunit, title=title, height=height, region=region),
+    st.plotly_chart(view_figure(image, view, meta=meta, bunit=bunit, title=title, height=height, region=region,
+                                box=box, box_label=box_label),
                     key=f"{key}_fig", config={"displaylogo": False, "scrollZoom": True})
     return view

@@ -26,13 +26,18 @@ def current_image(required: bool = True) -> dict | None:
 
 
 def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: str | None = None,
-               generator: str | None = None, required: bool = True, image_kind: str | None = None) -> dict | None:
+               generator: str | None = None, required: bool = True, image_kind: str | None = None,
+               extra_kinds: tuple[str, ...] = ()) -> dict | None:
     """A selectbox of checkpoints of one kind; returns the chosen index entry.
 
     Lists the index on every render, so a checkpoint trained on the Train page shows up at
-    once. With `required`, the page stops with a hint when none exists.
+    once. With `required`, the page stops with a hint when none exists. `extra_kinds` appends
+    checkpoints of further kinds (the Latent map: self-supervised backbones, kind "encoder").
     """
     entries = resources.checkpoints(kind, generator, equivariant)
+    listed = {e["name"] for e in entries}
+    entries += [e for extra in extra_kinds for e in resources.checkpoints(extra, generator, equivariant)
+                if e["name"] not in listed]
     family = {True: "equivariant ", False: "CNN ", None: ""}[equivariant]
     what = f"{family}{kind or 'model'}"
     label = label or what[0].upper() + what[1:]
@@ -175,12 +180,36 @@ def warn_if_other_kind(image: dict | None, generator: str) -> None:
         st.warning(note.text)
 
 
-def cutout_box(key: str) -> tuple | None:
-    """An expander where the user may replace the automatic disk cutout by a box:
-    (side, unit, None, None, distance_pc or None) centred on the detected disk, or None (automatic)."""
-    with st.expander("Cutout box (automatic unless you set a side)"):
-        cols = st.columns(3)
-        side = cols[0].number_input("Side (0 = automatic)", min_value=0.0, value=0.0, key=f"{key}_side")
-        unit = cols[1].selectbox("Unit", ["px", "arcsec", "au"], key=f"{key}_unit")
-        distance = cols[2].number_input("Distance (pc, for au)", min_value=0.0, value=0.0, key=f"{key}_distance")
+CUTOUT_BOX_STATE = "cutout_box"  # (side, unit, distance_pc): the one box the Data and Reconstruct pages share
+BOX_UNITS = ("px", "arcsec", "au")
+
+
+def shared_cutout_box() -> tuple | None:
+    """The user's cutout box as `ui.inference.reconstruct` takes it, (side, unit, None, None, distance_pc or None),
+    or None (automatic): set on the Data page or the Reconstruct page, the same for both."""
+    side, unit, distance = st.session_state.get(CUTOUT_BOX_STATE, (0.0, "px", 0.0))
     return (float(side), unit, None, None, float(distance) or None) if side > 0 else None
+
+
+def cutout_box(key: str, *, expanded: bool = False) -> tuple | None:
+    """An expander where the user may replace the automatic disk cutout by a box (see `shared_cutout_box`).
+
+    The widgets (keys `<key>_side`, `<key>_unit`, `<key>_distance`) start from the shared box and write
+    back to it, so a box set on one page holds on the other (widget state itself ends with its page)."""
+    keys = (f"{key}_side", f"{key}_unit", f"{key}_distance")
+    for k, value in zip(keys, st.session_state.get(CUTOUT_BOX_STATE, (0.0, "px", 0.0)), strict=True):
+        if st.session_state.get(k) != value:
+            st.session_state[k] = value
+
+    def store() -> None:
+        side, unit, distance = (st.session_state[k] for k in keys)
+        st.session_state[CUTOUT_BOX_STATE] = (float(side), unit, float(distance))
+
+    with st.expander("Cutout box (automatic unless you set a side)", expanded=expanded):
+        cols = st.columns(3)
+        cols[0].number_input("Side (0 = automatic)", min_value=0.0, key=keys[0], on_change=store,
+                             help="The square the disk models see, centred on the detected disk.")
+        cols[1].selectbox("Unit", BOX_UNITS, key=keys[1], on_change=store,
+                          help="arcsec needs the header's pixel scale; au also the distance.")
+        cols[2].number_input("Distance (pc, for au)", min_value=0.0, key=keys[2], on_change=store)
+    return shared_cutout_box()

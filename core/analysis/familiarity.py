@@ -30,7 +30,7 @@ from core.errors import InputError
 K_NEIGHBOURS = 5  # neighbours averaged for a distance
 OUTSIDE_PERCENTILE = 99.0  # above this percentile of the reference set's own distances: unfamiliar
 CONFIDENT = 0.9  # a class probability at least this high counts as a confident answer
-KIND_OF_DATA = {"disks": "disk", "lenses": "lens"}  # training data (generator) -> image kind
+KIND_OF_DATA = {"disks": "disk", "lenses": "lens", "lensfinding": "lens"}  # training data (generator) -> image kind
 KIND_NAMES = {"disk": "protoplanetary disk", "lens": "strong lens"}
 
 

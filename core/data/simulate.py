@@ -1,7 +1,9 @@
-"""Simulate a labelled data set: `python -m core simulate {disks,lenses} --n N --size S --seed K [--preset P] [--out DIR]`.
+"""Simulate a labelled data set: `python -m core simulate {disks,lenses,lensfinding} --n N --size S --seed K [--preset P] [--out DIR]`.
 
 Lens presets: "project" (this project's generator, core.data.lenses), "deeplense-model1" and
-"deeplense-model2" (the official DeepLense recipes, core.data.deeplense).
+"deeplense-model2" (the official DeepLense recipes, core.data.deeplense). `lensfinding --domain
+easy|hard`: lens / non-lens images of two instruments (core.data.lensfinding); the domain is
+stored as the data set's preset.
 
 DIR defaults to `data/<kind>-n<N>-s<S>-seed<K>` of the repository (`default_out`).
 Writes DIR/<class>/<id>.npy (float32, S x S) and DIR/manifest.json (see docs/INTERFACES.md).
@@ -29,13 +31,15 @@ HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
 DISK_SIMULATOR_VERSION = "2.0"  # 2.0 disk family: transition disks, ring-only disks, sizes, elliptical beams, clean residuals, SNR 10-1000
 NOISES = ("thermal", "none")  # --noise none: the noise-free images (disks only), same parameters as the noisy ones
-KINDS = ("disks", "lenses")
+KINDS = ("disks", "lenses", "lensfinding")
 CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
     "lenses": ("no_sub", "cdm", "vortex"),
+    "lensfinding": ("lens", "nonlens"),
 }
-DEFAULT_SIZE = {"disks": 128, "lenses": 150}
+DEFAULT_SIZE = {"disks": 128, "lenses": 150, "lensfinding": 64}
 LENS_PRESETS = ("project", "deeplense-model1", "deeplense-model2")
+FINDING_DOMAINS = ("easy", "hard")  # lensfinding presets (core.data.lensfinding.DOMAINS)
 DEEPLENSE_PRESET_VERSION = "dl-1.1"  # manifest "version" of preset data sets; 1.1: Model II deflections scaled as the official multi-plane call does
 MANIFEST = "manifest.json"
 PARTIAL_MANIFEST = "manifest.partial.json"
@@ -76,6 +80,10 @@ def _lens_summary(sub: dict) -> dict:
 def sample_params(kind: str, index: int, size: int, rng: np.random.Generator, preset: str = "project", noise: str | None = None):
     """The physical parameters of image `index` (cheap; drawn first from its generator)."""
     label = class_of(kind, index)
+    if kind == "lensfinding":
+        from core.data import lensfinding
+
+        return lensfinding.sample_params(preset, label, rng, size)
     if kind == "lenses" and preset != "project":
         from core.data import deeplense
 
@@ -101,6 +109,10 @@ def render(kind: str, index: int, size: int, seed: int, preset: str = "project",
     float32 (size, size), except DeepLense Model I: raw counts as the official code (int32 here).
     """
     params, rng = _draw_params(kind, index, size, seed, preset, noise)
+    if kind == "lensfinding":
+        from core.data import lensfinding
+
+        return lensfinding.render(params, rng), params.to_dict()
     if kind == "lenses" and preset != "project":
         from core.data import deeplense
 
@@ -179,12 +191,16 @@ def version_of(kind: str, preset: str = "project") -> str:
     """The simulator version recorded in a manifest: disks have their own since 2.0, DeepLense presets theirs."""
     if kind == "disks":
         return DISK_SIMULATOR_VERSION
+    if kind == "lensfinding":
+        from core.data.lensfinding import VERSION
+
+        return VERSION
     return DEEPLENSE_PRESET_VERSION if preset != "project" else SIMULATOR_VERSION
 
 
 def _header(kind: str, size: int, seed: int, command: str, preset: str = "project", noise: str | None = None) -> dict:
     header = {"generator": kind, "version": version_of(kind, preset), "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
-    if kind == "lenses":
+    if kind in ("lenses", "lensfinding"):
         header["preset"] = preset
     if noise not in (None, "thermal"):
         header["noise"] = noise
@@ -205,7 +221,7 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int, preset: str = 
         except (OSError, ValueError):
             continue  # unreadable: regenerate its images
         same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size"), manifest.get("preset", "project"), manifest.get("noise")) == (
-            kind, version_of(kind, preset), seed, size, preset if kind == "lenses" else "project", None if noise in (None, "thermal") else noise)
+            kind, version_of(kind, preset), seed, size, preset if kind in ("lenses", "lensfinding") else "project", None if noise in (None, "thermal") else noise)
         if not same:
             raise ValueError(
                 f"{out} already holds a different data set ({manifest.get('generator')}, seed {manifest.get('seed')}, size {manifest.get('size')}, version {manifest.get('version')}); choose an empty folder or the same settings."
@@ -240,7 +256,7 @@ def default_size(kind: str, preset: str = "project") -> int:
 
 def default_out(kind: str, n: int, size: int, seed: int, preset: str = "project") -> Path:
     """`data/<kind>[-<preset>]-n<n>-s<size>-seed<seed>` of the repository (core.paths.DATA_DIR)."""
-    tag = f"{kind}-{preset}" if kind == "lenses" and preset != "project" else kind
+    tag = f"{kind}-{preset}" if kind in ("lenses", "lensfinding") and preset != "project" else kind
     return DATA_DIR / f"{tag}-n{n}-s{size}-seed{seed}"
 
 
@@ -273,7 +289,9 @@ def simulate_dataset(
 
     if kind not in KINDS:
         raise ValueError(f"Unknown simulator {kind!r}; choose disks or lenses.")
-    if preset not in LENS_PRESETS or (kind == "disks" and preset != "project"):
+    if kind == "lensfinding" and preset not in FINDING_DOMAINS:
+        raise ValueError(f"lensfinding needs a domain: --domain {' or --domain '.join(FINDING_DOMAINS)} (got {preset!r}).")
+    if kind != "lensfinding" and (preset not in LENS_PRESETS or (kind == "disks" and preset != "project")):
         raise ValueError(f"Unknown preset {preset!r} for {kind}; lenses take one of {', '.join(LENS_PRESETS)}.")
     if native and preset == "project":
         raise ValueError("--native writes DeepLense's own file format; use it with a deeplense-model preset.")
@@ -342,6 +360,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150, deeplense-model1 150, deeplense-model2 64)")
     parser.add_argument("--preset", choices=LENS_PRESETS, default="project",
                         help="lenses: this project's generator or the official DeepLense Model I / Model II recipe")
+    parser.add_argument("--domain", choices=FINDING_DOMAINS, default=None,
+                        help="lensfinding: easy (Model I-like space telescope) or hard (Euclid-like); see core.data.lensfinding")
     parser.add_argument("--native", action="store_true", help="deeplense presets: write DeepLense's own file format (int64 counts, vortex [image, axion mass])")
     parser.add_argument("--pairs", type=int, default=1, choices=(1, 2),
                         help="lenses: 2 writes super-resolution pairs lr/ (half size, coarser instrument, noisy) and hr/ (noiseless); see core.data.pairs")
@@ -358,9 +378,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import shlex
 
+    if args.kind == "lensfinding":
+        args.preset = args.domain or "none"
     size = args.size or default_size(args.kind, args.preset)
     out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
-    extra = (f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "") + (f" --pairs {args.pairs}" if args.pairs > 1 else "")
+    extra = (f" --domain {args.domain}" if args.kind == "lensfinding" else f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "") + (f" --pairs {args.pairs}" if args.pairs > 1 else "")
     command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{extra}{out} --workers {args.workers}"
     manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command,
                                 preset=args.preset, noise=args.noise, native=args.native, pairs=args.pairs)

@@ -37,6 +37,7 @@ class ZipMember:
 
     path: str  # path inside the archive, '/'-separated ("no_sub/000.npy")
     size: int  # uncompressed bytes
+    entry: str | None = field(default=None, compare=False, repr=False)  # the name as stored, when it differs
 
     @property
     def name(self) -> str:
@@ -60,7 +61,7 @@ class ZipImages:
 
     def read(self, member: ZipMember) -> bytes:
         try:
-            return self._archive.read(member.path)
+            return self._archive.read(member.entry or member.path)
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise InputError(
                 f"{member.name} in {self.name} cannot be decompressed (the archive is damaged); zip the files again."
@@ -68,13 +69,20 @@ class ZipImages:
 
 
 def _skip(path: str) -> bool:
+    """Hidden files, macOS resource forks, and paths that climb out of the archive's folder."""
     parts = PurePosixPath(path).parts
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def zip_images(raw: bytes, filename: str, *, max_bytes: int = MAX_ARCHIVE_BYTES) -> ZipImages:
+def zip_images(raw: bytes, filename: str, *, max_bytes: int = MAX_ARCHIVE_BYTES,
+               keep: tuple[str, ...] = ()) -> ZipImages:
     """The image files of a zip archive given as bytes, or InputError (not a zip, encrypted,
-    no images, more than `max_bytes` once decompressed)."""
+    no images, more than `max_bytes` once decompressed).
+
+    `keep`: base names of other files to list too (a data set's `labels.csv`, `manifest.json`);
+    they count towards `max_bytes`, not as images. Member paths are relative and never hold
+    "..": a path that would leave the archive's folder is skipped like a hidden file.
+    """
     name = display_name(filename)
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
@@ -83,16 +91,18 @@ def zip_images(raw: bytes, filename: str, *, max_bytes: int = MAX_ARCHIVE_BYTES)
         raise InputError(f"{name} is not a readable zip archive; zip the image files (or their class folders) again.") from exc
     members, skipped = [], 0
     for info in infos:
-        if info.is_dir() or _skip(info.filename):
-            continue
         path = info.filename.replace("\\", "/").lstrip("/")
-        if not is_supported_name(PurePosixPath(path).name):
+        if info.is_dir() or not path or _skip(path) or ".." in PurePosixPath(path).parts:
+            continue
+        base = PurePosixPath(path).name
+        if not is_supported_name(base) and base not in keep:
             skipped += 1
             continue
         if info.flag_bits & 0x1:
             raise InputError(f"{name} is password-protected; zip the files without a password.")
-        members.append(ZipMember(path=path, size=int(info.file_size)))
-    if not members:
+        members.append(ZipMember(path=path, size=int(info.file_size),
+                                 entry=info.filename if info.filename != path else None))
+    if not any(m.name not in keep for m in members):
         raise InputError(
             f"{name} holds no image files; zip FITS, NumPy (.npy/.npz), PNG, JPEG or TIFF files, "
             "optionally in one folder per class."

@@ -121,7 +121,7 @@ def vicreg_loss(z_a: torch.Tensor, z_b: torch.Tensor, *, invariance: float = 25.
     cov_b, var_b = covariance_loss(z_b)
     var_term, cov_term = var_a + var_b, cov_a + cov_b
     total = invariance * inv + variance * var_term + covariance * cov_term
-    return total, {"invariance": float(inv), "variance": float(var_term), "covariance": float(cov_term)}
+    return total, {"invariance": float(inv.detach()), "variance": float(var_term.detach()), "covariance": float(cov_term.detach())}
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:

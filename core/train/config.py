@@ -45,6 +45,10 @@ class TrainConfig:
     work_dir: str | None = None  # resume state (last.pt) and logs; default runs/<name>/
     resume: bool = True  # continue from work_dir/last.pt when it exists and matches this config
     init_from: str | None = None  # fine-tune: start from this checkpoint's weights (name or .pt; same model and config)
+    target_test_data: str | None = None  # optional labelled test folder of another domain, evaluated into metrics["test_target"]
+    domain_adaptation: str = "none"  # "none" | "dann" (adversarial feature alignment with target_data; core/train/domain.py)
+    target_data: str | None = None  # target-domain images for domain adaptation (labels, if any, unused)
+    domain_weight: float = 1.0  # largest gradient-reversal weight of the DANN domain loss (ramped 2/(1+exp(-10p))-1)
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -102,7 +106,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     return from_dict(values)
 
 
-PATH_FIELDS = ("data", "test_data", "out", "work_dir")
+PATH_FIELDS = ("data", "test_data", "out", "work_dir", "target_data", "target_test_data")
 
 
 def _anchor_paths(values: dict[str, Any], config_path: Path) -> dict[str, Any]:

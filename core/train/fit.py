@@ -40,13 +40,13 @@ from core.models.registry import model_kind
 from core.paths import repo_relative
 from core.plain import to_plain
 from core.progress import Progress
-from core.train import ddp
+from core.train import ddp, domain
 from core.train.config import PATH_FIELDS, TrainConfig, command_for
 from core.train.engine import evaluate, train_one_epoch
 from core.train.losses import ReconWithLatent, make_loss, training_module
 
 # Options that may change between a run and its resumption without invalidating last.pt.
-RESUME_FREE = {"resume", "device", "num_workers", "threads", "max_minutes", "test_data", "out"}
+RESUME_FREE = {"resume", "device", "num_workers", "threads", "max_minutes", "test_data", "target_test_data", "out"}
 
 
 # ---------------------------------------------------------------------------- data
@@ -128,7 +128,7 @@ def _optimizer_and_schedule(model, cfg: TrainConfig, steps_per_epoch: int):
 
 def _inner(model):
     """The registry model inside DDP and the autoencoder's ReconWithLatent wrapper."""
-    model = _unwrap(model)
+    model = domain.inner(_unwrap(model))
     return model.ae if isinstance(model, ReconWithLatent) else model
 
 
@@ -214,6 +214,10 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     labels = y.numpy() if kind == "classifier" else None
     splits = _splits(len(X), labels, cfg)
     loss_fn = make_loss(kind, cfg.loss)
+    domain.check(cfg)
+    target = domain.load_target(cfg, image_size)  # None unless domain_adaptation
+    if cfg.domain_adaptation == "dann":
+        loss_fn = domain.dann_loss_fn(loss_fn, float(cfg.loss.get("label_smoothing", 0.0)))
     augment = _make_augment(cfg.augment_rotations, kind) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
 
@@ -238,6 +242,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             if unexpected or any(not k.endswith((".filter", ".expanded_bias")) for k in missing):
                 raise InputError(f"init_from {cfg.init_from} does not hold every weight of this model; fine-tune from the same model and config.")
             model.train()
+        model = domain.attach(model, cfg, target, steps_per_epoch[fold] * cfg.epochs)
         opt, sched, per_step = _optimizer_and_schedule(model, cfg, steps_per_epoch[fold])
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
         best_state, best_val, bad_epochs, start_epoch = _cpu_state(model), math.inf, 0, 0
@@ -252,6 +257,8 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             best_state, best_val = resume["best"], float(resume["best_val"])
             bad_epochs, start_epoch = int(resume["bad_epochs"]), int(resume["epoch"])
             n_epochs = int(resume.get("n_epochs", cfg.epochs))
+            if isinstance(model, domain.DannModule):
+                model.steps = start_epoch * steps_per_epoch[fold]  # the reversal weight's ramp continues
         if info.enabled:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if device.type == "cuda" else None)
         train_set = TensorDataset(X[train_idx], y[train_idx])
@@ -288,7 +295,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
             done_steps += steps_per_epoch[fold]
             if sched is not None and not per_step:
                 sched.step()
-            recalibrate_batch_norm(_unwrap(model), train_set, device)
+            recalibrate_batch_norm(_unwrap(model), domain.bn_images(train_set, target, cfg.domain_adaptation), device)
             val = evaluate(_unwrap(model), val_loader, loss_fn, device)
             seconds = time.monotonic() - t0
             for key, value in [("fold", fold), ("epoch", epoch + 1), ("lr", lr), ("seconds", seconds)]:
@@ -297,7 +304,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 history.setdefault(f"train_{key}", []).append(value)
             for key, value in val.items():
                 history.setdefault(f"val_{key}", []).append(value)
-            if val["loss"] < best_val:
+            if val["loss"] < best_val or target is not None:  # adapted runs keep their last weights: source loss says nothing of the target
                 best_val, best_state, bad_epochs = val["loss"], _cpu_state(model), 0
             else:
                 bad_epochs += 1
@@ -314,7 +321,8 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
                 sched.T_max, n_epochs = max(planned, 1), planned
             if info.is_main:
                 print(f"[{cfg.name}] fold {fold + 1}/{len(splits)} epoch {epoch + 1}/{n_epochs} "
-                      f"train {train['loss']:.5f} val {val['loss']:.5f} lr {lr:.2e} {seconds:.0f}s", file=sys.stderr, flush=True)
+                      f"train {train['loss']:.5f} val {val['loss']:.5f} lr {lr:.2e} {seconds:.0f}s"
+                      + "".join(f" {k} {train[k]:.3f}" for k in domain.LOGGED if k in train), file=sys.stderr, flush=True)
                 _save_resume(cfg, {
                     "config": _comparable(cfg), "data_fingerprint": index.fingerprint, "fold": fold, "epoch": epoch + 1, "members": members,
                     "model": _cpu_state(model), "best": best_state, "best_val": best_val, "bad_epochs": bad_epochs, "n_epochs": n_epochs,
@@ -360,6 +368,8 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
         from core.analysis.evaluate import evaluate_members
 
         metrics["test"] = evaluate_members(cfg.model, mcfg, members, cfg.test_data, classes_probe, device)
+    if cfg.target_test_data:  # a second domain: both test sets with the positive class's AUROC and ROC points
+        metrics.update(domain.held_out_test_metrics(cfg, cfg.model, mcfg, members, classes_probe, device))
     data = summarize_manifest(index.manifest, n=len(X), path=cfg.data, fingerprint=index.fingerprint)
     out = cfg.out_path / f"{cfg.name}.pt"
     save_checkpoint(out, model_name=cfg.model, config=mcfg, state_dict=members, metrics=metrics, data_manifest=data,

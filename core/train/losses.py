@@ -32,14 +32,43 @@ class ReconWithLatent(nn.Module):
 
 
 def autoencoder_loss_fn(weights: dict | None = None):
-    """Weighted `core.models.losses.autoencoder_loss`; `parts` always includes the plain MSE."""
+    """Weighted `core.models.losses.autoencoder_loss`; `parts` always includes the plain MSE.
+
+    `vicreg` (weight, default 0): while training, each batch also gets a second view of every
+    disk observed again (`core.data.disk_views.nuisance_view`: wider beam, clean residuals, new
+    noise; `vicreg_scale` = (lo, hi) also reframes it), run through the model in the same forward,
+    and `vicreg * vicreg_loss(z, z_view)` is added on the first `vicreg_dims` latent dimensions
+    (0 = all), so that part of the latent learns to ignore how a disk was observed while the rest
+    may keep what the decoder needs. The invariance term only: the latent's variance and covariance
+    terms are the autoencoder loss's own. Only the first view is reconstructed; validation (eval
+    mode) scores the reconstruction terms alone.
+    """
+    from core.data.disk_views import NuisanceConfig
     from core.models.losses import LossConfig, autoencoder_loss
 
+    weights = dict(weights or {})
+    pair_weight = float(weights.pop("vicreg", 0.0))
+    pair_dims = int(weights.pop("vicreg_dims", 0))
+    views = NuisanceConfig(scale=tuple(weights.pop("vicreg_scale", (1.0, 1.0))))
     cfg = LossConfig.from_dict(weights)
 
     def loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-        recon, z = model(x)  # (B, 1, S, S), (B, d)
+        pairs = pair_weight > 0 and model.training and x.shape[0] >= 2
+        if pairs:
+            from core.data.disk_views import nuisance_view
+
+            recon, z = model(torch.cat([x, nuisance_view(x.cpu(), config=views).to(x.device)]))  # (2B, 1, S, S), (2B, d)
+            recon, z, z_view = recon[: len(x)], z[: len(x)], z[len(x) :]
+        else:
+            recon, z = model(x)  # (B, 1, S, S), (B, d)
         total, parts = autoencoder_loss(recon.float(), x.float(), z.float(), cfg)
+        if pairs:
+            from core.models.losses import vicreg_loss
+
+            part = slice(0, pair_dims or z.shape[1])
+            pair, pair_parts = vicreg_loss(z[:, part].float(), z_view[:, part].float(), variance=0.0, covariance=0.0)
+            total = total + pair_weight * pair
+            parts.update({f"vicreg_{k}": v for k, v in pair_parts.items()})
         if "mse" not in parts:
             parts["mse"] = float(F.mse_loss(recon.detach().float(), x.float()))
         return total, parts

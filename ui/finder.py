@@ -1,0 +1,95 @@
+"""The lens finder on the Lenses page: lens probability of the current image and the finder's ROC curves.
+
+Finder checkpoints are binary classifiers (`lens` / `nonlens`) trained on the lens-finding
+simulator (`data.generator == "lensfinding"`, core.data.lensfinding); their ROC points on the
+"easy" and "hard" test sets were stored with the checkpoint when it was trained
+(core.train.domain.evaluate_finder), so the page plots them without evaluating anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ui import familiarity, figures, inference, resources
+from ui.errors import call
+
+GENERATOR = "lensfinding"
+DOMAIN_OF_KEY = {"test": "easy", "test_target": "hard"}  # metrics key -> test domain
+
+
+def finder_entries() -> list[dict]:
+    """Checkpoints trained on the lens-finding simulator (shipped first, then the user's runs)."""
+    return [e for e in resources.checkpoints("classifier") if (e.get("data") or {}).get("generator") == GENERATOR]
+
+
+def lens_probability(entry: dict, image: np.ndarray) -> float:
+    """P(lens) of a finder checkpoint for a raw 2-D image."""
+    probs = inference.class_probabilities(entry["name"], entry.get("sha256"), image)
+    classes = entry.get("classes") or ["lens", "nonlens"]
+    return float(probs[classes.index("lens")])
+
+
+def hard_auroc(entry: dict) -> float:
+    """The stored AUROC on the hard-domain test set (-1 when not measured)."""
+    value = ((entry.get("metrics") or {}).get("test_target") or {}).get("auroc")
+    return float(value) if value is not None else -1.0
+
+
+def unadapted(entry: dict) -> bool:
+    """True for a finder trained without target-domain images: calibrated on its own (easy) domain, the default.
+    Adapted ones are for images of the target domain (their batch norm or features follow it)."""
+    return (entry.get("metrics") or {}).get("domain_adaptation", "none") == "none"
+
+
+def roc_curves(entries: list[dict]) -> dict[str, tuple[list, list, float]]:
+    """"<checkpoint>, <domain> test" -> (fpr, tpr, AUROC) from each checkpoint's stored metrics."""
+    curves = {}
+    for entry in entries:
+        metrics = entry.get("metrics") or {}
+        for key, domain in DOMAIN_OF_KEY.items():
+            roc = (metrics.get(key) or {}).get("roc")
+            if roc:
+                curves[f"{entry['name']}, {domain} test"] = (roc["fpr"], roc["tpr"], float(metrics[key]["auroc"]))
+    return curves
+
+
+def auroc_rows(entries: list[dict]) -> list[dict]:
+    """One row per finder checkpoint: AUROC on the easy and the hard test set, and how it was trained."""
+    rows = []
+    for e in entries:
+        m = e.get("metrics") or {}
+        rows.append({"checkpoint": e["name"], "adaptation": m.get("domain_adaptation", "none"),
+                     "AUROC easy": (m.get("test") or {}).get("auroc"), "AUROC hard": (m.get("test_target") or {}).get("auroc")})
+    return rows
+
+
+def panel(image: dict | None) -> None:
+    """The finder section: pick a finder, its lens probability for the current image (with the familiarity
+    notes every answer gets), and the ROC curves of every finder on the easy and hard test sets."""
+    st.subheader("Lens finder: is there a strong lens at all?")
+    entries = finder_entries()
+    if not entries:
+        st.caption("No lens-finder checkpoint yet: train one with `python -m core train --config "
+                   "configs/lenses-finder-equivariant.toml` (see the README's Lens finding section).")
+        return
+    names = [e["name"] for e in entries]
+    index = int(np.argmax([hard_auroc(e) + 2 * unadapted(e) for e in entries]))  # unadapted first, then best on hard
+    name = st.selectbox("Lens finder", names, index=index, key="lens_finder",
+                        help="Binary lens / non-lens classifiers trained on the 'easy' domain (space telescope); "
+                             "'adapted' ones were aligned to the 'hard' (Euclid-like) domain with DANN, 'adabn' ones by "
+                             "batch-norm statistics of hard images: use those for Euclid-like images (their 0.5 threshold "
+                             "follows the hard domain). The first offered is the unadapted finder that scored best on the "
+                             "hard test set.")
+    entry = entries[names.index(name)]
+    if image is None:
+        st.caption("No current image: the lens probability appears here once there is one.")
+    else:
+        p = call(lens_probability, entry, image["data"])
+        st.markdown(f"**Lens probability {p:.2f}** ({name}: {'a lens' if p >= 0.5 else 'not a lens'} at the 0.5 threshold)")
+        familiarity.answer_notes(entry, image)
+    curves = roc_curves(entries)
+    if curves:
+        st.plotly_chart(figures.roc_figure(curves, "Lens finder ROC: easy and hard test sets (stored at training)"),
+                        key="lens_finder_roc")
+    st.plotly_chart(figures.table_figure(auroc_rows(entries)), key="lens_finder_table")
