@@ -204,7 +204,7 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _screenshot(page, "latent_map")
 
             for title, name, plot in [("Feature maps", "feature_maps", 0), ("Equivariance lab", "equivariance", 0),
-                                      ("Lenses", "lenses", 2)]:  # Lenses: the first confusion matrix
+                                      ("Lenses", "lenses", 4)]:  # Lenses: the first confusion matrix (after probabilities, finder ROC + AUROC table, ROC)
                 _goto_page(page, title)
                 page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
                 _wait_idle(page, timeout_ms=300_000)
