@@ -68,11 +68,17 @@ def trunk_state(state_dict: dict) -> dict:
 
 
 class _Backbone:
-    """Shared by both backbones: drop the class head, add the projector."""
+    """Shared by both backbones: build the classifier trunk from the backbone config, drop the class
+    head, add the projector. Subclasses name their two config classes."""
 
     kind = "encoder"
+    config_class: type
+    classifier_config_class: type
 
-    def _to_backbone(self, cfg) -> None:
+    def __init__(self, config=None):
+        cfg = config or self.config_class()
+        trunk = {k: v for k, v in cfg.to_dict().items() if k != "projector"}
+        super().__init__(self.classifier_config_class.from_dict({**trunk, "n_classes": 1}))
         del self.head
         self.n_classes = None
         self.config = cfg
@@ -85,18 +91,12 @@ class _Backbone:
 class EquivariantBackbone(_Backbone, EquivariantClassifier):
     """x (B, 1, S, S) -> invariant embedding (B, hidden) via `embed`; `forward` adds the projector."""
 
-    def __init__(self, config: EquivariantBackboneConfig | None = None):
-        cfg = config or EquivariantBackboneConfig()
-        trunk = {k: v for k, v in cfg.to_dict().items() if k != "projector"}
-        super().__init__(EquivariantClassifierConfig.from_dict({**trunk, "n_classes": 1}))
-        self._to_backbone(cfg)
+    config_class = EquivariantBackboneConfig
+    classifier_config_class = EquivariantClassifierConfig
 
 
 class CNNBackbone(_Backbone, CNNClassifier):
     """The plain-CNN twin: x (B, 1, S, S) -> embedding (B, hidden); `forward` adds the projector."""
 
-    def __init__(self, config: CNNBackboneConfig | None = None):
-        cfg = config or CNNBackboneConfig()
-        trunk = {k: v for k, v in cfg.to_dict().items() if k != "projector"}
-        super().__init__(CNNClassifierConfig.from_dict({**trunk, "n_classes": 1}))
-        self._to_backbone(cfg)
+    config_class = CNNBackboneConfig
+    classifier_config_class = CNNClassifierConfig
