@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
+from core.analysis.metrics import roc_report
 from core.atomic import atomic_write_bytes
 from core.errors import CheckpointError, InputError
 
@@ -87,14 +87,11 @@ def fit_probe(z: np.ndarray, labels: Sequence[str], *, c: float = 1.0,
 
 
 def macro_auc(probs: np.ndarray, labels: Sequence[str], classes: Sequence[str]) -> float:
-    """One-vs-rest ROC AUC averaged over the classes present (binary: the AUC of the second class)."""
+    """One-vs-rest ROC AUC averaged over the classes present (`core.analysis.metrics.roc_report`)."""
     y = np.array([list(classes).index(x) for x in labels])
-    present = [k for k in range(len(classes)) if (y == k).any() and (y != k).any()]
-    if not present:
+    if len(set(y.tolist())) < 2:
         raise InputError("Macro AUC needs images of at least two classes among the evaluated ones.")
-    if len(classes) == 2:
-        return float(roc_auc_score(y == 1, probs[:, 1]))
-    return float(np.mean([roc_auc_score(y == k, probs[:, k]) for k in present]))
+    return roc_report(y, probs, list(classes)).macro_auc
 
 
 def few_label_split(labels: Sequence[str], per_class: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
