@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.data.disks import clean_residual_pattern
+from core.data.views import gaussian_blur
 
 
 @dataclass(frozen=True)
@@ -39,22 +39,6 @@ class NuisanceConfig:
 def _uniform(n: int, lo_hi: tuple[float, float], generator) -> torch.Tensor:
     lo, hi = lo_hi
     return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
-
-
-def gaussian_blur(x: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
-    """Each image of x (B, 1, H, W) blurred with its own Gaussian of `sigma_px` (B,) pixels (0 = unchanged);
-    reflecting edges."""
-    b = x.shape[0]
-    half = int(math.ceil(3.0 * float(sigma_px.max()))) if b else 0
-    if half == 0:
-        return x
-    t = torch.arange(-half, half + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (t[None] / sigma_px.double().clamp_min(1e-3)[:, None]) ** 2)  # (B, K); sigma 0 -> a delta
-    k = (k / k.sum(dim=1, keepdim=True)).to(x.dtype)
-    y = x.transpose(0, 1)  # (1, B, H, W): one group per image
-    y = F.conv2d(F.pad(y, (half, half, 0, 0), mode="reflect"), k[:, None, None, :], groups=b)
-    y = F.conv2d(F.pad(y, (0, 0, half, half), mode="reflect"), k[:, None, :, None], groups=b)
-    return y.transpose(0, 1)
 
 
 def correlated_noise(shape: tuple[int, ...], sigma_px: torch.Tensor, generator=None) -> torch.Tensor:
