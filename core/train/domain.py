@@ -152,13 +152,10 @@ def bn_images(train_set, target: torch.Tensor | None, method: str = "dann", n: i
     return TensorDataset(mixed, torch.zeros(len(mixed), dtype=torch.int64))
 
 
-def roc_points(y_true: np.ndarray, score: np.ndarray, n: int = ROC_POINTS) -> dict:
-    """The ROC curve on a grid of `n` false-positive rates: {"fpr": [...], "tpr": [...], "auc"}."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    fpr, tpr, _ = roc_curve(y_true, score)
+def roc_points(curve, n: int = ROC_POINTS) -> dict:
+    """A `core.analysis.metrics.RocCurve` on a grid of `n` false-positive rates: {"fpr": [...], "tpr": [...], "auc"}."""
     grid = np.linspace(0.0, 1.0, n)
-    return {"fpr": grid.round(4).tolist(), "tpr": np.interp(grid, fpr, tpr).round(4).tolist(), "auc": float(roc_auc_score(y_true, score))}
+    return {"fpr": grid.round(4).tolist(), "tpr": np.interp(grid, curve.fpr, curve.tpr).round(4).tolist(), "auc": curve.auc}
 
 
 def evaluate_finder(model_name: str, config: dict, members: list[dict], folder, classes: list[str], device="cpu",
@@ -166,6 +163,7 @@ def evaluate_finder(model_name: str, config: dict, members: list[dict], folder, 
     """`evaluate_members` metrics of a binary classifier on a labelled folder, plus `auroc` and
     `roc` (ROC points) of the `positive` class."""
     from core.analysis.evaluate import classifier_metrics, predict
+    from core.analysis.metrics import roc_report
     from core.checkpoints import build_from_checkpoint
     from core.data.datasets import load_tensors
 
@@ -174,8 +172,7 @@ def evaluate_finder(model_name: str, config: dict, members: list[dict], folder, 
     logits = predict(model, X, device, 64)
     metrics = classifier_metrics(logits, labels, classes)
     k = classes.index(positive) if positive in classes else len(classes) - 1
-    score = logits.float().softmax(1)[:, k].numpy()
-    roc = roc_points((labels.numpy() == k).astype(int), score)
+    roc = roc_points(roc_report(labels.numpy(), logits.float().softmax(1).numpy(), classes).curves[k])
     metrics["auroc"], metrics["roc"], metrics["positive_class"] = roc.pop("auc"), roc, classes[k]
     return metrics
 
