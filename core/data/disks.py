@@ -37,7 +37,7 @@ Output: float32 (size, size), in units of the noiseless peak intensity (peak = 1
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from astropy.convolution import Gaussian2DKernel, convolve_fft
@@ -386,4 +386,26 @@ def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128
         clean_residual=float(rng.uniform(0.005, 0.03)) if rng.random() < 0.3 else 0.0,
         morphology=morphology,
         **shape,
+    )
+
+
+def reobserve(params: DiskParams, size: int, rng: np.random.Generator) -> DiskParams:
+    """The same disk (its planets, rings, gaps, cavity, profile) observed again: a new inclination,
+    position angle, distance, framing, beam, SNR and clean residuals, drawn as `sample_disk_params`
+    draws them. For learning what in a latent is the disk and what is the observation."""
+    diameter_au = 2.0 * params.outer_radius_au
+    distance = float(rng.uniform(100, 200))
+    pixel_scale = diameter_au / float(rng.uniform(0.4, 0.95)) / distance / size
+    beam = max(float(rng.uniform(0.02, 0.06)) * diameter_au / distance, 2.2 * pixel_scale)
+    return replace(
+        params,
+        inclination_deg=float(rng.uniform(0, 75)),
+        position_angle_deg=float(rng.uniform(0, 360)),
+        distance_pc=distance,
+        pixel_scale_arcsec=pixel_scale,
+        beam_fwhm_arcsec=beam,
+        beam_minor_fwhm_arcsec=beam * float(rng.uniform(0.7, 1.0)),
+        beam_pa_deg=float(rng.uniform(0, 180)),
+        snr=float(np.exp(rng.uniform(np.log(10.0), np.log(1000.0)))),
+        clean_residual=float(rng.uniform(0.005, 0.03)) if rng.random() < 0.3 else 0.0,
     )

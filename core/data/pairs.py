@@ -317,13 +317,22 @@ def load_pairs(source: str | Path | PairIndex, progress=None, *, limit: int | No
 
 class PairAugment:
     """One random element of D4 (90-degree turns and a mirror, exact on the grid) per pair,
-    applied to LR and HR alike; draws from torch's global generator (the trainer seeds it)."""
+    applied to LR and HR alike; draws from torch's global generator (the trainer seeds it).
+
+    clean_input_fraction: for same-size (noisy, noise-free) pairs, the share of pairs whose input
+    is replaced by its target, so that a denoising autoencoder also sees noise-free inputs."""
 
     paired = True
+
+    def __init__(self, clean_input_fraction: float = 0.0):
+        self.clean_input_fraction = float(clean_input_fraction)
 
     def __call__(self, x, y):
         import torch
 
+        if self.clean_input_fraction > 0:
+            swap = torch.rand(x.shape[0]) < self.clean_input_fraction
+            x = torch.where(swap[:, None, None, None], y, x)
         k = torch.randint(0, 4, (x.shape[0],))
         flip = torch.randint(0, 2, (x.shape[0],)).bool()
         xs, ys = [], []

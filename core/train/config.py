@@ -48,6 +48,8 @@ class TrainConfig:
     target_test_data: str | None = None  # optional labelled test folder of another domain, evaluated into metrics["test_target"]
     domain_adaptation: str = "none"  # "none" | "dann" (adversarial feature alignment with target_data; core/train/domain.py)
     target_data: str | None = None  # target-domain images for domain adaptation (labels, if any, unused)
+    clean_data: str | None = None  # autoencoders: noise-free twins of `data` (same files, `simulate --noise none`) as targets (denoising)
+    clean_input_fraction: float = 0.0  # with clean_data: share of training inputs replaced by their noise-free twin
     domain_weight: float = 1.0  # largest gradient-reversal weight of the DANN domain loss (ramped 2/(1+exp(-10p))-1)
 
     def __post_init__(self):
@@ -57,6 +59,8 @@ class TrainConfig:
             raise InputError(f"val_fraction must be between 0 and 1 (exclusive), got {self.val_fraction}.")
         if not 0.0 < self.train_fraction <= 1.0:
             raise InputError(f"train_fraction must be in (0, 1], got {self.train_fraction}.")
+        if not 0.0 <= self.clean_input_fraction <= 1.0:
+            raise InputError(f"clean_input_fraction must be in [0, 1], got {self.clean_input_fraction}.")
         for key in ("epochs", "batch_size", "folds"):
             if int(getattr(self, key)) < 1:
                 raise InputError(f"{key} must be at least 1, got {getattr(self, key)}.")
@@ -106,7 +110,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     return from_dict(values)
 
 
-PATH_FIELDS = ("data", "test_data", "out", "work_dir", "target_data", "target_test_data")
+PATH_FIELDS = ("data", "test_data", "out", "work_dir", "target_data", "target_test_data", "clean_data")
 
 
 def _anchor_paths(values: dict[str, Any], config_path: Path) -> dict[str, Any]:

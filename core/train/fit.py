@@ -84,20 +84,33 @@ class _Augmented:
             yield self.augment(x, y) if getattr(self.augment, "paired", False) else (self.augment(x), y)
 
 
-def _make_augment(rotations: str, kind: str = ""):
+def _make_augment(rotations: str, kind: str = "", clean_input_fraction: float | None = None):
     """Random rotation (+ mirror) of every training image; draws from torch's global RNG (seeded per epoch).
-    Super-resolution pairs: the same exact D4 element for LR and HR."""
+    Super-resolution and (noisy, noise-free) autoencoder pairs: the same exact D4 element for input and target."""
     from core.data.transforms import RandomE2Augment
 
-    if kind == "superres":
+    if kind == "superres" or clean_input_fraction is not None:
         from core.data.pairs import PairAugment
 
-        return PairAugment()
+        return PairAugment(clean_input_fraction or 0.0)
 
     return RandomE2Augment(rotations=rotations, flips=True)
 
 
 # ---------------------------------------------------------------------------- model / optimiser
+
+
+def _clean_twins(cfg: TrainConfig, kind: str, index, image_size: int) -> torch.Tensor:
+    """The noise-free twins (N, 1, S, S) of the training images, in the same order; InputError unless they match."""
+    if kind != "autoencoder":
+        raise InputError(f"clean_data (noise-free targets) is for autoencoders; {cfg.model} is a {kind}.")
+    Xc, _, clean_index = load_tensors(cfg.clean_data, image_size)
+    params = lambda ix: [e.get("params") for e in (ix.manifest or {}).get("images", [])]  # noqa: E731
+    if ([Path(f).relative_to(clean_index.root) for f in clean_index.files] != [Path(f).relative_to(index.root) for f in index.files]
+            or params(clean_index) != params(index)):
+        raise InputError(f"{cfg.clean_data} does not hold the same files as {cfg.data}; simulate it with the same "
+                         "command and seed plus --noise none.")
+    return Xc
 
 
 def model_config(cfg: TrainConfig, classes: list[str] | None) -> dict:
@@ -207,6 +220,8 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
         X, y, index = load_pairs(cfg.data, progress if info.is_main else None)
     else:
         X, y, index = load_tensors(cfg.data, image_size, progress if info.is_main else None)
+    if cfg.clean_data:  # denoising autoencoder: y = the noise-free twin of each image
+        y = _clean_twins(cfg, kind, index, image_size)
     classes_probe = list(index.classes) if kind == "classifier" else None
     if kind == "classifier" and (index.labels is None or (y < 0).any()):
         raise InputError(f"Training a classifier needs labelled images; {cfg.data} has no class folders or labels.csv.")
@@ -218,7 +233,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     target = domain.load_target(cfg, image_size)  # None unless domain_adaptation
     if cfg.domain_adaptation == "dann":
         loss_fn = domain.dann_loss_fn(loss_fn, float(cfg.loss.get("label_smoothing", 0.0)))
-    augment = _make_augment(cfg.augment_rotations, kind) if cfg.augment else None
+    augment = _make_augment(cfg.augment_rotations, kind, cfg.clean_input_fraction if cfg.clean_data else None) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
 
     resume = _load_resume(cfg, index.fingerprint)
@@ -445,10 +460,12 @@ def held_out_metrics(cfg, mcfg, kind, members, X, y, splits, classes, device) ->
         model.load_state_dict(state)
         model.to(device).eval()
         outs.append(predict(model, X[val_idx], device, batch_size=cfg.batch_size * 2))
-        targets.append(y[val_idx] if kind == "superres" else X[val_idx])
+        targets.append(y[val_idx] if kind == "superres" or y.dim() == 4 else X[val_idx])  # denoising: the noise-free twins
         labels.append(X[val_idx] if kind == "superres" else y[val_idx])  # superres: the LR inputs (for bicubic)
     metrics = metrics_from_outputs(kind, torch.cat(outs), torch.cat(targets), torch.cat(labels), classes)
     metrics["split"] = "out-of-fold" if len(members) > 1 else f"validation ({cfg.val_fraction:.0%} held out, seed {cfg.seed})"
+    if cfg.clean_data:
+        metrics["split"] += ", against the noise-free twins"
     return metrics
 
 

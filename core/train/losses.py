@@ -61,7 +61,8 @@ def autoencoder_loss_fn(weights: dict | None = None):
             recon, z, z_view = recon[: len(x)], z[: len(x)], z[len(x) :]
         else:
             recon, z = model(x)  # (B, 1, S, S), (B, d)
-        total, parts = autoencoder_loss(recon.float(), x.float(), z.float(), cfg)
+        target = y if y is not None and y.dim() == 4 else x  # denoising: y = the noise-free twins
+        total, parts = autoencoder_loss(recon.float(), target.float(), z.float(), cfg)
         if pairs:
             from core.models.losses import vicreg_loss
 
@@ -70,7 +71,7 @@ def autoencoder_loss_fn(weights: dict | None = None):
             total = total + pair_weight * pair
             parts.update({f"vicreg_{k}": v for k, v in pair_parts.items()})
         if "mse" not in parts:
-            parts["mse"] = float(F.mse_loss(recon.detach().float(), x.float()))
+            parts["mse"] = float(F.mse_loss(recon.detach().float(), target.float()))
         return total, parts
 
     return loss_fn
