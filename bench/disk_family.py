@@ -6,12 +6,14 @@ Test images are simulated on the fly from an unseen seed (image i from `image_rn
 `python -m core simulate disks --seed SEED` would), noise-free (`noise=False`) and with their
 thermal noise. Rows per shipped disk autoencoder:
 
-- MS-SSIM(recon(noise-free), noise-free), all images and per morphology (full / transition / rings);
+- MS-SSIM(recon(noise-free), noise-free), all images and per morphology (full / transition / rings),
+  and MS-SSIM(recon(noisy), noise-free): how well the noise is removed;
 - ring-only disks: the share of images whose reconstruction's deprojected radial profile peaks
   within one beam FWHM of the noise-free image's own profile peak (the ring); a centrally
   peaked blob fails;
 - ARI of k-means clusters of the latent (of the noisy images) against the planet count (k = 4)
-  and against has-planet (k = 2), on the PCA-whitened latent (and on the raw standardised one);
+  and against has-planet (k = 2), on the PCA-whitened latent (and on the raw standardised one), and on
+  the observation-invariant directions (re-observations of other disks, `observation_invariant_directions`);
 - the third-party CASA ring image and its sky model (../shared/realdata/disks): MS-SSIM of the
   reconstruction against its input, whole frame (before cutouts) and on the cutout.
 
@@ -113,6 +115,38 @@ def cluster_ari(z: np.ndarray, labels: np.ndarray, k: int, whiten: bool, seed: i
     return float(adjusted_rand_score(labels, pred))
 
 
+def reobserved_set(n_disks: int, views: int, seed: int = 5000, size: int = 129) -> tuple[torch.Tensor, np.ndarray]:
+    """(images (n_disks * views, 1, S, S), disk index of each): every disk as drawn, then observed again
+    `views - 1` times (`core.data.disks.reobserve`: new inclination, orientation, framing, beam, SNR)."""
+    from core.data.disks import reobserve
+
+    images, disk = [], []
+    for i in range(n_disks):
+        rng = image_rng(seed, i)
+        p = sample_params("disks", i, size, rng)
+        for v in range(views):
+            q = p if v == 0 else reobserve(p, size, rng)
+            images.append(prepare(simulate_disk(q, size, rng), size))
+            disk.append(i)
+    return torch.from_numpy(np.stack(images))[:, None], np.array(disk)
+
+
+def observation_invariant_directions(z_ref: np.ndarray, disk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, scale, directions (d, m)): latent directions along which different disks differ more than
+    re-observations of one disk do (generalised eigenvectors of the between-disk vs the within-disk
+    covariance, as in LDA with the disk as its own class; no planet labels), m = those with ratio > 1."""
+    from scipy.linalg import eigh
+
+    mean, scale = z_ref.mean(0), z_ref.std(0) + 1e-9
+    x = (z_ref - mean) / scale
+    centres = np.stack([x[disk == i].mean(0) for i in np.unique(disk)])
+    within = x - centres[np.searchsorted(np.unique(disk), disk)]
+    ratio, vectors = eigh(np.cov(centres.T), within.T @ within / len(x) + 1e-3 * np.eye(x.shape[1]))
+    keep = np.argsort(ratio)[::-1]
+    keep = keep[ratio[keep] > 1.0]
+    return mean, scale, vectors[:, keep]
+
+
 def real_data_scores(loaded) -> list[str]:
     from core.analysis.reconstruct import reconstruct_cutout
     from core.io import read_image
@@ -137,10 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=300, help="test images")
     parser.add_argument("--seed", type=int, default=2024, help="simulation seed (unseen in training)")
     parser.add_argument("--checkpoint", action="append", default=[], help="also score this checkpoint (name or .pt); repeatable")
+    parser.add_argument("--reobserved", type=int, default=200, help="disks (x 3 observations) that define the observation-invariant directions")
     parser.add_argument("--latents", default=None, help="write every model's latents and the labels to this .npz")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     clean, noisy, params = test_images(args.n, args.seed)
+    reference, disk = reobserved_set(args.reobserved, 3)
     morph = np.array([p.morphology for p in params])
     planets = np.array([p.n_planets for p in params])
     rows, notes, kept = [], [], {"planets": planets, "morphology": morph}
@@ -148,30 +184,39 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         loaded = load_model(name)
         recon_clean, _ = run_model(loaded.model, clean)
-        _, z = run_model(loaded.model, noisy)
+        recon_noisy, z = run_model(loaded.model, noisy)
         scores = per_image_ms_ssim(recon_clean, clean)
+        denoised = per_image_ms_ssim(recon_noisy, clean).mean()
         hits, total = ring_hits(recon_clean, clean, params)
         if hasattr(loaded.model, "members"):
             notes.append(f"{loaded.name}, first k members averaged: " + ensemble_curve(loaded.model, clean, params) + ".")
         z = z.numpy()
         kept[f"z/{loaded.name}"] = z
         aris = [cluster_ari(z, planets, 4, w) for w in (True, False)] + [cluster_ari(z, planets > 0, 2, w) for w in (True, False)]
+        mean, scale, directions = observation_invariant_directions(run_model(loaded.model, reference)[1].numpy(), disk)
+        projected = (z - mean) / scale @ directions
+        aris += [cluster_ari(projected, planets, 4, False), cluster_ari(projected, planets > 0, 2, False)]
         real = real_data_scores(loaded)
-        rows.append([name, f"{scores.mean():.4f}", *(f"{scores[morph == m].mean():.3f}" for m in ("full", "transition", "rings")),
+        rows.append([name, f"{scores.mean():.4f}", *(f"{scores[morph == m].mean():.3f}" for m in ("full", "transition", "rings")), f"{denoised:.4f}",
                      f"{hits}/{total} = {hits / max(total, 1):.0%}",
-                     f"{aris[0]:.3f} ({aris[1]:.3f})", f"{aris[2]:.3f} ({aris[3]:.3f})", *real])
+                     f"{aris[0]:.3f} ({aris[1]:.3f})", f"{aris[2]:.3f} ({aris[3]:.3f})",
+                     f"{aris[4]:.3f} / {aris[5]:.3f} ({directions.shape[1]} dims)", *real])
     if args.latents:
         np.savez(args.latents, **kept)
     record("disk_family", "Disk autoencoders on the wider disk family: noise-free MS-SSIM, rings, clusters, real data",
-           ["model", "MS-SSIM noise-free", "full", "transition", "rings", "ring peak within 1 beam",
+           ["model", "MS-SSIM noise-free", "full", "transition", "rings", "MS-SSIM noisy input vs noise-free", "ring peak within 1 beam",
             "ARI planet count, whitened (raw)", "ARI has-planet, whitened (raw)",
+            "ARI count / has-planet, observation-invariant directions",
             "CASA ring: whole frame → cutout", "sky model: whole frame → cutout"], rows,
            notes=f"Disk generator 2.0, seed {args.seed} (unseen), first {args.n} images on the 129-px grid "
                  f"({', '.join(f'{(morph == m).sum()} {m}' for m in ('full', 'transition', 'rings'))}). MS-SSIM with a "
                  "7-px window (core.models.losses) of the reconstruction of the noise-free image against it. Ring peak: "
                  "deprojected azimuthal profile of the reconstruction vs the noise-free image, both on the grid. ARI: "
                  "k-means (k = 4 vs planet count, k = 2 vs has-planet) on the latent of the noisy images, standardised "
-                 "and PCA-whitened to 8 components (in brackets: standardised only). Real data: MS-SSIM of the "
+                 "and PCA-whitened to 8 components (in brackets: standardised only). Observation-invariant directions: "
+                 f"{args.reobserved} other disks (seed 5000) each observed 3 times (core.data.disks.reobserve); the latent "
+                 "directions whose between-disk variance exceeds the within-disk (re-observation) variance, as in LDA "
+                 "with each disk as its own class (no planet labels), then k-means there. Real data: MS-SSIM of the "
                  "reconstruction against its input, the whole 512-px frame resampled to the grid vs the automatic "
                  "cutout (core.data.cutout), for the third-party CASA simobserve+tclean image of a 20 au ring and "
                  "its sky model (../shared/realdata/README.md). " + " ".join(notes))

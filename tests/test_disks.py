@@ -226,3 +226,37 @@ def test_ring_list_lengths_and_cavity_depth_are_checked():
         simulate_disk(DiskParams(ring_radii_au=[10.0], ring_widths_au=[]), 32)
     with pytest.raises(ValueError, match="cavity_depth must be between 0"):
         simulate_disk(DiskParams(cavity_depth=2.0), 32)
+
+
+def test_reobserve_keeps_the_disk_and_redraws_how_it_is_observed():
+    from core.data.disks import reobserve
+
+    p = sample_disk_params(np.random.default_rng(5), 2, size=64)
+    q = reobserve(p, 64, np.random.default_rng(6))
+    same = ("planet_radii_au", "planet_masses_mjup", "planet_azimuths_deg", "ring_radii_au", "ring_widths_au",
+            "cavity_radius_au", "critical_radius_au", "outer_radius_au", "alpha_viscosity", "morphology")
+    assert all(getattr(p, k) == getattr(q, k) for k in same)
+    assert q.inclination_deg != p.inclination_deg and q.snr != p.snr and q.distance_pc != p.distance_pc
+    fov_au = q.pixel_scale_arcsec * 64 * q.distance_pc
+    assert 0.39 <= 2 * q.outer_radius_au / fov_au <= 0.96  # framed as the sampler frames a disk
+    assert q.beam_fwhm_arcsec >= 2.2 * q.pixel_scale_arcsec - 1e-12
+    assert not np.allclose(simulate_disk(p, 64, noise=False), simulate_disk(q, 64, noise=False))
+
+
+def test_sampled_ring_only_disks_peak_at_a_ring_and_not_at_the_centre():
+    from core.data.disks import disk_plane_radius
+
+    hits = total = 0
+    for seed in range(60):
+        p = sample_disk_params(np.random.default_rng(seed), seed % 4, size=64)
+        if p.morphology != "rings":
+            continue
+        image = simulate_disk(p, 64, noise=False)
+        r = disk_plane_radius(p, 64)
+        au_px = p.pixel_scale_arcsec * p.distance_pc
+        k = np.floor(r / au_px).astype(int).ravel()
+        profile = np.bincount(k, image.ravel()) / np.maximum(np.bincount(k), 1)
+        peak_au = (np.argmax(profile) + 0.5) * au_px
+        total += 1
+        hits += min(abs(peak_au - c) for c in p.ring_radii_au) <= p.beam_fwhm_arcsec * p.distance_pc
+    assert total >= 15 and hits >= 0.9 * total  # generator 2.0 let the smooth inner disk peak at the centre in a quarter

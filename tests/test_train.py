@@ -234,3 +234,55 @@ def test_init_from_fine_tunes_a_trained_checkpoint_and_refuses_another_model(tmp
     other = dict(TINY_AE, latent_dim=TINY_AE.get("latent_dim", 8) + 1)
     with pytest.raises(InputError, match="fine-tune only from the same"):
         fit(_cfg(tmp_path, model_config=other, name="bad", work_dir=str(tmp_path / "work4"), init_from=str(first)))
+
+
+def make_clean_twins(noisy: Path, root: Path, size: int = 33) -> Path:
+    """The noise-free twins of make_disk_folder's images (same files, same seed, no noise)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    r = np.hypot(yy, xx)
+    for f in sorted(noisy.rglob("*.npy")):
+        i = int(f.stem)
+        radius = (6 if i % 2 else 10) + rng.uniform(-1, 1)
+        rng.standard_normal((size, size))  # the noise draw the noisy twin used
+        (root / f.parent.name).mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(root / f.parent.name / f.name, np.exp(-((r - radius) ** 2) / 4.0).astype(np.float32))
+    return root
+
+
+def test_denoising_autoencoder_learns_the_noise_free_twins(tmp_path, disk_folder):
+    from core.checkpoints import load_model
+    from core.data.datasets import load_tensors
+    from core.errors import InputError
+    from core.train.fit import fit
+
+    clean = make_clean_twins(disk_folder, tmp_path / "clean")
+    noisy_x, _, _ = load_tensors(disk_folder, 33)
+    clean_x, _, _ = load_tensors(clean, 33)
+    assert 0.9 < np.corrcoef(noisy_x.ravel(), clean_x.ravel())[0, 1] < 0.999  # twins: the same rings, without the noise
+    denoised = fit(_cfg(tmp_path, epochs=5, clean_data=str(clean), clean_input_fraction=0.5))
+    plain = fit(_cfg(tmp_path, epochs=5, name="plain", work_dir=str(tmp_path / "w1")))
+    entries = {e["name"]: e for e in json.loads((tmp_path / "out" / "index.json").read_text())["checkpoints"]}
+    assert "noise-free" in entries["tiny"]["metrics"]["split"] and "noise-free" not in entries["plain"]["metrics"]["split"]
+    with torch.no_grad():
+        error = {p: float(((load_model(str(p)).model.eval()(noisy_x) - clean_x) ** 2).mean()) for p in (denoised, plain)}
+    assert error[denoised] < 0.7 * error[plain]  # it learned to remove the noise, not to copy it
+    other = make_disk_folder(tmp_path / "other", n=20)
+    with pytest.raises(InputError, match="same files"):
+        fit(_cfg(tmp_path, clean_data=str(other), name="bad", work_dir=str(tmp_path / "w2")))
+
+
+def test_pair_augment_turns_input_and_target_alike_and_swaps_in_clean_inputs():
+    from core.data.pairs import PairAugment
+
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 1, 9, 9), torch.rand(8, 1, 9, 9)
+    ax, ay = PairAugment()(x, y)
+    for i in range(8):  # the same D4 element for both
+        assert any(torch.equal(ax[i], torch.rot90(x[i].flip(-1) if f else x[i], k, dims=(-2, -1)))
+                   and torch.equal(ay[i], torch.rot90(y[i].flip(-1) if f else y[i], k, dims=(-2, -1)))
+                   for k in range(4) for f in (False, True))
+    sx, sy = PairAugment(clean_input_fraction=1.0)(x, y)
+    assert torch.equal(sx, sy)
+    half, _ = PairAugment(clean_input_fraction=0.5)(torch.zeros(400, 1, 3, 3), torch.ones(400, 1, 3, 3))
+    assert 150 < int(half[:, 0, 0, 0].sum()) < 250

@@ -354,7 +354,8 @@ def sample_disk_params(rng: np.random.Generator, n_planets: int, size: int = 128
     elif morphology == "rings":
         centres, widths = _rings_between(rng, radii, r_c)
         outer = centres[-1] + 3.0 * widths[-1]
-        shape.update(cavity_radius_au=max(0.5, centres[0] - 2.5 * widths[0]), smooth_fraction=float(rng.uniform(0.0, 0.15)),
+        # the cavity reaches the innermost ring's inner flank: no smooth inner disk that the beam would turn into a central peak
+        shape.update(cavity_radius_au=max(0.5, centres[0] - widths[0]), smooth_fraction=float(rng.uniform(0.0, 0.15)),
                      ring_radii_au=centres, ring_widths_au=widths, ring_amplitudes=[float(a) for a in rng.uniform(0.5, 1.5, len(centres))],
                      ring_contrast=0.0)
     diameter_au = 2.0 * outer

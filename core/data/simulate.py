@@ -29,7 +29,7 @@ from core.progress import progress_callable
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
-DISK_SIMULATOR_VERSION = "2.0"  # 2.0 disk family: transition disks, ring-only disks, sizes, elliptical beams, clean residuals, SNR 10-1000
+DISK_SIMULATOR_VERSION = "2.1"  # 2.0 disk family: transition disks, ring-only disks, sizes, elliptical beams, clean residuals, SNR 10-1000; 2.1 ring-only disks' cavity reaches the innermost ring (no central peak)
 NOISES = ("thermal", "none")  # --noise none: the noise-free images (disks only), same parameters as the noisy ones
 KINDS = ("disks", "lenses", "lensfinding")
 CLASSES = {
