@@ -34,7 +34,7 @@ import torch
 
 from bench.record import record
 from core.checkpoints import SHIPPED, list_checkpoints, load_model
-from core.data.disks import disk_plane_radius, simulate_disk
+from core.data.disks import profile_peak_au, simulate_disk
 from core.data.preprocess import prepare
 from core.data.simulate import DISK_SIMULATOR_VERSION, image_rng, sample_params
 from core.models.losses import ms_ssim_value
@@ -69,14 +69,7 @@ def per_image_ms_ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return np.array([float(ms_ssim_value(a[i : i + 1], b[i : i + 1])) for i in range(len(a))])
 
 
-def profile_peak_au(image: np.ndarray, radius_au: np.ndarray, bin_au: float) -> float:
-    """Radius (au) of the maximum of the azimuthally averaged, deprojected profile."""
-    k = np.floor(radius_au / bin_au).astype(int).ravel()
-    mean = np.bincount(k, image.ravel()) / np.maximum(np.bincount(k), 1)
-    return (int(np.argmax(mean)) + 0.5) * bin_au
-
-
-def ring_hits(recon: torch.Tensor, clean: torch.Tensor, params: list, size: int = 129) -> tuple[int, int, int]:
+def ring_hits(recon: torch.Tensor, clean: torch.Tensor, params: list) -> tuple[int, int, int]:
     """(hits, same-peak hits, ring-only images): the reconstruction's deprojected profile peaks within one
     beam FWHM of a true ring radius (the issue's criterion); same-peak: within one beam of the noise-free
     image's own profile peak (stricter when a disk has several rings)."""
@@ -84,13 +77,11 @@ def ring_hits(recon: torch.Tensor, clean: torch.Tensor, params: list, size: int 
     for i, p in enumerate(params):
         if p.morphology != "rings":
             continue
-        r = disk_plane_radius(p, size)
-        au_px = p.pixel_scale_arcsec * p.distance_pc
         beam_au = p.beam_fwhm_arcsec * p.distance_pc
-        got = profile_peak_au(recon[i, 0].numpy(), r, au_px)
+        got = profile_peak_au(recon[i, 0].numpy(), p)
         total += 1
         hits += min(abs(got - ring) for ring in p.ring_radii_au) <= beam_au
-        same += abs(got - profile_peak_au(clean[i, 0].numpy(), r, au_px)) <= beam_au
+        same += abs(got - profile_peak_au(clean[i, 0].numpy(), p)) <= beam_au
     return hits, same, total
 
 

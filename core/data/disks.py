@@ -207,6 +207,15 @@ def disk_plane_radius(params: DiskParams, size: int) -> np.ndarray:
     return _sky_grid(size, params, 1)[0]
 
 
+def profile_peak_au(image: np.ndarray, params: DiskParams) -> float:
+    """Disk-plane radius (au) where the deprojected, azimuthally averaged profile of `image` (a (size, size)
+    image of the disk `params` describes) peaks, in bins one pixel wide; the bin's centre."""
+    bin_au = params.pixel_scale_arcsec * params.distance_pc
+    k = np.floor(disk_plane_radius(params, image.shape[0]) / bin_au).astype(int).ravel()
+    mean = np.bincount(k, image.ravel()) / np.maximum(np.bincount(k), 1)
+    return (int(np.argmax(mean)) + 0.5) * bin_au
+
+
 def beam_sigma_pixels(p: DiskParams) -> float:
     """Gaussian beam standard deviation in pixels (along the major axis)."""
     return p.beam_fwhm_arcsec * FWHM_TO_SIGMA / p.pixel_scale_arcsec
