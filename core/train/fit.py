@@ -84,17 +84,17 @@ class _Augmented:
             yield self.augment(x, y) if getattr(self.augment, "paired", False) else (self.augment(x), y)
 
 
-def _make_augment(rotations: str, kind: str = "", clean_input_fraction: float | None = None):
+def _make_augment(cfg: TrainConfig, kind: str):
     """Random rotation (+ mirror) of every training image; draws from torch's global RNG (seeded per epoch).
     Super-resolution and (noisy, noise-free) autoencoder pairs: the same exact D4 element for input and target."""
     from core.data.transforms import RandomE2Augment
 
-    if kind == "superres" or clean_input_fraction is not None:
+    if kind == "superres" or cfg.clean_data:
         from core.data.pairs import PairAugment
 
-        return PairAugment(clean_input_fraction or 0.0)
+        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0)
 
-    return RandomE2Augment(rotations=rotations, flips=True)
+    return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
 
 
 # ---------------------------------------------------------------------------- model / optimiser
@@ -233,7 +233,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
     target = domain.load_target(cfg, image_size)  # None unless domain_adaptation
     if cfg.domain_adaptation == "dann":
         loss_fn = domain.dann_loss_fn(loss_fn, float(cfg.loss.get("label_smoothing", 0.0)))
-    augment = _make_augment(cfg.augment_rotations, kind, cfg.clean_input_fraction if cfg.clean_data else None) if cfg.augment else None
+    augment = _make_augment(cfg, kind) if cfg.augment else None
     use_amp = cfg.amp and device.type == "cuda"
 
     resume = _load_resume(cfg, index.fingerprint)
