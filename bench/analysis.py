@@ -1,9 +1,11 @@
 """Benchmark of the analysis layer: map speed, clustering quality, invariance of the disk autoencoders.
 
-    .venv/bin/python -m bench.analysis [--eq disks-ae-equivariant] [--cnn disks-ae-cnn] [--data data/disks-test]
+    .venv/bin/python -m bench.analysis [--eq disks-ae-equivariant] [--cnn disks-ae-cnn] [--data data/disks-test] [--realdata DIR]
 
 Rows (targets from the project plan):
 - warm time to place one image on the map: read + preprocess + encode + openTSNE transform (<= 1 s);
+  the query is the real CASA ring image (DIR/disks/ring20_robust0.5_clean.image.fits, bench/_realdata.py)
+  when the real-data folder is given, else the data set's first image (the notes name it);
 - t-SNE fit of 5000 latents, d = 16 (<= 20 s): random Gaussian-mixture latents (labelled so),
   because the timing depends only on N and d;
 - ARI of 2-cluster spectral / k-means clusterings against the has-planet label (planets_0 vs
@@ -24,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench._realdata import absent_note, add_argument, realdata_dir, realdata_file
 from bench.record import record
-from core.paths import DATA_DIR, LATENT_CACHE_DIR, REAL_DATA_DIR, repo_relative
+from core.paths import DATA_DIR, LATENT_CACHE_DIR, repo_relative
 
-REAL_DISK = REAL_DATA_DIR / "disks" / "ring20_robust0.5_clean.image.fits"
+REAL_DISK = "disks/ring20_robust0.5_clean.image.fits"
 
 
 def timed(fn, repeat: int = 1) -> tuple[object, float]:
@@ -129,11 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-eqv", type=int, default=32, help="images averaged in the invariance errors")
     parser.add_argument("--cache-dir", default=str(LATENT_CACHE_DIR))
     parser.add_argument("--no-record", action="store_true", help="print only, do not touch BENCHMARKS.md")
+    add_argument(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    realdata = realdata_dir(args.realdata)
+    query = realdata_file(realdata, REAL_DISK)
+    missing = "" if query is not None else " " + absent_note(realdata, REAL_DISK, "the real placement query")
+    if missing:
+        print(missing.strip())
 
     load_before = os.getloadavg()[0]
-    query = REAL_DISK if REAL_DISK.exists() else None
     t_tsne = tsne_fit_timing(args.n_tsne)
     eq = analyse_model(args.eq, Path(args.data), Path(args.cache_dir), args.n_eqv, query)
     cnn = analyse_model(args.cnn, Path(args.data), Path(args.cache_dir), args.n_eqv, query)
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     notes = (
         f"Checkpoints `{eq['name']}` (sha256 {eq['sha']}…) and `{cnn['name']}` (sha256 {cnn['sha']}…); data `{repo_relative(args.data)}` ({eq['n']} images, labels planets_0..3; "
-        f"has-planet = not planets_0). Placement query: `{eq['place_source']}` (median of 10 warm runs). "
+        f"has-planet = not planets_0). Placement query: `{eq['place_source']}` (median of 10 warm runs).{missing} "
         f"t-SNE timing uses random Gaussian-mixture latents, N={args.n_tsne}, d=16, default TSNESettings "
         "(perplexity 30, PCA init, 250 exaggerated + 500 iterations, n_jobs 1). Invariance: relative error "
         f"||z(g.x) - z(x)|| / ||z(x)|| over {eq['n_eqv']} test images, angles 0:360:15, with and without flip, "

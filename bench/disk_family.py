@@ -1,6 +1,6 @@
 """Disk autoencoders on the wider disk family (generator 2.1): noise-free quality, rings, clusters, real data.
 
-Run: .venv/bin/python -m bench.disk_family [--n 300] [--seed 2024]
+Run: .venv/bin/python -m bench.disk_family [--n 300] [--seed 2024] [--realdata DIR]
 
 Test images are simulated on the fly from an unseen seed (image i from `image_rng(seed, i)`, as
 `python -m core simulate disks --seed SEED` would), noise-free (`noise=False`) and with their
@@ -15,8 +15,9 @@ thermal noise. Rows per shipped disk autoencoder:
 - ARI of k-means clusters of the latent (of the noisy images) against the planet count (k = 4)
   and against has-planet (k = 2), on the PCA-whitened latent (and on the raw standardised one), and on
   the observation-invariant directions (re-observations of other disks, `observation_invariant_directions`);
-- the third-party CASA ring image and its sky model (../shared/realdata/disks): MS-SSIM of the
-  reconstruction against its input, whole frame (before cutouts) and on the cutout.
+- the third-party CASA ring image and its sky model (DIR/disks of the real-data folder given by
+  --realdata or EQUISCOPE_REALDATA, bench/_realdata.py): MS-SSIM of the reconstruction against its
+  input, whole frame (before cutouts) and on the cutout; "absent" without the folder.
 
 Rows: every shipped disk autoencoder (ensembles included), then each `--checkpoint NAME` (e.g. an
 experiment in runs/). For an ensemble the notes add the noise-free MS-SSIM and ring score of its
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench._realdata import absent_note, add_argument, realdata_dir, realdata_file
 from bench.record import record
 from core.checkpoints import SHIPPED, list_checkpoints, load_model
 from core.data.disks import profile_peak_au, simulate_disk
@@ -39,8 +41,7 @@ from core.data.preprocess import prepare
 from core.data.simulate import DISK_SIMULATOR_VERSION, image_rng, sample_params
 from core.models.losses import ms_ssim_value
 
-REALDATA = Path("/work/shared/realdata/disks")
-REAL_FILES = ("ring20_robust0.5_clean.image.fits", "ring20__model_image.fits")
+REAL_FILES = ("disks/ring20_robust0.5_clean.image.fits", "disks/ring20__model_image.fits")
 
 
 def test_images(n: int, seed: int, size: int = 129):
@@ -142,16 +143,17 @@ def observation_invariant_directions(z_ref: np.ndarray, disk: np.ndarray) -> tup
     return mean, scale, vectors[:, keep]
 
 
-def real_data_scores(loaded) -> list[str]:
+def real_data_scores(loaded, realdata: Path | None) -> list[str]:
     from core.analysis.reconstruct import reconstruct_cutout
     from core.io import read_image
 
     out = []
     for name in REAL_FILES:
-        if not (REALDATA / name).is_file():
+        path = realdata_file(realdata, name)
+        if path is None:
             out.append("absent")
             continue
-        image = read_image(REALDATA / name)
+        image = read_image(path)
         x = torch.from_numpy(prepare(image.data, loaded.image_size))[None, None]
         with torch.no_grad():
             whole = float(ms_ssim_value(loaded.model(x).clamp(0, 1), x))
@@ -168,7 +170,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", action="append", default=[], help="also score this checkpoint (name or .pt); repeatable")
     parser.add_argument("--reobserved", type=int, default=200, help="disks (x 3 observations) that define the observation-invariant directions")
     parser.add_argument("--latents", default=None, help="write every model's latents and the labels to this .npz")
+    add_argument(parser)
     args = parser.parse_args(argv)
+    realdata = realdata_dir(args.realdata)
+    missing = [absent_note(realdata, name, "the real-data columns") for name in REAL_FILES if realdata_file(realdata, name) is None]
+    missing = [absent_note(None, " and ".join(REAL_FILES), "the real-data columns")] if realdata is None else missing
+    for sentence in missing:
+        print(sentence)
     torch.set_num_threads(2)
     clean, noisy, params = test_images(args.n, args.seed)
     reference, disk = reobserved_set(args.reobserved, 3)
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         mean, scale, directions = observation_invariant_directions(run_model(loaded.model, reference)[1].numpy(), disk)
         projected = (z - mean) / scale @ directions
         aris += [cluster_ari(projected, planets, 4, False), cluster_ari(projected, planets > 0, 2, False)]
-        real = real_data_scores(loaded)
+        real = real_data_scores(loaded, realdata)
         rows.append([name, f"{scores.mean():.4f}", *(f"{scores[morph == m].mean():.3f}" for m in ("full", "transition", "rings")), f"{denoised:.4f}",
                      f"{hits}/{total} = {hits / max(total, 1):.0%} ({same / max(total, 1):.0%})",
                      f"{aris[0]:.3f} ({aris[1]:.3f})", f"{aris[2]:.3f} ({aris[3]:.3f})",
@@ -217,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
                  "with each disk as its own class (no planet labels), then k-means there. Real data: MS-SSIM of the "
                  "reconstruction against its input, the whole 512-px frame resampled to the grid vs the automatic "
                  "cutout (core.data.cutout), for the third-party CASA simobserve+tclean image of a 20 au ring and "
-                 "its sky model (../shared/realdata/README.md). " + " ".join(notes))
+                 "its sky model (files disks/ring20_robust0.5_clean.image.fits and disks/ring20__model_image.fits of the "
+                 "real-data folder, --realdata or EQUISCOPE_REALDATA). " + " ".join(missing + notes))
 
 
 if __name__ == "__main__":

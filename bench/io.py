@@ -1,7 +1,8 @@
 """core.io speed: milliseconds per `read_image` for each format, and fuzz throughput.
 
-Run: .venv/bin/python -m bench.io [--repeat 30]
-Datasets read every training image through read_image, so its cost per file matters.
+Run: .venv/bin/python -m bench.io [--repeat 30] [--realdata DIR]
+Datasets read every training image through read_image, so its cost per file matters. The real
+third-party disk FITS files (DIR/disks/*.fits, bench/_realdata.py) are timed when the folder is given.
 """
 
 from __future__ import annotations
@@ -10,20 +11,19 @@ import argparse
 import io
 import random
 import time
+from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from PIL import Image
 
+from bench._realdata import absent_note, add_argument, realdata_dir
 from bench.record import record
 from core.errors import InputError
 from core.io import read_image
-from core.paths import REAL_DATA_DIR
-
-REALDATA = REAL_DATA_DIR
 
 
-def _cases() -> list[tuple[str, bytes, str]]:
+def _cases(realdata: Path | None) -> list[tuple[str, bytes, str]]:
     """(description, file bytes, file name), written here so every run measures the same thing."""
     rng = np.random.default_rng(0)
     cases = []
@@ -42,7 +42,7 @@ def _cases() -> list[tuple[str, bytes, str]]:
     buf = io.BytesIO()
     Image.fromarray(rng.normal(size=(512, 512)).astype(np.float32)).save(buf, format="TIFF")
     cases.append(("float TIFF 512x512", buf.getvalue(), "image.tif"))
-    for path in sorted(REALDATA.glob("disks/*.fits")):
+    for path in sorted(realdata.glob("disks/*.fits")) if realdata is not None else []:
         cases.append((f"real: {path.name}", path.read_bytes(), path.name))
     return cases
 
@@ -73,12 +73,18 @@ def fuzz_rate(cases: list[tuple[str, bytes, str]], n: int) -> tuple[float, float
     return n / (time.perf_counter() - t), refused / n
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--fuzz", type=int, default=2000)
-    args = parser.parse_args()
-    cases = _cases()
+    add_argument(parser)
+    args = parser.parse_args(argv)
+    realdata = realdata_dir(args.realdata)
+    cases = _cases(realdata)
+    missing = ""
+    if not any(what.startswith("real: ") for what, _, _ in cases):
+        missing = " " + absent_note(realdata, "disks/*.fits", "the real-file rows")
+        print(missing.strip())
     rows = [
         [what, f"{len(raw) / 1e6:.2f}", ms_per_read(raw, name, args.repeat)]
         for what, raw, name in cases
@@ -90,7 +96,7 @@ def main() -> None:
         ["file", "size (MB)", "ms per read_image"],
         rows,
         notes=f"Fuzz: {rate:.0f} mutated files/s (first 4 kB of the synthetic files, 1-4 random 4-byte overwrites), "
-        f"{refused:.0%} refused with InputError, no other exception (n = {args.fuzz}).",
+        f"{refused:.0%} refused with InputError, no other exception (n = {args.fuzz})." + missing,
     )
 
 

@@ -13,8 +13,6 @@ Written at run time (git-ignored), under HOME: the repository, or EQUISCOPE_HOME
     DATA_DIR            data/             simulated data sets
     LOGS_DIR            logs/             server logs of benchmarks and tests
     TEST_ARTIFACTS_DIR  test-artifacts/   screenshots and other test output
-Beside the repository, when present:
-    REAL_DATA_DIR       ../shared/realdata   other people's images for tests and benchmarks
 
 Only defaults come from here: a relative path a user types stays relative to their working directory.
 """
@@ -36,8 +34,6 @@ LATENT_CACHE_DIR = CACHE_DIR / "latents"
 DATA_DIR = HOME / "data"
 LOGS_DIR = HOME / "logs"
 TEST_ARTIFACTS_DIR = HOME / "test-artifacts"
-
-REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "realdata"
 
 
 def repo_relative(path: str | Path) -> str:

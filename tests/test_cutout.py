@@ -1,6 +1,5 @@
 """core.data.cutout: the source is found and framed, a user's box wins, NaN pixels are masked, units are checked."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,10 +7,6 @@ import pytest
 from core.data.cutout import MARGIN, CutoutBox, cutout, disk_unit_note, exclude_invalid
 from core.data.disks import DiskParams, simulate_disk
 from core.errors import InputError
-
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "disks"
-if not REALDATA.is_dir():
-    REALDATA = Path("/work/shared/realdata/disks")
 
 
 def small_disk_in_large_field(centre=(140, 230), field=320, disk_px=48, snr=30.0, seed=0):
@@ -127,12 +122,11 @@ def test_unit_note_flags_velocity_maps_and_unknown_units(bunit, note):
     assert (got is None) if note is None else (note in got)
 
 
-@pytest.mark.skipif(not (REALDATA / "ring20_robust0.5_clean.image.fits").is_file(), reason="third-party sample files absent")
 @pytest.mark.parametrize("name", ["ring20_robust0.5_clean.image.fits", "ring20__model_image.fits"])
-def test_casa_ring_and_its_sky_model_are_cut_around_the_ring(name):
+def test_casa_ring_and_its_sky_model_are_cut_around_the_ring(name, realdata):
     from core.io import read_image
 
-    loaded = read_image(REALDATA / name)
+    loaded = read_image(realdata(f"disks/{name}"))
     cut = cutout(loaded.data, 129, pixel_scale_arcsec=loaded.meta.pixel_scale_arcsec)
     assert cut.source == "detected"
     assert abs(cut.centre[0] - 255.5) < 3 and abs(cut.centre[1] - 255.5) < 3  # the disk is at the phase centre

@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import REALDATA
 
 from core.data.datasets import (
     ImageDataset,
@@ -107,11 +106,10 @@ def test_simulated_manifest_folder_with_augmentation(tmp_path):
         scan_dataset(tmp_path)
 
 
-@pytest.mark.skipif(not (REALDATA / "lenses").is_dir(), reason="shared real data absent")
-def test_real_deeplense_files_in_their_own_folder_names(tmp_path):
+def test_real_deeplense_files_in_their_own_folder_names(tmp_path, realdata):
     for folder, name in (("no", "nosub"), ("sphere", "cdm"), ("axion", "axion")):
         (tmp_path / folder).mkdir()
-        shutil.copy(REALDATA / "lenses" / f"ML4SCI_LucasJose_{name}.npy", tmp_path / folder / "x.npy")
+        shutil.copy(realdata(f"lenses/ML4SCI_LucasJose_{name}.npy"), tmp_path / folder / "x.npy")
     index = scan_dataset(tmp_path)
     assert index.labels == ["no_sub", "cdm", "vortex"]
     x, y = ImageDataset(index)[2]

@@ -14,7 +14,6 @@ import zlib
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import REALDATA
 from PIL import Image
 
 from core.errors import InputError
@@ -458,14 +457,7 @@ def test_write_fits_is_atomic(tmp_path):
 # ---------------------------------------------------------------- real third-party files
 
 
-def realdata(relative: str):
-    path = REALDATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is not available on this machine")
-    return path
-
-
-def test_dustforge_model_image_is_jy_per_pixel_with_extra_axis_keywords():
+def test_dustforge_model_image_is_jy_per_pixel_with_extra_axis_keywords(realdata):
     img = read_image(realdata("disks/ring20__model_image.fits"))
     m = img.meta
     assert img.data.shape == (512, 512) and m.original_shape == (512, 512)
@@ -474,7 +466,7 @@ def test_dustforge_model_image_is_jy_per_pixel_with_extra_axis_keywords():
     assert img.data.max() > 0 and m.n_nonfinite == 0
 
 
-def test_casa_clean_image_is_jy_per_beam_with_its_beam():
+def test_casa_clean_image_is_jy_per_beam_with_its_beam(realdata):
     img = read_image(realdata("disks/ring20_robust0.5_clean.image.fits"))
     m = img.meta
     assert img.data.shape == (512, 512) and m.original_shape == (1, 1, 512, 512)
@@ -487,7 +479,7 @@ def test_casa_clean_image_is_jy_per_beam_with_its_beam():
 
 
 @pytest.mark.parametrize("kind", ["nosub", "cdm", "axion"])
-def test_deeplense_npy_files(kind):
+def test_deeplense_npy_files(kind, realdata):
     img = read_image(realdata(f"lenses/ML4SCI_LucasJose_{kind}.npy"))
     assert img.data.shape == (64, 64) and img.meta.original_dtype == "float64"
     assert img.data.max() == pytest.approx(1.0)  # the README: scaled to max 1

@@ -14,8 +14,6 @@ from astropy.io import fits
 from core.data.deeplense import save_native
 from core.io import InputError, read_image
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "lenses"
-
 
 def _record(tmp_path, image, mass) -> Path:
     path = tmp_path / "axion_sim_1.npy"
@@ -72,10 +70,9 @@ def test_object_records_that_are_not_one_image_and_numbers_are_refused(tmp_path,
         read_image(tmp_path / "r.npy")
 
 
-@pytest.mark.skipif(not REALDATA.exists(), reason="the third-party sample files (../shared/realdata) are not beside this checkout")
 @pytest.mark.parametrize("model, shape", [("I", (150, 150)), ("II", (64, 64))])
-def test_files_written_by_the_official_simulator_load(model, shape):
-    loaded = read_image(REALDATA / f"DeepLenseSim_Model_{model}_axion_native.npy")
+def test_files_written_by_the_official_simulator_load(model, shape, realdata):
+    loaded = read_image(realdata(f"lenses/DeepLenseSim_Model_{model}_axion_native.npy"))
     assert loaded.data.shape == shape and 1e-24 <= loaded.meta.axion_mass_ev <= 1e-22
 
 
