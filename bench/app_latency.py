@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.app_latency [--repeats 5] [--cold-repeats 3] [--root DIR]
 
-Targets (issue 6): cold start <= 10 s; warm interactions <= 1 s. Each measurement drives
+Targets: cold start <= 10 s; warm interactions <= 1 s. Each measurement drives
 `streamlit run app.py` (bench/_server.py) from headless Chromium, the way a visitor does:
 
 - cold start: the server process is started -> the Data page is rendered (its title and the
@@ -148,7 +148,7 @@ def flip_toggle(page, repeats: int) -> tuple[list[float], list[float]]:
     """(click on Flip -> first figure (g·x) updated, click -> page rerun finished) in seconds, per repeat.
 
     The Equivariance lab is open and its curves were measured once (both flips at once), so a
-    toggle only redraws: issue 14, problem 8 (22 s per toggle under load before)."""
+    toggle only redraws (it took 22 s per toggle under load when it recomputed them)."""
     toggle = page.locator('[data-testid="stCheckbox"]', has_text="Flip").first
     figure, whole = [], []
     for _ in range(repeats):

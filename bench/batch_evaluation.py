@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.batch_evaluation [--n 300] [--checkpoint lenses-classifier-equivariant] [--repeats 2]
 
-Target (issue 14): 300 images evaluated in <= 30 s on this CPU, with progress shown. The data:
+Target: 300 images evaluated in <= 30 s on a 2-core CPU, with progress shown. The data:
 `--n` simulated 150 px lenses (this project's simulator, balanced classes; simulated once into
 cache/bench/), zipped in DeepLense's folder layout (no/ sphere/ vort/). Timed, as the page
 runs it (ui/batch.evaluate): unpack the zip -> the model's familiarity reference (reference

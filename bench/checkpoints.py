@@ -1,11 +1,11 @@
-"""Quality of the shipped checkpoints (and their 10%-data twins) on freshly simulated test sets.
+"""Quality of the shipped checkpoints on freshly simulated test sets.
 
 Run: .venv/bin/python -m bench.checkpoints [--n 300] [--seed 2024]
 Test sets are simulated with a seed no training set used (training: seed 0, the held-out
 test sets in the configs: 1000), into data/bench-disks-<seed>-<n> and data/bench-lenses-<seed>-<n>.
 Autoencoders: mean MS-SSIM, SSIM, MSE, PSNR; classifiers: macro / micro AUC, the weakest
-class's AUC, accuracy. The `*-10pct` rows are the same configs trained on 10% of the
-training images (`--train_fraction 0.1`, written to runs/), for sample efficiency.
+class's AUC, accuracy. Only checkpoints shipped in checkpoints/ are scored (nothing from runs/),
+so the table is the same on any clone.
 `--kind disks` (or `lenses`) re-measures only that kind's rows and keeps the other kind's rows of
 the recorded table as they are (the notes say when each part was measured).
 """
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     entries = {e["name"]: e for e in list_checkpoints()}
-    names = [n for n in SHIPPED if n in entries] + sorted(n for n in entries if n.endswith("-10pct"))
+    names = [n for n in SHIPPED if n in entries]
     rows = []
     for name in names:
         entry = entries[name]

@@ -4,7 +4,7 @@
 
 Rows: every checkpoint trained on the lens-finding simulator (unadapted and DANN-adapted,
 equivariant and CNN); AUROC of the `lens` class on each test set, evaluated afresh here.
-Targets (issue 15): AUROC >= 0.95 on easy; on hard, adapted > unadapted.
+Targets: AUROC >= 0.95 on easy; on hard, adapted > unadapted.
 """
 
 from __future__ import annotations

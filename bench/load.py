@@ -9,7 +9,7 @@ image on the Data page (the shipped examples and freshly simulated disks and len
 uploads are new to the server's caches), goes to the Reconstruct page and waits until the
 three figures of every autoencoder and its metrics (PSNR) are shown and the run is finished.
 Reported: sessions completed, errors (with the first error's text), p50/p95 of upload ->
-reconstruction, total wall time, the server's peak memory and CPU use (issue 7).
+reconstruction, total wall time, the server's peak memory and CPU use.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from core.checkpoints import list_checkpoints, load_model
 from core.paths import DATA_DIR
 
 NAMES = ("lenses-sr-srcnn", "lenses-sr-cnn", "lenses-sr-equivariant")
-TARGETS = ("Targets (issue 13): lenses-sr-equivariant PSNR >= 34.1 dB and SSIM >= 0.902 on the unseen set, >= 1 dB over "
+TARGETS = ("Targets: lenses-sr-equivariant PSNR >= 34.1 dB and SSIM >= 0.902 on the unseen set, >= 1 dB over "
            "bicubic, above both baselines at equal parameter count, equivariance error <= 1e-5.")
 
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(markdown_table(header, rows))
         return
-    record("superres", "x2 super-resolution of lens images (issue 13)", header, rows, notes)
+    record("superres", "x2 super-resolution of lens images", header, rows, notes)
 
 
 if __name__ == "__main__":

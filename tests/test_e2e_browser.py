@@ -170,7 +170,7 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
             _wait_idle(page)
             page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=60_000)
             _assert_no_exception(page)
-            hover = _zoom_and_hover(page)  # the 129 px FITS: hover names original pixels (issue 14, problem 4)
+            hover = _zoom_and_hover(page)  # the 129 px FITS: hover names original pixels
             assert "x 64 px, y 64 px" in hover or "x 63 px" in hover or "x 65 px" in hover, hover
             _screenshot(page, "data")
 

@@ -1,8 +1,7 @@
 """The session's image list (ui/image_list.py) in AppTest: uploads, zips, the sidebar, the cap, page switches.
 
-Numbered problems of issue 14 fixed here: 1 (several uploads all marked current), 2 (leaving the
-Data page forgot the uploads), 3 (the cap counted every upload ever), 7 (same-named files from
-different folders, a long FITS header).
+Guards against: several uploads all marked current, leaving the Data page forgetting the uploads,
+a cap that counts every upload ever, same-named files from different folders, a long FITS header.
 """
 
 from __future__ import annotations
@@ -86,7 +85,7 @@ A, B, C = (upload(f"{n}.fits", fits_bytes(RNG.normal(size=(16, 18)) + k)) for k,
 
 
 def test_three_uploads_at_once_make_one_current_image(app):
-    """Problem 1: uploading 3 files at once marked every panel "Current image ✓"."""
+    """Regression: uploading 3 files at once marked every panel "Current image ✓"."""
     upload_files(app, A, B, C)
     assert not app.exception and not app.error
     assert [e.name for e in entries(app)] == ["a.fits", "b.fits", "c.fits"]
@@ -107,7 +106,7 @@ def test_one_click_in_the_sidebar_makes_an_image_current_and_remove_frees_it(app
 
 
 def test_the_list_survives_leaving_the_data_page(app):
-    """Problem 2: leaving the Data page and coming back emptied the uploader and lost the images."""
+    """Regression: leaving the Data page and coming back emptied the uploader and lost the images."""
     upload_files(app, A, B)
     app.switch_page("pages/train.py").run()
     assert not app.exception
@@ -121,7 +120,7 @@ def test_the_list_survives_leaving_the_data_page(app):
 
 
 def test_the_cap_counts_what_is_in_the_list(small_cap):
-    """Problem 3: the cap counted every upload ever made; removing files did not free it."""
+    """Regression: the cap counted every upload ever made; removing files did not free it."""
     at = new_app()
     upload_files(at, A, B, C)
     assert [e.value for e in at.error] == [
@@ -144,7 +143,7 @@ def test_use_this_image_refused_when_the_list_is_full_keeps_the_current_image(sm
 
 
 def test_same_names_from_different_zip_folders_are_told_apart_and_labelled(app):
-    """Problem 7: `no_sub/000.npy` and `cdm/000.npy` were indistinguishable."""
+    """Regression: `no_sub/000.npy` and `cdm/000.npy` were indistinguishable."""
     archive = zip_of({
         "lenses/no/000.npy": npy_bytes(RNG.normal(size=(12, 12))),
         "lenses/sphere/000.npy": npy_bytes(RNG.normal(size=(12, 12))),
@@ -183,7 +182,7 @@ def test_same_file_name_uploaded_twice_with_other_pixels_gets_a_distinct_name(ap
 
 
 def test_long_header_is_collapsed_and_searchable(app):
-    """Problem 7: a 274-card header was a 12 000-px table with no search."""
+    """Regression: a 274-card header was a 12 000-px table with no search."""
     cards = {f"KEY{k:04d}": k for k in range(270)}
     upload_files(app, upload("long.fits", fits_bytes(RNG.normal(size=(10, 10)), BMAJ=1e-5, **cards)))
     key = f"up-{entries(app)[0].id}-header-q"

@@ -241,7 +241,7 @@ def test_pixel_limit_comes_from_the_settings(monkeypatch):
 
 
 def test_the_data_page_draws_the_viewer_with_ra_dec_beam_cuts_and_colour_maps(app):
-    """Issue 14: the Data page shows the image in ui/viewer (RA/Dec hover, beam, cut, colour map)."""
+    """The Data page shows the image in ui/viewer (RA/Dec hover, beam, cut, colour map)."""
     wcs = dict(CTYPE1="RA---SIN", CTYPE2="DEC--SIN", CRVAL1=150.0, CRVAL2=-30.0, CRPIX1=25.0, CRPIX2=20.0,
                CDELT1=-1e-5, CDELT2=1e-5, CUNIT1="deg", CUNIT2="deg")
     upload = fits_upload("wcs.fits", RNG.normal(size=(40, 50)), BUNIT="Jy/beam", BMAJ=6e-5, BMIN=3e-5, BPA=30.0, **wcs)

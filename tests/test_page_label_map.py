@@ -235,13 +235,13 @@ def test_opacity_runs_from_chance_to_certainty():
 
 
 def test_a_self_supervised_encoder_is_a_map_model_like_any_other(app, tmp_path, monkeypatch):  # noqa: F811
-    """A checkpoint of kind "encoder" (issue 15's pretrained backbone) in runs/ is offered on the map and labelled."""
+    """A checkpoint of kind "encoder" (a self-supervised pretrained backbone) in runs/ is offered on the map and labelled."""
     import core.checkpoints as ck
     from core.checkpoints import register, save_checkpoint
     from core.models import registry
 
     if "equivariant_encoder" not in registry.MODEL_NAMES:
-        pytest.skip("no self-supervised encoder model in this branch (issue 15's pretraining part)")
+        pytest.skip("no self-supervised encoder model (equivariant_encoder) in the model registry")
     torch.manual_seed(0)
     model = registry.build_model("equivariant_encoder", {"image_size": 33}).eval()
     runs = tmp_path / "runs"

@@ -1,4 +1,4 @@
-"""The Train page (pages/train.py, ui/training*.py) in AppTest: unique run names (issue 14, problem 5),
+"""The Train page (pages/train.py, ui/training*.py) in AppTest: unique run names,
 training on a labelled upload (a zip of class folders, or the labelled images of the list), and the
 runs compared by their curves.
 
@@ -96,7 +96,7 @@ def simulated_set(tmp_path) -> None:
 
 
 def test_a_second_run_with_the_default_name_never_replaces_the_first(app, fits_calls, tmp_path):
-    """Problem 5: a second run with the default name silently replaced the first in runs/index.json."""
+    """Regression: a second run with the default name silently replaced the first in runs/index.json."""
     simulated_set(tmp_path)
     app.selectbox(key="train_model").set_value("CNN autoencoder").run()
     app.radio(key="train_source").set_value("server").run()

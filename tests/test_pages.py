@@ -289,7 +289,7 @@ def test_equivariance_lab_error_is_zero_at_90_degrees_only_for_the_equivariant_m
 
 
 def test_equivariance_lab_flip_redraws_from_the_cached_curves(app, monkeypatch):
-    """Problem 8: the curves are measured once per (model, image), both flips together; Flip and the angle only redraw."""
+    """The curves are measured once per (model, image), both flips together; Flip and the angle only redraw."""
     import core.analysis.equivariance as eq
 
     at = open_page(with_image(app, disk_image()), "pages/equivariance.py")
@@ -306,7 +306,7 @@ def test_equivariance_lab_flip_redraws_from_the_cached_curves(app, monkeypatch):
 
 
 def test_equivariance_lab_tests_a_classifier_and_warns_on_the_other_kind(app):
-    """Problem 6: classifiers in the Equivariance lab (probabilities and logits against angle); a lens model on a
+    """Classifiers in the Equivariance lab (probabilities and logits against angle); a lens model on a
     disk, and a disk model on a lens, are flagged in the lab and on the Feature maps page."""
     at = open_page(with_image(app, disk_image(), kind="disk"), "pages/equivariance.py")
     assert "lenses-classifier-equivariant" in at.selectbox(key="eq_model_eq").options
@@ -489,7 +489,7 @@ def test_batch_evaluation_of_a_deeplense_zip(app, downloads):
 
 
 def test_batch_evaluation_of_the_labelled_images_of_the_list(app, downloads):
-    """Issue 14: the Batch page evaluates the session's labelled list entries (a zip loaded on the Data page)."""
+    """The Batch page evaluates the session's labelled list entries (a zip loaded on the Data page)."""
     import pandas as pd
 
     app.run()
@@ -516,7 +516,7 @@ def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
 
 
 def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
-    """Problem 9: both classifiers ≈ 1.00 for different classes on one image is flagged, with familiarity."""
+    """Regression: both classifiers ≈ 1.00 for different classes on one image is flagged, with familiarity."""
     import ui.inference as inference
 
     answers = {"lenses-classifier-equivariant": np.array([0.97, 0.02, 0.01], np.float32),
@@ -558,7 +558,7 @@ def _cutout_rects(at) -> list[dict]:
 
 
 def test_the_cutout_box_is_drawn_on_the_data_page_and_a_user_box_holds_on_reconstruct(app):
-    """Issue 12: the Data page outlines the square the disk models see; a box set there is the Reconstruct page's."""
+    """The Data page outlines the square the disk models see; a box set there is the Reconstruct page's."""
     app.run()
     assert not app.exception
     app.button(key="sim-disk-use").click().run()

@@ -73,7 +73,7 @@ def test_a_broken_link_says_so_and_opens_the_data_page():
 
 
 def test_an_uploaded_image_is_named_in_the_link_and_the_sidebar_says_it_does_not_travel():
-    """Issue 14: uploads cannot travel in a URL; the share note says so and the link asks for the file by name."""
+    """Uploads cannot travel in a URL; the share note says so and the link asks for the file by name."""
     import io
 
     from astropy.io import fits

@@ -20,7 +20,7 @@ def _fits(data: np.ndarray, cards=SKY):
 
 
 def test_hover_at_the_centre_of_a_512_pixel_fits_reads_256():
-    """Problem 4: the display was block-averaged to 256 px without coordinates (hover x=127 at the centre)."""
+    """Regression: the display was block-averaged to 256 px without coordinates (hover x=127 at the centre)."""
     image = _fits(np.random.default_rng(0).random((512, 512)), [])
     fig = stretched_figure(image.data, "log", bunit="Jy/beam", meta=image.meta)  # the Data page's figure
     heat = fig.data[0]
