@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "superres": "core.analysis.superres",
     "pretrain": "core.train.pretrain_cli",
     "probe": "core.train.fewlabel",
+    "reproduce": "core.reproduce",
 }
 
 
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-            continue  # command not built yet
+            raise RuntimeError(f"The command '{name}' is registered in core/cli.py but its module {module_name} "
+                               "does not exist; restore the module or remove the command.") from exc
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
