@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         row("after the warm-up: a new visitor's first visit to Latent map (new image)", [warm_map], 5.0,
             "run finished, figures drawn"),
     ]
-    models = ", ".join(f"{e['name']} ({(e.get('command') or '')[:40]})" for e in list_checkpoints(
+    models = ", ".join(f"{e['name']} (sha256 {(e.get('sha256') or '?')[:12]}…)" for e in list_checkpoints(
         [Path(args.root) / "checkpoints"]))
     notes = (
         f"Seconds, median and max over the repeats; laptop settings (EQUISCOPE_HOSTED unset), OMP_NUM_THREADS=1. "

@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(scenario(args.root, env, n, ramp, args.timeout, warm=not args.no_warmup))
     load_after = load_average()
 
-    models = ", ".join(f"{e['name']} ({(e.get('command') or '')[:40]})" for e in list_checkpoints(
+    models = ", ".join(f"{e['name']} (sha256 {(e.get('sha256') or '?')[:12]}…)" for e in list_checkpoints(
         [Path(args.root) / "checkpoints"]))
     errors = [f"{r['row'][0]} visitors {r['row'][1]}: {r['first_error']}" for r in runs if r["first_error"]]
     phases = "; ".join(f"{r['row'][0]} visitors {r['row'][1]}: " + ", ".join(
