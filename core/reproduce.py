@@ -381,6 +381,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         raise ValueError("Name a model to rebuild (python -m core reproduce disks-ae-equivariant), or pass --check.")
     outputs = reproduce(args.name)
-    print(f"rebuilt {paths.repo_relative(outputs[-1])}; compare it with checkpoints/{args.name}.pt "
-          f"(python -m core evaluate --checkpoint {paths.repo_relative(outputs[-1])} ...).")
+    built = paths.repo_relative(outputs[-1])
+    shipped = paths.CHECKPOINTS_DIR / f"{args.name}.pt"
+    print(f"rebuilt {built}" + (f"; the shipped one is {paths.repo_relative(shipped)} (compare both with "
+                                f"python -m core evaluate --checkpoint ...)" if shipped.is_file() else ""))
     return 0
