@@ -6,25 +6,20 @@ any pickled code:
 
     {"format": 2, "model_name": "equivariant_ae", "config": {...model config...},
      "members": [state_dict, ...],        # 1 model, or K fold members of an ensemble
-     "recomputed": {"keys": [...], "sha256": "...", "sketch": {key: [8 floats]}, "escnn": "1.0.11"} | None,
+     "portable": {"sketch": {block: [8 floats]}, "escnn": "1.0.11"} | None,   # None: no escnn layers
      "metrics": {...held-out metrics...}, "data_manifest": {...summary...},
      "versions": {"torch": ..., "escnn": ..., "numpy": ..., "project": ..., "git": ...},
      "command": "python -m core train ...", "history": {"train_loss": [...], ...},
      "train_config": {...} | None, "classes": [...] | None, "created_utc": "..."}
 
-Lean state dicts (format 2): members hold the learned parameters and the learned or stateful
-buffers (batch-norm running statistics) only. The buffers escnn computes at construction from
-the field types alone (`core.models.lean_state.recomputed_keys`, above all the sampled kernel bases: 13.5 MB of a D8
-model's 14 MB) are left out when a fresh build reproduces them bit for bit; `recomputed` lists
-them with a sha256 over their names, shapes, dtypes and bytes (sorted by name), a sketch
-(eight fixed weighted sums per buffer) and the escnn version. On load the model is rebuilt
-from its config and the left-out buffers are taken from it once they match: the same sha256,
-or else every sketch within what a 1e-6 relative change per value allows (bases equal up to
-float rounding, e.g. from another CPU's vectorised cos/exp); otherwise loading stops with one
-sentence naming the escnn version to install. Format-1 files (every buffer stored, "fat")
-still load with the buffers they hold, into a copy of the model, since escnn shares its basis
-modules between all models of a process; `python -m core compact FILE_OR_FOLDER`
-rewrites them lean.
+Portable state dicts (format 3): members hold the learned parameters and the learned or
+stateful buffers (batch-norm running statistics) only. escnn's coefficients are stored in
+canonical bases of its filter spaces, which every CPU, BLAS and OS rebuilds alike
+(`core.models.portable_state`); `portable` holds a sketch of each canonical basis and the escnn
+version, checked on load. The buffers escnn computes at construction (the sampled kernel bases:
+13.5 MB of a D8 model's 14 MB) are never stored. Format 2 (coefficients in the saving machine's
+bases, `recomputed` record) and format 1 (every buffer stored) still load where their bases are
+rebuilt; `convert_checkpoint` rewrites them as format 3 on such a machine.
 
 Each folder of checkpoints has an `index.json` ({"checkpoints": [entry, ...]}) whose entries
 record name, file (relative to the folder), model, config, data manifest summary, metrics,
@@ -56,14 +51,15 @@ from torch import nn
 from core import paths
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
-from core.models.lean_state import escnn_version, lean_members, recomputed_keys, restore_recomputed
+from core.models.lean_state import escnn_version, recomputed_keys, restore_recomputed
+from core.models.portable_state import portable_members, restore_portable
 from core.models.registry import model_kind
 from core.plain import to_plain
 
 CHECKPOINTS_DIR = paths.CHECKPOINTS_DIR  # shipped, committed
 RUNS_DIR = paths.RUNS_DIR  # trained by users (app Train page, CLI default), git-ignored
 INDEX_NAME = "index.json"
-FORMAT = 2  # 1: members hold every buffer ("fat"); 2: lean, escnn-recomputed buffers dropped
+FORMAT = 3  # 1: every buffer ("fat"); 2: lean, coefficients in the saver's bases; 3: portable
 SHIPPED = ("disks-ae-equivariant", "disks-ae-cnn", "lenses-classifier-equivariant", "lenses-classifier-cnn",
            "disks-ae-equivariant-ensemble")
 
@@ -112,20 +108,31 @@ def summarize_manifest(manifest: dict | None, n: int | None = None, path: str | 
     return to_plain(summary)
 
 
-def compact_checkpoint(path: str | Path) -> tuple[int, int]:
-    """Rewrite a checkpoint file in the lean form, in place and atomically (same weights, same outputs).
+def _portable_payload(payload: dict, members: list[dict], model: nn.Module | None = None) -> dict:
+    """`payload` as format 3, with `members`: state dicts in the bases of `model` (default: a fresh build)."""
+    from core.models.registry import build_model
 
-    Everything but the dropped buffers is kept as it was (metrics, versions, created_utc, ...).
-    Returns (bytes before, bytes after); a file already lean is left untouched.
+    model = model or build_model(payload["model_name"], dict(payload["config"]))
+    members, record = portable_members(model, [_plain_state_dict(sd) for sd in members])
+    rest = {k: v for k, v in payload.items() if k not in ("recomputed", "portable")}
+    return {**rest, "format": FORMAT, "members": members, "portable": record}
+
+
+def convert_checkpoint(path: str | Path) -> tuple[int, int]:
+    """Rewrite a format-1 or -2 checkpoint as format 3, in place and atomically (same outputs).
+
+    Run it where the file loads (its bases are rebuilt there, e.g. the machine that trained it).
+    Everything but the members is kept (metrics, versions, created_utc, ...). Returns
+    (bytes before, bytes after); a format-3 file is left untouched.
     """
     path = Path(path)
     before = path.stat().st_size
     payload = read_checkpoint(path)
-    if payload.get("recomputed") is None:
-        members, record = lean_members(payload["model_name"], payload["config"], payload["members"])
-        if record is not None:
-            with atomic_open(path, "wb") as fh:
-                torch.save({**payload, "format": FORMAT, "members": members, "recomputed": record}, fh)
+    if payload.get("format", 1) < FORMAT:
+        model = build_from_checkpoint(payload, export=False, label=path.name)
+        loaded = list(getattr(model, "members", [model]))
+        with atomic_open(path, "wb") as fh:
+            torch.save(_portable_payload(payload, [m.state_dict() for m in loaded], loaded[0]), fh)
     return before, path.stat().st_size
 
 
@@ -135,22 +142,17 @@ def compact_checkpoint(path: str | Path) -> tuple[int, int]:
 def save_checkpoint(path: str | Path, *, model_name: str, config: dict, state_dict: dict | list[dict],
                     metrics: dict, data_manifest: dict, command: str, history: dict,
                     train_config: dict | None = None, classes: list[str] | None = None) -> Path:
-    """Write a lean checkpoint atomically (a killed writer leaves the previous file intact).
+    """Write a portable checkpoint atomically (a killed writer leaves the previous file intact).
 
-    `state_dict` is one model's state dict, or a list of K state dicts (an ensemble). The
-    buffers escnn recomputes (`recomputed_keys`) are left out when a fresh build of
-    `model_name` with `config` reproduces them bit for bit (see the module doc).
+    `state_dict` is one model's state dict, or a list of K state dicts (an ensemble), in the
+    bases of the escnn build that trained it (this process); see the module doc.
     """
     members = state_dict if isinstance(state_dict, list) else [state_dict]
     if not members:
         raise ValueError("A checkpoint needs at least one state dict.")
-    members, recomputed = lean_members(str(model_name), to_plain(config), [_plain_state_dict(sd) for sd in members])
     payload = {
-        "format": FORMAT,
         "model_name": str(model_name),
         "config": to_plain(config),
-        "members": members,
-        "recomputed": recomputed,
         "metrics": to_plain(metrics),
         "data_manifest": to_plain(data_manifest),
         "versions": versions(),
@@ -162,7 +164,7 @@ def save_checkpoint(path: str | Path, *, model_name: str, config: dict, state_di
     }
     path = Path(path)
     with atomic_open(path, "wb") as fh:
-        torch.save(payload, fh)
+        torch.save(_portable_payload(payload, members), fh)
     return path
 
 
@@ -318,9 +320,9 @@ def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | t
                           label: str | None = None) -> nn.Module:
     """Rebuild the (ensemble) model of a checkpoint dict and load its weights.
 
-    A lean payload's dropped buffers come from the rebuilt model once their fingerprint
-    matches; a fat one (format 1) loads every buffer from the file as before. `label` names
-    the checkpoint in errors.
+    A portable payload (format 3) is mapped into the rebuilt model's bases; a lean one (format 2)
+    takes the rebuilt buffers once their fingerprint matches; a fat one (format 1) loads every
+    buffer from the file. `label` names the checkpoint in errors.
     """
     from core.models.registry import build_model
 
@@ -328,12 +330,14 @@ def build_from_checkpoint(payload: dict, *, export: bool = True, device: str | t
         from core.models.export import export_for_serving
     except ImportError:
         export_for_serving = None
-    members, record = [], payload.get("recomputed")
+    members, portable, record = [], payload.get("portable"), payload.get("recomputed")
     for state in payload["members"]:
         model = build_model(payload["model_name"], dict(payload["config"]))
         if recomputed_keys(model) & set(state):  # stored escnn buffers must not land in the basis
             model = copy.deepcopy(model)  # modules escnn shares between all models of the process
-        if record:
+        if portable:
+            state = restore_portable(model, state, portable, label or payload["model_name"])
+        elif record:
             state = restore_recomputed(model, state, record, label or payload["model_name"])
         try:
             model.load_state_dict(state)

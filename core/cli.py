@@ -19,7 +19,6 @@ COMMANDS: dict[str, str] = {
     "embed": "core.analysis.cli_embed",
     "equivariance": "core.analysis.cli_equivariance",
     "reconstruct": "core.analysis.cli_reconstruct",
-    "compact": "core.compact_checkpoints",
     "superres": "core.analysis.superres",
     "pretrain": "core.train.pretrain_cli",
     "probe": "core.train.fewlabel",

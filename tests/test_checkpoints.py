@@ -162,103 +162,115 @@ def test_every_shipped_checkpoint_loads_and_runs(entry):
     assert entry["command"].startswith(("python -m core train", "python -m core pretrain")) and entry["metrics"]
 
 
-# ---------------------------------------------------------------------------- lean files (format 2)
+# ---------------------------------------------------------------------------- portable files (format 3)
 
 
 def _bases_key(state: dict) -> str:
     return next(k for k in state if k.endswith("sampled_basis"))
 
 
-def _fat(path: Path, name: str, model) -> Path:
-    """A format-1 file as written before lean checkpoints: every buffer, no `recomputed` record."""
-    torch.save({"format": 1, "model_name": name, "config": TINY[name], "members": [ck._plain_state_dict(model.state_dict())],
+def _outputs_close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> bool:
+    return float((a - b).abs().max()) <= rel * float(b.abs().max())
+
+
+def _fat(path: Path, name: str, model, fmt: int = 1, **extra) -> Path:
+    """A file as written before portable checkpoints: format 1 holds every buffer (no record)."""
+    torch.save({"format": fmt, "model_name": name, "config": TINY[name], "members": [ck._plain_state_dict(model.state_dict())],
                 "metrics": {}, "data_manifest": {}, "versions": ck.versions(), "command": "python -m core train",
-                "history": {}, "train_config": None, "classes": None, "created_utc": None}, path)
+                "history": {}, "train_config": None, "classes": None, "created_utc": None, **extra}, path)
     return path
 
 
-def test_lean_file_leaves_out_exactly_the_recomputed_buffers(tmp_path):
+def test_portable_file_leaves_out_every_recomputed_buffer(tmp_path):
     model = _model("equivariant_ae")
     for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d)):
         bn.running_mean.fill_(0.25)  # learned state that a fresh build does not have: it must be kept
-    path = _save(tmp_path / "lean.pt", "equivariant_ae", [model])
+    path = _save(tmp_path / "p.pt", "equivariant_ae", [model])
     raw = torch.load(path, weights_only=True)
-    dropped, full = set(raw["recomputed"]["keys"]), model.state_dict()
-    assert raw["format"] == 2 and dropped == lean_state.recomputed_keys(model) and set(raw["members"][0]) == set(full) - dropped
-    assert any(k.endswith("sampled_basis") for k in dropped) and not dropped & dict(model.named_parameters()).keys()
+    full = model.state_dict()
+    assert raw["format"] == 3 and raw["portable"]["sketch"] and "recomputed" not in raw
+    assert set(raw["members"][0]) == set(full) - lean_state.recomputed_keys(model)
     assert all(k in raw["members"][0] for k in full if "running_" in k or "num_batches" in k)
     assert path.stat().st_size < _fat(tmp_path / "fat.pt", "equivariant_ae", model).stat().st_size / 5
     x = torch.rand(2, 1, 33, 33)
     with torch.no_grad():
-        assert torch.equal(ck.load_model(path, export=False).model(x), model(x))
+        assert _outputs_close(ck.load_model(path, export=False).model(x), model(x))
 
 
-def test_buffers_a_fresh_build_does_not_reproduce_are_kept(tmp_path):
+def test_cnn_file_has_no_portable_record_and_loads_bit_for_bit(tmp_path):
+    model = _model("cnn_ae")
+    raw = torch.load(_save(tmp_path / "c.pt", "cnn_ae", [model]), weights_only=True)
+    assert raw["portable"] is None and set(raw["members"][0]) == set(model.state_dict())
+    x = torch.rand(2, 1, 17, 17)
+    with torch.no_grad():
+        assert torch.equal(ck.load_model(tmp_path / "c.pt", export=False).model(x), model(x))
+
+
+def test_portable_coefficients_are_not_the_escnn_ones(tmp_path):
+    """The file holds coefficients in the canonical bases: what escnn's own basis would give differs."""
     model = _model("equivariant_ae")
-    state = model.state_dict()
-    key = _bases_key(state)
-    state[key] = -state[key]  # as if trained with an escnn whose bases differ
-    path = ck.save_checkpoint(tmp_path / "k.pt", model_name="equivariant_ae", config=TINY["equivariant_ae"], state_dict=state,
-                              metrics={}, data_manifest={}, command="", history={})
-    raw = torch.load(path, weights_only=True)
-    assert key in raw["members"][0] and key not in raw["recomputed"]["keys"] and raw["recomputed"]["keys"]
+    raw = torch.load(_save(tmp_path / "p.pt", "equivariant_ae", [model]), weights_only=True)
+    key = next(k for k in raw["members"][0] if k.endswith(".weights"))
+    assert raw["members"][0][key].shape == model.state_dict()[key].shape
+    assert not torch.allclose(raw["members"][0][key], model.state_dict()[key], atol=1e-3)
 
 
-def test_tampered_fingerprint_is_refused_in_one_sentence(tmp_path):
+def test_tampered_basis_sketch_is_refused_in_one_sentence(tmp_path):
     path = _save(tmp_path / "t.pt", "equivariant_ae", [_model("equivariant_ae")])
     raw = torch.load(path, weights_only=True)
-    record = raw["recomputed"]
-    torch.save({**raw, "recomputed": {**record, "sha256": "0" * 64}}, path)
-    ck.load_model(path)  # sha256 alone differs: the sketches show the bases equal, so it loads
-    sketch = {k: [v + 1.0 for v in s] for k, s in record["sketch"].items()}
-    torch.save({**raw, "recomputed": {**record, "sha256": "0" * 64, "sketch": sketch, "escnn": "0.9.0"}}, path)
-    with pytest.raises(CheckpointError, match=r"^Checkpoint t\.pt was saved with escnn 0\.9\.0 whose kernel bases differ "
-                                              r"from the ones this escnn \S+ builds; install escnn==0\.9\.0 or re-train it\.$"):
+    sketch = {k: [v + 1.0 for v in s] for k, s in raw["portable"]["sketch"].items()}
+    torch.save({**raw, "portable": {"sketch": sketch, "escnn": "0.9.0"}}, path)
+    with pytest.raises(CheckpointError, match=r"^Checkpoint t\.pt needs kernel bases that this escnn \S+ does not build "
+                                              r"\(the filter space of \S+ differs\); install escnn==0\.9\.0\.$"):
         ck.load_model(path)
 
 
-def test_changed_escnn_bases_are_refused(tmp_path, monkeypatch):
+def test_another_filter_space_is_refused(tmp_path, monkeypatch):
+    """Another basis of the same space loads (tests/test_shipped_outputs.py); another space does not."""
     model = _model("equivariant_ae")
     path = _save(tmp_path / "b.pt", "equivariant_ae", [model])
     # escnn shares basis modules between every model of a process: swap (and restore) one basis tensor there
     key = _bases_key(model.state_dict())
     owner = dict(model.named_modules(remove_duplicate=False))[key.rsplit(".", 1)[0]]
     basis = owner._buffers["sampled_basis"].clone()
-    basis[0] = -basis[0]
+    basis[0] = torch.rand(basis[0].shape, generator=torch.Generator().manual_seed(0))
     monkeypatch.setitem(owner._buffers, "sampled_basis", basis)
-    with pytest.raises(CheckpointError, match=r"^Checkpoint b\.pt was saved with escnn (\S+) whose kernel bases differ "
-                                              r"from the ones this escnn \1 builds; re-train it on this machine\.$"):
+    with pytest.raises(CheckpointError, match=r"^Checkpoint b\.pt needs kernel bases that this escnn (\S+) does not build "
+                                              r"\(the filter space of \S+ differs\); re-train it\.$"):
         ck.load_model(path)
 
 
-def test_lean_file_with_unknown_dropped_key_is_refused(tmp_path):
+def test_missing_learned_buffer_is_refused(tmp_path):
     path = _save(tmp_path / "u.pt", "equivariant_ae", [_model("equivariant_ae")])
     raw = torch.load(path, weights_only=True)
     key = next(k for k in raw["members"][0] if k.endswith("running_mean"))
-    members = [{k: v for k, v in raw["members"][0].items() if k != key}]
-    torch.save({**raw, "members": members, "recomputed": {**raw["recomputed"], "keys": [*raw["recomputed"]["keys"], key]}}, path)
-    with pytest.raises(CheckpointError, match="leaves out buffers that escnn does not recompute"):
-        ck.load_model(path)
-    torch.save({**raw, "members": members}, path)  # a learned buffer missing without being listed
+    torch.save({**raw, "members": [{k: v for k, v in raw["members"][0].items() if k != key}]}, path)
     with pytest.raises(CheckpointError, match="do not fit model"):
         ck.load_model(path)
 
 
-def test_fat_file_still_loads_and_compacts(tmp_path):
+def test_lean_file_of_this_machine_loads_and_converts(tmp_path):
+    """A format-2 file (coefficients in the saver's bases, rebuilt buffers checked by sha256) loads
+    where its bases are rebuilt, and converts to format 3 with the same outputs."""
     model = _model("equivariant_ae")
-    path = _fat(tmp_path / "fat.pt", "equivariant_ae", model)
+    keys = sorted(lean_state.recomputed_keys(model))
+    full = model.state_dict()
+    record = {"keys": keys, "sha256": lean_state.fingerprint(full, keys), "sketch": {}, "escnn": lean_state.escnn_version()}
+    path = _fat(tmp_path / "lean.pt", "equivariant_ae", model, fmt=2, recomputed=record)
+    torch.save({**torch.load(path, weights_only=True), "members": [{k: v for k, v in full.items() if k not in keys}]}, path)
     x = torch.rand(2, 1, 33, 33)
     with torch.no_grad():
         assert torch.equal(ck.load_model(path, export=False).model(x), model(x))
-        before, after = ck.compact_checkpoint(path)
-        assert after < before / 5 and torch.load(path, weights_only=True)["recomputed"]
-        assert torch.equal(ck.load_model(path, export=False).model(x), model(x))
-    assert ck.compact_checkpoint(path) == (after, after)  # already lean: untouched
+        before, after = ck.convert_checkpoint(path)
+        assert torch.load(path, weights_only=True)["format"] == 3
+        assert _outputs_close(ck.load_model(path, export=False).model(x), model(x))
+    assert ck.convert_checkpoint(path) == (after, after)  # already portable: untouched
 
 
-def test_fat_file_with_other_bases_loads_them_privately(tmp_path):
-    """A format-1 file holding bases this escnn does not build loads with its own bases, into a
-    copy: escnn's basis modules, shared by every model of the process, keep theirs."""
+def test_fat_file_with_other_bases_loads_them_privately_and_converts(tmp_path):
+    """A format-1 file holding other bases (another machine's) loads with its own bases, into a
+    copy: escnn's basis modules, shared by every model of the process, keep theirs. Converted,
+    it loads with this machine's bases and the same outputs."""
     model = _model("equivariant_ae")
     state = model.state_dict()
     key = _bases_key(state)
@@ -269,41 +281,46 @@ def test_fat_file_with_other_bases_loads_them_privately(tmp_path):
     loaded = ck.load_model(path, export=False).model
     x = torch.rand(2, 1, 33, 33)
     with torch.no_grad():
-        assert torch.equal(loaded(x), reference.eval()(x))
-    assert torch.equal(loaded.state_dict()[key], state[key])
-    assert torch.equal(_model("equivariant_ae").state_dict()[key], -state[key])
+        expected = reference.eval()(x)
+        assert torch.equal(loaded(x), expected)
+        assert torch.equal(loaded.state_dict()[key], state[key])
+        assert torch.equal(_model("equivariant_ae").state_dict()[key], -state[key])
+        ck.convert_checkpoint(path)
+        assert _outputs_close(ck.load_model(path, export=False).model(x), expected)
 
 
-def test_compact_cli_rewrites_and_reregisters(tmp_path, capsys):
-    from core.compact_checkpoints import main
+def test_dense_sylvester_constraint_is_escnns_matrix_bit_for_bit():
+    """core.escnn_setup assembles escnn's Sylvester constraint densely: the same bits as scipy's kronsum."""
+    from scipy import sparse
 
+    from core.escnn_setup import _numerical, _sylvester_constraint
+
+    assert _numerical.build_sylvester_constraint is _sylvester_constraint
+    g = torch.Generator().manual_seed(0)
+    rho_1 = [torch.randn(4, 4, generator=g, dtype=torch.float64).numpy() for _ in range(3)]
+    rho_2 = [torch.randn(2, 2, generator=g, dtype=torch.float64).numpy() for _ in range(3)]
+    sparse_sum = sparse.vstack([sparse.kronsum(a, -b.T, format="csc") for a, b in zip(rho_1, rho_2, strict=True)])
+    assert (_sylvester_constraint(rho_1, rho_2).toarray() == sparse_sum.toarray()).all()
+
+
+def test_portable_file_loads_in_a_fresh_process_with_a_cold_cache(tmp_path):
+    """escnn caches bases with joblib (see test_escnn_setup); a cold one must give the same outputs."""
     model = _model("equivariant_ae")
-    path = _fat(tmp_path / "fat.pt", "equivariant_ae", model)
-    old = ck.register(path, "fat")
-    (tmp_path / "notes.pt").write_bytes(b"not a checkpoint")
-    assert main([str(tmp_path)]) == 0
-    assert "notes.pt: skipped" in capsys.readouterr().out
-    entry = ck.list_checkpoints([tmp_path])[0]
-    assert entry["sha256"] == ck.sha256_file(path) != old["sha256"] and entry["size_bytes"] == path.stat().st_size
-    assert {k: v for k, v in entry.items() if k not in ("sha256", "size_bytes", "path")} == \
-        {k: v for k, v in old.items() if k not in ("sha256", "size_bytes")}
-
-
-def test_fingerprint_is_the_same_in_a_fresh_process_with_a_cold_cache(tmp_path):
-    """escnn caches bases with joblib (see test_escnn_setup); a cold one must give the same bytes."""
+    path = _save(tmp_path / "cold.pt", "equivariant_ae", [model])
+    x = torch.rand(2, 1, 33, 33, generator=torch.Generator().manual_seed(1))
+    torch.save(x, tmp_path / "x.pt")
     code = textwrap.dedent(f"""
         import joblib
         _Memory = joblib.Memory
-        joblib.Memory = lambda location=None, *a, **k: _Memory({str(tmp_path)!r}, *a, **k)
-        import sys
+        joblib.Memory = lambda location=None, *a, **k: _Memory({str(tmp_path / "cache")!r}, *a, **k)
+        import sys, torch
         sys.path.insert(0, {str(ROOT)!r})
-        from core.models import lean_state
-        from core.models.registry import build_model
-        m = build_model("equivariant_ae", {TINY["equivariant_ae"]!r})
-        print(lean_state.fingerprint(m.state_dict(), lean_state.recomputed_keys(m)))
+        from core.checkpoints import load_model
+        y = load_model({str(path)!r}).model(torch.load({str(tmp_path / "x.pt")!r}))
+        torch.save(y.detach(), {str(tmp_path / "y.pt")!r})
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert any(tmp_path.rglob("*")), "escnn did not use the cold cache folder"
-    model = _model("equivariant_ae")
-    assert proc.stdout.strip().splitlines()[-1] == lean_state.fingerprint(model.state_dict(), lean_state.recomputed_keys(model))
+    assert any((tmp_path / "cache").rglob("*")), "escnn did not use the cold cache folder"
+    with torch.no_grad():
+        assert _outputs_close(torch.load(tmp_path / "y.pt"), model(x))

@@ -64,9 +64,9 @@ GRAPH = {name: core_imports(name) for name in MODULES}
 def layer(name: str) -> int:
     if name in BASICS:
         return -1
-    if name in ("core.cli", "core.__main__"):
+    if name in ("core.cli", "core.__main__", "core.reproduce"):
         return LAYERS.index("cli")
-    if name in ("core.checkpoints", "core.compact_checkpoints"):
+    if name == "core.checkpoints":
         return LAYERS.index("checkpoints")
     part = name.split(".")[1]
     assert part in LAYERS, f"{name} is in no layer; add it to LAYERS or BASICS in tests/test_layers.py"
