@@ -1,17 +1,16 @@
 # Two entry points for a fresh machine (Python 3.11, no GPU): `make app` and `make test`.
 # Both create or reuse .venv/ and install the pinned stack with one `pip install -r requirements.txt`
 # (what Streamlit Community Cloud and Hugging Face Spaces run); re-running is cheap.
-# escnn's py3nj is built from source: it needs gfortran (packages.txt; apt-get install gfortran).
+# No compiler is needed: escnn's Fortran-only py3nj is replaced by an empty stand-in (packaging/).
 PY ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: app test test-fast setup checkpoints clean-venv
+.PHONY: app test test-fast setup clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
-	@command -v gfortran >/dev/null || { echo "escnn's py3nj needs a Fortran compiler: apt-get install gfortran (packages.txt)"; exit 1; }
+$(STAMP): requirements.txt packaging/py3nj-unused/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
