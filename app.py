@@ -1,8 +1,10 @@
-"""EquiScope: `streamlit run app.py`. Page config, navigation, the image list and the shared link."""
+"""EquiScope: `streamlit run app.py`. Page config, navigation, the image list, the models panel, the shared
+link and the settings each page keeps."""
 
 import streamlit as st
 
-from ui import image_list, share
+from ui import image_list, models, share, state
+from ui.errors import sentence
 from ui.hosting import is_hosted
 
 st.set_page_config(page_title="EquiScope", page_icon=":telescope:", layout="wide")
@@ -22,9 +24,14 @@ if not is_hosted():  # a public demo does not train on the shared server
 
 page = st.navigation(PAGES)
 share.restore(PAGES, page)  # a shared link's page, image and settings, once per session
+state.restore_settings(share.page_name(page))  # the page's widgets as the user left them
 image_list.sidebar()
+models.panel()  # which checkpoints load on this server, and why not
 share.note(page)  # what a copied link reopens (never an uploaded file)
 try:
     page.run()
+except Exception as exc:  # noqa: BLE001 - the last guard: one sentence on the page, the traceback in the log
+    st.error(sentence(exc))
 finally:
+    state.remember_settings(share.page_name(page))
     share.publish(page)  # the address bar now reopens this view

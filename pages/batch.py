@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.analysis.evaluate import rows_csv
-from ui import batch, figures, widgets
+from ui import batch, figures, models, widgets
+from ui.share import stop_page
 
 st.title("Batch evaluation")
 st.caption("Evaluate a model on a labelled data set: the labelled images of the image list, or a zip with one "
@@ -19,9 +20,10 @@ entry = widgets.pick_model(None, equivariant=None, key="batch_model", label="Mod
 if source is None:
     st.info("Upload a zip to evaluate the model on it (or load a zip of class folders on the Data page: its "
             "labelled images can be evaluated from the image list).")
-    st.stop()
-
-result = batch.evaluate(source, entry, st.empty())
+    stop_page()
+result = models.attempt(entry, batch.evaluate, source, entry, st.empty()) if models.working(entry) else None
+if result is None:  # the model does not load (said under the picker) or failed on these files (said here)
+    stop_page()
 n = len(result.files)
 stem = source.name
 if result.kind == "classifier":

@@ -3,8 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, inference, reference, viewer, widgets
-from ui.errors import call
+from ui import figures, inference, models, reference, viewer, widgets
 
 st.title("Equivariance lab")
 st.caption("g acts on the image on the model grid: flip, then rotate about the grid centre, then shift. "
@@ -28,10 +27,12 @@ flip = t2.toggle("Flip", key="eq_flip")
 dy = t3.number_input("Shift down (px)", -20, 20, 0, key="eq_dy")
 dx = t4.number_input("Shift right (px)", -20, 20, 0, key="eq_dx")
 
-entries = [e for e in (eq_entry, cnn_entry) if e is not None]
-for entry in entries:
-    pair = call(inference.equivariance_pair, entry["name"], entry.get("sha256"), image["data"],
-                float(angle), flip, (int(dy), int(dx)))
+entries = []  # the models that load and answer; one that does not said so in its place
+for entry in models.working(eq_entry, cnn_entry):
+    pair = models.serve(entry, inference.equivariance_pair, image["data"], float(angle), flip, (int(dy), int(dx)))
+    if pair is None:
+        continue
+    entries.append(entry)
     st.subheader(f"{entry['name']}: relative error {pair['relative_error']:.2e}")
     if kind == "classifier":
         left, right = st.columns([3, 2])
@@ -54,7 +55,9 @@ if st.toggle("Measure every angle (first time per model and image: a few seconds
     row = 1 if flip else 0  # both flips are measured together; the toggle only picks one
     curves = {}
     for entry in entries:
-        errors = call(inference.equivariance_curves, entry["name"], entry.get("sha256"), image["data"], angles)
+        errors = models.serve(entry, inference.equivariance_curves, image["data"], angles)
+        if errors is None:
+            continue
         main = "logits" if kind == "classifier" else "reconstruction"
         formula = "‖f(g·x) − f(x)‖ / ‖f(x)‖" if kind == "classifier" else "‖f(g·x) − g·f(x)‖ / ‖g·f(x)‖"
         curves[f"{entry['name']}: {main} {formula}"] = errors[main][row]
@@ -63,8 +66,10 @@ if st.toggle("Measure every angle (first time per model and image: a few seconds
                                 y_title="relative error (dimensionless)", title="flip, then rotation" if flip else "")
     st.plotly_chart(fig, key="eq_curves")
     st.caption("Measured inside 80 % of the inscribed disc; errors below 1e-10 are drawn at 1e-10.")
-    if kind == "classifier":
-        scores = call(inference.class_scores, eq_entry["name"], eq_entry.get("sha256"), image["data"], angles)
+    scores = None
+    if kind == "classifier" and eq_entry in entries:
+        scores = models.serve(eq_entry, inference.class_scores, image["data"], angles)
+    if scores is not None:
         classes = eq_entry.get("classes") or [str(k) for k in range(scores["probs"].shape[-1])]
         a, b = st.columns(2)
         a.plotly_chart(figures.curves_figure(np.array(angles), {c: scores["probs"][row, :, k] for k, c in enumerate(classes)},
@@ -75,13 +80,15 @@ if st.toggle("Measure every angle (first time per model and image: a few seconds
                                              title=f"{eq_entry['name']}: logits"), key="eq_class_logits")
 
 st.subheader("The orbit of rotated copies on the latent map")
-if st.toggle("Place the rotated copies on the latent map (first time: builds the map)", key="eq_orbit_on"):
+if st.toggle("Place the rotated copies on the latent map (first time: builds the map)", key="eq_orbit_on") and entries:
     cols = st.columns(len(entries))
     for col, entry in zip(cols, entries, strict=True):
         with col:
-            ref = widgets.build_with_progress(st.empty(), reference.reference_map, entry["name"], entry.get("sha256"),
-                                              generator)
-            orbit = call(inference.orbit, entry["name"], entry.get("sha256"), generator, image["data"], 30.0, True)
+            ref = models.attempt(entry, widgets.build_with_progress, st.empty(), reference.reference_map, entry["name"],
+                                 entry.get("sha256"), generator)
+            orbit = None if ref is None else models.serve(entry, inference.orbit, generator, image["data"], 30.0, True)
+            if orbit is None:
+                continue
             fig = figures.latent_scatter(ref.lmap.coords, ref.latents.labels or ["reference"] * len(ref.lmap.coords),
                                          group_title="class", orbit=orbit["coords"], orbit_labels=orbit["labels"],
                                          height=420)

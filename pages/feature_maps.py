@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from ui import figures, inference, resources, widgets
-from ui.errors import call
+from ui import figures, inference, models, resources, widgets
 
 st.title("Feature maps")
 st.caption("A regular field of a C_N / D_N layer holds one map per group element (columns: rotations; "
@@ -26,12 +25,13 @@ angle = st.slider("Rotate the input (degrees)", 0, 360 - step, 0, step=step, key
                   help=f"One step = {step}°, one rotation of {group}.")
 flip = st.toggle("Flip the input first", key="fm_flip", disabled=not group.startswith("D"))
 
-for entry, is_eq in ((eq_entry, True), (cnn_entry, False)):
-    if entry is None:
-        continue
+for entry in models.working(eq_entry, cnn_entry):  # a model that does not load said so under its picker
+    is_eq = entry is eq_entry
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
-    layers = call(inference.feature_maps, entry["name"], entry.get("sha256"), image["data"], float(angle), flip)
+    layers = models.serve(entry, inference.feature_maps, image["data"], float(angle), flip)
+    if not layers:
+        continue
     if is_eq:
         layers = [layer for layer in layers if layer["group_order"]] or layers
     names = [layer["name"] for layer in layers]

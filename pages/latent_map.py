@@ -3,8 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, label_map, reference, widgets
+from ui import figures, label_map, models, reference, widgets
 from ui.errors import call
+from ui.share import stop_page
 
 st.title("Latent map")
 st.caption("Each point is one simulated reference image, placed by t-SNE (left) and by PCA (right, linear: "
@@ -25,8 +26,9 @@ query = s1.text_input("Find reference images by file name", key="map_search", pl
 uploads = s2.file_uploader("Place more images (each labelled by its file name)", accept_multiple_files=True,
                            key="map_uploads")
 
-bar = st.empty()
-ref = widgets.build_with_progress(bar, reference.reference_map, entry["name"], entry.get("sha256"), generator)
+if not models.working(entry):  # said under the picker; the settings above stay for the next model
+    stop_page()
+ref = call(widgets.build_with_progress, st.empty(), reference.reference_map, entry["name"], entry.get("sha256"), generator)
 found = call(reference.clusters, entry["name"], entry.get("sha256"), generator, method, int(k) or None)
 pca = call(reference.pca_map, entry["name"], entry.get("sha256"), generator)
 

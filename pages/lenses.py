@@ -3,8 +3,7 @@
 import streamlit as st
 
 from core.analysis.familiarity import disagreement
-from ui import familiarity, figures, finder, inference, reference, resources, widgets
-from ui.errors import call
+from ui import familiarity, figures, finder, inference, models, reference, resources, widgets
 
 st.title("Lenses")
 st.caption("Dark-matter substructure classes of a strong-lens image: no_sub (smooth halo), "
@@ -15,7 +14,7 @@ with c1:
     eq_entry = widgets.pick_model("classifier", equivariant=True, key="lens_model_eq", generator="lenses")
 with c2:
     cnn_entry = widgets.pick_model("classifier", equivariant=False, key="lens_model_cnn", required=False, generator="lenses")
-entries = [e for e in (eq_entry, cnn_entry) if e is not None]
+entries = models.working(eq_entry, cnn_entry)  # a model that does not load said so under its picker
 classes = eq_entry.get("classes") or ["no_sub", "cdm", "vortex"]
 for entry in entries:
     st.caption(widgets.training_caption(entry))
@@ -25,10 +24,12 @@ image = widgets.current_image(required=False)
 if image is None:
     st.info("No current image: simulate a lens or upload one on the Data page to see its class probabilities.")
 else:
-    probs = {e["name"]: call(inference.class_probabilities, e["name"], e.get("sha256"), image["data"]) for e in entries}
-    st.plotly_chart(figures.probability_bars(probs, classes), key="lens_probs")
+    answers = {e["name"]: models.serve(e, inference.class_probabilities, image["data"]) for e in entries}
+    probs = {name: p for name, p in answers.items() if p is not None}
+    if probs:
+        st.plotly_chart(figures.probability_bars(probs, classes), key="lens_probs")
     clash = disagreement(*probs.values(), classes, tuple(probs)) if len(probs) == 2 else None
-    for entry in entries:  # each answer with how familiar the image is to that model; the clash once
+    for entry in (e for e in entries if e["name"] in probs):  # each answer with its familiarity; the clash once
         st.markdown(f"**{entry['name']}**")
         familiarity.answer_notes(entry, image, clash if entry is eq_entry else None)
 
@@ -36,11 +37,14 @@ finder.panel(image)
 
 st.subheader("On simulated reference lenses (each classifier's own training simulator)")
 if st.toggle("Evaluate the classifiers (first time: simulate and classify the reference set)",
-             value=True, key="lens_evaluate"):
+             value=True, key="lens_evaluate") and entries:
     cols = st.columns(len(entries))
     for col, entry in zip(cols, entries, strict=True):
         with col:
-            report = widgets.build_with_progress(st.empty(), reference.classifier_report, entry["name"], entry.get("sha256"))
+            report = models.attempt(entry, widgets.build_with_progress, st.empty(), reference.classifier_report,
+                                    entry["name"], entry.get("sha256"))
+            if report is None:
+                continue
             roc = report["roc"]
             st.markdown(f"**{entry['name']}** — micro AUC {roc.micro_auc:.4f}, macro AUC {roc.macro_auc:.4f}, "
                         f"accuracy {report['accuracy']:.3f} on {report['n']} images")

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from ui import familiarity, inference, viewer, widgets
-from ui.errors import call
+from ui import familiarity, inference, models, viewer, widgets
 
 st.title("Reconstruct")
 st.caption("The autoencoder's output for the disk cut out of the current image and put on the model grid, normalised to [0, 1]. "
@@ -19,14 +18,14 @@ with right:
 view = viewer.controls("recon", contours=True)
 box = widgets.cutout_box(key="recon_box")
 
-for entry in (eq_entry, cnn_entry):
-    if entry is None:
-        continue
+for entry in models.working(eq_entry, cnn_entry):  # a model that does not load said so under its picker
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
     meta = image["meta"]
-    result = call(inference.reconstruct, entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec, meta.bunit,
-                  meta.fill_value, box)
+    result = models.serve(entry, inference.reconstruct, image["data"], meta.pixel_scale_arcsec, meta.bunit,
+                          meta.fill_value, box)
+    if result is None:
+        continue
     for warning in result["warnings"]:
         st.warning(warning)
     st.caption("Cutout: " + " ".join(result["notes"]))

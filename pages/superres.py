@@ -3,8 +3,9 @@
 import streamlit as st
 
 from core.io import SUPPORTED_EXTENSIONS, read_image
-from ui import images, superres, viewer, widgets
+from ui import images, models, superres, viewer, widgets
 from ui.errors import call
+from ui.share import stop_page
 
 st.title("Super-resolution")
 st.caption("x2 upscaling of a low-resolution (LR) image: bicubic, the D4-equivariant network and a plain-CNN baseline. "
@@ -28,7 +29,7 @@ else:
     up = st.file_uploader("LR image", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS], key="sr_lr_upload")
     if up is None:
         st.info("Upload a low-resolution image (FITS, .npy, PNG, ...).")
-        st.stop()
+        stop_page()
     lr, name = call(read_image, up.getvalue(), up.name).data, up.name
 if hr is None:
     hr_up = st.file_uploader("HR image (optional, exactly twice the LR size)", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS],
@@ -47,9 +48,12 @@ with right:
 stretch = widgets.pick_stretch(key="sr_stretch")
 
 outputs = {"bicubic": superres.bicubic(lr)}
-for entry in (eq_entry, base_entry):
-    if entry is not None:
-        outputs[entry["name"]] = call(superres.upscaled, entry["name"], entry.get("sha256"), lr)
+entries = []  # the models that load and answer; one that does not said so under its picker
+for entry in models.working(eq_entry, base_entry):
+    out = models.serve(entry, superres.upscaled, lr)
+    if out is not None:
+        outputs[entry["name"]] = out
+        entries.append(entry)
 panels = {f"LR ({lr.shape[1]}×{lr.shape[0]})": lr, **outputs} | ({f"HR ({hr.shape[1]}×{hr.shape[0]})": hr} if hr is not None else {})
 limits = images.stretch_limits(hr if hr is not None else outputs["bicubic"], stretch)
 cols = st.columns(len(panels))
@@ -68,11 +72,11 @@ else:
 st.subheader("Rotate the input or rotate the output")
 action = st.selectbox("Group element g", list(superres.GROUP_ACTIONS), key="sr_action")
 flip, angle = superres.GROUP_ACTIONS[action]
-cols = st.columns(2)
-for col, entry in zip(cols, (eq_entry, base_entry), strict=True):
-    if entry is None:
+for col, entry in zip(st.columns(2), entries, strict=False):
+    with col:
+        check = models.serve(entry, superres.equivariance_check, lr, flip, angle)
+    if check is None:
         continue
-    check = call(superres.equivariance_check, entry["name"], entry.get("sha256"), lr, flip, angle)
     col.metric(f"{entry['name']}: ‖f(g·x) − g·f(x)‖ / ‖g·f(x)‖", f"{check['relative_error']:.1e}",
                help="Exact equivariance under 90° turns and mirrors gives float rounding (about 1e-7).")
     pair = col.columns(2)

@@ -4,7 +4,8 @@
 place this is decided: first the kind of data (a lens -> lens models), then, when the image's
 shape is known, the checkpoints trained on images of its size (64 px -> DeepLense Model II,
 150 px -> Model I or this project's lenses; the app's own simulations and examples go to the
-project's models, anything else to the DeepLense ones).
+project's models, anything else to the DeepLense ones). `default_order` ranks every checkpoint that
+way, for the pages' fallback when the first does not load on the server.
 """
 
 from __future__ import annotations
@@ -67,3 +68,15 @@ def default_index(entries: list[dict], kind: str | None, equivariant: bool | Non
         if name in names:
             return matching[names.index(name)]
     return matching[0] if matching else 0
+
+
+def default_order(entries: list[dict], kind: str | None, equivariant: bool | None, image_kind: str | None,
+                  image_shape: tuple | None = None, image_source: str | None = None) -> list[int]:
+    """Every index into `entries`, best default first: `default_index`, then the default without it, and so on
+    (a page falls back along this order when a checkpoint does not load on its server)."""
+    left, order = list(range(len(entries))), []
+    while left:
+        pick = left[default_index([entries[i] for i in left], kind, equivariant, image_kind, image_shape, image_source)]
+        order.append(pick)
+        left.remove(pick)
+    return order

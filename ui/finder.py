@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ui import familiarity, figures, inference, resources
-from ui.errors import call
+from ui import familiarity, figures, inference, models, resources
 
 GENERATOR = "lensfinding"
 DOMAIN_OF_KEY = {"test": "easy", "test_target": "hard"}  # metrics key -> test domain
@@ -74,18 +73,22 @@ def panel(image: dict | None) -> None:
                    "configs/lenses-finder-equivariant.toml` (see the README's Lens finding section).")
         return
     names = [e["name"] for e in entries]
-    index = int(np.argmax([hard_auroc(e) + 2 * unadapted(e) for e in entries]))  # unadapted first, then best on hard
+    order = np.argsort([-(hard_auroc(e) + 2 * unadapted(e)) for e in entries], kind="stable")  # unadapted, best on hard
+    index = models.first_that_loads(entries, [int(i) for i in order])
+    index = int(order[0]) if index is None else index
     name = st.selectbox("Lens finder", names, index=index, key="lens_finder",
                         help="Binary lens / non-lens classifiers trained on the 'easy' domain (space telescope); "
                              "'adapted' ones were aligned to the 'hard' (Euclid-like) domain with DANN, 'adabn' ones by "
                              "batch-norm statistics of hard images: use those for Euclid-like images (their 0.5 threshold "
                              "follows the hard domain). The first offered is the unadapted finder that scored best on the "
-                             "hard test set.")
+                             "hard test set that loads on this server.")
     entry = entries[names.index(name)]
-    if image is None:
+    reason = models.problem(entry)
+    if reason is not None:
+        st.error(reason)
+    elif image is None:
         st.caption("No current image: the lens probability appears here once there is one.")
-    else:
-        p = call(lens_probability, entry, image["data"])
+    elif (p := models.attempt(entry, lens_probability, entry, image["data"])) is not None:
         st.markdown(f"**Lens probability {p:.2f}** ({name}: {'a lens' if p >= 0.5 else 'not a lens'} at the 0.5 threshold)")
         familiarity.answer_notes(entry, image)
     curves = roc_curves(entries)

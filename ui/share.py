@@ -8,7 +8,7 @@ Parameters:
     page=<url path>                 the page ("reconstruct", "lenses", ...); absent for the Data page
     example=<file>                  a shipped example (a file of examples/manifest.json) as current image
     sim=disk|lens, sim_<kind>_*=v   a simulated image: the Simulate tab's control values, seed included
-    <key>=<value>                   the main settings: the widgets named in SHARED_WIDGETS
+    <key>=<value>                   the page's settings: the widgets named in ui.state.PAGE_SETTINGS
     upload=<file name>              the current image was an upload: only its name travels
 Uploads do not travel in a link (their bytes stay in the uploader's session): a link made while an
 upload is the current image reopens the page and the settings and asks for that file by name
@@ -24,18 +24,14 @@ import streamlit as st
 from core.errors import InputError
 from ui import data_panels, image_list
 from ui.markdown import md_escape
+from ui.state import PAGE_SETTINGS
 
 RESTORED_KEY = "share_restored"  # set once the link of this session has been applied
 NOTE_KEY = "share_notes"  # what of a link could not be applied: sentences shown once in the sidebar
-# Widget keys whose values a link carries: the main settings of each page. A page that renames one
-# of its keys renames it here too; a value that is no longer an option falls back to the default.
-SHARED_WIDGETS = (
-    "recon_model_eq", "recon_model_cnn", "recon_stretch",
-    "fm_model_eq", "fm_model_cnn", "fm_angle", "fm_flip",
-    "map_model", "map_colour", "map_method", "map_k",
-    "eq_model_eq", "eq_model_cnn", "eq_angle", "eq_flip", "eq_dy", "eq_dx",
-    "lens_model_eq", "lens_model_cnn",
-)  # fmt: skip
+PAGE_KEY = "share_page"  # the url path of the page this run shows (for `stop_page`)
+# Widget keys whose values a link carries: the settings of every page (ui.state.PAGE_SETTINGS). A page that
+# renames one of its keys renames it there too; a value that is no longer an option falls back to the default.
+SHARED_WIDGETS = tuple(key for keys in PAGE_SETTINGS.values() for key in keys)
 IMAGE_PARAMS = ("example", "sim", "upload")
 
 
@@ -54,7 +50,8 @@ def decode(text: str):
 
 
 def page_name(page) -> str:
-    return page.url_path or "data"
+    """The page's url path ("data" for the default page); a string stays as it is."""
+    return page if isinstance(page, str) else (page.url_path or "data")
 
 
 def upload_note(name: str) -> str:
@@ -77,6 +74,7 @@ def _restore_image(params: dict) -> None:
 def restore(pages, page) -> None:
     """Apply the link this session was opened with: its image joins the list as the current one, its
     settings go into the widgets, and its page opens. Runs once per session."""
+    st.session_state[PAGE_KEY] = page_name(page)
     if st.session_state.get(RESTORED_KEY):
         for note in st.session_state.pop(NOTE_KEY, []):  # after the link's page switch
             st.sidebar.warning(note)
@@ -117,7 +115,7 @@ def view_params(page) -> dict[str, str]:
         params.update({k: encode(v) for k, v in origin.get("widgets", {}).items() if k != "sim_kind"})
     elif entry is not None:  # an upload: its bytes cannot travel, its name says what to upload again
         params["upload"] = entry.name
-    for key in SHARED_WIDGETS:
+    for key in PAGE_SETTINGS.get(page_name(page), ()):
         if key in st.session_state and st.session_state[key] is not None and key not in params:
             params[key] = encode(st.session_state[key])
     return params
@@ -146,3 +144,9 @@ def publish(page) -> None:
     params = view_params(page)
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
+
+
+def stop_page() -> None:
+    """Stop the page here (`st.stop`), its link written first: nothing reaches the browser after a stop."""
+    publish(st.session_state.get(PAGE_KEY, "data"))
+    st.stop()

@@ -57,3 +57,35 @@ def current_image_badge(container=None) -> None:
         return
     h, w = image["data"].shape
     where.caption(f"Current image: **{image['name']}** · {h}×{w} px · {KIND_LABELS[image['kind']]}")
+
+
+# Widget keys of each page (its url path) whose values survive leaving the page and travel in its link.
+# Streamlit forgets a widget's value once its page is left; `remember_settings` copies the values into
+# a plain session key after every run and `restore_settings` puts them back before the page runs again.
+PAGE_SETTINGS = {
+    "reconstruct": ("recon_model_eq", "recon_model_cnn", "recon_stretch", "recon_cut", "recon_cmap", "recon_contours"),
+    "feature_maps": ("fm_model_eq", "fm_model_cnn", "fm_angle", "fm_flip"),
+    "latent_map": ("map_model", "map_colour", "map_method", "map_k", "map_search"),
+    "equivariance": ("eq_model_eq", "eq_model_cnn", "eq_angle", "eq_flip", "eq_dy", "eq_dx", "eq_curves_on",
+                     "eq_orbit_on"),
+    "lenses": ("lens_model_eq", "lens_model_cnn", "lens_finder", "lens_evaluate"),
+    "batch": ("batch_model", "batch_source"),
+    "superres": ("sr_source", "sr_seed", "sr_sub", "sr_model_eq", "sr_model_base", "sr_stretch", "sr_action"),
+}  # fmt: skip
+KEPT_KEY = "kept_settings"
+
+
+def restore_settings(page: str) -> None:
+    """Before page `page` runs: its widgets start from the values they had when it was last left."""
+    kept = st.session_state.get(KEPT_KEY, {})
+    for key in PAGE_SETTINGS.get(page, ()):
+        if key not in st.session_state and key in kept:
+            st.session_state[key] = kept[key]
+
+
+def remember_settings(page: str) -> None:
+    """After page `page` ran (or stopped): keep its widgets' values for the next visit."""
+    kept = st.session_state.setdefault(KEPT_KEY, {})
+    for key in PAGE_SETTINGS.get(page, ()):
+        if key in st.session_state:
+            kept[key] = st.session_state[key]

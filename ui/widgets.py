@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from ui import resources
+from ui import models, resources
+from ui.choice import default_order
 from ui.errors import call
 from ui.state import get_current_image
 
@@ -21,7 +22,9 @@ def current_image(required: bool = True) -> dict | None:
     if image is None and required:
         st.info("No image yet: load, simulate or pick an example on the Data page first.")
         st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-        st.stop()
+        from ui.share import stop_page
+
+        stop_page()
     return image
 
 
@@ -31,7 +34,9 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
     """A selectbox of checkpoints of one kind; returns the chosen index entry.
 
     Lists the index on every render, so a checkpoint trained on the Train page shows up at
-    once. With `required`, the page stops with a hint when none exists. `extra_kinds` appends
+    once. The default is the first of `ui.choice.default_order` that loads on this server; a
+    chosen checkpoint that does not load gets its one sentence under the picker (pages then
+    leave it out: `ui.models.working`). With `required`, the page stops with a hint when none exists. `extra_kinds` appends
     checkpoints of further kinds (the Latent map: self-supervised backbones, kind "encoder").
     """
     entries = resources.checkpoints(kind, generator, equivariant)
@@ -45,28 +50,36 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
         if required:
             st.info(f"No {what} checkpoint exists yet: the shipped ones are not in `checkpoints/` "
                     "and none has been trained on the Train page.")
-            st.stop()
+            from ui.share import stop_page
+
+            stop_page()
         st.caption(f"No {what} checkpoint yet.")
         return None
     names = [e["name"] for e in entries]
-    from ui.choice import default_index
-
     shape = source = None
     if image_kind is None:  # the current image decides: its kind, its size (which preset), where it came from
         current = get_current_image() or {}
         image_kind, source = current.get("kind"), current.get("source")
         shape = tuple(current["data"].shape) if current.get("data") is not None else None
-    index = default_index(entries, kind, equivariant, image_kind, shape, source)
     signature = f"{image_kind}|{shape}|{source}"
     data_changed = st.session_state.get(f"{key}__kind", signature) != signature
-    if data_changed or st.session_state.get(key) not in names:
-        st.session_state[key] = names[index]  # first show, or other data: its default (the browser follows)
+    order = default_order(entries, kind, equivariant, image_kind, shape, source)
+    if data_changed or st.session_state.get(key) not in names:  # first show, or other data: its default
+        index = models.first_that_loads(entries, order)  # the first that loads on this server
+        st.session_state[key] = names[order[0] if index is None else index]  # the browser follows
     st.session_state[f"{key}__kind"] = signature
     name = st.selectbox(label, names, key=key,
                         help="Shipped checkpoints first, then the ones trained here; the first offered "
-                             "matches the current image: its kind and, for lenses, its size (64 px: DeepLense "
-                             "Model II, 150 px: Model I or this project's lenses).")
-    return entries[names.index(name)]
+                             "matches the current image (its kind and, for lenses, its size: 64 px DeepLense "
+                             "Model II, 150 px Model I or this project's lenses) and loads on this server.")
+    entry, first = entries[names.index(name)], entries[order[0]]
+    reason = models.problem(entry)
+    if reason is not None:
+        st.error(reason)
+    elif entry is not first and models.checked(first) and models.problem(first) is not None:
+        st.caption(f"{first['name']} would come first but does not load on this server (Models on this server, "
+                   "in the sidebar, says why).")
+    return entry
 
 
 def training_caption(entry: dict) -> str:
@@ -100,15 +113,17 @@ def generator_of(entry: dict) -> str:
 
 
 def build_with_progress(slot, fn: Callable, *args):
-    """Call a once-per-server builder that takes `progress`, showing a progress bar in `slot` meanwhile."""
+    """Call a once-per-server builder that takes `progress`, showing a progress bar in `slot` meanwhile.
+    Errors reach the caller (wrap in `ui.errors.call` or `ui.models.attempt`)."""
     bar = slot.progress(0.0, text="Preparing…")
 
     def progress(done: int, total: int, message: str) -> None:
         bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=message)
 
-    result = call(fn, *args, progress=progress)
-    slot.empty()
-    return result
+    try:
+        return fn(*args, progress=progress)
+    finally:
+        slot.empty()
 
 
 def selected_indices(event) -> list[int]:
