@@ -1,90 +1,92 @@
-"""Shipped checkpoint files: size and load time, lean (format 2) against the fat originals (format 1).
+"""Shipped checkpoint files on other machines: size, first load on a cold escnn cache, and outputs
+across OpenBLAS kernel choices.
 
-Run: .venv/bin/python -m bench.checkpoint_files [--repeats 3] [--fat-rev 9ef36b1]
-The fat originals are read from git at `--fat-rev` (the last commit before the lean rewrite)
-into a temporary folder. Load = `core.checkpoints.load_model` (read, rebuild, export for
-serving), median of `--repeats` runs in this process, after one warm-up load that fills
-escnn's basis cache; "max abs diff" compares both files' outputs on the same two images.
+Run: .venv/bin/python -m bench.checkpoint_files [--coretypes auto Haswell SkylakeX]
+
+For each OpenBLAS kernel choice (`auto` = OPENBLAS_CORETYPE unset, as on users' machines) one
+fresh process loads every shipped checkpoint with a private copy of escnn whose on-disk basis
+cache is empty (as after a fresh install), times each first load (`core.checkpoints.load_model`:
+read, rebuild, map the portable weights, export) and records its outputs on two fixed random
+images. The table gives the size, the first-load time per kernel choice, in the order of the
+index (so escnn's in-memory cache warms as a server's does), and the largest difference of the
+outputs across kernel choices relative to the largest output.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import os
+import shutil
 import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from bench.record import record
-from core.checkpoints import build_from_checkpoint, list_checkpoints, load_model, read_checkpoint
-from core.paths import REPO_ROOT
+from core.checkpoints import list_checkpoints
+from core.paths import CHECKPOINTS_DIR, REPO_ROOT
 
-
-def fat_original(entry: dict, rev: str, folder: Path) -> Path | None:
-    """The file of `entry` as it was at git revision `rev`, or None when git does not have it."""
-    rel = Path(entry["path"]).resolve().relative_to(REPO_ROOT).as_posix()
-    proc = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=REPO_ROOT, capture_output=True, timeout=60)
-    if proc.returncode != 0:
-        return None
-    out = folder / Path(rel).name
-    out.write_bytes(proc.stdout)
-    return out
-
-
-def seconds_to_load(path: Path, repeats: int) -> float:
-    load_model(path)  # warm-up: escnn's basis cache
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        load_model(path)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def outputs(path: Path) -> torch.Tensor:
-    payload = read_checkpoint(path)
-    model = build_from_checkpoint(payload)
-    size = int(payload["config"].get("image_size", 129))
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(2, 1, size, size, generator=g)
+PROBE = """
+import json, sys, time
+import numpy as np, torch
+torch.set_num_threads(2)
+from core.checkpoints import list_checkpoints, load_model
+out, seconds = {}, {}
+for entry in list_checkpoints([sys.argv[2]]):
+    t0 = time.perf_counter()
+    loaded = load_model(entry["name"], folders=[sys.argv[2]])
+    seconds[entry["name"]] = time.perf_counter() - t0
+    size = 33 if loaded.kind == "superres" else loaded.image_size
+    x = torch.rand(2, 1, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        return model(x).flatten()
+        out[entry["name"]] = loaded.model(x).flatten().numpy()
+np.savez(sys.argv[1] + ".npz", **out)
+json.dump(seconds, open(sys.argv[1] + ".json", "w"))
+"""
+
+
+def run_probe(coretype: str, folder: Path) -> tuple[dict, dict]:
+    """Outputs and first-load seconds of every shipped checkpoint in a fresh process with a cold escnn cache."""
+    import escnn
+
+    pkg = folder / f"pkg-{coretype}"
+    shutil.copytree(Path(escnn.__file__).parent, pkg / "escnn", ignore=shutil.ignore_patterns("_cache", "__pycache__"))
+    env = {**os.environ, "PYTHONPATH": f"{pkg}{os.pathsep}{REPO_ROOT}"}
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype != "auto":
+        env["OPENBLAS_CORETYPE"] = coretype
+    stem = folder / coretype
+    subprocess.run([sys.executable, "-c", PROBE, str(stem), str(CHECKPOINTS_DIR)], env=env, check=True, cwd=REPO_ROOT,
+                   stdout=subprocess.DEVNULL)
+    with np.load(f"{stem}.npz") as f:
+        outputs = {k: f[k] for k in f.files}
+    return outputs, json.loads(Path(f"{stem}.json").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--fat-rev", default="9ef36b1", help="git revision holding the format-1 files")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--dry", action="store_true", help="print the table without writing BENCHMARKS.md")
+    parser.add_argument("--coretypes", nargs="+", default=["auto", "Haswell", "SkylakeX"])
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for entry in list_checkpoints([REPO_ROOT / "checkpoints"]):
-            lean = Path(entry["path"])
-            fat = fat_original(entry, args.fat_rev, Path(tmp))
-            row = [entry["name"], f"{lean.stat().st_size / 1e6:.2f}", f"{seconds_to_load(lean, args.repeats):.2f}"]
-            if fat is None:
-                row += ["n/a", "n/a", "n/a"]
-            else:
-                diff = float((outputs(lean) - outputs(fat)).abs().max())
-                row += [f"{fat.stat().st_size / 1e6:.2f}", f"{seconds_to_load(fat, args.repeats):.2f}", f"{diff:.1e}"]
-            rows.append(row)
-            print(row, flush=True)
-    header = ["checkpoint", "lean MB", "lean load s", "fat MB", "fat load s", "max abs diff of outputs"]
-    notes = (f"Fat = the same checkpoint as committed at {args.fat_rev} (format 1, escnn kernel bases stored). "
-             "Both loads rebuild the model with escnn; the lean file takes the kernel bases from that rebuild, "
-             "after checking their fingerprint.")
-    if args.dry:
-        from bench.record import markdown_table
-
-        print(markdown_table(header, rows))
-    else:
-        record("checkpoint_files", "Checkpoint files: lean against fat (size, load time, outputs)", header, rows, notes)
+        runs = {c: run_probe(c, Path(tmp)) for c in args.coretypes}
+    rows = []
+    for entry in list_checkpoints([CHECKPOINTS_DIR]):
+        name = entry["name"]
+        ref = runs[args.coretypes[0]][0][name]
+        diff = max(float(np.abs(runs[c][0][name] - ref).max() / np.abs(ref).max()) for c in args.coretypes)
+        rows.append([name, entry["members"], f"{Path(entry['path']).stat().st_size / 1e6:.2f}",
+                     *[f"{runs[c][1][name]:.2f}" for c in args.coretypes], f"{diff:.1e}"])
+    header = ["checkpoint", "members", "MB", *[f"first load s ({c})" for c in args.coretypes],
+              "max output difference across kernels (relative)"]
+    notes = ("Each column is one fresh process with a cold escnn cache and OPENBLAS_CORETYPE as named (auto = unset); "
+             "checkpoints load in index order in that process, so the first equivariant model of each group pays "
+             "for escnn's basis construction and later ones reuse it, as in a server. Outputs on two fixed "
+             "uniform-random images; difference = max |y - y_first| / max |y_first| over the kernel choices.")
+    record("checkpoint_files", "Checkpoint files on other machines: size, cold first load, outputs across BLAS kernels",
+           header, rows, notes)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def test_every_shipped_checkpoint_loads_and_runs(entry):
     expected = {"autoencoder": (2, 1, s, s), "superres": (2, 1, 2 * s, 2 * s),
                 "encoder": (2, (entry["config"].get("projector") or [0])[-1])}.get(loaded.kind) or (2, len(loaded.classes))
     assert tuple(out.shape) == expected and torch.isfinite(out).all()
-    assert entry["command"].startswith(("python -m core train", "python -m core pretrain")) and entry["metrics"]
+    assert entry["command"] == f"python -m core reproduce {entry['name']}" and entry["metrics"]
 
 
 # ---------------------------------------------------------------------------- portable files (format 3)

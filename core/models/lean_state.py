@@ -105,7 +105,8 @@ def restore_recomputed(model: nn.Module, state: dict, record: dict, label: str) 
         raise CheckpointError(f"Checkpoint {label} leaves out buffers that escnn does not recompute for this model; re-train it.")
     if not bases_match(ref, record):
         saved, here = record.get("escnn", "unknown"), escnn_version()
-        fix = f"install escnn=={saved} or re-train it" if saved != here else "re-train it on this machine"
+        fix = (f"install escnn=={saved} or re-train it" if saved != here else
+               "convert it with core.checkpoints.convert_checkpoint where it was trained, or re-train it")
         raise CheckpointError(f"Checkpoint {label} was saved with escnn {saved} whose kernel bases differ from "
                               f"the ones this escnn {here} builds; {fix}.")
     return {**state, **{k: ref[k] for k in keys}}
