@@ -2,7 +2,8 @@
 
     python -m bench.deeplense_curve --model 2 --fractions 0.1,0.333 --epochs 12,12 --minutes 8,15
 
-For each architecture (D8-equivariant and CNN, configs/lenses-model<M>-<arch>.toml) and each
+For each architecture (D8-equivariant and CNN, from scratch: configs/lenses-model<M>-equivariant-stage1.toml
+and configs/lenses-model<M>-cnn.toml) and each
 fraction f of the training folder, trains `python -m core train --train-fraction f` into
 runs/curve/ (resumable: a finished run is read back, not retrained) and reads the test-set
 metrics of its checkpoint. The full-data row is the shipped checkpoint in checkpoints/.
@@ -37,7 +38,8 @@ def _train(model: int, arch: str, fraction: float, epochs: int, minutes: float) 
     folder = RUNS_DIR / "curve"
     entry = _entry(folder, name)
     if entry is None:
-        cmd = [sys.executable, "-m", "core", "train", "--config", f"configs/lenses-model{model}-{arch}.toml",
+        config = f"configs/lenses-model{model}-{arch}{'-stage1' if arch == 'equivariant' else ''}.toml"  # from scratch
+        cmd = [sys.executable, "-m", "core", "train", "--config", config,
                "--train-fraction", str(fraction), "--epochs", str(epochs), "--max-minutes", str(minutes),
                "--name", name, "--out", str(folder)]
         subprocess.run(cmd, check=True)
