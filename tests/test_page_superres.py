@@ -84,3 +84,35 @@ def test_current_image_without_hr_upscales_and_says_what_is_missing(app):
     assert any("LR (19×21)" in t for t in titles) and not any("HR (" in t for t in titles)
     errors = {m.label.split(":")[0]: float(m.value) for m in at.metric}
     assert errors["lenses-sr-equivariant"] < 1e-5  # odd, non-square input: still exact
+
+
+def test_a_broken_equivariant_model_is_one_sentence_and_bicubic_and_the_cnn_still_answer(sr_index, tmp_path, monkeypatch,
+                                                                                        app_script_every_run):
+    """Issue 21: the super-resolution page never stops at one model; its link and settings hold on an error."""
+    import shutil
+
+    import core.checkpoints as ck
+    from streamlit.testing.v1 import AppTest
+
+    folder = tmp_path / "broken"
+    shutil.copytree(sr_index, folder)
+    index = json.loads((folder / "index.json").read_text())
+    for entry in index["checkpoints"]:
+        if entry["name"] == "lenses-sr-equivariant":
+            entry["sha256"] = "1" * 64
+    (folder / "index.json").write_text(json.dumps(index))
+    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", folder)
+    monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")
+    at = _open(AppTest.from_file(APP, default_timeout=120))
+    assert at.selectbox(key="sr_model_eq").value == "lenses-sr-equivariant"  # the only equivariant one
+    assert [e.value for e in at.main.error] == [
+        "Checkpoint 'lenses-sr-equivariant' is corrupt: the sha256 of lenses-sr-equivariant.pt does not match its index "
+        "entry; restore the file from git or re-train it."]
+    assert list(at.dataframe[0].value["method"]) == ["bicubic", "lenses-sr-cnn"]
+    assert [m.label.split(":")[0] for m in at.metric] == ["lenses-sr-cnn"]
+    at.number_input(key="sr_seed").set_value(9).run()
+    at.switch_page("pages/lenses.py").run()
+    at.switch_page("pages/superres.py").run()
+    assert not at.exception and at.number_input(key="sr_seed").value == 9
+    link = dict(at.query_params)
+    assert (link["page"], link["sr_seed"], link["sr_model_eq"]) == ("superres", "9", "lenses-sr-equivariant")
