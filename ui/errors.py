@@ -20,13 +20,13 @@ _SERVER_PATH = re.compile(r"(?<![\w.~])/(?:[\w.\-]+/)+([\w.\-]+)")  # /abs/folde
 
 
 def sentence(exc: BaseException) -> str:
-    """What the user reads for `exc`: a user error's own message (server folders cut off), else a plain
-    sentence naming the error type; the traceback is logged either way."""
+    """What the user reads for `exc`: a user error's own message (server folders cut to file names), else a
+    plain sentence naming the error type, its traceback logged (`LOG`) for whoever runs the server."""
     if isinstance(exc, OSError) and exc.filename:  # a missing or unreadable file: its name, not its server folder
-        LOG.warning("%s", exc, exc_info=exc)
+        LOG.info("%s", exc)
         return f"The file {PurePath(exc.filename).name} cannot be read on this server ({exc.strerror or type(exc).__name__})."
     if isinstance(exc, USER_ERRORS) and str(exc):
-        LOG.warning("%s: %s", type(exc).__name__, exc, exc_info=exc)
+        LOG.info("%s: %s", type(exc).__name__, exc)
         return _SERVER_PATH.sub(r"\1", str(exc))
     LOG.error("Unexpected error", exc_info=exc)
     return (f"Something went wrong on the server ({type(exc).__name__}); the details are in the server log. "

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from ui.errors import sentence
+from ui.errors import LOG, USER_ERRORS, sentence
 from ui.resources import loaded_model
 
 T = TypeVar("T")
@@ -37,7 +37,9 @@ def _key(entry: dict) -> tuple:
 
 
 def why_not(entry: dict, exc: BaseException) -> str:
-    """One sentence on why checkpoint `entry` cannot answer, naming it."""
+    """One sentence on why checkpoint `entry` cannot answer, naming it; the traceback goes to the server log."""
+    if isinstance(exc, USER_ERRORS):  # others are logged by `sentence`, traceback included
+        LOG.warning("Checkpoint %s cannot answer", entry["name"], exc_info=exc)
     text = sentence(exc)
     return text if entry["name"] in text else f"{entry['name']}: {text}"
 

@@ -3,7 +3,8 @@
 `st.cache_resource` holds objects that are expensive to build and safe to share (models in
 eval mode, fitted t-SNE maps); `st.cache_data` holds plain arrays. Keys include the
 checkpoint's sha256 so a re-trained checkpoint of the same name is loaded afresh. No page
-builds an escnn model itself: they all come through `loaded_model()`.
+builds an escnn model itself: they all come through `loaded_model()`, and ask `ui.models.problem()` first
+whether a checkpoint loads on this server (a failure is kept as one sentence, not retried every run).
 """
 
 from __future__ import annotations
