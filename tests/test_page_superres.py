@@ -91,8 +91,9 @@ def test_a_broken_equivariant_model_is_one_sentence_and_bicubic_and_the_cnn_stil
     """Issue 21: the super-resolution page never stops at one model; its link and settings hold on an error."""
     import shutil
 
-    import core.checkpoints as ck
     from streamlit.testing.v1 import AppTest
+
+    import core.checkpoints as ck
 
     folder = tmp_path / "broken"
     shutil.copytree(sr_index, folder)

@@ -483,7 +483,7 @@ def test_batch_evaluation_of_the_labelled_images_of_the_list(app, downloads):
     table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
     assert len(table) == 6 and sorted(table["true"]) == sorted(CLASSES * 2)
     assert set(table["file"]) == {f"lenses.zip/{f}/{i:03d}.npy" for f in ("no", "sphere", "vort") for i in range(2)}
-    assert dict(zip(table["file"], table["true"]))["lenses.zip/sphere/001.npy"] == "cdm"  # each name with its own label
+    assert dict(zip(table["file"], table["true"], strict=True))["lenses.zip/sphere/001.npy"] == "cdm"  # each name with its own label
     at.radio(key="batch_source").set_value("zip").run()  # the zip uploader is still there
     assert at.info[0].value.startswith("Upload a zip")
 

@@ -41,9 +41,10 @@ def broken_index(tiny_index, tmp_path):  # noqa: F811 - the fixture imported abo
 @pytest.fixture
 def at(broken_index, app_script_every_run, tmp_path, monkeypatch):
     """AppTest of app.py (run on every run) over the broken copy of the tiny checkpoints."""
+    from streamlit.testing.v1 import AppTest
+
     import core.checkpoints as ck
     import ui.reference as reference
-    from streamlit.testing.v1 import AppTest
 
     monkeypatch.setattr(ck, "CHECKPOINTS_DIR", broken_index)
     monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")

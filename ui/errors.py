@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import PurePath
 from collections.abc import Callable
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 import streamlit as st
