@@ -50,7 +50,7 @@ json.dump(seconds, open(sys.argv[1] + ".json", "w"))
 
 def run_probe(coretype: str, folder: Path) -> tuple[dict, dict]:
     """Outputs and first-load seconds of every shipped checkpoint in a fresh process with a cold escnn cache."""
-    import escnn
+    from core.escnn_setup import escnn
 
     pkg = folder / f"pkg-{coretype}"
     shutil.copytree(Path(escnn.__file__).parent, pkg / "escnn", ignore=shutil.ignore_patterns("_cache", "__pycache__"))
