@@ -21,6 +21,8 @@ widgets.warn_if_other_kind(image, generator)
 group = (eq_entry.get("config") or {}).get("group", "C4")
 elements = resources.group_elements(group)
 step = int(round(360 / resources.rotation_order(group)))
+if st.session_state.get("fm_angle", 0) not in range(0, 360, step):  # kept or linked for another group's steps
+    del st.session_state["fm_angle"]
 angle = st.slider("Rotate the input (degrees)", 0, 360 - step, 0, step=step, key="fm_angle",
                   help=f"One step = {step}°, one rotation of {group}.")
 flip = st.toggle("Flip the input first", key="fm_flip", disabled=not group.startswith("D"))

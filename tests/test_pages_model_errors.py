@@ -202,3 +202,11 @@ def test_the_models_panel_says_which_models_load_and_why_not(at, broken_index):
     missing = next(r for r in reasons if "disks-ae-cnn" in r)
     assert missing == ":red[✗] The file disks-ae-cnn.pt cannot be read on this server (No such file or directory)."
     assert not [b for b in at.sidebar.button if b.key == "models_check"]  # every model checked: no button
+
+
+def test_a_kept_angle_that_the_models_group_cannot_take_falls_back_to_zero(at):
+    """A setting kept from another model (C8: 45° steps) that this model's slider cannot take is not an error."""
+    start(at)
+    at.session_state["fm_angle"] = 45  # as a link or the last visit with a C8 model would leave it
+    visit(at, "pages/feature_maps.py")
+    assert at.slider(key="fm_angle").value == 0 and not errors(at)
