@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,43 @@ def test_shipped_checkpoint_gives_the_same_outputs_with_another_machines_bases(e
     loaded = _load(entry)
     assert next(seeds) == entry["members"], "every member was built with other bases"
     _assert_outputs_of_the_original_file(entry, loaded, 1e-5)
+
+
+_KERNEL_PROBE = """
+import sys, numpy as np, torch
+sys.path.insert(0, sys.argv[2])
+from test_shipped_outputs import ENTRIES, _load, outputs
+np.savez(sys.argv[1], **{f"{e['name']}/{k}": v for e in ENTRIES if e["name"] in sys.argv[3:] for k, v in _load(e).items()})
+""".replace("_load(e).items()", "outputs(_load(e)).items()")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coretype", ["auto", "Haswell", "SkylakeX"])
+def test_d8_checkpoints_load_alike_under_other_blas_kernels_on_a_cold_cache(coretype, tmp_path):
+    """The real thing: a fresh process, a private escnn copy with an empty basis cache (as after a
+    fresh install) and another OpenBLAS kernel choice (auto = unset, as on users' machines)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from core.escnn_setup import escnn
+
+    names = ["lenses-model2-equivariant", "lenses-finder-equivariant", "lenses-sr-equivariant"]
+    shutil.copytree(Path(escnn.__file__).parent, tmp_path / "pkg" / "escnn", ignore=shutil.ignore_patterns("_cache"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "pkg"), str(REPO_ROOT)])}
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype != "auto":
+        env["OPENBLAS_CORETYPE"] = coretype
+    tests = str(REPO_ROOT / "tests")
+    proc = subprocess.run([sys.executable, "-c", _KERNEL_PROBE, str(tmp_path / "out.npz"), tests, *names], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reference = np.load(FIXTURE)
+    with np.load(tmp_path / "out.npz") as got:
+        assert sorted({k.split("/")[0] for k in got.files}) == sorted(names)
+        for key in got.files:
+            assert np.abs(got[key] - reference[key]).max() <= 1e-5 * np.abs(reference[key]).max(), key
 
 
 def test_every_shipped_file_is_small_and_equivariant_ones_are_portable():
