@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import npy_bytes, zip_of
 
 from core.analysis.archive import unpack_dataset_zip

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from core.analysis.probe import fit_probe, few_label_split, load_probe, macro_auc, probe_bytes, save_probe
+from core.analysis.probe import (
+    few_label_split,
+    fit_probe,
+    load_probe,
+    macro_auc,
+    probe_bytes,
+    save_probe,
+)
 from core.errors import CheckpointError, InputError
 
 

@@ -117,9 +117,10 @@ def panel() -> None:
         if unknown:
             st.button(f"Check the {len(unknown)} unchecked models", key="models_check",
                       help="Loads each checkpoint once (the answers are kept for every visitor of this server).")
-        rows = [{"model": e["name"], "kind": e.get("kind", "?"),
-                 "loads": ("yes" if problem(e) is None else "no") if checked(e) else "not checked"} for e in entries]
-        st.dataframe(rows, hide_index=True, key="models_table")
+        rows = [{"loads": ("yes" if problem(e) is None else "no") if checked(e) else "not checked", "model": e["name"],
+                 "kind": e.get("kind", "?")} for e in entries]  # the answer first: the sidebar is narrow
+        st.dataframe(rows, hide_index=True, key="models_table",
+                     column_config={"loads": st.column_config.TextColumn(width="small")})
         for e in entries:
             if checked(e) and problem(e) is not None:
                 st.caption(f":red[✗] {problem(e)}")
