@@ -270,7 +270,7 @@ def test_lean_file_of_this_machine_loads_and_converts(tmp_path):
 def test_fat_file_with_other_bases_loads_them_privately_and_converts(tmp_path):
     """A format-1 file holding other bases (another machine's) loads with its own bases, into a
     copy: escnn's basis modules, shared by every model of the process, keep theirs. Converted,
-    it loads with this machine's bases and the same outputs."""
+    it loads with the local escnn's bases and the same outputs."""
     model = _model("equivariant_ae")
     state = model.state_dict()
     key = _bases_key(state)

@@ -88,7 +88,7 @@ def test_current_image_without_hr_upscales_and_says_what_is_missing(app):
 
 def test_a_broken_equivariant_model_is_one_sentence_and_bicubic_and_the_cnn_still_answer(sr_index, tmp_path, monkeypatch,
                                                                                         app_script_every_run):
-    """Issue 21: the super-resolution page never stops at one model; its link and settings hold on an error."""
+    """The super-resolution page never stops at one model; its link and settings hold on an error."""
     import shutil
 
     from streamlit.testing.v1 import AppTest

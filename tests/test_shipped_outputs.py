@@ -1,4 +1,4 @@
-"""Shipped checkpoints: same outputs as the files they were converted from, on this machine's
+"""Shipped checkpoints: same outputs as the files they were converted from, with the local
 escnn bases and on another machine's, and the symmetry each promises.
 
 `tests/data/checkpoint_outputs.npz` holds, for every shipped checkpoint, its outputs on

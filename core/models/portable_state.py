@@ -11,7 +11,7 @@ machine's basis is `B` (k filters as rows) and the canonical one `U`, then `B = 
 `G = B U^T` (k x k), so weights `w` in `B` are `c = w G` in `U`, and back `w = c G^{-1}`.
 
 `portable_members` converts state dicts for saving; `restore_portable` converts them back for
-this machine's basis, after checking (with a sketch of every `U`) that escnn builds the same
+the local basis, after checking (with a sketch of every `U`) that escnn builds the same
 spans here. Every buffer escnn computes at construction is left out of the file and rebuilt.
 """
 
@@ -100,7 +100,7 @@ def portable_members(model: nn.Module, members: list[dict]) -> tuple[list[dict],
 
 
 def restore_portable(model: nn.Module, state: dict, record: dict, label: str) -> dict:
-    """`state` (portable) with its escnn coefficients in this machine's bases and the rebuilt buffers added."""
+    """`state` (portable) with its escnn coefficients in the local escnn's bases and the rebuilt buffers added."""
     bases, out, fresh = _Bases(), dict(state), model.state_dict()
     for key, blocks in _expansions(model):
         w = out[key].detach().to(torch.float64).flatten()
