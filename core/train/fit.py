@@ -202,7 +202,9 @@ def fit(config: TrainConfig, progress: Progress | None = None, should_stop: Call
     device = pick_device(cfg.device)
     info = ddp.setup(device)
     try:
-        return _fit(cfg, device, info, progress, should_stop, on_epoch, command or default_command(cfg))
+        result = _fit(cfg, device, info, progress, should_stop, on_epoch, command or default_command(cfg))
+        ddp.barrier(info)  # ranks leave together: a rank tearing down while rank 0 still saves can abort under load
+        return result
     finally:
         ddp.cleanup(info)
 
