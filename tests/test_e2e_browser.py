@@ -31,7 +31,12 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A `streamlit run app.py` subprocess on a free port (bench/_server.AppServer); yields its base URL."""
-    app = AppServer(env={"EQUISCOPE_HOSTED": "0"}, log_path=tmp_path_factory.mktemp("server") / "streamlit.log")
+    yield from _serve(REPO_ROOT, tmp_path_factory)
+
+
+def _serve(root: Path, tmp_path_factory):
+    """Serve the app in `root` (laptop mode) until the generator is closed; yields its base URL."""
+    app = AppServer(root=root, env={"EQUISCOPE_HOSTED": "0"}, log_path=tmp_path_factory.mktemp("server") / "streamlit.log")
     try:
         app.start(timeout_s=60)
     except RuntimeError as exc:
@@ -248,15 +253,7 @@ def broken_server(tmp_path_factory):
     for name in BROKEN:
         path = root / "checkpoints" / f"{name}.pt"
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    app = AppServer(root=root, env={"EQUISCOPE_HOSTED": "0"}, log_path=tmp_path_factory.mktemp("server") / "streamlit.log")
-    try:
-        app.start(timeout_s=60)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield app.url
-    finally:
-        app.stop()
+    yield from _serve(root, tmp_path_factory)
 
 
 BROKEN = ("disks-ae-equivariant", "lenses-classifier-equivariant")
