@@ -4,12 +4,12 @@ A checkpoint file is one `torch.save` of plain values only (tensors, dicts, list
 int, float, bool, None), so `torch.load(path, weights_only=True)` reads it without running
 any pickled code:
 
-    {"format": 2, "model_name": "equivariant_ae", "config": {...model config...},
+    {"format": 3, "model_name": "equivariant_ae", "config": {...model config...},
      "members": [state_dict, ...],        # 1 model, or K fold members of an ensemble
      "portable": {"sketch": {block: [8 floats]}, "escnn": "1.0.11"} | None,   # None: no escnn layers
      "metrics": {...held-out metrics...}, "data_manifest": {...summary...},
      "versions": {"torch": ..., "escnn": ..., "numpy": ..., "project": ..., "git": ...},
-     "command": "python -m core train ...", "history": {"train_loss": [...], ...},
+     "command": "python -m core train ..." (shipped: "python -m core reproduce NAME"), "history": {...},
      "train_config": {...} | None, "classes": [...] | None, "created_utc": "..."}
 
 Portable state dicts (format 3): members hold the learned parameters and the learned or

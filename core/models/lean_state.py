@@ -1,10 +1,11 @@
-"""Lean state dicts: an escnn model's state without the buffers escnn recomputes at construction.
+"""The buffers escnn recomputes at construction, and loading of lean (format-2) checkpoints.
 
-A D8 model's state is 14 MB, 13.5 MB of it escnn's sampled kernel bases, which escnn builds
-deterministically from the field types. `lean_members` leaves those buffers out (when a fresh
-build reproduces them bit for bit) and returns a record that checks them on load: their keys, a
-sha256 over names, shapes, dtypes and bytes, a rounding-tolerant sketch and the escnn version.
-`restore_recomputed` puts the rebuilt buffers back once they match, else refuses with one sentence.
+A D8 model's state is 14 MB, 13.5 MB of it escnn's sampled kernel bases, which escnn builds from
+the field types (`recomputed_keys`); no checkpoint stores them. Format-2 files kept the learned
+coefficients in the saving machine's bases with a record of the bases: their keys, a sha256 over
+names, shapes, dtypes and bytes, a rounding-tolerant sketch and the escnn version.
+`restore_recomputed` puts the rebuilt buffers back once they match that record, else refuses
+with one sentence. Format 3 (`core.models.portable_state`) needs no such match.
 """
 
 from __future__ import annotations
@@ -82,20 +83,6 @@ def bases_match(ref: dict, record: dict) -> bool:
         if (sums - torch.tensor(record["sketch"][k], dtype=torch.float64)).abs().max() > tol:
             return False
     return True
-
-
-def lean_members(model_name: str, config: dict, members: list[dict]) -> tuple[list[dict], dict | None]:
-    """Members without the buffers a fresh build reproduces bit for bit, and the record checking them on load."""
-    from core.models.registry import build_model
-
-    fresh = build_model(model_name, dict(config))
-    ref = fresh.state_dict()
-    keys = sorted(k for k in recomputed_keys(fresh) if all(k in sd and torch.equal(sd[k], ref[k]) for sd in members))
-    if not keys:
-        return members, None
-    record = {"keys": keys, "sha256": fingerprint(ref, keys), "sketch": {k: sketch(ref[k])[0].tolist() for k in keys},
-              "escnn": escnn_version()}
-    return [{k: v for k, v in sd.items() if k not in record["keys"]} for sd in members], record
 
 
 def restore_recomputed(model: nn.Module, state: dict, record: dict, label: str) -> dict:
