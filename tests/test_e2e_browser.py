@@ -7,6 +7,7 @@ test-artifacts/screenshots/ (EQUISCOPE_SCREENSHOTS=docs/screenshots for the READ
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -162,79 +163,86 @@ def _assert_no_exception(page) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
-def test_upload_then_reconstruct_and_latent_map(server, fits_file):
+@contextlib.contextmanager
+def _page_with_upload(url: str, fits_file: Path):
+    """A Chromium page on the app at `url` with `fits_file` given to the Data page's uploader."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = launch_browser(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server)
+            page.goto(url)
             _wait_idle(page)
             page.locator('input[type="file"]').first.set_input_files(str(fits_file))
             _wait_idle(page)
-            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=60_000)
-            _assert_no_exception(page)
-            hover = _zoom_and_hover(page)  # the 129 px FITS: hover names original pixels
-            assert "x 64 px, y 64 px" in hover or "x 63 px" in hover or "x 65 px" in hover, hover
-            _screenshot(page, "data")
-
-            _goto_page(page, "Reconstruct")
-            _assert_no_exception(page)
-            charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
-            charts.first.wait_for(timeout=120_000)
-            assert charts.count() == 2  # one linked figure per model (equivariant, CNN) ...
-            assert charts.first.locator(".nsewdrag").count() == 3  # ... of original, reconstruction, residual
-            assert page.locator('[data-testid="stPlotlyChart"] svg').count() > 0
-            assert page.get_by_text("PSNR").count() > 0
-            ranges = [page.evaluate(_AXIS_RANGE, 0)]
-            assert "px" in _zoom_and_hover(page)
-            zoomed = page.evaluate(_AXIS_RANGE, 0)
-            assert zoomed != ranges[0]
-            _screenshot(page, "reconstruct")
-
-            _goto_page(page, "Latent map")
-            page.wait_for_selector('[data-testid="stPlotlyChart"] canvas, [data-testid="stPlotlyChart"] svg',
-                                   timeout=300_000)
-            _wait_idle(page, timeout_ms=300_000)
-            _assert_no_exception(page)
-            assert page.get_by_text("ARI").count() > 0
-            _lasso_middle(page)
-            page.get_by_text("selected images").first.wait_for(timeout=60_000)
-            _wait_idle(page)
-            _assert_no_exception(page)
-            # the gallery of the selection (the sidebar's image list has thumbnails of its own)
-            assert page.locator('[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').count() > 0
-            assert _zoom_and_hover(page, 1)  # the PCA map beside it
-            _screenshot(page, "latent_map")
-
-            for title, name, plot in [("Feature maps", "feature_maps", 0), ("Equivariance lab", "equivariance", 0),
-                                      ("Lenses", "lenses", 4)]:  # Lenses: the first confusion matrix (after probabilities, finder ROC + AUROC table, ROC)
-                _goto_page(page, title)
-                page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
-                _wait_idle(page, timeout_ms=300_000)
-                _assert_no_exception(page)
-                assert _zoom_and_hover(page, plot)
-                _screenshot(page, name)
-            assert page.get_by_text("Confusion matrix").count() == 2  # shipped classifiers evaluated
-
-            _goto_page(page, "Batch evaluation")
-            page.locator('input[type="file"]').first.set_input_files(str(_lens_zip(fits_file.parent)))
-            page.get_by_text("Misclassified:").first.wait_for(timeout=300_000)
-            _wait_idle(page, timeout_ms=300_000)
-            _assert_no_exception(page)
-            # the picker shows the model the page evaluated: the lens classifier the zip's classes call for
-            shown = page.evaluate("""() => { const el = document.querySelector('[data-testid="stSelectbox"]');
-                return el.textContent + ' ' + Array.from(el.querySelectorAll('input')).map(i => i.value).join(' '); }""")
-            assert "lenses-classifier-equivariant" in shown and "disks-ae" not in shown, shown
-            assert page.get_by_text("Confusion matrix", exact=True).count() == 1  # the figure title (the caption says it too)
-            assert "predicted" in _zoom_and_hover(page)  # the confusion matrix: true/predicted per cell
-            _screenshot(page, "batch")
-
-            _goto_page(page, "Train")  # no figure before a run: visited, no exception
-            _assert_no_exception(page)
+            yield page
         finally:
             browser.close()
+
+
+def test_upload_then_reconstruct_and_latent_map(server, fits_file):
+    with _page_with_upload(server, fits_file) as page:
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=60_000)
+        _assert_no_exception(page)
+        hover = _zoom_and_hover(page)  # the 129 px FITS: hover names original pixels
+        assert "x 64 px, y 64 px" in hover or "x 63 px" in hover or "x 65 px" in hover, hover
+        _screenshot(page, "data")
+
+        _goto_page(page, "Reconstruct")
+        _assert_no_exception(page)
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+        charts.first.wait_for(timeout=120_000)
+        assert charts.count() == 2  # one linked figure per model (equivariant, CNN) ...
+        assert charts.first.locator(".nsewdrag").count() == 3  # ... of original, reconstruction, residual
+        assert page.locator('[data-testid="stPlotlyChart"] svg').count() > 0
+        assert page.get_by_text("PSNR").count() > 0
+        ranges = [page.evaluate(_AXIS_RANGE, 0)]
+        assert "px" in _zoom_and_hover(page)
+        zoomed = page.evaluate(_AXIS_RANGE, 0)
+        assert zoomed != ranges[0]
+        _screenshot(page, "reconstruct")
+
+        _goto_page(page, "Latent map")
+        page.wait_for_selector('[data-testid="stPlotlyChart"] canvas, [data-testid="stPlotlyChart"] svg',
+                               timeout=300_000)
+        _wait_idle(page, timeout_ms=300_000)
+        _assert_no_exception(page)
+        assert page.get_by_text("ARI").count() > 0
+        _lasso_middle(page)
+        page.get_by_text("selected images").first.wait_for(timeout=60_000)
+        _wait_idle(page)
+        _assert_no_exception(page)
+        # the gallery of the selection (the sidebar's image list has thumbnails of its own)
+        assert page.locator('[data-testid="stMainBlockContainer"] [data-testid="stImage"] img').count() > 0
+        assert _zoom_and_hover(page, 1)  # the PCA map beside it
+        _screenshot(page, "latent_map")
+
+        for title, name, plot in [("Feature maps", "feature_maps", 0), ("Equivariance lab", "equivariance", 0),
+                                  ("Lenses", "lenses", 4)]:  # Lenses: the first confusion matrix (after probabilities, finder ROC + AUROC table, ROC)
+            _goto_page(page, title)
+            page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=120_000)
+            _wait_idle(page, timeout_ms=300_000)
+            _assert_no_exception(page)
+            assert _zoom_and_hover(page, plot)
+            _screenshot(page, name)
+        assert page.get_by_text("Confusion matrix").count() == 2  # shipped classifiers evaluated
+
+        _goto_page(page, "Batch evaluation")
+        page.locator('input[type="file"]').first.set_input_files(str(_lens_zip(fits_file.parent)))
+        page.get_by_text("Misclassified:").first.wait_for(timeout=300_000)
+        _wait_idle(page, timeout_ms=300_000)
+        _assert_no_exception(page)
+        # the picker shows the model the page evaluated: the lens classifier the zip's classes call for
+        shown = page.evaluate("""() => { const el = document.querySelector('[data-testid="stSelectbox"]');
+            return el.textContent + ' ' + Array.from(el.querySelectorAll('input')).map(i => i.value).join(' '); }""")
+        assert "lenses-classifier-equivariant" in shown and "disks-ae" not in shown, shown
+        assert page.get_by_text("Confusion matrix", exact=True).count() == 1  # the figure title (the caption says it too)
+        assert "predicted" in _zoom_and_hover(page)  # the confusion matrix: true/predicted per cell
+        _screenshot(page, "batch")
+
+        _goto_page(page, "Train")  # no figure before a run: visited, no exception
+        _assert_no_exception(page)
 
 
 @pytest.fixture(scope="module")
@@ -267,36 +275,25 @@ def test_every_page_works_around_models_that_do_not_load(broken_server, fits_fil
     """A new user's walk through every page when the default equivariant models do not load: no page
     shows a traceback or a server folder, each page still draws (with a model that loads), and each
     keeps a link; the sidebar's models panel says which checkpoints do not load and why."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = launch_browser(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(broken_server)
-            _wait_idle(page)
-            page.locator('input[type="file"]').first.set_input_files(str(fits_file))
-            _wait_idle(page)
-            for title, name in [("Reconstruct", "reconstruct"), ("Feature maps", "feature_maps"),
-                                ("Latent map", "latent_map"), ("Equivariance lab", "equivariance"),
-                                ("Lenses", "lenses"), ("Batch evaluation", "batch"), ("Super-resolution", "superres")]:
-                _goto_page(page, title)
-                if title not in ("Batch evaluation", "Super-resolution"):
-                    page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=300_000)
-                _wait_idle(page, timeout_ms=300_000)
-                _assert_no_exception(page)
-                text = _main_text(page)
-                assert "Traceback" not in text and "/tmp/" not in text and str(REPO_ROOT) not in text, (title, text[:500])
-                assert "?" in page.url, (title, page.url)  # the view's link
-                _screenshot(page, f"broken-{name}")
-            panel = page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]', has_text="Models on this server")
-            panel.locator("summary").first.click()
-            panel.get_by_role("button", name="Check").click()
+    with _page_with_upload(broken_server, fits_file) as page:
+        for title, name in [("Reconstruct", "reconstruct"), ("Feature maps", "feature_maps"),
+                            ("Latent map", "latent_map"), ("Equivariance lab", "equivariance"),
+                            ("Lenses", "lenses"), ("Batch evaluation", "batch"), ("Super-resolution", "superres")]:
+            _goto_page(page, title)
+            if title not in ("Batch evaluation", "Super-resolution"):
+                page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=300_000)
             _wait_idle(page, timeout_ms=300_000)
-            panel_text = panel.inner_text()
-            for name in BROKEN:
-                assert name in panel_text, panel_text[:1000]
-            assert panel_text.count("✗") == len(BROKEN), panel_text[:1000]
-            _screenshot(page, "broken-models-panel")
-        finally:
-            browser.close()
+            _assert_no_exception(page)
+            text = _main_text(page)
+            assert "Traceback" not in text and "/tmp/" not in text and str(REPO_ROOT) not in text, (title, text[:500])
+            assert "?" in page.url, (title, page.url)  # the view's link
+            _screenshot(page, f"broken-{name}")
+        panel = page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]', has_text="Models on this server")
+        panel.locator("summary").first.click()
+        panel.get_by_role("button", name="Check").click()
+        _wait_idle(page, timeout_ms=300_000)
+        panel_text = panel.inner_text()
+        for name in BROKEN:
+            assert name in panel_text, panel_text[:1000]
+        assert panel_text.count("✗") == len(BROKEN), panel_text[:1000]
+        _screenshot(page, "broken-models-panel")
