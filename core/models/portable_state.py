@@ -43,7 +43,7 @@ def _canonical(rows: np.ndarray) -> np.ndarray:
 
 
 def _expansions(model: nn.Module):
-    """(state key, slices, basis rows) for every escnn-expanded parameter of `model`.
+    """(state key, [(slice, basis rows), ...]) for every escnn-expanded parameter of `model`.
 
     For an R2Conv's `weights`: one (slice of the flat weight vector, block basis (k, D)) per
     block; its coefficients form rows of k. For its `bias`: the whole vector and the
