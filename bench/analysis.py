@@ -72,13 +72,12 @@ def linear_probe_auc(z: np.ndarray, y: list[int]) -> float:
 
 def analyse_model(name: str, data: Path, cache_dir: Path, n_eqv: int, query: Path | None) -> dict:
     """Timings, clustering ARI and invariance errors for one disk autoencoder."""
-    from core.analysis.cli_equivariance import load_images
     from core.analysis.cluster import agreement, cluster_latents
     from core.analysis.encode import encode_dataset, encode_images
     from core.analysis.equivariance import equivariance_curve, model_equivariance, parse_angles
     from core.analysis.tsne_map import fit_map
     from core.checkpoints import load_model
-    from core.data.datasets import scan_dataset
+    from core.data.datasets import load_tensors, scan_dataset
     from core.io import read_image
 
     loaded, t_load = timed(lambda: load_model(name))
@@ -105,7 +104,7 @@ def analyse_model(name: str, data: Path, cache_dir: Path, n_eqv: int, query: Pat
     ari_chosen = agreement(latents.labels, chosen.labels)["ari"]
 
     angles = parse_angles("0:360:15")
-    x = load_images(index, n_eqv, loaded.image_size)
+    x = load_tensors(index, loaded.image_size, limit=n_eqv)[0]
     rep = model_equivariance(loaded, x, angles, flips=[False, True], include_maps=False)
     err = rep.curves["latent"].error  # (2, n_angles)
     right = np.array([a % 90 == 0 for a in angles])

@@ -25,7 +25,7 @@ TARGETS = "Disk rows: MS-SSIM of the reconstruction against the noisy input; the
 
 def test_set(kind: str, n: int, seed: int) -> Path:
     """A fresh simulated test set (disks at 129 px, lenses at 150 px), simulated once and reused."""
-    from core.data.simulate import simulate_dataset
+    from core.data.dataset_writer import simulate_dataset
 
     out = DATA_DIR / f"bench-{kind}-{seed}-{n}"
     if not (out / "manifest.json").is_file():

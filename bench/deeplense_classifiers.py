@@ -31,7 +31,7 @@ OLD = ["lenses-classifier-equivariant", "lenses-classifier-cnn"]
 
 
 def test_set(model: int, n: int, seed: int) -> Path:
-    from core.data.simulate import simulate_dataset
+    from core.data.dataset_writer import simulate_dataset
 
     out = DATA_DIR / f"bench-dl{model}-{seed}-{n}"
     if not (out / "manifest.json").is_file():

@@ -23,9 +23,9 @@ import torch
 from bench.checkpoints import test_set
 from bench.record import record
 from core.checkpoints import SHIPPED, list_checkpoints, load_model
+from core.data.dataset_writer import image_rng, sample_params
 from core.data.disks import simulate_disk
 from core.data.preprocess import prepare
-from core.data.simulate import image_rng, sample_params
 from core.models.losses import ms_ssim_value
 
 

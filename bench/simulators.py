@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.simulate import DEFAULT_SIZE, SIMULATOR_VERSION, render, simulate_dataset
+from core.data.dataset_writer import render, simulate_dataset
+from core.data.simulator_versions import DEFAULT_SIZE, SIMULATOR_VERSION
 
 
 def in_process_rate(kind: str, n: int) -> float:

@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from core.data.lenses import SUBSTRUCTURES, LensParams
-    from core.data.simulate import SIMULATOR_VERSION
     from core.data.simulated import disk_image, lens_image
+    from core.data.simulator_versions import SIMULATOR_VERSION
 
     entries = []
     for file, params, title, description in disk_examples():

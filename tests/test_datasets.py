@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.data.dataset_writer import simulate_dataset
 from core.data.datasets import (
     ImageDataset,
     canonical_class,
@@ -14,7 +15,6 @@ from core.data.datasets import (
     scan_dataset,
     split_indices,
 )
-from core.data.simulate import simulate_dataset
 from core.data.transforms import RandomE2Augment
 from core.errors import InputError
 from core.io import write_fits

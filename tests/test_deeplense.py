@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.data import deeplense as dl
-from core.data.simulate import simulate_dataset
+from core.data.dataset_writer import simulate_dataset
 from core.io import read_image
 
 
@@ -130,7 +130,7 @@ def test_train_from_a_deeplense_layout_folder_with_native_files(tmp_path):
     import torch
 
     from core.cli import main
-    from core.data.simulate import render
+    from core.data.dataset_writer import render
 
     root = tmp_path / "deeplense"
     folders = {"no_sub": "no", "cdm": "sphere", "vortex": "vort"}

@@ -30,7 +30,7 @@ def test_shipped_examples_load_with_their_metadata():
 
 def test_script_regenerates_the_shipped_files(tmp_path):
     """The shipped files are what the current simulators make; if not, regenerate them."""
-    from core.data.simulate import SIMULATOR_VERSION
+    from core.data.simulator_versions import SIMULATOR_VERSION
 
     fix = "run `.venv/bin/python -m examples.make_examples` and commit examples/"
     shipped = json.loads((EXAMPLES / "manifest.json").read_text())["simulator_version"]

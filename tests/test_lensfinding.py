@@ -86,7 +86,7 @@ def test_the_domains_differ_in_resolution_and_noise_on_the_same_grid():
 
 
 def test_simulate_writes_class_folders_and_a_manifest_and_needs_a_domain(tmp_path):
-    from core.data.simulate import simulate_dataset
+    from core.data.dataset_writer import simulate_dataset
 
     manifest = json.loads(simulate_dataset("lensfinding", 4, 24, seed=1, out=tmp_path / "lf", progress=False, preset="hard").read_text())
     assert manifest["generator"] == "lensfinding" and manifest["preset"] == "hard" and manifest["classes"] == ["lens", "nonlens"]
@@ -107,7 +107,7 @@ def test_gradient_reversal_flips_and_scales_the_gradient():
 
 @pytest.fixture(scope="module")
 def finding_sets(tmp_path_factory):
-    from core.data.simulate import simulate_dataset
+    from core.data.dataset_writer import simulate_dataset
 
     root = tmp_path_factory.mktemp("lf")
     for domain in lf.DOMAINS:

@@ -90,7 +90,7 @@ def run_index(tmp_path) -> list[str]:
 
 def simulated_set(tmp_path) -> None:
     """A tiny 'simulated' set on the server so that no run has to simulate."""
-    from core.data.simulate import simulate_dataset
+    from core.data.dataset_writer import simulate_dataset
 
     simulate_dataset("disks", 4, 33, 0, tmp_path / "data" / "disks-tiny", workers=1, progress=False)
 

@@ -10,8 +10,8 @@ from scipy.ndimage import gaussian_filter
 
 from core.data import deeplense as dl
 from core.data import pairs
+from core.data.dataset_writer import simulate_dataset
 from core.data.lenses import sample_lens_params
-from core.data.simulate import simulate_dataset
 
 SIGMA_PER_FWHM = 1 / (2 * np.sqrt(2 * np.log(2)))
 PRESETS = ("project", "deeplense-model1", "deeplense-model2")

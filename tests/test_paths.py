@@ -51,7 +51,7 @@ def test_a_relative_out_given_by_the_user_stays_relative_to_the_cwd(tmp_path):
 
 def test_defaults_of_train_and_embed_point_into_the_repository_folders():
     from core import checkpoints as ck
-    from core.analysis.cli_embed import default_out
+    from core.cli.embed import default_out
     from core.train.config import TrainConfig
 
     assert ck.RUNS_DIR == paths.RUNS_DIR and ck.CHECKPOINTS_DIR == paths.CHECKPOINTS_DIR

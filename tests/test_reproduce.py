@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from core import paths, reproduce
+from core import paths
+from core.cli import reproduce
 
 TINY_AE = 'model = "cnn_ae"\n[model_config]\nimage_size = 33\n'
 
@@ -161,5 +162,5 @@ def test_a_registered_command_without_its_module_is_an_error(monkeypatch):
     from core import cli
 
     monkeypatch.setattr(cli, "COMMANDS", {"ghost": "core.no_such_command_module"})
-    with pytest.raises(RuntimeError, match="'ghost' is registered in core/cli.py but its module"):
+    with pytest.raises(RuntimeError, match="'ghost' is registered in core.cli.COMMANDS but its module"):
         cli.build_parser()

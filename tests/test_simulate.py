@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.data import simulate
-from core.data.simulate import PARTIAL_MANIFEST, simulate_dataset
+from core.data import dataset_writer
+from core.data.dataset_writer import PARTIAL_MANIFEST, simulate_dataset
+from core.data.simulator_versions import version_of
 
 
 def files_bytes(root):
@@ -34,7 +35,7 @@ def test_disk_dataset_layout_manifest_and_balance(tmp_path):
 
 @pytest.mark.parametrize("start", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
 def test_lens_dataset_one_and_two_workers_are_byte_identical(tmp_path, monkeypatch, start):
-    monkeypatch.setattr(simulate, "POOL_START_METHOD", start)
+    monkeypatch.setattr(dataset_writer, "POOL_START_METHOD", start)
     a, b = tmp_path / "a", tmp_path / "b"
     simulate_dataset("lenses", 6, 32, seed=9, out=a, workers=1, progress=False)
     simulate_dataset("lenses", 6, 32, seed=9, out=b, workers=2, progress=False)
@@ -104,7 +105,7 @@ def test_noise_none_writes_the_noise_free_images_of_the_same_disks(tmp_path):
                  "--noise", "none", "--no-progress"]) == 0
     clean = json.loads((tmp_path / "clean" / "manifest.json").read_text())
     assert clean["noise"] == "none" and "--noise none" in clean["command"] and "noise" not in noisy
-    assert clean["version"] == simulate.version_of("disks") != simulate.version_of("lenses")
+    assert clean["version"] == version_of("disks") != version_of("lenses")
     for a, b in zip(noisy["images"], clean["images"], strict=True):
         assert a["params"] == b["params"]
         x, y = np.load(tmp_path / "noisy" / a["file"]), np.load(tmp_path / "clean" / b["file"])

@@ -199,7 +199,7 @@ def start(*, name: str, model: str, group: str | None, data: str | None, simulat
     if data is None and simulate is None:
         raise InputError("Choose a data set or ask for a small simulated one.")
     if simulate is not None:
-        from core.data.simulate import version_of
+        from core.data.simulator_versions import version_of
 
         data = str(DATA_DIR / f"app-{simulate['kind']}-v{version_of(simulate['kind'])}-n{simulate['n']}-seed{simulate['seed']}")
     model_config = {"group": group} if group and is_equivariant(model) else {}
@@ -231,7 +231,7 @@ def _run(job: TrainJob, config, simulate: dict | None) -> None:
 
     try:
         if simulate is not None and not (Path(config.data) / "manifest.json").is_file():
-            from core.data.simulate import simulate_dataset
+            from core.data.dataset_writer import simulate_dataset
 
             job.status = "simulating"
             simulate_dataset(simulate["kind"], int(simulate["n"]), int(simulate["size"]), int(simulate["seed"]),

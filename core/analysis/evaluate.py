@@ -1,11 +1,11 @@
-"""`python -m core evaluate --checkpoint NAME_OR_PATH --data DIR [--json]`: held-out quality.
+"""Held-out quality of a model on a data set (the `python -m core evaluate` command is core/cli/evaluate.py).
 
-DIR is a class-folder dataset (ours or DeepLense's own layout, any image size; every image
+A data set is a class-folder dataset (ours or DeepLense's own layout, any image size; every image
 is preprocessed to the model grid) or a flat folder of images.
 - Autoencoders: mean MSE, PSNR (dB, data range 1), SSIM and MS-SSIM (pytorch_msssim) between
   the preprocessed image and its reconstruction, with the settings of `core.models.losses`
   (the training loss).
-- Super-resolution (x2): DIR holds lr/ and hr/ with the same file names; PSNR and SSIM of the
+- Super-resolution (x2): the folder holds lr/ and hr/ with the same file names; PSNR and SSIM of the
   model and of bicubic upscaling, images scaled to [0, 1] by the HR image's range
   (`core.analysis.superres`).
 - Classifiers: per-class one-vs-rest ROC AUC, macro and micro AUC, accuracy and the
@@ -18,15 +18,12 @@ is preprocessed to the model grid) or a flat folder of images.
 returns a `BatchEvaluation` with the summary metrics (what the CLI prints), one row per file
 (true class, prediction, probability or reconstruction scores, latent distance), the latent
 vectors and the images on the model grid (for galleries of misclassified images and the worst
-reconstructions). `--csv PATH` writes the per-file table, `--reference DIR` adds each file's
-latent distance to that reference set (core.analysis.familiarity).
+reconstructions); `rows_csv` is that per-file table as CSV. With a reference set
+(core.analysis.familiarity) each row also has its latent distance.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,21 +31,6 @@ import numpy as np
 import torch
 
 from core.progress import Progress
-
-HELP = "Evaluate a checkpoint on a labelled dataset folder (MS-SSIM for autoencoders, ROC AUC for classifiers, PSNR/SSIM vs bicubic for super-resolution on lr/ + hr/)."
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint name from checkpoints/index.json, or a .pt path")
-    parser.add_argument("--data", required=True, help="dataset folder (class sub-folders of .npy/.fits/.png, or flat)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
-    parser.add_argument("--device", default=None, help="cpu | cuda (default: CUDA when available)")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--csv", default=None, help="also write one row per file (true, predicted, probability, ...) here")
-    parser.add_argument("--reference", default=None,
-                        help="a reference data set folder: adds each file's latent distance and its percentile")
-
 
 # ---------------------------------------------------------------------------- metrics
 
@@ -247,7 +229,7 @@ def evaluate_members(model_name: str, config: dict, members: list[dict], data_di
     return metrics_from_outputs(kind, outputs, X, labels, classes)
 
 
-# ---------------------------------------------------------------------------- CLI
+# ---------------------------------------------------------------------------- per-file table
 
 
 def rows_csv(rows: list[dict]) -> str:
@@ -261,59 +243,3 @@ def rows_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
-
-
-def write_rows_csv(rows: list[dict], path: str | Path) -> None:
-    from core.atomic import atomic_write_bytes
-
-    atomic_write_bytes(Path(path), rows_csv(rows).encode())
-
-
-def _table(result: dict) -> str:
-    lines = [f"checkpoint {result['checkpoint']} ({result['model']}, {result['kind']}) on {result['data']}: n = {result['n']}"]
-    for key, value in result.items():
-        if key in {"checkpoint", "model", "kind", "data", "n", "classes", "confusion", "per_class_auc", "notes"}:
-            continue
-        lines.append(f"  {key:12s} {value:.4f}" if isinstance(value, float) else f"  {key:12s} {value}")
-    if "per_class_auc" in result:
-        for name, auc in result["per_class_auc"].items():
-            lines.append(f"  AUC {name:8s} {auc:.4f}" if auc is not None else f"  AUC {name:8s} undefined")
-        lines.append("  confusion (rows true, cols predicted): " + " | ".join(result["classes"]))
-        lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in result["confusion"]]
-    lines += [f"  note: {note}" for note in result.get("notes") or []]
-    return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    from core.checkpoints import load_model
-    from core.device import pick_device
-    from core.plain import to_plain
-
-    device = pick_device(args.device)
-    loaded = load_model(args.checkpoint, device=device)
-    reference = None
-    if loaded.kind == "superres":  # lr/ + hr/ pairs: PSNR / SSIM against bicubic, no per-file familiarity
-        metrics = evaluate_loaded(loaded, args.data, device, args.batch_size, args.limit)
-        result = to_plain({"checkpoint": loaded.name, "model": loaded.entry.get("model"), "kind": loaded.kind,
-                           "data": str(args.data), **metrics})
-        print(json.dumps(result) if args.json else _table(result))
-        return 0
-    if args.reference:
-        from core.analysis.encode import encode_dataset
-        from core.analysis.familiarity import FamiliarityReference
-        from core.data.datasets import scan_dataset
-
-        reference = FamiliarityReference.fit(encode_dataset(loaded, scan_dataset(args.reference)).z)
-    batch = evaluate_dataset(loaded, args.data, device, args.batch_size, args.limit, reference=reference,
-                             per_file=bool(args.csv))
-    metrics = batch.metrics
-    if args.csv:
-        write_rows_csv(batch.rows, args.csv)
-    result = {"checkpoint": loaded.name, "model": loaded.entry.get("model"), "kind": loaded.kind,
-              "data": str(args.data), **metrics}
-    result = to_plain(result)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(_table(result))
-    return 0 if all(not (isinstance(v, float) and math.isnan(v)) for v in result.values()) else 1

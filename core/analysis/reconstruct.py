@@ -1,7 +1,7 @@
 """Reconstruct an observer's disk image: cut the disk out, run the autoencoder, score the valid pixels.
 
 `reconstruct_cutout` is what the Reconstruct page (ui/inference.py) and `python -m core
-reconstruct` (core/analysis/cli_reconstruct.py) both do with one image: `core.data.cutout`
+reconstruct` (core/cli/reconstruct.py) both do with one image: `core.data.cutout`
 (automatic, or the user's box), the model on the (S, S) grid, metrics over the valid pixels
 only (pixels that were NaN or outside the image add no error), and the notes on what was done,
 including a unit check (`core.data.cutout.disk_unit_note`) and a fit check: a reconstruction

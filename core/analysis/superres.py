@@ -1,8 +1,7 @@
 """x2 super-resolution at inference: upscale images of any size and flux scale, score LR/HR pairs.
 
-`python -m core superres --checkpoint NAME --input FILE_OR_DIR --out DIR [--format fits|npy]`
-writes the upscaled image of every input (FITS: the input's header with the pixel scale halved
-and the reference pixel moved; values on the input's own scale).
+The `python -m core superres` command (core/cli/superres.py) writes the upscaled image of every
+input (FITS: the input's header made true by `core.io.headers.upscaled_cards`).
 
 Any flux scale: the LR image is normalised to [0, 1] by its own range (min, max - min), the
 model runs on that, and the output is mapped back with the same offset and scale. Values are
@@ -18,14 +17,11 @@ PSNR = 10 log10(1 / MSE) in dB; SSIM with a 7-pixel Gaussian window (sigma 1.5, 
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-HELP = "Upscale images x2 with a super-resolution checkpoint (FITS or .npy out, pixel scale halved in the header)."
 SCALING_NOTE = "images scaled to [0, 1] by the HR image's range (min-max of HR; prediction scaled alike, not clipped)"
 
 
@@ -135,94 +131,3 @@ def evaluate_pairs(model, folder: str | Path, device="cpu", limit: int | None = 
         out["notes"] = [f"the LR images' mean is {ratio:.2f} x the HR's (median): they are not on the HR's per-pixel scale "
                         "(e.g. summed instead of averaged pixels), which costs every method, bicubic included"]
     return out
-
-
-# ---------------------------------------------------------------------------- FITS header
-
-
-def upscaled_cards(cards: list, scale: int = 2) -> list:
-    """Header cards made true for the image upscaled `scale` times (half-pixel centres kept):
-    CRPIXi -> scale (CRPIXi - 0.5) + 0.5; CDELTi, CDi_j and arcsec-per-pixel cards / scale."""
-    from core.io.headers import CRPIX, DISTORTION, PIXEL_SIZE, SCALE_KEYS, WCS_KEY, _number
-
-    keys = {str(k).strip().upper() for k, _, _ in cards}
-    drop_wcs = any(DISTORTION.match(k) for k in keys)
-    out = []
-    for key, value, comment in cards:
-        k = str(key).strip().upper()
-        if k in {"DATAMIN", "DATAMAX"} or (drop_wcs and (WCS_KEY.match(k) or DISTORTION.match(k))):
-            continue
-        try:
-            if CRPIX.match(k):
-                value = scale * (_number(value) - 0.5) + 0.5
-            elif PIXEL_SIZE.match(k) or k in SCALE_KEYS:
-                value = _number(value) / scale
-        except (TypeError, ValueError):
-            continue
-        out.append((key, value, comment))
-    out.append(("HISTORY", f"EquiScope: upscaled x{scale} (super-resolution); pixel scale / {scale}", ""))
-    out.append(("HISTORY", "EquiScope: values on the input's per-pixel scale (surface brightness kept)", ""))
-    if drop_wcs:
-        out.append(("HISTORY", "EquiScope: WCS removed: its distortion tables are in the input's pixels", ""))
-    return out
-
-
-# ---------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="super-resolution checkpoint name (checkpoints/index.json) or .pt path")
-    parser.add_argument("--input", required=True, help="an image file (FITS, .npy, PNG, ...) or a folder of them (searched recursively)")
-    parser.add_argument("--out", required=True, help="output folder (the input's relative names, .fits or .npy)")
-    parser.add_argument("--format", choices=("fits", "npy"), default="fits", help="output format (default fits, header kept)")
-    parser.add_argument("--device", default=None, help="cpu | cuda (default: CUDA when available)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object listing the files written")
-
-
-def _inputs(path: Path) -> tuple[Path, list[Path]]:
-    from core.errors import InputError
-    from core.io import is_supported_name
-
-    if path.is_file():
-        return path.parent, [path]
-    if not path.is_dir():
-        raise InputError(f"{path} does not exist; give an image file or a folder of images.")
-    files = sorted(f for f in path.rglob("*") if f.is_file() and is_supported_name(f.name) and not f.name.startswith("."))
-    if not files:
-        raise InputError(f"{path} holds no images; give FITS, .npy or PNG files.")
-    return path, files
-
-
-def run(args: argparse.Namespace) -> int:
-    from core.atomic import atomic_save_npy
-    from core.checkpoints import load_model
-    from core.device import pick_device
-    from core.errors import InputError
-    from core.io import read_image, write_fits
-
-    device = pick_device(args.device)
-    loaded = load_model(args.checkpoint, device=device)
-    if loaded.kind != "superres":
-        raise InputError(f"Checkpoint {loaded.name} is a {loaded.kind}, not a super-resolution model; pick one of kind superres.")
-    base, files = _inputs(Path(args.input))
-    out_dir = Path(args.out)
-    written = []
-    for f in files:
-        image = read_image(f)
-        up = upscale(loaded.model, image.data, device)
-        rel = f.relative_to(base)
-        stem = rel.name.split(".")[0]
-        target = out_dir / rel.parent / f"{stem}.{args.format}"
-        if args.format == "npy":
-            atomic_save_npy(target, up)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cards = [c for c in image.meta.header] if image.meta.header else []
-            write_fits(target, up, upscaled_cards(cards))
-        written.append({"input": str(f), "output": str(target), "shape_in": list(image.data.shape), "shape_out": list(up.shape)})
-    if args.json:
-        print(json.dumps({"checkpoint": loaded.name, "files": written}))
-    else:
-        for w in written:
-            print(f"{w['input']} {w['shape_in'][1]}x{w['shape_in'][0]} -> {w['output']} {w['shape_out'][1]}x{w['shape_out'][0]}")
-    return 0

@@ -1,7 +1,7 @@
 """Data-set folders -> an index of files and labels -> a torch Dataset on the model grid.
 
 Accepted layouts (`scan_dataset`):
-- a folder written by `core.data.simulate` (manifest.json + one sub-folder per class);
+- a folder written by `core.data.dataset_writer` (manifest.json + one sub-folder per class);
 - a class-folder layout from anywhere, e.g. DeepLense's (`no/`, `sphere/`, `vort/`, ...): each
   sub-folder holding images is a class, its name mapped by `canonical_class`;
 - a flat folder of FITS / .npy / ... images with an optional `labels.csv` (columns `file,label`).

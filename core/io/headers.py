@@ -125,5 +125,30 @@ def regridded_header(cards: list[Card], original_shape: tuple[int, ...], grid_si
     return out
 
 
+def upscaled_cards(cards: list, scale: int = 2) -> list:
+    """Header cards made true for the image upscaled `scale` times (half-pixel centres kept):
+    CRPIXi -> scale (CRPIXi - 0.5) + 0.5; CDELTi, CDi_j and arcsec-per-pixel cards / scale."""
+    keys = {str(k).strip().upper() for k, _, _ in cards}
+    drop_wcs = any(DISTORTION.match(k) for k in keys)
+    out = []
+    for key, value, comment in cards:
+        k = str(key).strip().upper()
+        if k in {"DATAMIN", "DATAMAX"} or (drop_wcs and (WCS_KEY.match(k) or DISTORTION.match(k))):
+            continue
+        try:
+            if CRPIX.match(k):
+                value = scale * (_number(value) - 0.5) + 0.5
+            elif PIXEL_SIZE.match(k) or k in SCALE_KEYS:
+                value = _number(value) / scale
+        except (TypeError, ValueError):
+            continue
+        out.append((key, value, comment))
+    out.append(("HISTORY", f"EquiScope: upscaled x{scale} (super-resolution); pixel scale / {scale}", ""))
+    out.append(("HISTORY", "EquiScope: values on the input's per-pixel scale (surface brightness kept)", ""))
+    if drop_wcs:
+        out.append(("HISTORY", "EquiScope: WCS removed: its distortion tables are in the input's pixels", ""))
+    return out
+
+
 def _number(value) -> float:
     return float(str(value).replace("D", "E")) if isinstance(value, str) else float(value)

@@ -1,4 +1,4 @@
-"""`python -m core <command>`: one entry point; each command lives in its own module.
+"""`python -m core <command>`: one entry point; each command is a module of this package, core/cli/<command>.py.
 
 A command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`,
 and imports its heavy dependencies inside `run` so that `--help` stays fast.
@@ -12,18 +12,9 @@ import sys
 
 from core.errors import CheckpointError, InputError
 
-COMMANDS: dict[str, str] = {
-    "simulate": "core.data.simulate",
-    "train": "core.train.cli",
-    "evaluate": "core.analysis.evaluate",
-    "embed": "core.analysis.cli_embed",
-    "equivariance": "core.analysis.cli_equivariance",
-    "reconstruct": "core.analysis.cli_reconstruct",
-    "superres": "core.analysis.superres",
-    "pretrain": "core.train.pretrain_cli",
-    "probe": "core.train.fewlabel",
-    "reproduce": "core.reproduce",
-}
+COMMANDS: dict[str, str] = {name: f"core.cli.{name}" for name in (
+    "simulate", "train", "evaluate", "embed", "equivariance", "reconstruct", "superres", "pretrain", "probe", "reproduce",
+)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-            raise RuntimeError(f"The command '{name}' is registered in core/cli.py but its module {module_name} "
+            raise RuntimeError(f"The command '{name}' is registered in core.cli.COMMANDS but its module {module_name} "
                                "does not exist; restore the module or remove the command.") from exc
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)

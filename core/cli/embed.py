@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def has_planet(label: str) -> str:
+def _has_planet(label: str) -> str:
     """Binary label of a disk image: "planets_0" -> "no_planet", any other planet count -> "planet"."""
     return "no_planet" if label == "planets_0" else "planet"
 
@@ -45,7 +45,7 @@ def _relative(file: str, root: str) -> str:
     return str(f.relative_to(r)) if f.is_relative_to(r) else str(file)
 
 
-def embed(args: argparse.Namespace, progress=None) -> dict:
+def _embed(args: argparse.Namespace, progress=None) -> dict:
     """Everything `run` writes, as one JSON-ready dict (the per-image points under "points")."""
     from core.analysis.cluster import agreement, cluster_latents
     from core.analysis.encode import encode_dataset
@@ -64,7 +64,7 @@ def embed(args: argparse.Namespace, progress=None) -> dict:
     if latents.labels is not None:
         scores["labels"] = agreement(latents.labels, clustering.labels)
         if all(str(lab).startswith("planets_") for lab in latents.labels):
-            scores["has_planet"] = agreement([has_planet(lab) for lab in latents.labels], clustering.labels)
+            scores["has_planet"] = agreement([_has_planet(lab) for lab in latents.labels], clustering.labels)
     files = [_relative(f, args.data) for f in latents.files]
     return {
         "checkpoint": loaded.name,
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress, close = lazy_progress()
     try:
-        result = to_plain(embed(args, progress=progress))
+        result = to_plain(_embed(args, progress=progress))
     finally:
         close()
     out = Path(args.out) if args.out else default_out(args.checkpoint, args.data)

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cutout", action="store_true", help="use the whole image (its central square), as before cutouts")
 
 
-def input_files(path: Path) -> list[Path]:
+def _input_files(path: Path) -> list[Path]:
     """The image files to reconstruct: `path` itself, or the supported files directly inside it (sorted)."""
     from core.errors import InputError
     from core.io import SUPPORTED_EXTENSIONS
@@ -50,7 +50,7 @@ def input_files(path: Path) -> list[Path]:
     return files
 
 
-def output_cards(meta, shape, grid: int, result, checkpoint: str, what: str) -> list:
+def _output_cards(meta, shape, grid: int, result, checkpoint: str, what: str) -> list:
     from core.io.headers import regridded_header
 
     cards = regridded_header(meta.header, shape, grid, result.cutout.box)
@@ -74,7 +74,7 @@ def run(args) -> int:
     from core.plain import to_plain
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    files = input_files(Path(args.input))
+    files = _input_files(Path(args.input))
     loaded = load_model(args.checkpoint)
     if loaded.kind != "autoencoder":
         raise InputError(f"{loaded.entry['name']} is a {loaded.kind}; reconstruct needs an autoencoder checkpoint.")
@@ -103,9 +103,9 @@ def run(args) -> int:
         valid = result.cutout.valid
         files_out = {"cutout": out / f"{stem}_cutout.fits", "reconstruction": out / f"{stem}_{name}_reconstruction.fits"}
         write_fits(files_out["cutout"], np.where(valid, result.cutout.image, np.nan).astype(np.float32),
-                   output_cards(image.meta, image.data.shape, loaded.image_size, result, name, "the cutout the model saw"))
+                   _output_cards(image.meta, image.data.shape, loaded.image_size, result, name, "the cutout the model saw"))
         write_fits(files_out["reconstruction"], np.where(valid, result.reconstruction, np.nan).astype(np.float32),
-                   output_cards(image.meta, image.data.shape, loaded.image_size, result, name, f"reconstruction by the model {name}"))
+                   _output_cards(image.meta, image.data.shape, loaded.image_size, result, name, f"reconstruction by the model {name}"))
         m = result.metrics
         print(f"{path.name}: {result.cutout.source}, box {result.cutout.side_px} px -> MS-SSIM {m['ms_ssim']:.3f}, "
               f"SSIM {m['ssim']:.3f}, PSNR {m['psnr_db']:.1f} dB")

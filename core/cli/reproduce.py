@@ -185,7 +185,7 @@ def _check_same_model(step: Step, init: Step, configs_dir: Path) -> None:
 
 def expected_manifest(step: Step, configs_dir: Path) -> dict:
     """What the data set of `step` is at HEAD, in the index's `data` terms: generator, version, seed, size, n, preset."""
-    from core.data.simulate import default_size, version_of
+    from core.data.simulator_versions import default_size, version_of
 
     v = step.values
     if step.kind == "pairs-mix":

@@ -15,15 +15,15 @@ HELP = "Pretrain a backbone without labels (VICReg on instrument views) from a T
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from core.train.cli import add_arguments as train_arguments
+    from core.cli.train import add_arguments as train_arguments
 
     train_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.cli.train import overrides_from_args
+    from core.cli.train import run as train
     from core.models.registry import MODEL_NAMES, model_kind
-    from core.train.cli import overrides_from_args
-    from core.train.cli import run as train
     from core.train.config import load_config
 
     cfg = load_config(args.config, overrides_from_args(args))

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def load_images(index, n: int, size: int):
+def _load_images(index, n: int, size: int):
     """The first n images of a scanned data set on the model grid, (n, 1, S, S) float32 in [0, 1]."""
     from core.data.datasets import load_tensors
     from core.errors import InputError
@@ -39,21 +39,21 @@ def load_images(index, n: int, size: int):
     return load_tensors(index, size, limit=n)[0]
 
 
-def measure(args: argparse.Namespace, progress=None) -> dict:
+def _measure(args: argparse.Namespace, progress=None) -> dict:
     from core.analysis.equivariance import model_equivariance, parse_angles
     from core.checkpoints import load_model
     from core.data.datasets import scan_dataset
 
     angles = parse_angles(args.angles)
     loaded = load_model(args.checkpoint, device=args.device)
-    x = load_images(scan_dataset(args.data), args.n_images, loaded.image_size)
+    x = _load_images(scan_dataset(args.data), args.n_images, loaded.image_size)
     flips = [False, True] if args.flips else [False]
     report = model_equivariance(loaded, x, angles, flips, mask_radius=args.mask_radius,
                                 include_maps=not args.no_maps, progress=progress)
     return {"checkpoint": loaded.name, "checkpoint_sha256": loaded.sha256, "data": str(args.data), **report.as_dict()}
 
 
-def table(result: dict) -> str:
+def _table(result: dict) -> str:
     """Fixed-width table: one row per (flip, angle), one column per invariant output, maps mean."""
     curves = result["curves"]
     inv = [n for n, c in curves.items() if c["kind"] == "invariant"]
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress, close = lazy_progress()
     try:
-        result = to_plain(measure(args, progress=progress))
+        result = to_plain(_measure(args, progress=progress))
     finally:
         close()
     if args.out:
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{result['checkpoint']} (group {result['group'] or 'none: CNN'}), {result['n_images']} images, "
           f"mask radius {result['mask_radius']}: relative error per angle")
-    print(table(result))
+    print(_table(result))
     if args.out:
         print(f"written: {args.out}")
     return 0

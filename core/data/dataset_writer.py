@@ -1,8 +1,9 @@
-"""Simulate a labelled data set: `python -m core simulate {disks,lenses,lensfinding} --n N --size S --seed K [--preset P] [--out DIR]`.
+"""Write a simulated, labelled data set (`simulate_dataset`; the command is core/cli/simulate.py).
 
+The simulators, presets and their versions are listed in core.data.simulator_versions.
 Lens presets: "project" (this project's generator, core.data.lenses), "deeplense-model1" and
-"deeplense-model2" (the official DeepLense recipes, core.data.deeplense). `lensfinding --domain
-easy|hard`: lens / non-lens images of two instruments (core.data.lensfinding); the domain is
+"deeplense-model2" (the official DeepLense recipes, core.data.deeplense). lensfinding, domain
+easy | hard: lens / non-lens images of two instruments (core.data.lensfinding); the domain is
 stored as the data set's preset.
 
 DIR defaults to `data/<kind>-n<N>-s<S>-seed<K>` of the repository (`default_out`).
@@ -23,24 +24,23 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data.simulator_versions import (
+    FINDING_DOMAINS,
+    KINDS,
+    LENS_PRESETS,
+    NOISES,
+    default_size,
+    version_of,
+)
 from core.paths import DATA_DIR, repo_relative
 from core.plain import to_plain
 from core.progress import progress_callable
 
-HELP = "Simulate a labelled data set of disk or lens images with a manifest."
-SIMULATOR_VERSION = "1.4"  # 1.1 vortex one mass per pixel; 1.2 learnable substructure; 1.3 disks fill the frame; 1.4 lens substructure clearly visible (heavier subhalos and vortex, near-complete rings)
-DISK_SIMULATOR_VERSION = "2.1"  # 2.0 disk family: transition disks, ring-only disks, sizes, elliptical beams, clean residuals, SNR 10-1000; 2.1 ring-only disks' cavity reaches the innermost ring (no central peak)
-NOISES = ("thermal", "none")  # --noise none: the noise-free images (disks only), same parameters as the noisy ones
-KINDS = ("disks", "lenses", "lensfinding")
 CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
     "lenses": ("no_sub", "cdm", "vortex"),
     "lensfinding": ("lens", "nonlens"),
 }
-DEFAULT_SIZE = {"disks": 128, "lenses": 150, "lensfinding": 64}
-LENS_PRESETS = ("project", "deeplense-model1", "deeplense-model2")
-FINDING_DOMAINS = ("easy", "hard")  # lensfinding presets (core.data.lensfinding.DOMAINS)
-DEEPLENSE_PRESET_VERSION = "dl-1.1"  # manifest "version" of preset data sets; 1.1: Model II deflections scaled as the official multi-plane call does
 MANIFEST = "manifest.json"
 PARTIAL_MANIFEST = "manifest.partial.json"
 MAX_SIZE = 1024
@@ -187,17 +187,6 @@ def _save_native(path: Path, image: np.ndarray, axion_mass_ev: float | None) -> 
         save_native(fh, image, axion_mass_ev)
 
 
-def version_of(kind: str, preset: str = "project") -> str:
-    """The simulator version recorded in a manifest: disks have their own since 2.0, DeepLense presets theirs."""
-    if kind == "disks":
-        return DISK_SIMULATOR_VERSION
-    if kind == "lensfinding":
-        from core.data.lensfinding import VERSION
-
-        return VERSION
-    return DEEPLENSE_PRESET_VERSION if preset != "project" else SIMULATOR_VERSION
-
-
 def _header(kind: str, size: int, seed: int, command: str, preset: str = "project", noise: str | None = None) -> dict:
     header = {"generator": kind, "version": version_of(kind, preset), "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
     if kind in ("lenses", "lensfinding"):
@@ -244,14 +233,6 @@ def check_noise(kind: str, preset: str, noise: str | None) -> None:
         allowed = NOISES if kind == "disks" else ("thermal",)
     if noise not in allowed:
         raise ValueError(f"Noise {noise!r} is not available for {kind if preset == 'project' else preset}; choose {' or '.join(allowed)}.")
-
-
-def default_size(kind: str, preset: str = "project") -> int:
-    if kind == "lenses" and preset != "project":
-        from core.data.deeplense import NATIVE_SIZE
-
-        return NATIVE_SIZE[preset]
-    return DEFAULT_SIZE[kind]
 
 
 def default_out(kind: str, n: int, size: int, seed: int, preset: str = "project") -> Path:
@@ -352,39 +333,3 @@ def simulate_dataset(
     atomic_write_json(manifest, {**header, "images": entries})
     (out / PARTIAL_MANIFEST).unlink(missing_ok=True)
     return manifest
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("kind", choices=KINDS, help="which simulator")
-    parser.add_argument("--n", type=int, required=True, help="number of images (balanced over the classes)")
-    parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150, deeplense-model1 150, deeplense-model2 64)")
-    parser.add_argument("--preset", choices=LENS_PRESETS, default="project",
-                        help="lenses: this project's generator or the official DeepLense Model I / Model II recipe")
-    parser.add_argument("--domain", choices=FINDING_DOMAINS, default=None,
-                        help="lensfinding: easy (Model I-like space telescope) or hard (Euclid-like); see core.data.lensfinding")
-    parser.add_argument("--native", action="store_true", help="deeplense presets: write DeepLense's own file format (int64 counts, vortex [image, axion mass])")
-    parser.add_argument("--pairs", type=int, default=1, choices=(1, 2),
-                        help="lenses: 2 writes super-resolution pairs lr/ (half size, coarser instrument, noisy) and hr/ (noiseless); see core.data.pairs")
-    parser.add_argument("--seed", type=int, default=0, help="master seed; image i uses SeedSequence(seed).spawn child i")
-    parser.add_argument("--out", default=None,
-                        help="output folder (class sub-folders + manifest.json); default data/<kind>-n<N>-s<SIZE>-seed<SEED> of the repository")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
-    parser.add_argument("--noise", choices=NOISES + ("as-written", "euclid"), default=None,
-                        help="disks: thermal (default) or none (the noise-free images of the same disks); "
-                             "deeplense-model2: as-written (default, the official code's twice-noiseless image) or euclid")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args) -> int:
-    import shlex
-
-    if args.kind == "lensfinding":
-        args.preset = args.domain or "none"
-    size = args.size or default_size(args.kind, args.preset)
-    out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
-    extra = (f" --domain {args.domain}" if args.kind == "lensfinding" else f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "") + (f" --pairs {args.pairs}" if args.pairs > 1 else "")
-    command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{extra}{out} --workers {args.workers}"
-    manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command,
-                                preset=args.preset, noise=args.noise, native=args.native, pairs=args.pairs)
-    print(f"wrote {args.n} {'pairs' if args.pairs > 1 else 'images'} and {manifest}")
-    return 0
