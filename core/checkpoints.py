@@ -27,11 +27,8 @@ sha256, versions and the command that reproduces it. `checkpoints/` holds the sh
 (committed), `runs/` the ones users train themselves (git-ignored); `list_checkpoints()`
 reads both.
 
-Ensembles: a checkpoint with K > 1 members loads as an `EnsembleModel` whose `forward`
-averages the members' outputs (reconstructions for autoencoders; for classifiers it returns
-the log of the mean softmax probability, so `softmax(forward(x))` is the ensemble's mean
-probability). `encode`, `embed` and `feature_maps` come from member 0 alone, because the
-latent spaces of independently trained members are not aligned with each other.
+Ensembles: a checkpoint with K > 1 members loads as a `core.models.ensemble.EnsembleModel`,
+whose `forward` averages the members' outputs (classifiers: the log of the mean softmax).
 """
 
 from __future__ import annotations
@@ -51,6 +48,7 @@ from torch import nn
 from core import paths
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
+from core.models.ensemble import EnsembleModel
 from core.models.lean_state import escnn_version, recomputed_keys, restore_recomputed
 from core.models.portable_state import portable_members, restore_portable
 from core.models.registry import model_kind
@@ -271,31 +269,6 @@ def resolve(name_or_path: str | Path, folders: list[str | Path] | None = None) -
 
 
 # ---------------------------------------------------------------------------- load for serving
-
-
-class EnsembleModel(nn.Module):
-    """K fold members of one architecture; `forward` averages their outputs (see module doc)."""
-
-    def __init__(self, members: list[nn.Module], kind: str):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.kind = kind
-        self.image_size = getattr(members[0], "image_size", None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = torch.stack([m(x) for m in self.members])  # (K, B, ...)
-        if self.kind == "classifier":
-            probs = outs.softmax(dim=-1).mean(dim=0)  # (B, n_classes)
-            return probs.clamp_min(1e-12).log()
-        return outs.mean(dim=0)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name in {"encode", "decode", "embed", "feature_maps", "latent_dim", "n_classes"}:
-                return getattr(self._modules["members"][0], name)
-            raise
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ import torch
 from core import checkpoints as ck
 from core.errors import CheckpointError
 from core.models import lean_state
+from core.models.ensemble import EnsembleModel
 from core.paths import CHECKPOINTS_DIR
 
 torch.set_num_threads(1)
@@ -127,7 +128,7 @@ def test_equivariant_autoencoder_ensemble_averages_reconstructions(tmp_path):
     path = _save(tmp_path / "e.pt", "equivariant_ae", members)
     ck.register(path, "ens")
     loaded = ck.load_model("ens", folders=[tmp_path])  # lean file, members exported to plain torch
-    assert isinstance(loaded.model, ck.EnsembleModel) and loaded.entry["members"] == 3 and loaded.kind == "autoencoder"
+    assert isinstance(loaded.model, EnsembleModel) and loaded.entry["members"] == 3 and loaded.kind == "autoencoder"
     x = torch.rand(2, 1, 33, 33)
     with torch.no_grad():
         outs = torch.stack([m(x) for m in members])
