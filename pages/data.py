@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from ui import data_panels, state
+from ui import examples_tab, simulate_tab, state, upload_tab
 
 st.title("Data")
 badge = st.container()  # filled last: a "Use this image" in this run may change the current image
 upload, examples, simulate = st.tabs(["Upload", "Examples", "Simulate"])
 with upload:
-    data_panels.upload_tab()
+    upload_tab.draw()
 with examples:
-    data_panels.examples_tab()
+    examples_tab.draw()
 with simulate:
-    data_panels.simulate_tab()
+    simulate_tab.draw()
 state.current_image_badge(badge)

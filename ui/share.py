@@ -22,7 +22,7 @@ import json
 import streamlit as st
 
 from core.errors import InputError
-from ui import data_panels, image_list
+from ui import examples_tab, image_list, simulate_tab
 from ui.markdown import md_escape
 from ui.state import PAGE_SETTINGS
 
@@ -62,11 +62,11 @@ def upload_note(name: str) -> str:
 
 def _restore_image(params: dict) -> None:
     if "example" in params:
-        data_panels.add_example(params["example"])
+        examples_tab.add_example(params["example"])
     elif "sim" in params:
         kind = params["sim"]
         values = {k: decode(v) for k, v in params.items() if k.startswith(f"sim_{kind}_")}
-        data_panels.add_simulation(kind, values)
+        simulate_tab.add_simulation(kind, values)
     elif "upload" in params:
         st.session_state.setdefault(NOTE_KEY, []).append(upload_note(params["upload"]))
 

@@ -1,0 +1,195 @@
+"""The Data page's Upload tab: files, zips and folders into the image list; the current upload's plane picker.
+
+Uploads are read from their bytes only (`core.io.read_image(bytes, name)`): a file name a user
+sends is a label, never a path on this server. The uploader is a drop zone: once its files are in
+the list it is emptied, so the list (ui.image_list) is the one place that says what the session holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+import streamlit as st
+
+from core.analysis.kind import guess_kind
+from core.errors import InputError
+from core.io import SUPPORTED_EXTENSIONS, LoadedImage, read_image
+from core.io.archive import is_zip, zip_images
+from core.settings import settings
+from ui import image_list
+from ui.image_panel import image_panel
+from ui.markdown import md_escape
+
+UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS] + ["gz", "zip"]  # gz: gzipped FITS / .npy
+UPLOAD_GEN_KEY = "data_upload_gen"  # the uploader's key is data_upload_<gen>: a new gen empties it
+MESSAGES_KEY = "data_upload_messages"  # (level, text) of the last upload, shown under the uploader
+MAX_ERRORS_SHOWN = 5
+SUM = "sum of bands"
+
+
+def _read(raw: bytes, name: str, hdu: int | None = None, plane: int | None = None) -> LoadedImage:
+    try:
+        return read_image(raw, name, hdu=hdu, plane=plane, max_pixels=settings().max_pixels)
+    except MemoryError as exc:
+        raise InputError(f"{name} needs more memory than this server has; upload a smaller image.") from exc
+
+
+def _add_upload(raw: bytes, file_name: str, shown_name: str, label: str | None) -> image_list.Entry:
+    """Read one uploaded file (or zip member) and add it to the list, not yet current."""
+    loaded = _read(raw, file_name)
+    meta = loaded.meta
+    several = meta.n_planes > 1 or len(meta.image_hdus) > 1
+    identity = f"upload:{shown_name}:{hashlib.sha256(raw).hexdigest()}"
+    return image_list.add_image(loaded, shown_name, kind=guess_kind(meta, label), source="upload", label=label,
+                                raw=raw if several else None, origin={"file": file_name}, identity=identity,
+                                make_current=False)
+
+
+def _zip_label(folder: str) -> str | None:
+    """A class label from the innermost folder of a zip member or of a folder upload (DeepLense names mapped)."""
+    from core.data.datasets import canonical_class
+
+    return canonical_class(PurePosixPath(folder).name) if folder else None
+
+
+def ingest(files) -> tuple[list[image_list.Entry], list[tuple[str, str]]]:
+    """Add uploaded files (name, bytes getter) and the image files of uploaded zips to the list.
+
+    Returns (entries added or found, messages as (level, text)). A bad file gets its one sentence and
+    the others still go in; once the list is full the rest are counted in one message.
+    """
+    added: list[image_list.Entry] = []
+    errors: list[str] = []
+    refused: list[str] = []
+    for name, getvalue in files:
+        if refused:
+            refused.append(name)
+            continue
+        try:
+            if not is_zip(name):  # a folder upload names files by their path in the folder
+                folder, _, base = name.replace("\\", "/").rpartition("/")
+                added.append(_add_upload(getvalue(), base, name, _zip_label(folder)))
+                continue
+            archive = zip_images(getvalue(), name)
+            for k, member in enumerate(archive.members):
+                try:
+                    added.append(_add_upload(archive.read(member), member.name, f"{name}/{member.path}",
+                                             _zip_label(member.folder)))
+                except InputError as exc:
+                    if image_list.room_left() == 0:
+                        refused += [f"{name}/{m.path}" for m in archive.members[k:]]
+                        break
+                    errors.append(str(exc))
+        except InputError as exc:
+            if image_list.room_left() == 0:
+                refused.append(name)
+            else:
+                errors.append(str(exc))
+    messages = [("error", md_escape(text)) for text in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        messages.append(("error", f"{len(errors) - MAX_ERRORS_SHOWN} more files could not be read."))
+    if refused:
+        cap = settings().max_files_per_session
+        first = md_escape(refused[0]) + (f" and {len(refused) - 1} more files" if len(refused) > 1 else "")
+        messages.append(("error", f"{first} not added: the image list holds {cap} images, the limit of this "
+                                  "session; remove some (✕ in the sidebar) to make room, then upload again."))
+    return added, messages
+
+
+def _on_upload(widget_key: str) -> None:
+    """The uploader's callback: files into the list, the first new one current, the uploader emptied."""
+    files = st.session_state.get(widget_key) or []
+    added, messages = ingest([(f.name, f.getvalue) for f in files])
+    if added:
+        image_list.select(added[0].id)
+        labelled = sum(1 for e in added if e.label)
+        messages.insert(0, ("info", f"{len(added)} image{'s' if len(added) > 1 else ''} in the list"
+                                    + (f" ({labelled} with a class label from their folder)" if labelled else "")
+                                    + "; click one in the sidebar to make it current."))
+    st.session_state[MESSAGES_KEY] = messages
+    st.session_state[UPLOAD_GEN_KEY] = st.session_state.get(UPLOAD_GEN_KEY, 0) + 1
+
+
+def _forget_plane(key: str) -> None:
+    """Another HDU may have other planes (or none): start again from its default."""
+    for suffix in ("-plane", "-bands"):
+        st.session_state.pop(f"{key}{suffix}", None)
+
+
+def _reread(entry_id: str, key: str, hdu_changed: bool = False) -> None:
+    """The current upload read again with the HDU / plane its selectors now show."""
+    entry = image_list.current_entry()
+    if entry is None or entry.id != entry_id or entry.raw is None:
+        return
+    if hdu_changed:
+        _forget_plane(key)
+    hdu = st.session_state.get(f"{key}-hdu")
+    choice = st.session_state.get(f"{key}-plane")
+    plane = None if choice in (None, SUM) else int(choice)
+    try:
+        image_list.update_current(_read(entry.raw, entry.origin.get("file", entry.name), hdu, plane))
+    except InputError as exc:
+        st.session_state[MESSAGES_KEY] = [("error", md_escape(str(exc)))]
+
+
+def _plane_selectors(entry: image_list.Entry, key: str) -> Callable[[], None]:
+    meta = entry.loaded.meta
+
+    def draw() -> None:
+        cols = st.columns(2)
+        if len(meta.image_hdus) > 1:
+            st.session_state.setdefault(f"{key}-hdu", meta.hdu_index)
+            cols[0].selectbox("FITS HDU", meta.image_hdus, key=f"{key}-hdu", on_change=_reread,
+                              args=(entry.id, key, True))  # fmt: skip
+        if meta.n_planes > 1:
+            if meta.plane is None:  # read without a plane and not a cube: bands that can be summed
+                st.session_state[f"{key}-bands"] = True
+            bands = st.session_state.get(f"{key}-bands", False)
+            options = ([SUM] if bands else []) + list(range(meta.n_planes))
+            st.session_state[f"{key}-plane"] = SUM if meta.plane is None else meta.plane
+            cols[1].selectbox("Plane" if not bands else "Band", options, key=f"{key}-plane",
+                              on_change=_reread, args=(entry.id, key))  # fmt: skip
+
+    return draw
+
+
+def upload_panel(entry: image_list.Entry) -> None:
+    """The current upload: its name with folder / zip path, the image panel, its plane selectors."""
+    key = f"up-{entry.id}"
+    with st.container(border=True):
+        st.markdown(f"**{md_escape(entry.name)}**" + (f" · class `{entry.label}`" if entry.label else ""))
+        image_panel(entry.loaded, key, entry.name, kind=entry.kind, current=True,
+                    selectors=_plane_selectors(entry, key) if entry.raw is not None else None,
+                    on_kind=lambda kind: image_list.update_current(kind=kind))  # fmt: skip
+        st.button("Remove from the list", key=f"{key}-remove", on_click=image_list.remove, args=(entry.id,),
+                  type="tertiary")
+
+
+def draw() -> None:
+    """The Upload tab: the uploaders (files or zips; a whole folder), their messages, the current upload."""
+    limits = settings()
+    gen = st.session_state.setdefault(UPLOAD_GEN_KEY, 0)
+    widget_key = f"data_upload_{gen}"
+    st.file_uploader(
+        "Drop FITS, NumPy or image files, or a zip of them", type=UPLOAD_TYPES, accept_multiple_files=True,
+        key=widget_key, on_change=_on_upload, args=(widget_key,), max_upload_size=limits.max_upload_mb,
+        help=f"Up to {limits.max_upload_mb} MB per file; the image list holds {limits.max_files_per_session} images. "
+        "A zip may hold one folder per class (DeepLense's no/sphere/vort or no_sub/cdm/vortex): the folder "
+        "becomes the image's label. FITS cubes and multi-band arrays let you pick a plane.",
+    )  # fmt: skip
+    folder_key = f"data_folder_{gen}"
+    with st.expander("Or upload a whole folder (its sub-folders become class labels)"):
+        st.file_uploader("Folder of images", type=UPLOAD_TYPES, accept_multiple_files="directory", key=folder_key,
+                         on_change=_on_upload, args=(folder_key,), max_upload_size=limits.max_upload_mb,
+                         label_visibility="collapsed")  # fmt: skip
+    for level, text in st.session_state.get(MESSAGES_KEY, []):
+        (st.error if level == "error" else st.caption)(text)
+    entry = image_list.current_entry()
+    if entry is not None and entry.source == "upload":
+        upload_panel(entry)
+    else:
+        n = sum(1 for e in image_list.image_list() if e.source == "upload")
+        st.caption(f"{n} uploaded images are in the list (sidebar): click one to show it here." if n
+                   else "Or open the Examples or Simulate tab.")
