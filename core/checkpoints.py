@@ -48,11 +48,11 @@ from torch import nn
 from core import paths
 from core.atomic import atomic_open, atomic_write_json, sha256_file
 from core.errors import CheckpointError
+from core.json_values import to_plain
 from core.models.ensemble import EnsembleModel
 from core.models.lean_state import escnn_version, recomputed_keys, restore_recomputed
 from core.models.portable_state import portable_members, restore_portable
 from core.models.registry import model_kind
-from core.plain import to_plain
 
 CHECKPOINTS_DIR = paths.CHECKPOINTS_DIR  # shipped, committed
 RUNS_DIR = paths.RUNS_DIR  # trained by users (app Train page, CLI default), git-ignored

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from core.data.lenses import SUBSTRUCTURES, LensParams
-    from core.data.simulated import disk_image, lens_image
+    from core.data.simulated_images import disk_image, lens_image
     from core.data.simulator_versions import SIMULATOR_VERSION
 
     entries = []

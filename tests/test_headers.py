@@ -115,7 +115,7 @@ def test_a_simulated_lens_header_puts_east_and_north_where_the_pixels_have_them(
     """A compact source at RA offset `ra` (east positive) and Dec offset `dec` (north positive), rendered
     by the project's lenstronomy set-up with a negligible lens, lies where the header's WCS says."""
     from core.data.lenses import LensParams
-    from core.data.simulated import lens_image
+    from core.data.simulated_images import lens_image
 
     params = LensParams(theta_E_arcsec=0.02, e1=0.0, e2=0.0, gamma1=0.0, gamma2=0.0, lens_light_amp=0.0,
                         source_x_arcsec=ra, source_y_arcsec=dec, source_r_sersic_arcsec=0.05, source_e1=0.0,

@@ -70,7 +70,7 @@ def _table(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from core.atomic import atomic_write_json
-    from core.plain import to_plain
+    from core.json_values import to_plain
     from core.progress import lazy_progress
 
     progress, close = lazy_progress()

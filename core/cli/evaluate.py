@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from core.atomic import atomic_write_bytes
     from core.checkpoints import load_model
     from core.device import pick_device
-    from core.plain import to_plain
+    from core.json_values import to_plain
 
     device = pick_device(args.device)
     loaded = load_model(args.checkpoint, device=device)

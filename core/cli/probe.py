@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from core.checkpoints import load_model
     from core.errors import InputError
-    from core.plain import to_plain
+    from core.json_values import to_plain
     from core.progress import lazy_progress
     from core.train.fewlabel import few_label, load_labelled
 

@@ -71,7 +71,7 @@ def run(args) -> int:
     from core.data.cutout import CutoutBox
     from core.errors import InputError
     from core.io import read_image, write_fits
-    from core.plain import to_plain
+    from core.json_values import to_plain
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     files = _input_files(Path(args.input))

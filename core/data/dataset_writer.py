@@ -32,8 +32,8 @@ from core.data.simulator_versions import (
     default_size,
     version_of,
 )
+from core.json_values import to_plain
 from core.paths import DATA_DIR, repo_relative
-from core.plain import to_plain
 from core.progress import progress_callable
 
 CLASSES = {

@@ -12,7 +12,7 @@ In one run, on the class folders of DIR (K labelled images per class drawn with 
 
 Both short trainings use one fixed recipe whatever K is: `steps` AdamW steps on batches of
 min(batch_size, labelled images) drawn with replacement, cosine learning rate, every image
-augmented with an exact random D4 element and an instrument view (`core.data.views`: sub-pixel
+augmented with an exact random D4 element and an instrument view (`core.data.instrument_views`: sub-pixel
 shift, PSF blur jitter, flux and sky jitter, noise), batch-norm statistics recomputed on the
 labelled images at the end (`core.train.fit.recalibrate_batch_norm`).
 """
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from core.data.views import ViewConfig
+from core.data.instrument_views import ViewConfig
 from core.errors import InputError
 
 
@@ -80,7 +80,7 @@ class _Batches:
         return self.recipe.steps
 
     def __iter__(self):
-        from core.data.views import instrument_view
+        from core.data.instrument_views import instrument_view
 
         for _ in range(self.recipe.steps):
             idx = torch.randint(len(self.X), (self.batch,), generator=self.gen)

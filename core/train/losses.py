@@ -35,7 +35,7 @@ def autoencoder_loss_fn(weights: dict | None = None):
     """Weighted `core.models.losses.autoencoder_loss`; `parts` always includes the plain MSE.
 
     `vicreg` (weight, default 0): while training, each batch also gets a second view of every
-    disk observed again (`core.data.disk_views.nuisance_view`: wider beam, clean residuals, new
+    disk observed again (`core.data.nuisance_views.nuisance_view`: wider beam, clean residuals, new
     noise; `vicreg_scale` = (lo, hi) also reframes it), run through the model in the same forward,
     and `vicreg * vicreg_loss(z, z_view)` is added on the first `vicreg_dims` latent dimensions
     (0 = all), so that part of the latent learns to ignore how a disk was observed while the rest
@@ -43,7 +43,7 @@ def autoencoder_loss_fn(weights: dict | None = None):
     terms are the autoencoder loss's own. Only the first view is reconstructed; validation (eval
     mode) scores the reconstruction terms alone.
     """
-    from core.data.disk_views import NuisanceConfig
+    from core.data.nuisance_views import NuisanceConfig
     from core.models.losses import LossConfig, autoencoder_loss
 
     weights = dict(weights or {})
@@ -55,7 +55,7 @@ def autoencoder_loss_fn(weights: dict | None = None):
     def loss_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
         pairs = pair_weight > 0 and model.training and x.shape[0] >= 2
         if pairs:
-            from core.data.disk_views import nuisance_view
+            from core.data.nuisance_views import nuisance_view
 
             recon, z = model(torch.cat([x, nuisance_view(x.cpu(), config=views).to(x.device)]))  # (2B, 1, S, S), (2B, d)
             recon, z, z_view = recon[: len(x)], z[: len(x)], z[len(x) :]

@@ -2,7 +2,7 @@
 models of kind "encoder", and the held-out metrics of such a run.
 
 Recipe: every batch x (B, 1, S, S) gets two independent instrument views
-(`core.data.views.instrument_view`: sub-pixel shift, PSF blur jitter, flux gain + sky offset,
+(`core.data.instrument_views.instrument_view`: sub-pixel shift, PSF blur jitter, flux gain + sky offset,
 Poisson-like + Gaussian noise); both go through the backbone and its projector in ONE forward
 pass (batch 2B, so DDP and batch norm see one call); `core.models.losses.vicreg_loss` pulls the
 two projections together while keeping every dimension's variance up and the dimensions
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.data.views import ViewConfig, instrument_view
+from core.data.instrument_views import ViewConfig, instrument_view
 
 VICREG_DEFAULTS = {"invariance": 25.0, "variance": 25.0, "covariance": 1.0}
 PROBE_CHECK_SEED = 0  # split of the validation images for the diagnostic probe in the metrics

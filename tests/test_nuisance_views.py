@@ -1,4 +1,4 @@
-"""Nuisance views (core.data.disk_views) keep the disk's physics, and the VICReg pair term trains on them."""
+"""Nuisance views (core.data.nuisance_views) keep the disk's physics, and the VICReg pair term trains on them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.disk_views import NuisanceConfig, gaussian_blur, nuisance_view
+from core.data.nuisance_views import NuisanceConfig, gaussian_blur, nuisance_view
 from core.data.preprocess import prepare
 from tests.test_disks import SIZE, face_on, radial_profile
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from core.data.disks import clean_residual_pattern
-from core.data.views import gaussian_blur
+from core.data.instrument_views import gaussian_blur
 
 
 @dataclass(frozen=True)
