@@ -27,15 +27,6 @@ from core.models.features import FeatureMap
 _ACTIVATIONS = ("elu", "relu")
 
 
-def grid_sizes(image_size: int, n_blocks: int) -> list[int]:
-    """Spatial side after each stride-2 block (odd kernel, padding kernel // 2)."""
-    sizes, s = [], image_size
-    for _ in range(n_blocks):
-        s = (s - 1) // 2 + 1
-        sizes.append(s)
-    return sizes
-
-
 def check_grid(image_size: int, n_blocks: int) -> None:
     """Raise ValueError unless every stride-2 layer keeps an odd grid (exact 90-degree equivariance)."""
     step = 2**n_blocks
