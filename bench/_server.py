@@ -123,10 +123,6 @@ class MemorySampler:
     def peak_tree_mib(self) -> float:
         return max((rss for _, rss in self.samples), default=0.0)
 
-    @property
-    def last_tree_mib(self) -> float:
-        return self.samples[-1][1] if self.samples else 0.0
-
 
 # ---------------------------------------------------------------- the server
 
