@@ -98,10 +98,28 @@ def ingest(files) -> tuple[list[image_list.Entry], list[tuple[str, str]]]:
     return added, messages
 
 
+def _forget_uploads(files) -> None:
+    """Drop the server's copies of uploaded files: Streamlit keeps them until the session ends (the browser
+    never deletes them, its uploader is replaced), while the list keeps only what it counts in its budget."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    remove = getattr(ctx.uploaded_file_mgr, "remove_file", None) if ctx is not None else None
+    if remove is None:  # a file manager that cannot drop one file (not Streamlit's in-memory one)
+        return
+    for f in files:
+        remove(session_id=ctx.session_id, file_id=f.file_id)
+
+
 def _on_upload(widget_key: str) -> None:
-    """The uploader's callback: files into the list, the first new one current, the uploader emptied."""
+    """The uploader's callback: files into the list, the first new one current, the uploader emptied and
+    the uploaded bytes freed (only the list's entries keep pixels, and the file of a cube to pick planes)."""
     files = st.session_state.get(widget_key) or []
-    added, messages = ingest([(f.name, f.getvalue) for f in files])
+    try:
+        added, messages = ingest([(f.name, f.getvalue) for f in files])
+    finally:
+        _forget_uploads(files)
+        st.session_state.pop(widget_key, None)  # the widget's UploadedFile objects: gone with this run
     if added:
         image_list.select(added[0].id)
         labelled = sum(1 for e in added if e.label)
@@ -146,11 +164,15 @@ def _plane_selectors(entry: image_list.Entry, key: str) -> Callable[[], None]:
         if meta.n_planes > 1:
             if meta.plane is None:  # read without a plane and not a cube: bands that can be summed
                 st.session_state[f"{key}-bands"] = True
-            bands = st.session_state.get(f"{key}-bands", False)
-            options = ([SUM] if bands else []) + list(range(meta.n_planes))
-            st.session_state[f"{key}-plane"] = SUM if meta.plane is None else meta.plane
-            cols[1].selectbox("Plane" if not bands else "Band", options, key=f"{key}-plane",
-                              on_change=_reread, args=(entry.id, key))  # fmt: skip
+            if st.session_state.get(f"{key}-bands", False):  # at most core.io.layout.MAX_BANDS bands: a short list
+                st.session_state[f"{key}-plane"] = SUM if meta.plane is None else meta.plane
+                cols[1].selectbox("Band", [SUM, *range(meta.n_planes)], key=f"{key}-plane",
+                                  on_change=_reread, args=(entry.id, key))  # fmt: skip
+            else:  # a cube may declare millions of planes: a number bounded by their count, never a list of them
+                st.session_state[f"{key}-plane"] = meta.plane
+                cols[1].number_input("Plane", 0, meta.n_planes - 1, step=1, key=f"{key}-plane",
+                                     on_change=_reread, args=(entry.id, key),
+                                     help=f"0 to {meta.n_planes - 1:,}: the cube's {meta.n_planes:,} planes.")  # fmt: skip
 
     return draw
 
