@@ -30,8 +30,8 @@ DEEPLENSE_NAMES = {"no_sub": "no", "cdm": "sphere", "vortex": "vort"}
 
 
 def lens_zip(n: int, seed: int = 31415) -> bytes:
+    from core.data.dataset_writer import simulate_dataset
     from core.data.datasets import scan_dataset
-    from core.data.simulate import simulate_dataset
 
     folder = CACHE_DIR / "bench" / f"lenses-n{n}-s150-seed{seed}"
     if not (folder / "manifest.json").is_file():
@@ -53,17 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one of the server's two cores, as a page run gets
     from core.analysis.archive import unpack_dataset_zip
-    from core.analysis.encode import encode_dataset
     from core.analysis.evaluate import evaluate_dataset
     from core.analysis.familiarity import FamiliarityReference
+    from core.analysis.reference_sets import reference_latents
     from core.checkpoints import load_model
-    from core.data.datasets import scan_dataset
-    from ui.reference import reference_folder
 
     raw = lens_zip(args.n)
     loaded = load_model(args.checkpoint)
-    ref_folder = reference_folder("lenses")
-    encode_dataset(loaded, scan_dataset(ref_folder), cache_dir=CACHE_DIR / "latents")  # the warm server's disk cache
+    reference_latents(loaded, "lenses")  # simulated once; its latents go to the warm server's disk cache
     rows, counts, gaps = [], [], []
     for r in range(args.repeats):
         reports = []
@@ -71,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             root = unpack_dataset_zip(raw, tmp, "bench.zip")
             t1 = time.perf_counter()
-            reference = FamiliarityReference.fit(
-                encode_dataset(loaded, scan_dataset(ref_folder), cache_dir=CACHE_DIR / "latents").z)
+            reference = FamiliarityReference.fit(reference_latents(loaded, "lenses").z)
             t2 = time.perf_counter()
             result = evaluate_dataset(loaded, root, reference=reference,
                                       progress=lambda done, total, msg, seen=reports: seen.append((time.perf_counter(), msg)))

@@ -82,8 +82,8 @@ def _label(page, name: str) -> None:
 def _few_labels_csv(tmp_path, model: str) -> str:
     """20 reference images per class with their true class, as the Download labels button writes them."""
     from core.analysis.probe import few_label_split
+    from core.analysis.reference_sets import preset_of, reference_folder_name
     from core.data.datasets import scan_dataset
-    from ui.reference import preset_of, reference_folder_name
 
     folder = reference_folder_name("lenses", preset_of(model))
     index = scan_dataset(folder)

@@ -45,8 +45,8 @@ def finder_index(tmp_path_factory):
 
 @pytest.fixture
 def finder_app(finder_index, tmp_path, monkeypatch):
+    import core.analysis.reference_sets as reference
     import core.checkpoints as ck
-    import ui.reference as reference
 
     monkeypatch.setattr(ck, "CHECKPOINTS_DIR", finder_index)
     monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")

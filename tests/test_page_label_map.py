@@ -254,7 +254,7 @@ def test_a_self_supervised_encoder_is_a_map_model_like_any_other(app, tmp_path, 
     at = open_page(app, PAGE)
     at.selectbox(key="map_model").set_value("tiny-ssl").run()
     assert not at.exception, [e.value for e in at.exception]
-    from ui.reference import preset_of
+    from core.analysis.reference_sets import preset_of
 
     assert preset_of("tiny-ssl") == "deeplense-model2"  # its map shows the lenses of its own preset
     label(at, [0, 1, 2], "a")

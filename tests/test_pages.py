@@ -58,8 +58,8 @@ def tiny_index(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(tiny_index, tmp_path, monkeypatch):
     """AppTest of app.py with the tiny checkpoints, a 12-image reference cache and no hosted mode."""
+    import core.analysis.reference_sets as reference
     import core.checkpoints as ck
-    import ui.reference as reference
     import ui.training as training
 
     monkeypatch.setattr(ck, "CHECKPOINTS_DIR", tiny_index)

@@ -43,8 +43,8 @@ def at(broken_index, app_script_every_run, tmp_path, monkeypatch):
     """AppTest of app.py (run on every run) over the broken copy of the tiny checkpoints."""
     from streamlit.testing.v1 import AppTest
 
+    import core.analysis.reference_sets as reference
     import core.checkpoints as ck
-    import ui.reference as reference
 
     monkeypatch.setattr(ck, "CHECKPOINTS_DIR", broken_index)
     monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")

@@ -1,90 +1,28 @@
-"""Reference sets: simulated images, their latents, t-SNE map, clusters, and classifier evaluation.
+"""Reference sets in the app: built once per (checkpoint sha256, generator) and shared by every visitor.
 
-Built once per (checkpoint sha256, generator) and shared by every visitor
-(`st.cache_resource`); the latents and the fitted map are also cached on disk by
-core.analysis, so a restarted server does not recompute them. New images (the current one,
-its rotated copies) are placed into the frozen map, never refitted.
+The science (which images, seed, presets, folders, latents, map, classifier report) is
+core.analysis.reference_sets; here each result is kept once per server (`build_once`,
+`st.cache_data`), and the helpers the pages draw with. The latents and the fitted map are also
+cached on disk by core.analysis, so a restarted server does not recompute them. New images (the
+current one, its rotated copies) are placed into the frozen map, never refitted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import paths
+from core.analysis import reference_sets
+from core.analysis.reference_sets import ReferenceMap, stage
 from core.progress import Progress
 from ui.resources import build_once, loaded_model
 
-CACHE = paths.CACHE_DIR
-REFERENCE_N = {"disks": 240, "lenses": 150, "lensfinding": 100}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
-REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
-REFERENCE_SIZE = {"disks": 129, "lenses": 150, "lensfinding": 64}  # simulated image side in pixels
-MAP_SEED = 0  # t-SNE seed
-PRESET_GENERATORS = ("lenses", "lensfinding")  # simulators whose reference set follows the checkpoint's preset (lens finder: its domain)
-
-
-@dataclass
-class ReferenceMap:
-    latents: object  # core.analysis.encode.Latents: z (N, d), files, labels
-    lmap: object  # core.analysis.tsne_map.LatentMap: coords (N, 2), place(), nearest()
-    folder: Path  # the reference data set
-    notes: list[str]
-
-
-def _stage(progress: Progress | None, start: float, span: float) -> Progress | None:
-    """Map a sub-task's (done, total) onto [start, start + span] of one overall bar."""
-    if progress is None:
-        return None
-    return lambda done, total, message: progress(int(1000 * (start + span * done / max(total, 1))), 1000, message)
-
-
-def preset_of(name: str) -> str:
-    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset).
-
-    Looks through every checkpoint, whatever its kind (`ui.resources.checkpoints()` leaves some kinds out)."""
-    from core.checkpoints import list_checkpoints
-
-    for entry in list_checkpoints():
-        if entry["name"] == name:
-            return (entry.get("data") or {}).get("preset") or "project"
-    return "project"
-
-
-def reference_folder_name(generator: str, preset: str = "project") -> Path:
-    """`cache/reference/<generator>[-<preset>]-v<version>-n<n>-s<size>-seed<seed>/`: a changed
-    simulator gets a fresh reference set instead of an outdated one."""
-    from core.data.simulate import default_size, version_of
-
-    size = REFERENCE_SIZE[generator] if preset == "project" else default_size(generator, preset)
-    tag = generator if preset == "project" else f"{generator}-{preset}"
-    return CACHE / "reference" / (f"{tag}-v{version_of(generator, preset)}-n{REFERENCE_N[generator]}"
-                                  f"-s{size}-seed{REFERENCE_SEED}")
-
-
-def reference_folder(generator: str, progress: Progress | None = None, preset: str = "project") -> Path:
-    """The simulated reference set of `generator` (and `preset`, for lenses), simulated on first use."""
-    from core.data.simulate import simulate_dataset
-
-    folder = reference_folder_name(generator, preset)
-    if not (folder / "manifest.json").is_file():
-        what = generator if preset == "project" else f"{generator} ({preset})"
-
-        def step(done: int, total: int, message: str) -> None:
-            if progress:
-                progress(done, total, f"simulating the reference {what} (once per server): {done}/{total}")
-
-        size = REFERENCE_SIZE[generator] if preset == "project" else None
-        simulate_dataset(generator, REFERENCE_N[generator], size, REFERENCE_SEED, folder, workers=1, progress=step, preset=preset)
-    return folder
-
 
 def _folder_key(name: str, generator: str) -> str:
-    """The reference folder of checkpoint `name`: its own preset's lenses, else the generator's."""
-    return str(reference_folder_name(generator, preset_of(name) if generator in PRESET_GENERATORS else "project"))
+    return str(reference_sets.folder_for(name, generator))
 
 
 def reference_map(name: str, sha256: str | None, generator: str,
@@ -95,28 +33,16 @@ def reference_map(name: str, sha256: str | None, generator: str,
 
 
 def _build_reference_map(name: str, sha256: str | None, generator: str, progress: Progress | None) -> ReferenceMap:
-    from core.analysis.tsne_map import load_or_fit_map
-
-    latents = reference_latents(name, sha256, generator, progress=_stage(progress, 0.0, 0.6))
-    lmap, notes = load_or_fit_map(latents, seed=MAP_SEED, progress=_stage(progress, 0.6, 0.4))
-    return ReferenceMap(latents, lmap, Path(_folder_key(name, generator)), list(latents.notes) + notes)
+    latents = reference_latents(name, sha256, generator, progress=stage(progress, 0.0, 0.6))
+    return reference_sets.reference_map(latents, reference_sets.folder_for(name, generator), stage(progress, 0.6, 0.4))
 
 
 def reference_latents(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
     """The reference set's latents (core.analysis.encode.Latents) under checkpoint `name`, once per server
     (no map: familiarity and batch evaluation need only these)."""
     key = (name, sha256, _folder_key(name, generator))
-    return build_once("reference_latents", key, lambda: _build_latents(name, sha256, generator, progress))
-
-
-def _build_latents(name: str, sha256: str | None, generator: str, progress: Progress | None):
-    from core.analysis.encode import encode_dataset
-    from core.data.datasets import scan_dataset
-
-    preset = preset_of(name) if generator in PRESET_GENERATORS else "project"
-    folder = reference_folder(generator, progress=_stage(progress, 0.0, 0.5), preset=preset)
-    return encode_dataset(loaded_model(name, sha256), scan_dataset(folder), cache_dir=CACHE / "latents",
-                          progress=_stage(progress, 0.5, 0.5))
+    return build_once("reference_latents", key, lambda: reference_sets.reference_latents(
+        loaded_model(name, sha256), generator, reference_sets.preset_for(name, generator), progress))
 
 
 def familiarity_reference(name: str, sha256: str | None, generator: str, progress: Progress | None = None):
@@ -239,30 +165,11 @@ def table(ref: ReferenceMap, cluster_labels: np.ndarray | None, pca: np.ndarray 
 
 
 def classifier_report(name: str, sha256: str | None, progress: Progress | None = None) -> dict:
-    """ROC curves, per-class AUC and confusion matrix of a classifier on the simulated reference lenses.
-
-    {"roc": core.analysis.metrics.RocReport, "confusion": (K, K) counts, "accuracy": float,
-     "classes": [...], "n": int}; computed once per server and checkpoint.
-    """
+    """core.analysis.reference_sets.classifier_report of checkpoint `name` on its own preset's reference lenses
+    ({"roc": RocReport, "confusion": (K, K) counts, "accuracy", "classes", "n", ...}), once per server and checkpoint."""
     key = (name, sha256, _folder_key(name, "lenses"))
-    return build_once("classifier_report", key, lambda: _build_classifier_report(name, sha256, progress))
-
-
-def _build_classifier_report(name: str, sha256: str | None, progress: Progress | None) -> dict:
-    from core.analysis.evaluate import predict
-    from core.analysis.metrics import accuracy, confusion, roc_report
-    from core.data.datasets import load_tensors
-
-    loaded = loaded_model(name, sha256)
-    folder = reference_folder("lenses", progress=_stage(progress, 0.0, 0.6), preset=preset_of(name))
-    if progress:
-        progress(600, 1000, "classifying the reference lenses")
-    X, labels, _ = load_tensors(folder, loaded.image_size, classes=loaded.classes)
-    probs = predict(loaded.model, X, "cpu").softmax(dim=1).numpy()  # (N, K)
-    y = labels.numpy()
-    pred = probs.argmax(axis=1)
-    return {"roc": roc_report(y, probs, loaded.classes), "confusion": confusion(y, pred, len(loaded.classes)),
-            "accuracy": accuracy(y, pred), "classes": list(loaded.classes), "n": len(y)}
+    return build_once("classifier_report", key, lambda: reference_sets.classifier_report(
+        loaded_model(name, sha256), reference_sets.preset_of(name), progress))
 
 
 MAX_PLACED = 20  # uploads placed on the map at once
@@ -271,13 +178,14 @@ MAX_PLACED = 20  # uploads placed on the map at once
 def read_uploads(uploads) -> tuple[list[str], list[np.ndarray]]:
     """(names, 2-D images) of uploaded files for the map; an unreadable file is one error line, the rest stay."""
     from core.io import read_image
+    from core.settings import settings
     from ui.errors import call
 
     if len(uploads) > MAX_PLACED:
         st.warning(f"Only the first {MAX_PLACED} of {len(uploads)} files are placed.")
     names, images = [], []
     for upload in list(uploads)[:MAX_PLACED]:
-        loaded = call(read_image, upload.getvalue(), upload.name, stop=False)
+        loaded = call(read_image, upload.getvalue(), upload.name, max_pixels=settings().max_pixels, stop=False)
         if loaded is not None:
             names.append(upload.name)
             images.append(loaded.data)
