@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.choice import default_index
+from core.analysis.model_choice import default_index
 
 
 def _entry(name: str, preset: str | None, size: int) -> dict:

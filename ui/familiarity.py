@@ -28,7 +28,7 @@ def familiarity(name: str, sha256: str | None, generator: str, image: np.ndarray
 def familiarity_of(entry: dict, image: dict) -> Familiarity | None:
     """Familiarity of the current image for a checkpoint entry, building the reference set with a
     progress bar on first use; None (the error shown, the page going on) if it cannot be computed."""
-    from ui.choice import data_of
+    from core.analysis.model_choice import data_of
     from ui.errors import call
     from ui.reference import familiarity_reference
 
@@ -48,7 +48,7 @@ def familiarity_of(entry: dict, image: dict) -> Familiarity | None:
 def notes_for(entry: dict, image: dict, disagreement: Note | None = None) -> list[Note]:
     """Every note for checkpoint `entry`'s answer on the current image (kind, familiarity, disagreement)."""
     from core.analysis.familiarity import answer_notes
-    from ui.choice import data_of
+    from core.analysis.model_choice import data_of
 
     return answer_notes(familiarity_of(entry, image), image_kind=image.get("kind"), model_data=data_of(entry),
                         disagreement=disagreement)

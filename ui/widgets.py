@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import streamlit as st
 
+from core.analysis.model_choice import default_order
 from ui import models, resources
-from ui.choice import default_order
 from ui.errors import call
 from ui.state import get_current_image
 
@@ -34,7 +34,7 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
     """A selectbox of checkpoints of one kind; returns the chosen index entry.
 
     Lists the index on every render, so a checkpoint trained on the Train page shows up at
-    once. The default is the first of `ui.choice.default_order` that loads on this server; a
+    once. The default is the first of `core.analysis.model_choice.default_order` that loads on this server; a
     chosen checkpoint that does not load gets its one sentence under the picker (pages then
     leave it out: `ui.models.working`). With `required`, the page stops with a hint when none exists. `extra_kinds` appends
     checkpoints of further kinds (the Latent map: self-supervised backbones, kind "encoder").
@@ -107,7 +107,7 @@ def model_caption(entry: dict) -> str:
 
 def generator_of(entry: dict) -> str:
     """The kind of images a checkpoint was trained on: "disks" or "lenses"."""
-    from ui.choice import data_of
+    from core.analysis.model_choice import data_of
 
     return data_of(entry)
 
