@@ -15,6 +15,7 @@ the largest relative ||f(g x) - g f(x)|| / ||g f(x)|| over the 7 non-trivial ele
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ TARGETS = ("Targets: lenses-sr-equivariant PSNR >= 34.1 dB and SSIM >= 0.902 on 
 
 def pair_set(name: str, seed: int) -> Path:
     """The pair folder of one benchmark set, simulated (or derived) on first use."""
-    from core.data.simulate import simulate_dataset
+    from core.data.dataset_writer import simulate_dataset
 
     spec = {"dl2": ("deeplense-model2", 64, 600), "dl2-128": ("deeplense-model2", 128, 150), "dl1": ("deeplense-model1", 150, 150)}
     if name == "dl2-decimated":
@@ -65,19 +66,19 @@ def learned_parameters(entry: dict) -> int:
     return sum(p.numel() for p in build_model(entry["model"], entry["config"]).parameters())
 
 
-@torch.no_grad()
-def equivariance_error(model, lr_images: list[np.ndarray]) -> float:
+def d4_error(model, lr_images: list[np.ndarray]) -> float:
+    """The largest ||f(g x) - g f(x)|| / ||g f(x)|| (core.analysis.equivariance.equivariance_error) over the
+    non-trivial elements of D4 and the images."""
+    from core.analysis.equivariance import equivariance_error, per_image
     from core.analysis.superres import upscale
     from core.models.equivariant import act_on_image, group_elements
 
+    f = per_image(lambda a: upscale(model, a))
     worst = 0.0
     for image in lr_images:
-        y = torch.from_numpy(upscale(model, image))[None, None]
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]  # (1, 1, h, w)
         for flip, angle in group_elements("D4")[1:]:
-            g_x = act_on_image(torch.from_numpy(image)[None, None], flip, angle)[0, 0].numpy()
-            f_gx = torch.from_numpy(upscale(model, g_x))
-            g_fx = act_on_image(y, flip, angle)[0, 0]
-            worst = max(worst, float((f_gx - g_fx).norm() / g_fx.norm()))
+            worst = max(worst, float(equivariance_error(f, partial(act_on_image, flip=flip, angle_deg=angle), x).error[0]))
     return worst
 
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     folders = {s: pair_set(s, args.seed) for s in sets}
     index = scan_pairs(folders[sets[0]])
     probe = [read_pair(index.lr_files[i], index.hr_files[i])[0] for i in range(8)]
-    eq_err = {name: equivariance_error(m.model, probe) for name, m in models.items()}
+    eq_err = {name: d4_error(m.model, probe) for name, m in models.items()}
     rows = []
     for s in sets:
         scores = {name: evaluate_pairs(m.model, folders[s]) for name, m in models.items()}

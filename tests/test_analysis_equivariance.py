@@ -12,9 +12,11 @@ from analysis_fixtures import disk_like, tiny_loaded
 from core.analysis.equivariance import (
     disc_mask,
     equivariance_curve,
+    equivariance_error,
     group_permutation,
     model_equivariance,
     parse_angles,
+    per_image,
     relative_error,
 )
 from core.analysis.orbit import image_orbit
@@ -140,6 +142,36 @@ def test_orbit_on_a_map(models):
     orbit = image_orbit(models["cnn_ae"], ref[0], lmap=lmap, step_deg=45, flips=False)
     assert orbit.coords.shape == (8, 2) and orbit.map_spread > 0.01 and orbit.data_spread > 0.01
     assert np.allclose(orbit.coords, lmap.place(orbit.z))
+
+
+def test_equivariance_error_of_one_element_is_the_reconstruction_curve(models):
+    """The pages' and the super-resolution benchmark's measure gives the curves' number for the same element."""
+    from core.data.transforms import apply_group_element
+
+    x = images() * disc_mask(33).to(torch.float32)
+    for name in ("eq_ae", "cnn_ae"):
+        pair = equivariance_error(models[name].model, lambda t: apply_group_element(t, 90.0, True), x, disc_mask(33, 0.8))
+        assert pair.gx.shape == pair.f_gx.shape == pair.g_fx.shape == x.shape and pair.error.shape == (3,)
+        assert torch.equal(pair.gx, apply_group_element(x, 90.0, True))
+        curve = model_equivariance(models[name], images(), [90.0], flips=[True], include_maps=False).curves["reconstruction"]
+        if name == "eq_ae":
+            assert pair.error.max() < EXACT and curve.error_max[0, 0] < EXACT
+        else:
+            assert pair.error.mean() == pytest.approx(curve.error[0, 0], rel=1e-4) and pair.error.min() > 0.01
+
+
+def test_equivariance_error_of_a_per_image_function():
+    x = torch.arange(20.0).reshape(1, 1, 4, 5)  # not square: an upscaler's LR need not be
+
+    def g(t):
+        return torch.rot90(t, 1, dims=(-2, -1))
+
+    doubled = equivariance_error(per_image(lambda a: np.kron(a, np.ones((2, 2), np.float32))), g, x)
+    assert doubled.f_gx.shape == (1, 1, 10, 8) and doubled.error[0] == 0.0  # x2 nearest upscaling commutes with rot90
+    shifted = per_image(lambda a: np.roll(a, 1, axis=1))  # not equivariant
+    pair = equivariance_error(shifted, g, x)
+    f_gx, g_fx = shifted(g(x)), g(shifted(x))
+    assert pair.error[0] == pytest.approx(float((f_gx - g_fx).norm() / g_fx.norm())) and pair.error[0] > 0.1
 
 
 def test_disc_mask_and_relative_error():

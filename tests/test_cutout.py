@@ -69,6 +69,15 @@ def test_a_user_box_wins_in_pixels_arcsec_and_au():
         cutout(image, 33, box=CutoutBox(side=2.0, unit="pc"))
 
 
+def test_the_pages_box_tuple_is_decoded_in_one_place():
+    assert CutoutBox.from_tuple(None) is None  # automatic
+    assert CutoutBox.from_tuple((280.0, "au", None, None, 140.0)) == CutoutBox(280.0, "au", None, 140.0)
+    assert CutoutBox.from_tuple((41.0, "px", 100.0, 120.0, None)) == CutoutBox(41.0, "px", (100.0, 120.0), None)
+    image, _, _ = small_disk_in_large_field()
+    given = cutout(image, 33, box=CutoutBox.from_tuple((101.0, "px", 100.0, 100.0, None)))
+    assert given.box == (50, 151, 50, 151)
+
+
 def test_a_box_beyond_the_edge_is_padded_and_masked():
     image, _, _ = small_disk_in_large_field()
     cut = cutout(image, 33, box=CutoutBox(side=101, centre=(10.0, 10.0)))

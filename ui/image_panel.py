@@ -134,12 +134,12 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
 def disk_cutout(data: np.ndarray, pixel_scale_arcsec: float | None, fill_value: float | None,
                 box: tuple | None) -> dict:
     """The square a disk model sees (core.data.cutout, as the Reconstruct page cuts it): {box, source, notes};
-    `box` is the user's (side, unit, _, _, distance_pc) or None (automatic)."""
+    `box` is the user's tuple (`CutoutBox.from_tuple`) or None (automatic)."""
     from core.analysis.reconstruct import valid_pixels
     from core.data.cutout import CutoutBox, cutout
 
-    user = CutoutBox(box[0], box[1], None, box[4]) if box is not None else None
-    cut = cutout(data, box=user, pixel_scale_arcsec=pixel_scale_arcsec, mask=valid_pixels(data, fill_value))
+    cut = cutout(data, box=CutoutBox.from_tuple(box), pixel_scale_arcsec=pixel_scale_arcsec,
+                 mask=valid_pixels(data, fill_value))
     return {"box": cut.box, "source": cut.source, "notes": cut.notes}
 
 

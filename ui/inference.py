@@ -53,12 +53,8 @@ def reconstruct(name: str, sha256: str | None, image: np.ndarray, pixel_scale_ar
     from core.data.cutout import CutoutBox
 
     loaded = loaded_model(name, sha256)
-    user_box = None
-    if box is not None:
-        side, unit, row, col, distance = box
-        user_box = CutoutBox(side, unit, None if row is None else (row, col), distance)
-    result = reconstruct_cutout(loaded.model, loaded.image_size, image, box=user_box, pixel_scale_arcsec=pixel_scale_arcsec,
-                                fill_value=fill_value, bunit=bunit)
+    result = reconstruct_cutout(loaded.model, loaded.image_size, image, box=CutoutBox.from_tuple(box),
+                                pixel_scale_arcsec=pixel_scale_arcsec, fill_value=fill_value, bunit=bunit)
     return {"original": result.cutout.image, "reconstruction": result.reconstruction, "residual": result.residual,
             "metrics": result.metrics, "box": result.cutout.box, "notes": result.cutout.notes,
             "warnings": result.warnings, "source": result.cutout.source}
@@ -99,29 +95,31 @@ def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_de
     """The transformed input g·x and, for an autoencoder f, f(g·x) and g·f(x), their difference and its size.
 
     As in core.analysis.equivariance, the input is cut to its inscribed disc (so rotated
-    copies hold the same content) and `relative_error` = ||f(g·x) − g·f(x)|| / ||g·f(x)|| is
-    taken inside MASK_RADIUS of that disc; 0 for an exactly equivariant model and a g that
+    copies hold the same content) and `relative_error` = ||f(g·x) − g·f(x)|| / ||g·f(x)||
+    (core.analysis.equivariance.equivariance_error) is taken inside MASK_RADIUS of that disc; 0 for an exactly equivariant model and a g that
     maps the grid onto itself (multiples of 90 degrees, flips).
     For a classifier: logits and probabilities of x and g·x and the relative change of the
     logits ||f(g·x) − f(x)|| / ||f(x)|| (0 for an exactly invariant classifier).
     """
-    from core.analysis.equivariance import disc_mask, relative_error
+    from core.analysis.equivariance import disc_mask, equivariance_error, relative_error
 
     loaded = loaded_model(name, sha256)
     x = _disc_input(image, loaded.image_size)
-    gx = transform(x, angle_deg, flip, shift)
-    with torch.no_grad():
-        if loaded.kind == "classifier":
+
+    def g(t: torch.Tensor) -> torch.Tensor:
+        return transform(t, angle_deg, flip, shift)
+
+    if loaded.kind == "classifier":
+        gx = g(x)
+        with torch.no_grad():
             logits = loaded.model(torch.cat([x, gx]))  # (2, K)
-            return {"x": x[0, 0].numpy(), "gx": gx[0, 0].numpy(), "logits_x": logits[0].numpy(),
-                    "logits_gx": logits[1].numpy(), "probs_x": logits[0].softmax(-1).numpy(),
-                    "probs_gx": logits[1].softmax(-1).numpy(),
-                    "relative_error": float(relative_error(logits[1:], logits[:1])[0])}
-        out = loaded.model(torch.cat([gx, x]))  # (2, 1, S, S)
-        f_gx, g_fx = out[:1], transform(out[1:], angle_deg, flip, shift)
-    error = relative_error(f_gx, g_fx, disc_mask(x.shape[-1], MASK_RADIUS))[0]
-    return {"gx": gx[0, 0].numpy(), "f_gx": f_gx[0, 0].numpy(), "g_fx": g_fx[0, 0].numpy(),
-            "difference": (f_gx - g_fx)[0, 0].numpy(), "relative_error": float(error)}
+        return {"x": x[0, 0].numpy(), "gx": gx[0, 0].numpy(), "logits_x": logits[0].numpy(),
+                "logits_gx": logits[1].numpy(), "probs_x": logits[0].softmax(-1).numpy(),
+                "probs_gx": logits[1].softmax(-1).numpy(),
+                "relative_error": float(relative_error(logits[1:], logits[:1])[0])}
+    pair = equivariance_error(loaded.model, g, x, disc_mask(x.shape[-1], MASK_RADIUS))
+    return {"gx": pair.gx[0, 0].numpy(), "f_gx": pair.f_gx[0, 0].numpy(), "g_fx": pair.g_fx[0, 0].numpy(),
+            "difference": (pair.f_gx - pair.g_fx)[0, 0].numpy(), "relative_error": float(pair.error[0])}
 
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the error at every angle (once per model and image)…")

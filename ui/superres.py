@@ -78,15 +78,13 @@ def scores(outputs: dict[str, np.ndarray], hr: np.ndarray) -> list[dict]:
 
 @st.cache_data(max_entries=64, show_spinner="Checking equivariance…")
 def equivariance_check(name: str, sha256: str | None, lr: np.ndarray, flip: bool, angle: float) -> dict:
-    """f(g·x) and g·f(x) for the group element (flip, angle) and their relative difference."""
+    """f(g·x) and g·f(x) for the group element (flip, angle) and their relative difference
+    (core.analysis.equivariance.equivariance_error; g acts on the LR and the upscaled grid alike)."""
+    from core.analysis.equivariance import equivariance_error, per_image
     from core.analysis.superres import upscale
     from core.models.equivariant import act_on_image
 
-    def g(a: np.ndarray) -> np.ndarray:
-        return act_on_image(torch.from_numpy(np.ascontiguousarray(a))[None, None], flip, angle)[0, 0].numpy()
-
     model = loaded_model(name, sha256).model
-    of_turned = upscale(model, g(lr))
-    turned_output = g(upscale(model, lr))
-    err = float(np.linalg.norm(of_turned - turned_output) / max(np.linalg.norm(turned_output), 1e-12))
-    return {"f(g·x)": of_turned, "g·f(x)": turned_output, "relative_error": err}
+    x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]  # (1, 1, h, w)
+    pair = equivariance_error(per_image(lambda a: upscale(model, a)), lambda t: act_on_image(t, flip, angle), x)
+    return {"f(g·x)": pair.f_gx[0, 0].numpy(), "g·f(x)": pair.g_fx[0, 0].numpy(), "relative_error": float(pair.error[0])}

@@ -13,7 +13,9 @@ apply_group_element` applies it to an image):
   CNN maps are plain channels and are only rotated spatially.
 
 Errors are per image, then averaged over the batch (also the maximum is kept); all are
-dimensionless (0 = exactly equivariant / invariant).
+dimensionless (0 = exactly equivariant / invariant). `relative_error` is the one measure;
+`equivariance_error(f, g, x)` applies it to one image-to-image map and one element (the
+Equivariance and Super-resolution pages, bench/superres.py).
 
 Border mask (documented choice): rotating a square image by an angle that is not a
 multiple of 90 degrees moves its corners out of the frame and brings zeros in. So (1) the
@@ -34,6 +36,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -76,6 +79,37 @@ def relative_error(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None =
     num = d.flatten(1).norm(dim=1)
     den = r.flatten(1).norm(dim=1)
     return (num / (den + _EPS)).cpu().numpy()
+
+
+class ImagePair(NamedTuple):
+    """g·x, f(g·x), g·f(x) (each (B, C, H, W)) and their per-sample relative error (B,)."""
+
+    gx: torch.Tensor
+    f_gx: torch.Tensor
+    g_fx: torch.Tensor
+    error: np.ndarray
+
+
+@torch.no_grad()
+def equivariance_error(f: Callable[[torch.Tensor], torch.Tensor], g: Callable[[torch.Tensor], torch.Tensor],
+                       x: torch.Tensor, mask: torch.Tensor | None = None) -> ImagePair:
+    """The one measure of an image-to-image map f (a reconstruction, an upscaled image) against a group
+    element g that acts on its inputs and outputs alike: ||f(g·x) − g·f(x)|| / ||g·f(x)|| per image of
+    x (B, C, H, W), inside the outputs' (H, W) `mask` (`relative_error`). f runs once, on g·x and x
+    together, unless g changes the shape (a quarter turn of an oblong image)."""
+    gx = g(x)
+    if gx.shape == x.shape:
+        out = f(torch.cat([gx, x]))
+        f_gx, fx = out[: len(x)], out[len(x):]
+    else:
+        f_gx, fx = f(gx), f(x)
+    g_fx = g(fx)
+    return ImagePair(gx, f_gx, g_fx, relative_error(f_gx, g_fx, mask))
+
+
+def per_image(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function of one 2-D float32 array (h, w) -> (h', w') as a function of images (B, 1, h, w) -> (B, 1, h', w')."""
+    return lambda x: torch.stack([torch.from_numpy(fn(image[0].numpy()))[None] for image in x])
 
 
 def _group(group: str | None):

@@ -60,6 +60,15 @@ class CutoutBox:
     centre: tuple[float, float] | None = None
     distance_pc: float | None = None
 
+    @classmethod
+    def from_tuple(cls, box: tuple | None) -> CutoutBox | None:
+        """The box of the app's plain tuple (side, unit, centre_row or None, centre_col or None,
+        distance_pc or None), as pages pass and cache it; None stays None (automatic cutout)."""
+        if box is None:
+            return None
+        side, unit, row, col, distance = box
+        return cls(side, unit, None if row is None else (row, col), distance)
+
     def side_pixels(self, pixel_scale_arcsec: float | None) -> float:
         if self.unit not in UNITS:
             raise InputError(f"Unknown box unit {self.unit!r}; use px, arcsec or au.")
