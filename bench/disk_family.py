@@ -14,7 +14,7 @@ thermal noise. Rows per shipped disk autoencoder:
   peaked blob fails;
 - ARI of k-means clusters of the latent (of the noisy images) against the planet count (k = 4)
   and against has-planet (k = 2), on the PCA-whitened latent (and on the raw standardised one), and on
-  the observation-invariant directions (re-observations of other disks, `observation_invariant_directions`);
+  the observation-invariant directions (re-observations of other disks, core.analysis.observation_invariance);
 - the third-party CASA ring image and its sky model (DIR/disks of the real-data folder given by
   --realdata or EQUISCOPE_REALDATA, bench/_realdata.py): MS-SSIM of the reconstruction against its
   input, whole frame (before cutouts) and on the cutout; "absent" without the folder.
@@ -35,10 +35,12 @@ import torch
 
 from bench._realdata import absent_note, add_argument, realdata_dir, realdata_file
 from bench.record import record
+from core.analysis.observation_invariance import observation_invariant_directions, project
 from core.checkpoints import SHIPPED, list_checkpoints, load_model
+from core.data.dataset_writer import image_rng, sample_params
 from core.data.disks import profile_peak_au, simulate_disk
 from core.data.preprocess import prepare
-from core.data.simulate import DISK_SIMULATOR_VERSION, image_rng, sample_params
+from core.data.simulator_versions import DISK_SIMULATOR_VERSION
 from core.models.losses import ms_ssim_value
 
 REAL_FILES = ("disks/ring20_robust0.5_clean.image.fits", "disks/ring20__model_image.fits")
@@ -127,22 +129,6 @@ def reobserved_set(n_disks: int, views: int, seed: int = 5000, size: int = 129) 
     return torch.from_numpy(np.stack(images))[:, None], np.array(disk)
 
 
-def observation_invariant_directions(z_ref: np.ndarray, disk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, scale, directions (d, m)): latent directions along which different disks differ more than
-    re-observations of one disk do (generalised eigenvectors of the between-disk vs the within-disk
-    covariance, as in LDA with the disk as its own class; no planet labels), m = those with ratio > 1."""
-    from scipy.linalg import eigh
-
-    mean, scale = z_ref.mean(0), z_ref.std(0) + 1e-9
-    x = (z_ref - mean) / scale
-    centres = np.stack([x[disk == i].mean(0) for i in np.unique(disk)])
-    within = x - centres[np.searchsorted(np.unique(disk), disk)]
-    ratio, vectors = eigh(np.cov(centres.T), within.T @ within / len(x) + 1e-3 * np.eye(x.shape[1]))
-    keep = np.argsort(ratio)[::-1]
-    keep = keep[ratio[keep] > 1.0]
-    return mean, scale, vectors[:, keep]
-
-
 def real_data_scores(loaded, realdata: Path | None) -> list[str]:
     from core.analysis.reconstruct import reconstruct_cutout
     from core.io import read_image
@@ -198,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         kept[f"z/{loaded.name}"] = z
         aris = [cluster_ari(z, planets, 4, w) for w in (True, False)] + [cluster_ari(z, planets > 0, 2, w) for w in (True, False)]
         mean, scale, directions = observation_invariant_directions(run_model(loaded.model, reference)[1].numpy(), disk)
-        projected = (z - mean) / scale @ directions
+        projected = project(z, mean, scale, directions)
         aris += [cluster_ari(projected, planets, 4, False), cluster_ari(projected, planets > 0, 2, False)]
         real = real_data_scores(loaded, realdata)
         rows.append([name, f"{scores.mean():.4f}", *(f"{scores[morph == m].mean():.3f}" for m in ("full", "transition", "rings")), f"{denoised:.4f}",
