@@ -1,7 +1,8 @@
 """Where the benchmarks find real images made by other people (not part of the repository).
 
-The folder is given with `--realdata DIR` or the environment variable EQUISCOPE_REALDATA (the
-same variable the tests read); `--realdata` wins. Its layout:
+The folder is given with `--realdata DIR` or the environment variable EQUISCOPE_REALDATA;
+`--realdata` wins. The tests' `realdata` fixture (tests/conftest.py) finds it with the same
+`realdata_dir`, falling back to `SIBLING` (../shared/realdata beside the repository). Its layout:
 
     DIR/disks/   ring20_robust0.5_clean.image.fits (a CASA simobserve + tclean image of a 20 au
                  ring) and ring20__model_image.fits (its sky model)
@@ -17,7 +18,10 @@ import argparse
 import os
 from pathlib import Path
 
+from core.paths import REPO_ROOT
+
 ENV = "EQUISCOPE_REALDATA"
+SIBLING = REPO_ROOT.parent / "shared" / "realdata"  # the tests' folder when $EQUISCOPE_REALDATA is unset
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +30,11 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"folder of real third-party images (disks/, lenses/); default: ${ENV}")
 
 
-def realdata_dir(given: str | Path | None = None) -> Path | None:
-    """The real-data folder: `given` (from --realdata), else $EQUISCOPE_REALDATA, else None."""
+def realdata_dir(given: str | Path | None = None, default: Path | None = None) -> Path | None:
+    """The real-data folder: `given` (from --realdata), else $EQUISCOPE_REALDATA, else `default`
+    (None for the benchmarks, `SIBLING` for the tests)."""
     raw = given if given not in (None, "") else os.environ.get(ENV)
-    return Path(raw).expanduser().resolve() if raw else None
+    return Path(raw).expanduser().resolve() if raw else default
 
 
 def realdata_file(folder: Path | None, relative: str) -> Path | None:

@@ -11,26 +11,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-REALDATA_ENV = "EQUISCOPE_REALDATA"  # the same variable bench/_realdata.py reads
-
 
 @pytest.fixture(scope="session")
 def realdata():
     """`realdata("disks/x.fits")`: the path of a real third-party file, or the test is skipped.
 
-    The folder (not part of the repository; layout in bench/_realdata.py) is $EQUISCOPE_REALDATA,
+    The folder (not part of the repository) is the benchmarks' (bench/_realdata.py: $EQUISCOPE_REALDATA),
     or else `../shared/realdata` beside the repository. The skip reason, shown by `pytest -ra`,
     names the missing file and how to provide it.
     """
-    raw = os.environ.get(REALDATA_ENV)
-    folder = Path(raw).expanduser().resolve() if raw else ROOT.parent / "shared" / "realdata"
+    from bench._realdata import ENV, SIBLING, realdata_dir
+
+    raw = os.environ.get(ENV)
+    folder = realdata_dir(default=SIBLING)
 
     def find(relative: str) -> Path:
         path = folder / relative
         if not path.exists():
-            where = f"{REALDATA_ENV}={raw}" if raw else f"{REALDATA_ENV} is unset and ../shared/realdata beside the repository"
+            where = f"{ENV}={raw}" if raw else f"{ENV} is unset and ../shared/realdata beside the repository"
             pytest.skip(f"real third-party file {relative} is missing ({where} has none): "
-                        f"set {REALDATA_ENV} to a folder holding {relative} to run this test")
+                        f"set {ENV} to a folder holding {relative} to run this test")
         return path
 
     return find
