@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "core"
 
 # Low-level helpers every layer may import (no core imports of their own beyond each other).
-BASICS = {"core", "core.errors", "core.atomic", "core.plain", "core.progress", "core.paths",
+BASICS = {"core", "core.errors", "core.atomic", "core.json_values", "core.progress", "core.paths",
           "core.device", "core.escnn_setup", "core.settings"}
 LAYERS = ["io", "data", "models", "checkpoints", "analysis", "train", "cli"]  # bottom to top
 
@@ -102,6 +102,16 @@ def test_lower_layers_do_not_import_higher_ones(sources, forbidden):
 def test_core_never_imports_streamlit_or_ui():
     offenders = sorted(f"{name} -> {imp}" for name, path in MODULES.items() for imp in imported_names(name, path)
                        if imp.split(".")[0] in ("streamlit", "ui", "pages", "app"))
+    assert not offenders, "\n".join(offenders)
+
+
+def test_bench_imports_nothing_from_the_app():
+    """The benchmarks measure core (and run the app only as a server or AppTest): no bench module imports ui/, pages/ or app."""
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    found = {path: imported_names(module_name(path), path) for path in scripts}
+    assert "core.analysis.reference_sets" in found[ROOT / "bench" / "batch_evaluation.py"]  # imported inside main()
+    offenders = sorted(f"{path.relative_to(ROOT)} -> {imp}" for path, names in found.items() for imp in names
+                       if imp.split(".")[0] in ("ui", "pages", "app"))
     assert not offenders, "\n".join(offenders)
 
 
