@@ -241,6 +241,48 @@ def default_out(kind: str, n: int, size: int, seed: int, preset: str = "project"
     return DATA_DIR / f"{tag}-n{n}-s{size}-seed{seed}"
 
 
+def _checked_size(kind: str, n: int, size: int | None, workers: int, *, preset: str, noise: str | None,
+                  native: bool, pairs: int) -> int:
+    """The image side to simulate (the preset's default when None); ValueError (one sentence) for a request
+    the simulators cannot make."""
+    if kind not in KINDS:
+        raise ValueError(f"Unknown simulator {kind!r}; choose disks or lenses.")
+    if kind == "lensfinding" and preset not in FINDING_DOMAINS:
+        raise ValueError(f"lensfinding needs a domain: --domain {' or --domain '.join(FINDING_DOMAINS)} (got {preset!r}).")
+    if kind != "lensfinding" and (preset not in LENS_PRESETS or (kind == "disks" and preset != "project")):
+        raise ValueError(f"Unknown preset {preset!r} for {kind}; lenses take one of {', '.join(LENS_PRESETS)}.")
+    if native and preset == "project":
+        raise ValueError("--native writes DeepLense's own file format; use it with a deeplense-model preset.")
+    size = default_size(kind, preset) if size is None else int(size)
+    if pairs not in (1, 2) or (pairs == 2 and (kind != "lenses" or native)):
+        raise ValueError(f"--pairs {pairs}: only 2 (lens super-resolution pairs, x2, not with --native) is built.")
+    if not 16 <= size <= MAX_SIZE:
+        raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
+    if n < 1:
+        raise ValueError(f"The number of images must be at least 1; got {n}.")
+    check_noise(kind, preset, noise)
+    if workers < 1:
+        raise ValueError(f"The number of workers must be at least 1; got {workers}.")
+    return size
+
+
+def _run_jobs(jobs: list[tuple], workers: int, record) -> None:
+    """`record(entry)` for every job's manifest entry, in job order, made here or by `workers` processes."""
+    if workers == 1:
+        for job in jobs:
+            record(_make_one(job))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork starts in milliseconds with the simulators already imported; once torch is
+    # loaded (app, training) its threads make fork unsafe, so spawn fresh interpreters
+    method = POOL_START_METHOD or ("fork" if "torch" not in sys.modules and sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
+        for entry in pool.map(_make_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers)))):
+            record(entry)
+
+
 def simulate_dataset(
     kind: str,
     n: int,
@@ -268,24 +310,7 @@ def simulate_dataset(
     """
     from core.atomic import atomic_write_json
 
-    if kind not in KINDS:
-        raise ValueError(f"Unknown simulator {kind!r}; choose disks or lenses.")
-    if kind == "lensfinding" and preset not in FINDING_DOMAINS:
-        raise ValueError(f"lensfinding needs a domain: --domain {' or --domain '.join(FINDING_DOMAINS)} (got {preset!r}).")
-    if kind != "lensfinding" and (preset not in LENS_PRESETS or (kind == "disks" and preset != "project")):
-        raise ValueError(f"Unknown preset {preset!r} for {kind}; lenses take one of {', '.join(LENS_PRESETS)}.")
-    if native and preset == "project":
-        raise ValueError("--native writes DeepLense's own file format; use it with a deeplense-model preset.")
-    size = default_size(kind, preset) if size is None else int(size)
-    if pairs not in (1, 2) or (pairs == 2 and (kind != "lenses" or native)):
-        raise ValueError(f"--pairs {pairs}: only 2 (lens super-resolution pairs, x2, not with --native) is built.")
-    if not 16 <= size <= MAX_SIZE:
-        raise ValueError(f"The image size must be between 16 and {MAX_SIZE} pixels; got {size}.")
-    if n < 1:
-        raise ValueError(f"The number of images must be at least 1; got {n}.")
-    check_noise(kind, preset, noise)
-    if workers < 1:
-        raise ValueError(f"The number of workers must be at least 1; got {workers}.")
+    size = _checked_size(kind, n, size, workers, preset=preset, noise=noise, native=native, pairs=pairs)
     out = default_out(kind, n, size, seed, preset) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if command is None:
@@ -312,19 +337,7 @@ def simulate_dataset(
             last_save = time.monotonic()
 
     try:
-        if workers == 1:
-            for job in jobs:
-                record(_make_one(job))
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            # fork starts in milliseconds with the simulators already imported; once torch is
-            # loaded (app, training) its threads make fork unsafe, so spawn fresh interpreters
-            method = POOL_START_METHOD or ("fork" if "torch" not in sys.modules and sys.platform.startswith("linux") else "spawn")
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_worker_init) as pool:
-                for entry in pool.map(_make_one, jobs, chunksize=max(1, min(16, n // (4 * workers)))):
-                    record(entry)
+        _run_jobs(jobs, workers, record)
     finally:
         if entries and len(entries) < n:
             atomic_write_json(out / PARTIAL_MANIFEST, {**header, "images": entries})
