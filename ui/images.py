@@ -1,14 +1,12 @@
 """Astronomical display stretches and image figures with a colour bar in the image's own units.
 
 A stretch maps pixel values to [0, 1] for display: an interval (min-max, or IRAF's z-scale)
-then a curve from astropy.visualization (linear, log, sqrt, asinh). The colour bar is labelled
-with the original values (inverse of the stretch), so a log-stretched Jy/beam image still
-reads in Jy/beam. Other pages call `stretch_like` and `stretched_figure`.
+then a curve from astropy.visualization (linear, log, sqrt, asinh). The viewer (ui/viewer)
+labels the colour bar with the original values (inverse of the stretch), so a log-stretched
+Jy/beam image still reads in Jy/beam. Other pages call `stretched_figure`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 from astropy.visualization import (
@@ -56,33 +54,6 @@ def stretch_image(
     vmin, vmax = limits if limits is not None else stretch_limits(image, stretch)
     scaled = np.clip((np.asarray(image, dtype=np.float32) - vmin) / (vmax - vmin), 0.0, 1.0)
     return np.asarray(_curve(stretch)(scaled, clip=True), dtype=np.float32)
-
-
-def stretch_like(images: Sequence[np.ndarray], stretch: str) -> list[np.ndarray]:
-    """Every image stretched with the limits of the first, so they compare pixel for pixel."""
-    images = list(images)
-    if not images:
-        return []
-    limits = stretch_limits(images[0], stretch)
-    return [stretch_image(im, stretch, limits) for im in images]
-
-
-def colorbar_ticks(
-    stretch: str, limits: tuple[float, float], n: int = 6
-) -> tuple[list[float], list[str]]:
-    """Tick positions on the stretched [0, 1] scale and their labels in the original units.
-
-    Ticks are spread evenly on the display scale, their values rounded to 2 significant
-    digits, and each label is then placed exactly where its value falls.
-    """
-    vmin, vmax = limits
-    spread = vmin + np.asarray(_curve(stretch).inverse(np.linspace(0.0, 1.0, n))) * (vmax - vmin)
-    values = sorted(
-        {float(f"{v:.2g}") for v in spread} | {float(f"{vmin:.3g}"), float(f"{vmax:.3g}")}
-    )
-    values = np.asarray([v for v in values if vmin <= v <= vmax] or [vmin, vmax], dtype=np.float32)
-    positions = stretch_image(values, stretch, limits)
-    return positions.tolist(), [f"{v:.3g}" for v in values]
 
 
 def stretched_figure(
