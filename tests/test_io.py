@@ -127,6 +127,7 @@ def test_fits_cube_defaults_to_plane_zero_and_plane_can_be_chosen():
     np.testing.assert_array_equal(img.data, IMAGE)
     assert (img.meta.n_planes, img.meta.plane) == (3, 0)
     assert any("cube of 3 planes" in n for n in img.meta.notes)
+    assert not any("length 1" in n for n in img.meta.notes)  # no axis of length 1 was dropped
     np.testing.assert_array_equal(read_image(fits_file(cube), "cube.fits", plane=2).data, IMAGE + 2)
     refuse(
         "Plane 5 does not exist: cube.fits has planes 0 to 2", fits_file(cube), "cube.fits", plane=5
@@ -255,6 +256,14 @@ def test_npy_stack_of_many_planes_is_a_cube():
     img = read_image(npy_bytes(stack), "stack.npy")
     assert (img.meta.plane, img.meta.n_planes) == (0, 6)
     np.testing.assert_array_equal(img.data, IMAGE)
+
+
+def test_npy_fortran_order_and_big_endian_arrays_read_as_views_of_the_bytes():
+    """read_npy reads the pixels straight from the upload's bytes (no second copy), in any order."""
+    cube = np.stack([IMAGE + k for k in range(3)])
+    for array in (np.asfortranarray(IMAGE), IMAGE.astype(">f8"), np.asfortranarray(cube)):
+        img = read_image(npy_bytes(array), "order.npy", plane=1 if array.ndim == 3 else None)
+        np.testing.assert_array_equal(img.data, IMAGE + (1 if array.ndim == 3 else 0))
 
 
 def test_npy_integer_counts_and_booleans():

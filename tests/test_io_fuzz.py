@@ -8,6 +8,7 @@ example, pytest-timeout for the whole test). Runs derandomized so a failure repr
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from PIL import Image
 
 from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, read_image
+from core.io.archive import zip_images
 
 MAX_PIXELS = 1024 * 1024  # small limit: a mutated header may announce any size
 FUZZ = settings(
@@ -137,8 +139,44 @@ def test_valid_signature_then_garbage_raises_only_input_error(magic, tail):
     check(magic + tail, "upload")
 
 
+def _zip_seed() -> bytes:
+    """A zip of three seeds (deflated .npy and FITS, stored PNG): the member headers sit early in it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("cls/a.npy", SEEDS["a.npy"], compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("cls/cube.fits", SEEDS["cube.fits"], compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("g.png", SEEDS["g.png"])
+    return buf.getvalue()
+
+
+ZIP_SEED = _zip_seed()
+
+
+@pytest.mark.timeout(120)
+@settings(FUZZ, max_examples=150)
+@given(st.lists(st.tuples(st.integers(0, len(ZIP_SEED) - 1), st.integers(0, 255)), min_size=1, max_size=4))
+def test_mutated_zips_raise_only_input_error(edits):
+    """zip_images, then each member's read with a small byte budget, then read_image: only InputError."""
+    data = bytearray(ZIP_SEED)
+    for at, value in edits:
+        data[at] = value
+    try:
+        archive = zip_images(bytes(data), "m.zip")
+    except InputError as exc:
+        assert "\n" not in str(exc) and str(exc).endswith(".")
+        return
+    for member in archive.members:
+        try:
+            check(archive.read(member, max_pixels=MAX_PIXELS, max_bytes=64 * 1024), member.name)
+        except InputError as exc:
+            assert "\n" not in str(exc) and str(exc).endswith(".") and ". " not in str(exc), repr(str(exc))
+
+
 def test_every_seed_loads():
     """The mutation corpus starts from files that are valid (else the fuzz tests prove little)."""
     for name, raw in SEEDS.items():
         img = read_image(raw, name)
         assert img.data.shape == (12, 10), name
+    archive = zip_images(ZIP_SEED, "seeds.zip")
+    for member in archive.members:
+        assert read_image(archive.read(member), member.name).data.shape == (12, 10), member.path

@@ -3,7 +3,8 @@
 `read_image` accepts a path (datasets on disk) or raw bytes plus the uploaded file's name (the
 app's uploads: bytes only, so no user input ever becomes a server path). Every unusable input
 raises `core.errors.InputError` whose message is one plain sentence. Sizes are checked from
-headers before any pixel is decoded, so a file announcing a huge image costs nothing.
+headers before any pixel is decoded, so a file announcing a huge image costs nothing; a cube
+declaring more than MAX_PLANES planes is refused (`meta.n_planes` says how many a cube has).
 
 Example:
     >>> img = read_image(Path("disk.fits"))
@@ -17,8 +18,10 @@ from pathlib import Path
 from core.errors import InputError
 from core.io.fits_io import fits_bytes, fits_header_facts, read_fits, write_fits
 from core.io.formats import (
+    MAX_PLANES,
     SUPPORTED_EXTENSIONS,
     SUPPORTED_TEXT,
+    check_planes,
     choose_format,
     display_name,
     is_supported_name,
@@ -30,7 +33,7 @@ from core.io.object_npy import is_object_npy, read_object_npy
 from core.io.raster import read_raster
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "SUPPORTED_EXTENSIONS", "ImageMeta", "is_supported_name", "LoadedImage", "InputError",
+    "DEFAULT_MAX_PIXELS", "MAX_PLANES", "SUPPORTED_EXTENSIONS", "ImageMeta", "is_supported_name", "LoadedImage", "InputError",
     "fits_bytes", "read_image", "write_fits",
 ]  # fmt: skip
 
@@ -149,6 +152,7 @@ def read_image(
         fmt, data, chosen, n_planes = rp.source_format, rp.data, rp.plane, rp.n_planes
         shape, dtype = rp.original_shape, rp.original_dtype
         notes += rp.notes
+    check_planes(n_planes, name)  # FITS and .npy are checked from their headers; TIFF pages here
     data, n_bad, fill, fill_notes = finish(data, name)
     meta = ImageMeta(
         filename=name if filename else "upload", source_format=fmt, original_shape=shape,

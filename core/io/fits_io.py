@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 
 from core.atomic import atomic_write_bytes
 from core.errors import InputError
-from core.io.formats import SUPPORTED_TEXT
+from core.io.formats import SUPPORTED_TEXT, check_planes
 from core.io.layout import plan_layout, resolve_plane, to_float32
 from core.io.meta import celestial_wcs, header_beam, header_bunit, header_cards, header_pixel_scale
 
@@ -23,6 +24,7 @@ STRUCTURAL = re.compile(
 )
 INT_TEXT = re.compile(r"^[+-]?\d+$")
 FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?$")
+CARD = 80  # bytes per header card
 
 
 @dataclass
@@ -128,6 +130,7 @@ def read_fits(
                     f"{name} declares an invalid image size in its header (NAXISn); export the file again."
                 ) from exc
             layout = plan_layout(shape, name, channels_last_ok=False, max_pixels=max_pixels)
+            check_planes(layout.n_planes, name)
             chosen, plane_notes = resolve_plane(layout, plane, name)
             try:
                 stored = np.asarray(chosen_hdu.section[layout.index(shape, chosen or 0)])
@@ -143,7 +146,7 @@ def read_fits(
         notes.append(
             "The file is shorter than its header announces, but the chosen image plane was complete."
         )
-    if len(shape) > 2 and data.shape != shape:
+    if 1 in shape and len(shape) > 2:
         notes.append(f"Axes of length 1 were dropped: {shape} became {data.shape}.")
     if len(images) > 1 and hdu is None:
         notes.append(
@@ -154,6 +157,39 @@ def read_fits(
         original_shape=shape, original_dtype=_dtype_text(stored.dtype), plane=chosen,
         n_planes=layout.n_planes, notes=notes + plane_notes,
     )  # fmt: skip
+
+
+def _head_ints(head: bytes) -> dict[str, int] | None:
+    """BITPIX, NAXIS and NAXISn of the first header in `head`, or None if its END card is not in `head`."""
+    values: dict[str, int] = {}
+    for start in range(0, len(head) - CARD + 1, CARD):
+        card = head[start:start + CARD].decode("ascii", "replace")
+        key = card[:8].strip()
+        if key == "END":
+            return values
+        if (key == "BITPIX" or key.startswith("NAXIS")) and card[8:10] == "= ":
+            text = card[10:].split("/")[0].strip()
+            if INT_TEXT.match(text) and len(text) < 19:
+                values[key] = int(text)
+    return None
+
+
+def fits_declared_bytes(head: bytes, name: str, max_pixels: int) -> int | None:
+    """Data bytes the primary header in `head` (a FITS file's first bytes) announces, after checking
+    its image size against `max_pixels` and its plane count against MAX_PLANES.
+
+    None when that cannot be told from `head` (END not reached, cards unreadable, no primary image):
+    then `read_fits` says what is wrong. Nothing is decoded; astropy is not needed.
+    """
+    cards = _head_ints(head)
+    if not cards or not 0 < cards.get("NAXIS", 0) <= 999 or cards.get("BITPIX") not in (8, 16, 32, 64, -32, -64):
+        return None
+    sizes = [cards.get(f"NAXIS{k}", 0) for k in range(cards["NAXIS"], 0, -1)]  # numpy order
+    if any(n <= 0 for n in sizes):
+        return None
+    layout = plan_layout(tuple(sizes), name, channels_last_ok=False, max_pixels=max_pixels)
+    check_planes(layout.n_planes, name)
+    return abs(cards["BITPIX"]) // 8 * math.prod(sizes)
 
 
 def _parsable(header):

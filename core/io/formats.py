@@ -1,4 +1,4 @@
-"""File formats EquiScope reads: extensions, content signatures, safe display names."""
+"""File formats EquiScope reads: extensions, content signatures, safe display names, the plane cap."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ EXTENSION_FORMAT = {
     ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
 }  # fmt: skip
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(EXTENSION_FORMAT)
+MAX_PLANES = 65_536  # planes a cube (or bands, TIFF pages) may declare, hosted and on a laptop alike
 SUPPORTED_TEXT = "a FITS (.fits/.fit/.fts, also gzipped), NumPy (.npy/.npz), PNG, JPEG or TIFF file"
 
 # (leading bytes, format); "pickle" and "gzip" are recognised only to refuse them clearly
@@ -38,6 +39,15 @@ def display_name(filename: str | None) -> str:
     name = PurePath(str(filename).replace("\\", "/")).name or "file"
     name = re.sub(r"[\x00-\x1f\x7f]+", " ", name).strip() or "file"
     return name if len(name) <= 60 else name[:40] + "..." + name[-15:]
+
+
+def check_planes(n_planes: int, name: str) -> None:
+    """Refuse a cube declaring more than MAX_PLANES planes (a 20 KB header may declare millions)."""
+    if n_planes > MAX_PLANES:
+        raise InputError(
+            f"{name} declares {n_planes:,} planes, more than the {MAX_PLANES:,} EquiScope reads from one cube; "
+            "save the planes you need as a smaller cube."
+        )
 
 
 def is_supported_name(filename: str) -> bool:

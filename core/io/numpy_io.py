@@ -9,6 +9,7 @@ import numpy as np
 import numpy.lib.format as npformat
 
 from core.errors import InputError
+from core.io.formats import check_planes
 from core.io.layout import Layout, check_total_pixels, plan_layout, resolve_plane, to_float32
 
 MAX_NPY_HEADER = 10_000  # bytes; numpy's own default limit for an .npy header
@@ -42,32 +43,46 @@ def _check_dtype(dtype: np.dtype, name: str) -> None:
     to_float32(np.empty(0, dtype=dtype), name)  # refuses complex, strings, dates
 
 
-def load_npy_stream(fp, available: int, name: str, max_pixels: int) -> tuple[np.ndarray, Layout]:
-    """Validate then load one .npy stream holding `available` bytes in all."""
-    shape, _fortran, dtype = _read_header(fp, name)
-    header_end = fp.tell()
+def _check_array(shape: tuple[int, ...], dtype: np.dtype, name: str, max_pixels: int) -> tuple[Layout, int]:
+    """(layout, data bytes) of a numeric array the header announces, or InputError (type, size, planes)."""
     _check_dtype(dtype, name)
     layout = plan_layout(shape, name, channels_last_ok=True, max_pixels=max_pixels)
+    check_planes(layout.n_planes, name)
     check_total_pixels(shape, name, max_pixels)
-    needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if available - header_end < needed:
+    return layout, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
+def npy_declared_bytes(head: bytes, name: str, max_pixels: int) -> int | None:
+    """Total size (header + data) an .npy file announces in its first bytes, after checking its
+    shape against `max_pixels` and MAX_PLANES; None for an object array (its size is unknown)."""
+    fp = io.BytesIO(head)
+    shape, _fortran, dtype = _read_header(fp, name)
+    if dtype.hasobject:
+        return None
+    _layout, needed = _check_array(shape, dtype, name, max_pixels)
+    return fp.tell() + needed
+
+
+def read_npy(raw: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, Layout]:
+    """(array as stored, layout) of an .npy file's bytes; the array is a read-only view of `raw`
+    (no copy: callers convert it to float32 anyway)."""
+    fp = io.BytesIO(raw)
+    shape, fortran, dtype = _read_header(fp, name)
+    header_end = fp.tell()
+    layout, needed = _check_array(shape, dtype, name, max_pixels)
+    if len(raw) - header_end < needed:
         raise InputError(
             f"{name} is truncated: its header announces {needed:,} bytes of data but only "
-            f"{max(available - header_end, 0):,} follow; copy or save the file again."
+            f"{max(len(raw) - header_end, 0):,} follow; copy or save the file again."
         )
-    fp.seek(0)
     try:
-        array = npformat.read_array(fp, allow_pickle=False)
+        flat = np.frombuffer(raw, dtype=dtype, count=needed // dtype.itemsize, offset=header_end)
+        array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
     except Exception as exc:
         raise InputError(
             f"{name} could not be read as a NumPy array (the data is damaged); save the array again with numpy.save."
         ) from exc
     return array, layout
-
-
-def read_npy(raw: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, Layout]:
-    """(array as stored, layout) of an .npy file's bytes."""
-    return load_npy_stream(io.BytesIO(raw), len(raw), name, max_pixels)
 
 
 def read_npz(raw: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, Layout]:
@@ -95,10 +110,7 @@ def read_npz(raw: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, Layout
         with archive.open(info) as fp:
             data = io.BytesIO(fp.read(MAX_NPY_HEADER + 64))
             shape, _f, dtype = _read_header(data, member)
-        _check_dtype(dtype, member)
-        check_total_pixels(shape, member, max_pixels)
-        plan_layout(shape, member, channels_last_ok=True, max_pixels=max_pixels)
-        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        _layout, needed = _check_array(shape, dtype, member, max_pixels)
         with archive.open(info) as fp:
             payload = fp.read(
                 needed + MAX_NPY_HEADER + 64
@@ -109,7 +121,7 @@ def read_npz(raw: bytes, name: str, max_pixels: int) -> tuple[np.ndarray, Layout
         raise InputError(
             f"{name} is a damaged .npz archive (its array cannot be decompressed); save it again with numpy.savez."
         ) from exc
-    return load_npy_stream(io.BytesIO(payload), len(payload), member, max_pixels)
+    return read_npy(payload, member, max_pixels)
 
 
 def npy_plane(
