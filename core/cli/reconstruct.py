@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 HELP = "Cut the disk out of FITS / NumPy / image files, reconstruct it with an autoencoder checkpoint and write both as FITS."
 
 
@@ -64,6 +62,7 @@ def _output_cards(meta, shape, grid: int, result, checkpoint: str, what: str) ->
 
 
 def run(args) -> int:
+    import numpy as np
     import torch
 
     from core.analysis.reconstruct import reconstruct_cutout
