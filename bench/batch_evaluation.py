@@ -52,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one of the server's two cores, as a page run gets
-    from core.analysis.archive import unpack_dataset_zip
     from core.analysis.evaluate import evaluate_dataset
     from core.analysis.familiarity import FamiliarityReference
     from core.analysis.reference_sets import reference_latents
     from core.checkpoints import load_model
+    from core.data.dataset_zip import unpack_dataset_zip
 
     raw = lens_zip(args.n)
     loaded = load_model(args.checkpoint)

@@ -1,4 +1,4 @@
-"""core.analysis.familiarity (honest answers), core.analysis.archive (labelled zips), core.analysis.pca_map,
+"""core.analysis.familiarity (honest answers), core.data.dataset_zip (labelled zips), core.analysis.pca_map,
 and the per-file path of core.analysis.evaluate shared by the CLI and the Batch evaluation page."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import pytest
 import torch
 from conftest import npy_bytes, zip_of
 
-from core.analysis.archive import unpack_dataset_zip
 from core.analysis.familiarity import (
     OUTSIDE_PERCENTILE,
     FamiliarityReference,
@@ -19,6 +18,7 @@ from core.analysis.familiarity import (
     kind_note,
 )
 from core.analysis.pca_map import PCAMap
+from core.data.dataset_zip import unpack_dataset_zip
 from core.errors import InputError
 from tests.analysis_fixtures import tiny_dataset, tiny_loaded
 
@@ -111,9 +111,9 @@ def _declared(raw: bytes, sizes: dict[str, int]) -> bytes:
     ("encrypted", "password-protected"),
 ])
 def test_one_zip_reader_refuses_bad_archives_in_one_sentence_before_writing(tmp_path, case, match):
-    """core.analysis.archive builds on core.io.archive.zip_images: the same refusals for the Data page's
+    """core.data.dataset_zip builds on core.io.zip_images.zip_images: the same refusals for the Data page's
     zip upload and the Batch page's data set, and nothing written when the archive is refused."""
-    from core.io.archive import zip_images
+    from core.io.zip_images import zip_images
 
     raw = {"not a zip": b"PK\x03\x04 nothing else",
            "zip bomb": _declared(zip_of({"no/0.npy": _npy()}), {"no/0.npy": 3 * 2**30}),

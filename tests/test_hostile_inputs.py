@@ -17,10 +17,10 @@ import numpy as np
 import numpy.lib.format as npformat
 import pytest
 
-from core.analysis.archive import unpack_dataset_zip
+from core.data.dataset_zip import unpack_dataset_zip
 from core.errors import InputError
 from core.io import MAX_PLANES, read_image
-from core.io.archive import CHUNK, member_budget, zip_images
+from core.io.zip_images import CHUNK, member_budget, zip_images
 
 SIDE = 2048  # the bomb's declared side: 2048 x 2048 float64 = 32 MB of zeros, a 32 KB zip
 MAX_PIXELS = 256 * 256  # the limit the tests read with: the bomb is 64 times too big
@@ -105,7 +105,7 @@ def test_zip_members_are_read_with_the_hosted_pixel_limit_by_default(bomb, monke
     from core.settings import load_settings
 
     hosted = load_settings({"EQUISCOPE_HOSTED": "1", "EQUISCOPE_MAX_PIXELS": str(MAX_PIXELS)})
-    monkeypatch.setattr("core.io.archive.settings", lambda: hosted)
+    monkeypatch.setattr("core.io.zip_images.settings", lambda: hosted)
     archive = zip_images(bomb, "bomb.zip")
     with pytest.raises(InputError, match="more than the limit of 65,536 pixels"):
         archive.read(archive.members[0])

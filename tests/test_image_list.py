@@ -15,7 +15,7 @@ from conftest import ROOT, npy_bytes, zip_of
 from streamlit.testing.v1 import AppTest
 
 from core.errors import InputError
-from core.io.archive import zip_images
+from core.io.zip_images import zip_images
 from core.settings import settings
 
 TIMEOUT = 120

@@ -19,7 +19,7 @@ from PIL import Image
 
 from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, read_image
-from core.io.archive import zip_images
+from core.io.zip_images import zip_images
 
 MAX_PIXELS = 1024 * 1024  # small limit: a mutated header may announce any size
 FUZZ = settings(

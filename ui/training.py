@@ -126,7 +126,7 @@ def save_zip_dataset(raw: bytes, filename: str, max_images: int) -> Path:
     """
     from core.atomic import atomic_write_bytes
     from core.data.datasets import canonical_class
-    from core.io.archive import zip_images
+    from core.io.zip_images import zip_images
 
     archive = zip_images(raw, filename)
     if len(archive.members) > max_images:

@@ -16,7 +16,7 @@ import streamlit as st
 from core.analysis.kind import guess_kind
 from core.errors import InputError
 from core.io import SUPPORTED_EXTENSIONS, LoadedImage, read_image
-from core.io.archive import is_zip, zip_images
+from core.io.zip_images import is_zip, zip_images
 from core.settings import settings
 from ui import image_list
 from ui.image_panel import image_panel

@@ -3,7 +3,7 @@
 Accepts the layouts `core.data.datasets.scan_dataset` reads: class folders (ours:
 `no_sub/ cdm/ vortex/`; DeepLense's: `no/ sphere/ vort/`, names mapped by `canonical_class`),
 or a flat folder with `labels.csv`, optionally all inside one top folder. Only image files,
-`labels.csv` and `manifest.json` are extracted (listed by `core.io.archive.zip_images`); paths
+`labels.csv` and `manifest.json` are extracted (listed by `core.io.zip_images.zip_images`); paths
 that would leave the folder, hidden files and macOS resource forks are skipped; the file count
 and unpacked size are capped. Members are streamed to disk a piece at a time under a byte budget
 (the archive's directory is checked first but not trusted), so memory stays at one piece.
@@ -18,7 +18,7 @@ from pathlib import Path
 from core.atomic import atomic_open
 from core.data.datasets import DISK_CLASSES, LENS_CLASSES, canonical_class
 from core.errors import InputError
-from core.io.archive import zip_images
+from core.io.zip_images import zip_images
 
 MAX_FILES = 5000  # images per archive
 MAX_UNPACKED_BYTES = 2 * 1024**3  # total size after unpacking
@@ -29,7 +29,7 @@ def unpack_dataset_zip(raw: bytes, dest: str | Path, name: str = "the archive", 
                        max_bytes: int = MAX_UNPACKED_BYTES, max_pixels: int | None = None) -> Path:
     """Unpack the data-set files of a zip into `dest`; returns the data set's root folder inside it.
 
-    The members come from `core.io.archive.zip_images` (the one zip reader: sizes checked from the
+    The members come from `core.io.zip_images.zip_images` (the one zip reader: sizes checked from the
     archive's directory first, hidden files, `__MACOSX/` and paths with ".." skipped, encrypted
     archives refused), so most bad archives are refused in one sentence before anything is written.
     Each member is then checked from its header (`max_pixels`, default `core.settings`) and
