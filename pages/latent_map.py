@@ -1,10 +1,13 @@
 """Latent map: t-SNE beside PCA of a reference set; the current image and more uploads placed; neighbours; search."""
 
+from contextlib import nullcontext
+
 import numpy as np
 import streamlit as st
 
 from ui import figures, label_map, models, reference, widgets
 from ui.errors import call
+from ui.jobs import fingerprint, heavy_job
 from ui.share import stop_page
 
 st.title("Latent map")
@@ -36,11 +39,14 @@ image = widgets.current_image(required=False)
 if image is not None:
     widgets.warn_if_other_kind(image, generator)
 placed_names, placed_images = reference.read_uploads(uploads or [])
+n_uploaded = len(placed_images)
 if image is not None:
     placed_names, placed_images = [image["name"], *placed_names], [image["data"], *placed_images]
 placed = None
-if placed_images:
-    placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, placed_images, stop=False)
+if placed_images:  # uploads: one heavy job (queued on a hosted demo) unless this session placed them already
+    job = ("place", entry["name"], entry.get("sha256"), generator, fingerprint(placed_images))
+    with heavy_job("image placement", key=job) if n_uploaded else nullcontext():
+        placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, placed_images, stop=False)
 matches = reference.search(ref, query)
 
 lab = label_map.labelling(entry, ref)

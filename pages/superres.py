@@ -1,10 +1,14 @@
 """Super-resolution: an LR image in; bicubic | equivariant | baseline x2 out; the HR image when known."""
 
+from contextlib import nullcontext
+
 import streamlit as st
 
 from core.io import SUPPORTED_EXTENSIONS, read_image
+from core.settings import settings
 from ui import images, models, superres, viewer, widgets
 from ui.errors import call
+from ui.jobs import fingerprint, heavy_job
 from ui.share import stop_page
 
 st.title("Super-resolution")
@@ -30,11 +34,11 @@ else:
     if up is None:
         st.info("Upload a low-resolution image (FITS, .npy, PNG, ...).")
         stop_page()
-    lr, name = call(read_image, up.getvalue(), up.name).data, up.name
+    lr, name = call(read_image, up.getvalue(), up.name, max_pixels=settings().max_pixels).data, up.name
 if hr is None:
     hr_up = st.file_uploader("HR image (optional, exactly twice the LR size)", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS],
                              key="sr_hr_upload")
-    hr = call(read_image, hr_up.getvalue(), hr_up.name).data if hr_up is not None else None
+    hr = call(read_image, hr_up.getvalue(), hr_up.name, max_pixels=settings().max_pixels).data if hr_up is not None else None
 hr = call(superres.check_hr, lr, hr)
 lr, hr, note = superres.crop_pair(lr, hr)
 if note:
@@ -49,11 +53,14 @@ stretch = widgets.pick_stretch(key="sr_stretch")
 
 outputs = {"bicubic": superres.bicubic(lr)}
 entries = []  # the models that load and answer; one that does not said so under its picker
-for entry in models.working(eq_entry, base_entry):
-    out = models.serve(entry, superres.upscaled, lr)
-    if out is not None:
-        outputs[entry["name"]] = out
-        entries.append(entry)
+working = models.working(eq_entry, base_entry)
+job = (fingerprint([lr]), *[(e["name"], e.get("sha256")) for e in working])  # the results are cached per job
+with heavy_job("super-resolution", key=("upscale", *job)) if working else nullcontext():  # queued on a hosted demo
+    for entry in working:
+        out = models.serve(entry, superres.upscaled, lr)
+        if out is not None:
+            outputs[entry["name"]] = out
+            entries.append(entry)
 panels = {f"LR ({lr.shape[1]}×{lr.shape[0]})": lr, **outputs} | ({f"HR ({hr.shape[1]}×{hr.shape[0]})": hr} if hr is not None else {})
 limits = images.stretch_limits(hr if hr is not None else outputs["bicubic"], stretch)
 cols = st.columns(len(panels))
@@ -72,9 +79,12 @@ else:
 st.subheader("Rotate the input or rotate the output")
 action = st.selectbox("Group element g", list(superres.GROUP_ACTIONS), key="sr_action")
 flip, angle = superres.GROUP_ACTIONS[action]
-for col, entry in zip(st.columns(2), entries, strict=False):
-    with col:
-        check = models.serve(entry, superres.equivariance_check, lr, flip, angle)
+cols, checks = st.columns(2), []
+with heavy_job("equivariance check", key=("equivariance", action, *job)) if entries else nullcontext():
+    for col, entry in zip(cols, entries, strict=False):
+        with col:
+            checks.append(models.serve(entry, superres.equivariance_check, lr, flip, angle))
+for col, entry, check in zip(cols, entries, checks, strict=False):
     if check is None:
         continue
     col.metric(f"{entry['name']}: ‖f(g·x) − g·f(x)‖ / ‖g·f(x)‖", f"{check['relative_error']:.1e}",

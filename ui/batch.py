@@ -1,43 +1,53 @@
 """Batch evaluation in the browser: a labelled zip, or the labelled images of the session's list ->
 core.analysis.evaluate.evaluate_dataset (the CLI's code path).
 
-The archive is unpacked once per content (sha256) under the cache folder, the list's images written
-there once per content; results are kept in the session per (source, checkpoint), so switching
+`evaluate_dataset` reads a folder, so each evaluation writes its data set into a temporary folder
+of its own (`scratch`, under TEMP_DIR) and removes it when the evaluation ends, whether it
+succeeds, fails or is stopped: nothing stays on disk. The data set's unpacked size is capped
+(`max_bytes`: 256 MB on a hosted demo), and on a hosted demo the evaluation is one heavy job
+(`ui.jobs.heavy_job`), so a server holds at most `ui.jobs.SLOTS` such folders at once. Picking the
+default model needs only the zip's classes: they come from its file names alone (`zip_classes`,
+no image decompressed). Results are kept in the session per (source, checkpoint), so switching
 models back and forth or opening the page again costs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import tempfile
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.atomic import atomic_write_bytes
+from core.errors import InputError
 from ui.errors import call
+from ui.jobs import heavy_job
 from ui.resources import loaded_model
 
 RESULTS_KEY = "batch_results"
+CLASSES_KEY = "batch_zip_classes"  # session_state: (sha256 of the last zip, its classes)
 MAX_KEPT = 4  # results kept per session
+TEMP_DIR: Path | None = None  # parent of the evaluations' temporary folders (None: the system's; tests point it elsewhere)
+HOSTED_MAX_BYTES = 256 * 2**20  # a data set's unpacked size on a hosted demo (uploads are at most 50 MB)
 
 
-def unpacked(raw: bytes, name: str):
-    """The data-set root of an uploaded zip, unpacked under cache/batch/<sha256>/ (once per content)."""
-    from core.analysis.archive import unpack_dataset_zip
-    from ui import reference
+def max_bytes() -> int:
+    """The largest unpacked data set one evaluation writes: 2 GiB on a laptop, HOSTED_MAX_BYTES hosted."""
+    from core.data.dataset_zip import MAX_UNPACKED_BYTES
+    from core.settings import settings
 
-    digest = hashlib.sha256(raw).hexdigest()[:20]
-    folder = reference.CACHE / "batch" / digest  # the app's cache folder (tests point it elsewhere)
-    done = folder / ".unpacked"  # holds the data-set root relative to the folder
-    if done.is_file():
-        return folder / done.read_text()
-    root = unpack_dataset_zip(raw, folder, name)
-    atomic_write_bytes(done, root.relative_to(folder).as_posix().encode())
-    return root
+    return HOSTED_MAX_BYTES if settings().hosted else MAX_UNPACKED_BYTES
+
+
+def scratch() -> tempfile.TemporaryDirectory:
+    """A temporary folder for one evaluation's data set, removed when its `with` block ends."""
+    return tempfile.TemporaryDirectory(prefix="equiscope-batch-", dir=TEMP_DIR)
 
 
 @dataclass
@@ -46,31 +56,68 @@ class BatchSource:
 
     key: str  # stable id of the content (results are kept per source and checkpoint)
     name: str  # for messages and the CSV's file name
-    root: Callable[[], Path]  # the data set's folder (written on first use)
+    write: Callable[[Path], Path]  # writes the data set into an empty folder; returns its root
     classes: list[str]  # class labels, for the default model
-    names: dict[str, str] = field(default_factory=dict)  # file relative to the root -> name shown (list entries)
+    shown: Callable[[str], str] = lambda file: file  # name shown for a file relative to the root
+
+
+def unpack(raw: bytes, name: str, folder: Path) -> Path:
+    """The data-set root of an uploaded zip unpacked into `folder` (at most `max_bytes()` unpacked)."""
+    from core.data.dataset_zip import unpack_dataset_zip
+
+    return unpack_dataset_zip(raw, folder, name, max_bytes=max_bytes())
+
+
+def zip_classes(raw: bytes, name: str) -> list[str]:
+    """The class labels of a data-set zip, read from its layout: the images' paths (written as empty
+    files), labels.csv and manifest.json; no image is decompressed. InputError for an unusable zip."""
+    from core.data.dataset_zip import KEEP_NAMES
+    from core.data.datasets import scan_dataset
+    from core.io.zip_images import zip_images
+
+    archive = zip_images(raw, name, max_bytes=max_bytes(), keep=KEEP_NAMES)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as skeleton:
+        for member in archive.members:
+            skeleton.writestr(member.path, archive.read(member) if member.name in KEEP_NAMES else b"")
+    with scratch() as folder:
+        return list(scan_dataset(unpack(buf.getvalue(), name, Path(folder))).classes)
 
 
 def zip_source(raw: bytes, name: str) -> BatchSource:
-    from core.data.datasets import scan_dataset
-
-    try:
-        classes = list(scan_dataset(unpacked(raw, name)).classes)
-    except ValueError:
-        classes = []  # evaluate() shows the error
-    return BatchSource(hashlib.sha256(raw).hexdigest(), name.rsplit(".", 1)[0], lambda: unpacked(raw, name), classes)
+    digest = hashlib.sha256(raw).hexdigest()
+    known = st.session_state.get(CLASSES_KEY)
+    if known is None or known[0] != digest:
+        try:
+            classes = zip_classes(raw, name)
+        except ValueError:
+            classes = []  # evaluate() shows the error
+        st.session_state[CLASSES_KEY] = known = (digest, classes)
+    return BatchSource(digest, name.rsplit(".", 1)[0], lambda folder: unpack(raw, name, folder), list(known[1]))
 
 
 def list_source(entries) -> BatchSource:
-    """The labelled entries of the image list as a class-folder data set under cache/batch/list-<sha>/;
-    the table shows each image by its name in the list (`lenses.zip/cdm/000.npy`)."""
-    from ui import reference, training
+    """The labelled entries of the image list, written as a class-folder data set when evaluated
+    (`ui.training.save_images_dataset`: the k-th image as `<class>/<k:06d>.npy`); the table shows each
+    image by its name in the list (`lenses.zip/cdm/000.npy`)."""
+    images = [(np.ascontiguousarray(e.loaded.data, dtype=np.float32), e.label) for e in entries]
+    names = [e.name for e in entries]
+    digest = hashlib.sha256()
+    for data, label in images:
+        digest.update(f"{data.shape}{label}".encode())
+        digest.update(data.tobytes())
 
-    root = training.save_images_dataset([(e.loaded.data, e.label) for e in entries], parent=reference.CACHE / "batch")
-    names = {}
-    for path in sorted(root.rglob("*.npy")):
-        names[path.relative_to(root).as_posix()] = entries[int(path.stem)].name
-    return BatchSource(root.name, "image-list", lambda: root, sorted({e.label for e in entries}), names)
+    def write(folder: Path) -> Path:
+        from ui import training
+
+        size, limit = sum(data.nbytes for data, _ in images), max_bytes()
+        if size > limit:
+            raise InputError(f"The labelled images of the list take {size / 2**20:,.0f} MB, more than the limit of "
+                             f"{limit / 2**20:,.0f} MB for one evaluation; remove some images from the list.")
+        return training.save_images_dataset(images, parent=folder)
+
+    return BatchSource(f"list-{digest.hexdigest()}", "image-list", write, sorted({e.label for e in entries}),
+                       lambda file: names[int(PurePosixPath(file).stem)])
 
 
 def source_picker() -> BatchSource | None:
@@ -101,15 +148,31 @@ def data_kind(classes) -> str | None:
 
 
 def evaluate(source: BatchSource, entry: dict, slot):
-    """The `BatchEvaluation` of checkpoint `entry` on the source, with a progress bar in `slot` while it runs."""
-    from core.analysis.evaluate import evaluate_dataset
-    from ui.choice import data_of
-    from ui.reference import familiarity_reference
+    """The `BatchEvaluation` of checkpoint `entry` on the source, with a progress bar in `slot` while it runs.
 
+    One heavy job (queued on a hosted demo); the data set lives in a temporary folder for the
+    evaluation only."""
     key = (source.key, entry["name"], entry.get("sha256"))
     results = st.session_state.setdefault(RESULTS_KEY, {})
     if key in results:
         return results[key]
+    with heavy_job("batch evaluation"):
+        result = _run(source, entry, slot)
+    result.files = [source.shown(f) for f in result.files]
+    for row, shown in zip(result.rows, result.files, strict=True):
+        row["file"] = shown
+    slot.empty()
+    while len(results) >= MAX_KEPT:
+        results.pop(next(iter(results)))
+    results[key] = result
+    return result
+
+
+def _run(source: BatchSource, entry: dict, slot):
+    from core.analysis.evaluate import evaluate_dataset
+    from core.analysis.model_choice import data_of
+    from ui.reference import familiarity_reference
+
     bar = slot.progress(0.0, text="Unpacking the archive…")
 
     def stage(start: float, span: float):
@@ -117,20 +180,12 @@ def evaluate(source: BatchSource, entry: dict, slot):
             bar.progress(min(start + span * done / max(total, 1), 1.0), text=message)
         return progress
 
-    root = call(source.root)
-    loaded = loaded_model(entry["name"], entry.get("sha256"))
-    reference = call(familiarity_reference, entry["name"], entry.get("sha256"), data_of(entry), stage(0.0, 0.3),
-                     stop=False)
-    result = call(evaluate_dataset, loaded, root, progress=stage(0.3, 0.7), reference=reference)
-    if source.names:
-        result.files = [source.names.get(f, f) for f in result.files]
-        for row, shown in zip(result.rows, result.files, strict=True):
-            row["file"] = shown
-    slot.empty()
-    while len(results) >= MAX_KEPT:
-        results.pop(next(iter(results)))
-    results[key] = result
-    return result
+    with scratch() as folder:  # removed here, also when a call below stops the page
+        root = call(source.write, Path(folder))
+        loaded = loaded_model(entry["name"], entry.get("sha256"))
+        reference = call(familiarity_reference, entry["name"], entry.get("sha256"), data_of(entry), stage(0.0, 0.3),
+                         stop=False)
+        return call(evaluate_dataset, loaded, root, progress=stage(0.3, 0.7), reference=reference)
 
 
 def roc_curves(result) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from core.analysis.familiarity import KIND_OF_DATA
 from core.analysis.probe import LinearProbe, fit_probe, probe_bytes
 from core.errors import InputError
 from ui import image_list
+from ui.jobs import fingerprint, heavy_job
 from ui.reference import embed_images, place_images, relative_files
 
 STORE = "label_map"  # session_state: {store key: {point id: Point}}
@@ -284,8 +286,11 @@ def panel(lab: Labelling, ref, pca, entry: dict, generator: str, selected: Seque
                             placeholder="none" if entries else "the image list has no image of this kind")
     c2.text_input("Class name", key="lm_class", placeholder="e.g. arc, ring, vortex")
     points = reference_points(ref, pca, selected)
+    chosen = [by_id[i] for i in picked if i in by_id]
+    job = heavy_job("image placement", key=_job("place", entry, generator, [e.loaded.data for e in chosen]))
     try:
-        points += image_points(entry, generator, [by_id[i] for i in picked if i in by_id])
+        with job if chosen else nullcontext():
+            points += image_points(entry, generator, chosen)
     except (InputError, ValueError) as exc:
         st.error(str(exc))
     c3.button("Label selected", key="lm_label", type="primary", on_click=_assign, args=(lab.key, points, "lm_class"),
@@ -301,6 +306,11 @@ def panel(lab: Labelling, ref, pca, entry: dict, generator: str, selected: Seque
                      args=(lab.key, "lm_restore", ref, pca, entry, generator))
     if lab.probe is not None:
         _your_images(lab, entry, generator, entries, extra or ([], []))
+
+
+def _job(step: str, entry: dict, generator: str, images: Sequence[np.ndarray]) -> tuple:
+    """The `heavy_job` key of encoding `images` under checkpoint `entry` (the result is cached per key)."""
+    return (step, entry["name"], entry.get("sha256"), generator, fingerprint(images))
 
 
 def _labels_table(lab: Labelling, ref) -> None:
@@ -339,7 +349,8 @@ def _your_images(lab: Labelling, entry: dict, generator: str, entries: Sequence[
     if not images:
         return
     try:
-        z = embed_images(entry["name"], entry.get("sha256"), generator, images)
+        with heavy_job("classification of your images", key=_job("embed", entry, generator, images)):
+            z = embed_images(entry["name"], entry.get("sha256"), generator, images)
     except (InputError, ValueError) as exc:
         st.error(str(exc))
         return
