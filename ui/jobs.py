@@ -25,7 +25,8 @@ entered (removed when the job starts); a refusal is one `st.warning` sentence an
 when Streamlit stops the run (the visitor clicked elsewhere or left: the placeholder is redrawn
 every `POLL_S` seconds while waiting, which is where Streamlit stops a run).
 
-Outside a script run (a background thread), use the server's queue directly:
+Outside a script run (a background thread), use the server's queue directly; take the ticket in
+the script run (`session_id()` is only known there) and hand it to the thread:
 
     queue = server_queue()
     ticket = queue.enter(session_id(), "simulation")   # JobRefused: one sentence, nothing queued
