@@ -36,9 +36,9 @@ from core.checkpoints import read_checkpoint, register, save_checkpoint, summari
 from core.data.datasets import load_tensors
 from core.device import pick_device
 from core.errors import InputError
+from core.json_values import to_plain
 from core.models.registry import model_kind
 from core.paths import repo_relative
-from core.plain import to_plain
 from core.progress import Progress
 from core.train import ddp, domain
 from core.train.config import PATH_FIELDS, TrainConfig, command_for
@@ -399,7 +399,7 @@ def _fit(cfg, device, info, progress, should_stop, on_epoch, command) -> Path | 
 def initial_state(name_or_path: str, model_name: str, mcfg: dict) -> dict:
     """The state dict of a trained checkpoint (its first member) to fine-tune from; one sentence if it does not fit."""
     from core.checkpoints import load_model
-    from core.plain import to_plain
+    from core.json_values import to_plain
 
     loaded = load_model(name_or_path, export=False)
     entry = loaded.entry
