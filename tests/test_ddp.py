@@ -104,28 +104,27 @@ def test_every_control_collective_uses_a_device_the_backend_carries(monkeypatch,
 def _budget_worker(rank: int, world: int, port: int, tmp: str, fast_rank: int) -> None:
     """fit under DDP where only `fast_rank`'s clock runs fast (10 000 s a tick): only it sees the budget spent."""
     import itertools
-    import types
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
     from test_train import _cfg
 
-    import core.train.fit as fit_module
     from core.train import ddp
+    from core.train.fit import fit
+    from core.train.fold import inner
 
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=60))  # a hang fails
-    if rank == fast_rank:
-        fit_module.time = types.SimpleNamespace(monotonic=itertools.count(0, 10_000).__next__)
+    clock = itertools.count(0, 10_000).__next__ if rank == fast_rank else time.monotonic
     in_sync = ddp.assert_in_sync
 
     def record(model, info):
-        weights = {k: v.detach() for k, v in fit_module._inner(model).named_parameters()}  # BN running stats stay per rank
+        weights = {k: v.detach() for k, v in inner(model).named_parameters()}  # BN running stats stay per rank
         torch.save(weights, Path(tmp) / f"final_rank{rank}.pt")
         in_sync(model, info)
 
     ddp.assert_in_sync = record
-    result = fit_module.fit(_cfg(Path(tmp), epochs=3, max_minutes=60))
+    result = fit(_cfg(Path(tmp), epochs=3, max_minutes=60), clock=clock)
     (Path(tmp) / f"fit_rank{rank}.txt").write_text(str(result))
 
 

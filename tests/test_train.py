@@ -174,21 +174,21 @@ def test_kfold_ensemble_and_user_stop(tmp_path, disk_folder):
 
 
 def test_time_budget_replans_epochs_and_the_cosine_still_reaches_its_floor():
-    from core.train.fit import _epochs_within_budget
+    from core.train.budget import epochs_within_budget
 
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6, eta_min=0.01)
     opt.step()
     sched.step()  # one epoch of 388 s done; 1500 s budget: 1 + 2 more epochs fit
-    n = _epochs_within_budget(6, 6, done=1, done_here=1, seconds=388.0, budget=1500.0)
+    n = epochs_within_budget(6, 6, done=1, done_here=1, seconds=388.0, budget=1500.0)
     assert n == 3
     sched.T_max = n  # as fit does with the plan rank 0 broadcasts
     for _ in range(2):
         opt.step()
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01, abs=1e-9)  # annealed to the floor at epoch 3
-    assert _epochs_within_budget(3, 6, done=1, done_here=1, seconds=10.0, budget=1500.0) == 6
-    assert _epochs_within_budget(3, 6, done=3, done_here=3, seconds=30.0, budget=1500.0) == 3
+    assert epochs_within_budget(3, 6, done=1, done_here=1, seconds=10.0, budget=1500.0) == 6
+    assert epochs_within_budget(3, 6, done=3, done_here=3, seconds=30.0, budget=1500.0) == 3
 
 
 def test_train_cli_records_the_command_that_reproduces_the_run(tmp_path, disk_folder):
