@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, inference, models, reference, viewer, widgets
+from ui import figures, inference, models, reference, state, viewer, widgets
 
 st.title("Equivariance lab")
 st.caption("g acts on the image on the model grid: flip, then rotate about the grid centre, then shift. "
@@ -22,10 +22,11 @@ with c2:
                                    label="CNN for contrast")
 widgets.warn_if_other_kind(image, generator)
 t1, t2, t3, t4 = st.columns([3, 1, 1, 1])
-angle = t1.slider("Rotation angle (degrees)", 0.0, 360.0, 90.0, step=1.0, key="eq_angle")
-flip = t2.toggle("Flip", key="eq_flip")
-dy = t3.number_input("Shift down (px)", -20, 20, 0, key="eq_dy")
-dx = t4.number_input("Shift right (px)", -20, 20, 0, key="eq_dx")
+linked = state.SETTINGS  # each widget's label and bounds, which a link's values are checked against
+angle = t1.slider(linked["eq_angle"].label, **linked["eq_angle"].bounds(), key="eq_angle")
+flip = t2.toggle(linked["eq_flip"].label, key="eq_flip")
+dy = t3.number_input(linked["eq_dy"].label, **linked["eq_dy"].bounds(), key="eq_dy")
+dx = t4.number_input(linked["eq_dx"].label, **linked["eq_dx"].bounds(), key="eq_dx")
 
 entries = []  # the models that load and answer; one that does not said so in its place
 for entry in models.working(eq_entry, cnn_entry):
@@ -51,7 +52,7 @@ for entry in models.working(eq_entry, cnn_entry):
 
 st.subheader("Against rotation angle")
 angles = tuple(float(a) for a in np.arange(15.0, 360.0, 15.0))  # the identity (0°) is exact by definition
-if st.toggle("Measure every angle (first time per model and image: a few seconds)", value=True, key="eq_curves_on"):
+if st.toggle(linked["eq_curves_on"].label, value=linked["eq_curves_on"].default, key="eq_curves_on"):
     row = 1 if flip else 0  # both flips are measured together; the toggle only picks one
     curves = {}
     for entry in entries:
@@ -80,7 +81,7 @@ if st.toggle("Measure every angle (first time per model and image: a few seconds
                                              title=f"{eq_entry['name']}: logits"), key="eq_class_logits")
 
 st.subheader("The orbit of rotated copies on the latent map")
-if st.toggle("Place the rotated copies on the latent map (first time: builds the map)", key="eq_orbit_on") and entries:
+if st.toggle(linked["eq_orbit_on"].label, key="eq_orbit_on") and entries:
     cols = st.columns(len(entries))
     for col, entry in zip(cols, entries, strict=True):
         with col:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import figures, inference, models, resources, widgets
+from ui import figures, inference, models, resources, state, widgets
 
 st.title("Feature maps")
 st.caption("A regular field of a C_N / D_N layer holds one map per group element (columns: rotations; "
@@ -21,11 +21,11 @@ widgets.warn_if_other_kind(image, generator)
 group = (eq_entry.get("config") or {}).get("group", "C4")
 elements = resources.group_elements(group)
 step = int(round(360 / resources.rotation_order(group)))
-if st.session_state.get("fm_angle", 0) not in range(0, 360, step):  # kept or linked for another group's steps
+if st.session_state.get("fm_angle", 0) not in range(0, 360, step):  # kept or linked (0..359) for another group's steps
     del st.session_state["fm_angle"]
-angle = st.slider("Rotate the input (degrees)", 0, 360 - step, 0, step=step, key="fm_angle",
-                  help=f"One step = {step}°, one rotation of {group}.")
-flip = st.toggle("Flip the input first", key="fm_flip", disabled=not group.startswith("D"))
+bounds = state.Number(state.SETTINGS["fm_angle"].label, 0, 360 - step, 0, step)  # a link's 0..359, on this group's steps
+angle = st.slider(bounds.label, **bounds.bounds(), key="fm_angle", help=f"One step = {step}°, one rotation of {group}.")
+flip = st.toggle(state.SETTINGS["fm_flip"].label, key="fm_flip", disabled=not group.startswith("D"))
 
 for entry in models.working(eq_entry, cnn_entry):  # a model that does not load said so under its picker
     is_eq = entry is eq_entry

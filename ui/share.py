@@ -10,6 +10,9 @@ Parameters:
     sim=disk|lens, sim_<kind>_*=v   a simulated image: the Simulate tab's control values, seed included
     <key>=<value>                   the page's settings: the widgets named in ui.state.PAGE_SETTINGS
     upload=<file name>              the current image was an upload: only its name travels
+A link is typed by anyone: each value is taken as its widget would take it, with the widget's own bounds
+(ui.state.PAGE_SETTINGS; the Simulate tab's controls for `sim_*`), clamped to its range and step or refused
+for its default, one sentence in the sidebar per value changed; the address bar then shows what was taken.
 Uploads do not travel in a link (their bytes stay in the uploader's session): a link made while an
 upload is the current image reopens the page and the settings and asks for that file by name
 (`upload_note`), and the sidebar says beforehand what a link carries (`share_note`).
@@ -24,14 +27,11 @@ import streamlit as st
 from core.errors import InputError
 from ui import examples_tab, image_list, simulate_tab
 from ui.markdown import md_escape
-from ui.state import PAGE_SETTINGS
+from ui.state import PAGE_SETTINGS, SETTINGS
 
 RESTORED_KEY = "share_restored"  # set once the link of this session has been applied
 NOTE_KEY = "share_notes"  # what of a link could not be applied: sentences shown once in the sidebar
 PAGE_KEY = "share_page"  # the url path of the page this run shows (for `stop_page`)
-# Widget keys whose values a link carries: the settings of every page (ui.state.PAGE_SETTINGS). A page that
-# renames one of its keys renames it there too; a value that is no longer an option falls back to the default.
-SHARED_WIDGETS = tuple(key for keys in PAGE_SETTINGS.values() for key in keys)
 IMAGE_PARAMS = ("example", "sim", "upload")
 
 
@@ -56,8 +56,14 @@ def page_name(page) -> str:
 
 def upload_note(name: str) -> str:
     """What a link made with an uploaded current image says to whoever opens it."""
+    name = name if len(name) <= 120 else name[:120] + "…"  # a link may carry any text here
     return (f"This link was made with an uploaded file, {md_escape(name)}, which a link cannot carry: the page and "
             "its settings are restored; upload the same file on the Data page to see the same image.")
+
+
+def _note(text: str) -> None:
+    """A sentence on what of the link could not be applied as it stands (shown once in the sidebar)."""
+    st.session_state.setdefault(NOTE_KEY, []).append(text)
 
 
 def _restore_image(params: dict) -> None:
@@ -65,10 +71,26 @@ def _restore_image(params: dict) -> None:
         examples_tab.add_example(params["example"])
     elif "sim" in params:
         kind = params["sim"]
-        values = {k: decode(v) for k, v in params.items() if k.startswith(f"sim_{kind}_")}
+        texts = {k: v for k, v in params.items() if k.startswith(f"sim_{kind}_")}
+        values, problems = simulate_tab.checked_values(kind, {k: decode(v) for k, v in texts.items()}, texts)
+        for problem in problems:
+            _note(problem)
         simulate_tab.add_simulation(kind, values)
     elif "upload" in params:
-        st.session_state.setdefault(NOTE_KEY, []).append(upload_note(params["upload"]))
+        _note(upload_note(params["upload"]))
+
+
+def _restore_settings(params: dict) -> None:
+    """The link's page settings into their widgets, each checked against its widget's bounds first."""
+    for key, spec in SETTINGS.items():
+        if key in params:
+            value, problem = spec.check(decode(params[key]), params[key])
+            if problem:
+                _note(problem)
+            if value is not None:
+                st.session_state[key] = value
+            else:  # refused: the widget shows its default
+                st.session_state.pop(key, None)
 
 
 def restore(pages, page) -> None:
@@ -86,15 +108,13 @@ def restore(pages, page) -> None:
     try:
         _restore_image(params)
     except (InputError, ValueError) as exc:
-        st.session_state.setdefault(NOTE_KEY, []).append(f"The link's image could not be opened: {exc}")
-    for key in SHARED_WIDGETS:
-        if key in params:
-            st.session_state[key] = decode(params[key])
+        _note(f"The link's image could not be opened: {md_escape(str(exc))}")
+    _restore_settings(params)
     wanted = params.get("page")
     if wanted and wanted != page_name(page):
         target = next((p for p in pages if page_name(p) == wanted), None)
         if target is None:
-            st.session_state.setdefault(NOTE_KEY, []).append(f"The link's page '{wanted}' does not exist on this server.")
+            _note(f"The link's page '{md_escape(wanted)}' does not exist on this server.")
         else:
             st.switch_page(target)
     for note in st.session_state.pop(NOTE_KEY, []):

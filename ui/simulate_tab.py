@@ -15,6 +15,7 @@ from core.errors import InputError
 from core.io import LoadedImage
 from ui import image_list
 from ui.image_panel import current_identity, image_panel, refusal_here, use
+from ui.state import check_choice, check_number
 
 
 @st.cache_data(max_entries=32, show_spinner="Simulating…")
@@ -32,26 +33,41 @@ def _simulate(kind: str, params_json: str, extra_json: str) -> LoadedImage:
 
 
 class _Values:
-    """Stands in for `st` in the simulation controls: each widget returns its value from a dict
-    (a shared link's parameters, a list entry) or its default, and draws nothing."""
+    """Stands in for `st` in the simulation controls: each widget returns its value from a dict (a shared
+    link's parameters, a list entry) or its default, and draws nothing. A value is taken as the widget
+    would take it, with the bounds the controls give the widget: clamped to its range and step, or refused
+    for its default (`ui.state.check_number` / `check_choice`); `used` holds what was taken, `problems`
+    one sentence per value changed."""
 
-    def __init__(self, values: dict):
+    def __init__(self, values: dict, texts: dict | None = None):
         self.values = values
+        self.texts = texts or {}  # the values as the address bar holds them, quoted in the sentences
+        self.used: dict = {}
+        self.problems: list[str] = []
+
+    def _take(self, key, checked: tuple) -> object:
+        value, problem = checked
+        self.used[key] = value
+        if problem:
+            self.problems.append(problem)
+        return value
 
     def columns(self, spec, **_):
         return [self] * (spec if isinstance(spec, int) else len(spec))
 
     def slider(self, label, min_value, max_value, value, step=None, *, key, **_):
-        return type(value)(self.values.get(key, value))
+        if key not in self.values:
+            return value
+        return self._take(key, check_number(label, self.values[key], min_value, max_value, value, step,
+                                            self.texts.get(key)))
 
-    def number_input(self, label, min_value, max_value, value, *, key, **_):
-        return type(value)(self.values.get(key, value))
+    def number_input(self, label, min_value, max_value, value, step=None, *, key, **_):
+        return self.slider(label, min_value, max_value, value, step, key=key)
 
     def selectbox(self, label, options, index=0, *, key, **_):
-        chosen = self.values.get(key, options[index])
-        if chosen not in options:
-            raise InputError(f"{chosen!r} is not a choice of '{label}'; use one of {', '.join(map(str, options))}.")
-        return chosen
+        if key not in self.values:
+            return options[index]
+        return self._take(key, check_choice(label, self.values[key], options, options[index], self.texts.get(key)))
 
     def caption(self, *_, **__):
         return None
@@ -135,11 +151,22 @@ def sim_widget_values(kind: str) -> dict:
     return {k: st.session_state[k] for k in sorted(st.session_state) if str(k).startswith(prefix)}
 
 
-def add_simulation(kind: str, values: dict, make_current: bool = True) -> image_list.Entry:
-    """The simulated image of these control values ({widget key: value}; missing ones take their
-    defaults) into the list; the same values give the same entry."""
+def checked_values(kind: str, values: dict, texts: dict | None = None) -> tuple[dict, list[str]]:
+    """A link's control values ({widget key: value}) as the controls take them, and one sentence per value
+    clamped or refused (quoting `texts`, the values as typed, when given); values no control of this kind
+    reads are left out."""
     if kind not in CONTROLS:
         raise InputError(f"Simulations are of a 'disk' or a 'lens', not {kind!r}.")
+    ui = _Values(values, texts)
+    CONTROLS[kind](ui)
+    return ui.used, ui.problems
+
+
+def add_simulation(kind: str, values: dict, make_current: bool = True) -> image_list.Entry:
+    """The simulated image of these control values ({widget key: value}; missing ones take their
+    defaults, others are taken as `checked_values` takes them) into the list; the same values give the
+    same entry, and the entry remembers the values taken (a link made from it carries those)."""
+    values, _ = checked_values(kind, values)
     params, extra = CONTROLS[kind](_Values(values))
     params_json, extra_json = json.dumps(params, sort_keys=True), json.dumps(extra, sort_keys=True)
     loaded = _simulate(kind, params_json, extra_json)

@@ -1,15 +1,24 @@
-"""The session's current image, shared by every page through `st.session_state`.
+"""The session's current image and the settings each page keeps, shared by every page through `st.session_state`.
 
 `st.session_state["current_image"]` is a dict
 `{"data": (H, W) float32 ndarray, "meta": core.io.ImageMeta, "name": str, "kind": "disk" | "lens" | None}`.
+
+PAGE_SETTINGS names, per page, the widgets whose values survive leaving the page and travel in its link,
+each with its bounds (`Number`, `Choice`, `Flag`, `Text`): the page draws the widget with them and
+ui.share checks a link's value against them (`check`), so a link can set only what the widget offers.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
 from core.io import ImageMeta
+from ui.markdown import md_escape
 
 CURRENT_KEY = "current_image"
 KINDS = ("disk", "lens", None)
@@ -59,19 +68,183 @@ def current_image_badge(container=None) -> None:
     where.caption(f"Current image: **{image['name']}** · {h}×{w} px · {KIND_LABELS[image['kind']]}")
 
 
+# ---------------------------------------------------------------- widget bounds, for widgets and links
+
+
+def _shown(value) -> str:
+    """A link's value as a sentence quotes it: short, Markdown-escaped."""
+    text = value if isinstance(value, str) else repr(value)
+    return md_escape(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _number(value) -> int | float | None:
+    """A finite int or float (a bool is no number), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value if isinstance(value, int) or math.isfinite(value) else None  # an int of any size is finite
+
+
+def check_number(label: str, value, low, high, default, step=None, text: str | None = None
+                 ) -> tuple[int | float, str | None]:
+    """(value, sentence or None): `value` as a slider or number input (`low`..`high`, `step`, of `default`'s
+    type) takes it: clamped to the bounds, on the step grid, or refused for its default; the sentence says so,
+    quoting `text` (the value as the address bar holds it) when given."""
+    kind = type(default)
+    step = step if step is not None else (1 if kind is int else None)
+    said = f"The link set “{md_escape(label)}” to {_shown(value if text is None else text)}"
+    number = _number(value)
+    if number is None:
+        return default, f"{said}, which is not a number: {default}, its default, is used."
+    fitted = min(max(number, low), high)
+    if step:  # the nearest value a drag could reach; float noise rounded away
+        fitted = min(max(low + round((fitted - low) / step) * step, low), high)
+        fitted = round(fitted, 10)
+    fitted = kind(fitted)
+    if number < low:
+        return fitted, f"{said}, below its minimum of {low}: {fitted} is used."
+    if number > high:
+        return fitted, f"{said}, above its maximum of {high}: {fitted} is used."
+    if abs(fitted - number) > 1e-9 * max(1.0, abs(step or 0)):
+        return fitted, f"{said}, between its steps of {step}: {fitted} is used."
+    return fitted, None
+
+
+def check_choice(label: str, value, options: Sequence, default, text: str | None = None) -> tuple[object, str | None]:
+    """(value, sentence or None): `value` if it is one of `options`, else `default` (None: the widget's own)."""
+    options = list(options)
+    if value in options:
+        return value, None
+    used = "its default is used" if default is None else f"{_shown(default)}, its default, is used"
+    listed = ", ".join(_shown(o) for o in options[:8]) + (", …" if len(options) > 8 else "")
+    return default, (f"The link set “{md_escape(label)}” to {_shown(value if text is None else text)}, which is not "
+                     f"one of its choices ({listed}): {used}.")
+
+
+@dataclass(frozen=True)
+class Number:
+    """A slider's or number input's label and bounds; the type of `default` (int or float) is the widget's."""
+
+    label: str
+    low: int | float
+    high: int | float
+    default: int | float
+    step: int | float | None = None
+
+    def bounds(self) -> dict:
+        """Keyword arguments of st.slider / st.number_input."""
+        return {"min_value": self.low, "max_value": self.high, "value": self.default, "step": self.step}
+
+    def check(self, value, text: str | None = None) -> tuple[object, str | None]:
+        return check_number(self.label, value, self.low, self.high, self.default, self.step, text)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A selectbox, radio or segmented control: its options, or "module:NAME" of the module that defines
+    them; a refused value leaves the widget its default."""
+
+    label: str
+    options: tuple | str
+
+    def choices(self) -> list:
+        if isinstance(self.options, str):
+            import importlib
+
+            module, _, name = self.options.partition(":")
+            return list(getattr(importlib.import_module(module), name))
+        return list(self.options)
+
+    def check(self, value, text: str | None = None) -> tuple[object, str | None]:
+        options = self.choices()
+        return check_choice(self.label, text if text in options else value, options, None, text)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A checkpoint picker (ui.widgets.pick_model, the lens finder): any checkpoint this server offers; the page
+    then keeps it if it suits the picker, else picks its default."""
+
+    label: str
+
+    def check(self, value, text: str | None = None) -> tuple[object, str | None]:
+        from ui import resources
+
+        name = text if text is not None else str(value)
+        if any(e["name"] == name for kind in (None, "superres", "encoder") for e in resources.checkpoints(kind)):
+            return name, None
+        return None, (f"The link names the model {_shown(name)} for “{md_escape(self.label)}”, which this server "
+                      "does not have: the page picks its default.")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A toggle or checkbox: true or false."""
+
+    label: str
+    default: bool = False
+
+    def check(self, value, text: str | None = None) -> tuple[object, str | None]:
+        if isinstance(value, bool):
+            return value, None
+        shown = _shown(value if text is None else text)
+        return self.default, (f"The link set “{md_escape(self.label)}” to {shown}, which is neither true nor false: "
+                              f"{str(self.default).lower()}, its default, is used.")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text input: any text, as typed (a number in the address bar stays the text it is)."""
+
+    label: str
+
+    def check(self, value, text: str | None = None) -> tuple[object, str | None]:
+        return (str(value) if text is None else text), None
+
+
 # Widget keys of each page (its url path) whose values survive leaving the page and travel in its link.
 # Streamlit forgets a widget's value once its page is left; `remember_settings` copies the values into
 # a plain session key after every run and `restore_settings` puts them back before the page runs again.
-PAGE_SETTINGS = {
-    "reconstruct": ("recon_model_eq", "recon_model_cnn", "recon_stretch", "recon_cut", "recon_cmap", "recon_contours"),
-    "feature_maps": ("fm_model_eq", "fm_model_cnn", "fm_angle", "fm_flip"),
-    "latent_map": ("map_model", "map_colour", "map_method", "map_k", "map_search"),
-    "equivariance": ("eq_model_eq", "eq_model_cnn", "eq_angle", "eq_flip", "eq_dy", "eq_dx", "eq_curves_on",
-                     "eq_orbit_on"),
-    "lenses": ("lens_model_eq", "lens_model_cnn", "lens_finder", "lens_evaluate"),
-    "batch": ("batch_model", "batch_source"),
-    "superres": ("sr_source", "sr_seed", "sr_sub", "sr_model_eq", "sr_model_base", "sr_stretch", "sr_action"),
+# Pages this module does not draw keep their own literals; these mirror them ("mirrors ..."), and
+# tests/test_hostile_links.py compares each with the widget as drawn.
+PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
+    "reconstruct": {
+        "recon_model_eq": Model("Equivariant autoencoder"), "recon_model_cnn": Model("CNN autoencoder"),
+        "recon_stretch": Choice("Stretch", "ui.viewer:STRETCHES"), "recon_cut": Choice("Cut", "ui.viewer:CUTS"),
+        "recon_cmap": Choice("Colour map", "ui.viewer:COLORMAPS"),
+        "recon_contours": Number("Contours", 0, 12, 0),  # mirrors ui.viewer.controls
+    },
+    "feature_maps": {
+        "fm_model_eq": Model("Equivariant model"), "fm_model_cnn": Model("CNN for contrast"),
+        "fm_angle": Number("Rotate the input (degrees)", 0, 359, 0),  # the page's slider: its group's 360/N steps
+        "fm_flip": Flag("Flip the input first"),
+    },
+    "latent_map": {
+        "map_model": Model("Model"), "map_colour": Choice("Colour by", "ui.label_map:COLOURINGS"),
+        "map_method": Choice("Clustering", ("spectral", "kmeans", "hdbscan")),  # mirrors pages/latent_map.py
+        "map_k": Number("Clusters (0 = choose by silhouette)", 0, 12, 0),  # mirrors pages/latent_map.py
+        "map_search": Text("Find reference images by file name"),
+    },
+    "equivariance": {
+        "eq_model_eq": Model("Equivariant model"), "eq_model_cnn": Model("CNN for contrast"),
+        "eq_angle": Number("Rotation angle (degrees)", 0.0, 360.0, 90.0, 1.0), "eq_flip": Flag("Flip"),
+        "eq_dy": Number("Shift down (px)", -20, 20, 0), "eq_dx": Number("Shift right (px)", -20, 20, 0),
+        "eq_curves_on": Flag("Measure every angle (first time per model and image: a few seconds)", True),
+        "eq_orbit_on": Flag("Place the rotated copies on the latent map (first time: builds the map)"),
+    },
+    "lenses": {
+        "lens_model_eq": Model("Equivariant classifier"), "lens_model_cnn": Model("CNN classifier"),
+        "lens_finder": Model("Lens finder"),
+        "lens_evaluate": Flag("Evaluate the classifiers (first time: simulate and classify the reference set)", True),
+    },
+    "batch": {"batch_model": Model("Model"), "batch_source": Choice("Data", ("list", "zip"))},  # mirrors ui/batch.py
+    "superres": {  # sr_source, sr_seed and sr_sub mirror pages/superres.py
+        "sr_source": Choice("LR image", ("Simulated pair (DeepLense Model II sky)", "Current image", "Upload")),
+        "sr_seed": Number("Seed", 0, 10**6, 7), "sr_sub": Choice("Substructure", ("cdm", "no_sub", "vortex")),
+        "sr_model_eq": Model("Equivariant superres"), "sr_model_base": Model("CNN superres"),
+        "sr_stretch": Choice("Stretch", "ui.images:STRETCHES"), "sr_action": Choice("Group element g", "ui.superres:GROUP_ACTIONS"),
+    },
 }  # fmt: skip
+SETTINGS = {key: spec for page in PAGE_SETTINGS.values() for key, spec in page.items()}  # every linked widget
 KEPT_KEY = "kept_settings"
 
 
