@@ -70,7 +70,7 @@ def panel(image: dict | None) -> None:
     entries = finder_entries()
     if not entries:
         st.caption("No lens-finder checkpoint yet: train one with `python -m core train --config "
-                   "configs/lenses-finder-equivariant.toml` (see docs/research-log.md, "Lens finding across a domain shift").")
+                   "configs/lenses-finder-equivariant.toml` (see docs/research-log.md, 'Lens finding across a domain shift').")
         return
     names = [e["name"] for e in entries]
     order = np.argsort([-(hard_auroc(e) + 2 * unadapted(e)) for e in entries], kind="stable")  # unadapted, best on hard
