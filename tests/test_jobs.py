@@ -278,3 +278,19 @@ def test_hosted_superres_queues_the_upscaling_once(sr_index, hosted, monkeypatch
     at.run()  # the same LR image and models: cached, no queue
     assert not at.warning and not at.exception and len(calls) == 4
     hosted.leave(busy)
+
+
+def test_hosted_simulation_is_a_heavy_job_of_the_session(app, hosted, monkeypatch):  # noqa: F811
+    """The Simulate tab's simulation takes the queue: refused while the session's other job runs, then made."""
+    import ui.jobs as jobs
+
+    monkeypatch.setattr(jobs, "session_id", lambda: "visitor")
+    busy = hosted.enter("visitor", "batch evaluation")
+    at = open_page(app, "pages/data.py")
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "Your batch evaluation is still running; wait for it to finish before starting the simulation."]
+    hosted.leave(busy)
+    at.run()
+    assert not at.exception and not at.warning
+    assert hosted.snapshot() == []

@@ -15,6 +15,7 @@ from core.errors import InputError
 from core.io import LoadedImage
 from ui import image_list
 from ui.image_panel import current_identity, image_panel, refusal_here, use
+from ui.jobs import heavy_job
 from ui.state import check_choice, check_number
 
 
@@ -169,7 +170,8 @@ def add_simulation(kind: str, values: dict, make_current: bool = True) -> image_
     values, _ = checked_values(kind, values)
     params, extra = CONTROLS[kind](_Values(values))
     params_json, extra_json = json.dumps(params, sort_keys=True), json.dumps(extra, sort_keys=True)
-    loaded = _simulate(kind, params_json, extra_json)
+    with heavy_job("simulation", key=(kind, params_json, extra_json)):
+        loaded = _simulate(kind, params_json, extra_json)
     return image_list.add_image(
         loaded, sim_name(kind, params, extra), kind=kind, source="simulation",
         identity=f"sim:{kind}:{params_json}:{extra_json}", make_current=make_current,
@@ -184,7 +186,8 @@ def draw() -> None:
     params, extra = CONTROLS[kind](st)
     try:
         params_json, extra_json = json.dumps(params, sort_keys=True), json.dumps(extra, sort_keys=True)
-        loaded = _simulate(kind, params_json, extra_json)
+        with heavy_job("simulation", key=(kind, params_json, extra_json)):
+            loaded = _simulate(kind, params_json, extra_json)
     except (InputError, ValueError) as exc:
         st.error(str(exc))
         return
