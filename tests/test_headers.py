@@ -125,3 +125,113 @@ def test_a_simulated_lens_header_puts_east_and_north_where_the_pixels_have_them(
     row, col = np.unravel_index(np.argmax(loaded.data), loaded.data.shape)
     (east, north), = wcs.all_pix2world([[col, row]], 0)  # arcsec offsets from the lens centre (CRPIX)
     assert (east, north) == pytest.approx((ra, dec), abs=params.pixel_scale_arcsec)
+
+
+def _casa_cards(as_text=True) -> list[tuple]:
+    """A CASA-style 4-axis header (RA, Dec, FREQ, STOKES; full PC matrix, time, site, spectral notes), as
+    ImageMeta.header holds it for the 2-D plane the reader takes out of a (1, 1, 300, 200) cube."""
+    cards = [("SIMPLE", True, ""), ("BITPIX", -32, ""), ("NAXIS", 4, ""), ("NAXIS1", 200, ""), ("NAXIS2", 300, ""),
+             ("NAXIS3", 1, ""), ("NAXIS4", 1, ""), ("BMAJ", 2.8e-5, ""), ("BMIN", 2.6e-5, ""), ("BPA", -82.5, ""),
+             ("OBJECT", "ring", ""), ("BUNIT", "Jy/beam", ""), ("EQUINOX", 2000.0, ""), ("RADESYS", "FK5", ""),
+             ("LONPOLE", 180.0, ""), ("LATPOLE", -40.0, "")]
+    cards += [(f"PC{i}_{j}", 1.0 if i == j else 0.0, "") for j in range(1, 5) for i in range(1, 5)]
+    for n, (ctype, crval, cdelt, crpix, cunit) in enumerate(
+            [("RA---SIN", 240.0, -4.2e-6, 101.0, "deg"), ("DEC--SIN", -40.0, 4.2e-6, 151.0, "deg"),
+             ("FREQ", 2.3e11, 7.5e9, 1.0, "Hz"), ("STOKES", 1.0, 1.0, 1.0, "")], start=1):
+        cards += [(f"CTYPE{n}", ctype, ""), (f"CRVAL{n}", crval, ""), (f"CDELT{n}", cdelt, ""), (f"CRPIX{n}", crpix, ""),
+                  (f"CUNIT{n}", cunit, "")]
+    cards += [("PV2_1", 0.0, ""), ("PV2_2", 0.0, ""), ("RESTFRQ", 2.3e11, ""), ("SPECSYS", "LSRK", ""),
+              ("ALTRVAL", -0.0, ""), ("ALTRPIX", 1.0, ""), ("VELREF", 257, ""), ("TELESCOP", "ALMA", ""),
+              ("DATE-OBS", "2014-05-21T04:23:27.524148", ""), ("TIMESYS", "UTC", ""),
+              ("OBSGEO-X", 2225142.18, ""), ("OBSGEO-Y", -5440307.37, ""), ("OBSGEO-Z", -2481029.85, ""),
+              ("HISTORY", "CASA tclean", "")]
+    return [(k, ("T" if v is True else str(v)) if as_text else v, c) for k, v, c in cards]
+
+
+def _read_wcs(header: fits.Header) -> WCS:
+    """WCS(header), failing the test on any astropy warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return WCS(header)
+
+
+def _input_wcs(cards) -> WCS:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return WCS(_header(cards, 10)).celestial  # the input's own 4-axis WCS, as astropy reads it
+
+
+def _assert_same_sky(before: WCS, after: WCS, pairs):
+    """Each ((x0, y0), (x1, y1)): 0-based input pixel and written pixel are one sky position (pixel_to_world(x, y))."""
+    for (x0, y0), (x1, y1) in pairs:
+        assert before.pixel_to_world(x0, y0).separation(after.pixel_to_world(x1, y1)).arcsec < 1e-6, ((x0, y0), (x1, y1))
+
+
+@pytest.mark.parametrize("box", [None, (40, 140, 60, 160), (-20, 80, 150, 250)])
+def test_a_casa_4_axis_header_is_written_with_a_2d_celestial_wcs_that_maps_the_cutout(box):
+    cards = _casa_cards()
+    header = _header(regridded_header(cards, (300, 200), GRID, box))
+    after = _read_wcs(header)  # no "more axes (4) than the image (2)", datfix or obsfix warning
+    assert after.naxis == 2 and header["WCSAXES"] == 2 and list(after.wcs.ctype) == ["RA---SIN", "DEC--SIN"]
+    assert not [k for k in header if k[-1] in "34" and k.startswith(("CTYPE", "CRVAL", "CDELT", "CRPIX", "CUNIT", "PC"))]
+    assert not {"ALTRVAL", "ALTRPIX", "VELREF"} & set(header) and header["RESTFRQ"] == 2.3e11  # spectral notes go, rest frequency stays
+    assert header["BMAJ"] == 2.8e-5 and header["TELESCOP"] == "ALMA" and header["DATE-OBS"].startswith("2014-05-21")
+    assert "EquiScope: WCS axes dropped: 3 FREQ, 4 STOKES" in list(header["HISTORY"])
+    row0, row1, col0, col1 = box or (50, 250, 0, 200)  # the central square of 300 x 200
+    r = (row1 - row0) / GRID
+    corners = [(-0.5, -0.5), (GRID - 0.5, GRID - 0.5), ((GRID - 1) / 2, (GRID - 1) / 2), (10.0, 100.0)]
+    _assert_same_sky(_input_wcs(cards), after, [((col0 - 0.5 + (x + 0.5) * r, row0 - 0.5 + (y + 0.5) * r), (x, y))
+                                                for x, y in corners])
+
+
+def test_an_upscaled_casa_plane_gets_a_2d_wcs_at_half_the_pixel_size():
+    from core.io.headers import upscaled_cards
+
+    cards = _casa_cards(as_text=False)
+    header = _header(upscaled_cards(cards), 400)
+    after = _read_wcs(header)
+    assert after.naxis == 2 and header["CDELT2"] == pytest.approx(2.1e-6)
+    _assert_same_sky(_input_wcs(cards), after, [((x, y), (2 * x + 0.5, 2 * y + 0.5)) for x, y in [(0, 0), (100, 150), (199, 7)]])
+
+
+def test_a_plane_between_degenerate_axes_keeps_the_wcs_of_its_own_two_axes():
+    """A (Dec, RA, 1) array: FITS axis 1 is a one-channel FREQ axis, the image is FITS axes 2 and 3."""
+    from core.io.headers import plane_cards
+
+    cards = [("NAXIS", 3, ""), ("NAXIS1", 1, ""), ("NAXIS2", 200, ""), ("NAXIS3", 300, ""),
+             ("CTYPE1", "FREQ", ""), ("CRVAL1", 1e11, ""), ("CDELT1", 1e9, ""), ("CRPIX1", 1.0, ""),
+             ("CTYPE2", "RA---TAN", ""), ("CRVAL2", 83.8, ""), ("CDELT2", -1e-5, ""), ("CRPIX2", 100.0, ""),
+             ("CTYPE3", "DEC--TAN", ""), ("CRVAL3", -5.4, ""), ("CDELT3", 1e-5, ""), ("CRPIX3", 150.0, "")]
+    after = _read_wcs(_header(plane_cards(cards), 10))
+    before = WCS(fits.Header([fits.Card(k, v, c) for k, v, c in cards]))
+    assert list(after.wcs.ctype) == ["RA---TAN", "DEC--TAN"]
+    for x, y in [(0, 0), (120.5, 33.0)]:
+        np.testing.assert_allclose(after.all_pix2world([[x, y]], 0)[0], before.all_pix2world([[0, x, y]], 0)[0][1:])
+
+
+def test_a_2d_header_is_not_rewritten():
+    from core.io.headers import plane_cards
+
+    for cards in (_sky_cards("cd", True), _sky_cards("pc", False)):
+        assert plane_cards(cards) == cards
+
+
+def test_the_real_casa_image_gets_a_celestial_2d_wcs(realdata):
+    """ring20_robust0.5_clean.image.fits: (1, 1, 512, 512), RA / Dec / FREQ / STOKES, DATE-OBS and OBSGEO-X/Y/Z."""
+    from core.io.headers import upscaled_cards
+
+    path = realdata("disks/ring20_robust0.5_clean.image.fits")
+    loaded = read_image(path)
+    with fits.open(path) as hdul:
+        before = _input_wcs([(c.keyword, c.value, c.comment) for c in hdul[0].header.cards])
+    box = (200, 330, 190, 320)
+    after = _read_wcs(_header(regridded_header(loaded.meta.header, loaded.data.shape, GRID, box)))
+    r = 130 / GRID
+    _assert_same_sky(before, after, [((190 - 0.5 + (x + 0.5) * r, 200 - 0.5 + (y + 0.5) * r), (x, y))
+                                     for x, y in [(0, 0), (64, 64), (128, 3)]])
+    up = _read_wcs(_header(upscaled_cards(loaded.meta.header), 1024))
+    _assert_same_sky(before, up, [((x, y), (2 * x + 0.5, 2 * y + 0.5)) for x, y in [(0, 0), (256, 256), (511, 17)]])

@@ -105,3 +105,54 @@ def test_an_image_unlike_any_disk_gets_a_fit_warning(tmp_path, capsys):
     entry = json.loads((tmp_path / "o" / "reconstruct.json").read_text())["images"][0]
     assert entry["metrics"]["ms_ssim"] < 0.8 and "unlike the simulated disks" in entry["fit_note"]
     assert "warning: The reconstruction matches the cutout poorly" in capsys.readouterr().out
+
+
+def _casa_header():
+    """sky_header() as CASA writes it: RA, Dec, FREQ, STOKES with a PC matrix, time and site."""
+    cards = [c for c in sky_header() if not c[0].startswith(("CTYPE", "CRVAL", "CRPIX", "CDELT", "CUNIT"))]
+    cards += [(f"PC{i}_{j}", float(i == j), "") for j in range(1, 5) for i in range(1, 5)]
+    for n, (ctype, crval, cdelt, crpix, cunit) in enumerate(
+            [("RA---SIN", 240.0, -5e-6, 101.0, "deg"), ("DEC--SIN", -30.0, 5e-6, 101.0, "deg"),
+             ("FREQ", 2.3e11, 7.5e9, 1.0, "Hz"), ("STOKES", 1.0, 1.0, 1.0, "")], start=1):
+        cards += [(f"CTYPE{n}", ctype, ""), (f"CRVAL{n}", crval, ""), (f"CDELT{n}", cdelt, ""), (f"CRPIX{n}", crpix, ""),
+                  (f"CUNIT{n}", cunit, "")]
+    return cards + [("SPECSYS", "LSRK", ""), ("DATE-OBS", "2014-05-21T04:23:27.5", ""),
+                    ("OBSGEO-X", 2225142.18, ""), ("OBSGEO-Y", -5440307.37, ""), ("OBSGEO-Z", -2481029.85, "")]
+
+
+def _cutout_maps_like_its_input(out, entry, input_path):
+    """Both written files: a 2-D WCS astropy reads without a warning, whose pixel_to_world(x, y) puts each grid
+    pixel where the input's own (celestial) WCS puts the matching input pixel."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = WCS(fits.getheader(input_path)).celestial
+    r0, r1, c0, c1 = entry["box"]
+    r = (r1 - r0) / 129
+    for what in ("cutout", "reconstruction"):
+        header = fits.getheader(out / entry["files"][what])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            after = WCS(header)
+        assert after.naxis == 2 and "CTYPE3" not in header and "PC3_3" not in header
+        for x, y in [(0, 0), (64, 64), (128, 5)]:
+            sky = after.pixel_to_world(x, y)
+            assert sky.separation(before.pixel_to_world(c0 - 0.5 + (x + 0.5) * r, r0 - 0.5 + (y + 0.5) * r)).arcsec < 1e-6
+
+
+def test_a_casa_cube_gives_files_with_a_2d_celestial_wcs(tmp_path):
+    write_fits(tmp_path / "ring.fits", field_with_disk()[None, None], _casa_header())  # (1, 1, 200, 200)
+    out = tmp_path / "out"
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path / "ring.fits"), "--out", str(out)]) == 0
+    entry = json.loads((out / "reconstruct.json").read_text())["images"][0]
+    _cutout_maps_like_its_input(out, entry, tmp_path / "ring.fits")
+
+
+def test_the_real_casa_ring_is_written_with_a_2d_celestial_wcs(realdata, tmp_path):
+    path = realdata("disks/ring20_robust0.5_clean.image.fits")  # (1, 1, 512, 512): RA, Dec, FREQ, STOKES
+    out = tmp_path / "out"
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(path), "--out", str(out)]) == 0
+    entry = json.loads((out / "reconstruct.json").read_text())["images"][0]
+    assert entry["source"] == "detected"
+    _cutout_maps_like_its_input(out, entry, path)

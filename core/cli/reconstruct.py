@@ -7,8 +7,9 @@ Written to DIR, per input `<stem>`:
 - `<stem>_cutout.fits`: what the model saw (grid S x S, values in [0, 1]);
 - `<stem>_<checkpoint>_reconstruction.fits`: the reconstruction on the same grid;
 both with the input's header made true for the cutout (`core.io.headers.regridded_header` with
-the box: CRPIX / CDELT / pixel scale follow the box and the resampling, BUNIT "normalised",
-HISTORY cards with the box and every note). Masked pixels (NaN in the input, or outside it) are
+the box: a 2-D WCS of the image plane, so a CASA cube's FREQ / STOKES axes go; CRPIX / CDELT /
+pixel scale follow the box and the resampling, BUNIT "normalised", HISTORY cards with the box
+and every note). Masked pixels (NaN in the input, or outside it) are
 NaN in both files. `DIR/reconstruct.json` lists, per input, the box, the metrics over the valid
 pixels, the notes (including a unit check: a velocity map gets a warning) and the latent.
 """

@@ -2,7 +2,8 @@
 
 Upscales every input x2 (core.analysis.superres.upscale: values on the input's own scale) and writes
 it under DIR with the input's relative name; FITS keeps the input's header made true for the finer
-grid (core.io.headers.upscaled_cards: pixel scale halved, reference pixel moved).
+grid (core.io.headers.upscaled_cards: a 2-D WCS of the image plane, pixel scale halved, reference
+pixel moved).
 """
 
 from __future__ import annotations
