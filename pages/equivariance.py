@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from ui import figures, inference, models, reference, state, viewer, widgets
+from ui import disk_input, figures, inference, model_card, models, reference, state, viewer, widgets
 
 st.title("Equivariance lab")
 st.caption("g acts on the image on the model grid: flip, then rotate about the grid centre, then shift. "
@@ -28,13 +28,24 @@ flip = t2.toggle(linked["eq_flip"].label, key="eq_flip")
 dy = t3.number_input(linked["eq_dy"].label, **linked["eq_dy"].bounds(), key="eq_dy")
 dx = t4.number_input(linked["eq_dx"].label, **linked["eq_dx"].bounds(), key="eq_dx")
 
-entries = []  # the models that load and answer; one that does not said so in its place
+if any(disk_input.sees_cutout(e) for e in (eq_entry, cnn_entry) if e is not None):
+    widgets.cutout_box(key="eq_box")  # the one box of the Data and Reconstruct pages
+
+entries, seen = [], {}  # the models that load and answer, and the image each saw; one that fails said so in its place
 for entry in models.working(eq_entry, cnn_entry):
-    pair = models.serve(entry, inference.equivariance_pair, image["data"], float(angle), flip, (int(dy), int(dx)))
+    given = models.attempt(entry, disk_input.model_image, entry, image)  # a disk model: the Reconstruct page's cutout
+    pair = None if given is None else models.serve(entry, inference.equivariance_pair, given.data, float(angle), flip,
+                                                   (int(dy), int(dx)))
     if pair is None:
         continue
     entries.append(entry)
+    seen[entry["name"]] = given.data
     st.subheader(f"{entry['name']}: relative error {pair['relative_error']:.2e}")
+    if given.caption:
+        st.caption(given.caption)
+    price = models.serve(entry, model_card.cost)
+    if price is not None:
+        st.caption(model_card.cost_line(price))
     if kind == "classifier":
         left, right = st.columns([3, 2])
         left.plotly_chart(viewer.linked_figure([(pair["x"], "x: the input"), (pair["gx"], "g·x: the transformed input")],
@@ -50,13 +61,26 @@ for entry in models.working(eq_entry, cnn_entry):
             viewer.View(cut="manual", manual=(0.0, 1.0)), residual=(pair["difference"], "f(g·x) − g·f(x)"),
             bunit="normalised flux", height=380), key=f"eq_pair_{entry['name']}")
 
+measured = model_card.curves_by_metric(entries)  # recorded on each model's held-out set (bench.rotation); else nothing
+if measured:
+    st.subheader("The promise measured: score against rotation angle on held-out images")
+    cols = st.columns(len(measured))
+    for col, (metric, curves) in zip(cols, measured.items(), strict=True):
+        name = model_card.metric_name(metric)
+        col.plotly_chart(figures.xy_curves_figure(curves, x_title="rotation angle (degrees)", y_title=name,
+                                                  title=f"{name} of every held-out image turned by the angle"),
+                         key=f"eq_promise_{metric}")
+    missing = [e["name"] for e in entries if model_card.rotation_curve(e) is None]
+    st.caption("Each model's own held-out set, every image turned by the angle (recorded in the checkpoint index by "
+               "`python -m bench.rotation`)" + (f"; {', '.join(missing)} has no such record yet." if missing else "."))
+
 st.subheader("Against rotation angle")
 angles = tuple(float(a) for a in np.arange(15.0, 360.0, 15.0))  # the identity (0°) is exact by definition
 if st.toggle(linked["eq_curves_on"].label, value=linked["eq_curves_on"].default, key="eq_curves_on"):
     row = 1 if flip else 0  # both flips are measured together; the toggle only picks one
     curves = {}
     for entry in entries:
-        errors = models.serve(entry, inference.equivariance_curves, image["data"], angles)
+        errors = models.serve(entry, inference.equivariance_curves, seen[entry["name"]], angles)
         if errors is None:
             continue
         main = "logits" if kind == "classifier" else "reconstruction"
@@ -69,7 +93,7 @@ if st.toggle(linked["eq_curves_on"].label, value=linked["eq_curves_on"].default,
     st.caption("Measured inside 80 % of the inscribed disc; errors below 1e-10 are drawn at 1e-10.")
     scores = None
     if kind == "classifier" and eq_entry in entries:
-        scores = models.serve(eq_entry, inference.class_scores, image["data"], angles)
+        scores = models.serve(eq_entry, inference.class_scores, seen[eq_entry["name"]], angles)
     if scores is not None:
         classes = eq_entry.get("classes") or [str(k) for k in range(scores["probs"].shape[-1])]
         a, b = st.columns(2)
@@ -87,7 +111,8 @@ if st.toggle(linked["eq_orbit_on"].label, key="eq_orbit_on") and entries:
         with col:
             ref = models.attempt(entry, widgets.build_with_progress, st.empty(), reference.reference_map, entry["name"],
                                  entry.get("sha256"), generator)
-            orbit = None if ref is None else models.serve(entry, inference.orbit, generator, image["data"], 30.0, True)
+            orbit = None if ref is None else models.serve(entry, inference.orbit, generator, seen[entry["name"]], 30.0,
+                                                          True)
             if orbit is None:
                 continue
             fig = figures.latent_scatter(ref.lmap.coords, ref.latents.labels or ["reference"] * len(ref.lmap.coords),

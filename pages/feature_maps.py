@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import figures, inference, models, resources, state, widgets
+from ui import disk_input, figures, inference, models, resources, state, widgets
 
 st.title("Feature maps")
 st.caption("A regular field of a C_N / D_N layer holds one map per group element (columns: rotations; "
@@ -26,12 +26,19 @@ if st.session_state.get("fm_angle", 0) not in range(0, 360, step):  # kept or li
 bounds = state.Number(state.SETTINGS["fm_angle"].label, 0, 360 - step, 0, step)  # a link's 0..359, on this group's steps
 angle = st.slider(bounds.label, **bounds.bounds(), key="fm_angle", help=f"One step = {step}°, one rotation of {group}.")
 flip = st.toggle(state.SETTINGS["fm_flip"].label, key="fm_flip", disabled=not group.startswith("D"))
+if any(disk_input.sees_cutout(e) for e in (eq_entry, cnn_entry) if e is not None):
+    widgets.cutout_box(key="fm_box")  # the one box of the Data and Reconstruct pages
 
 for entry in models.working(eq_entry, cnn_entry):  # a model that does not load said so under its picker
     is_eq = entry is eq_entry
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
-    layers = models.serve(entry, inference.feature_maps, image["data"], float(angle), flip)
+    seen = models.attempt(entry, disk_input.model_image, entry, image)  # a disk model: the Reconstruct page's cutout
+    if seen is None:
+        continue
+    if seen.caption:
+        st.caption(seen.caption)
+    layers = models.serve(entry, inference.feature_maps, seen.data, float(angle), flip)
     if not layers:
         continue
     if is_eq:

@@ -625,3 +625,149 @@ def test_every_autoencoder_picker_lists_the_ensemble(app, tmp_path):
         boxes = [b for b in at.selectbox if "disks-ae-equivariant" in b.options]
         assert boxes, page
         assert all(ENSEMBLE in b.options for b in boxes), page
+
+
+# ------------------------------------------------------------------------- one cutout feeds every disk page
+
+
+def ring_in_wide_frame(size: int = 512) -> np.ndarray:
+    """A ring about 60 px across in a 512-px frame of faint noise (as the CASA ring fills its frame)."""
+    rng = np.random.default_rng(25)
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    r = np.hypot(xx - 300.0, yy - 190.0)
+    ring = np.exp(-0.5 * ((r - 22.0) / 4.0) ** 2) + 0.6 * np.exp(-0.5 * (r / 5.0) ** 2)
+    return (ring + 0.01 * rng.normal(size=(size, size))).astype(np.float32)
+
+
+@pytest.fixture
+def spies(monkeypatch) -> dict:
+    """{function: {checkpoint: what it got}}: the image ui.inference's feature_maps and equivariance_pair were
+    given, and the cutout ("original") reconstruct returned."""
+    import ui.inference as inference
+
+    seen: dict = {"feature_maps": {}, "equivariance_pair": {}, "reconstruct": {}}
+
+    def given(real, tag):
+        def spy(name, sha256, image, *args, **kwargs):
+            seen[tag][name] = np.array(image)
+            return real(name, sha256, image, *args, **kwargs)
+        return spy
+
+    def returned(name, sha256, *args, **kwargs):
+        result = real_reconstruct(name, sha256, *args, **kwargs)
+        seen["reconstruct"][name] = np.array(result["original"])
+        return result
+
+    real_reconstruct = inference.reconstruct
+    monkeypatch.setattr(inference, "feature_maps", given(inference.feature_maps, "feature_maps"))
+    monkeypatch.setattr(inference, "equivariance_pair", given(inference.equivariance_pair, "equivariance_pair"))
+    monkeypatch.setattr(inference, "reconstruct", returned)
+    return seen
+
+
+def test_feature_maps_and_the_equivariance_lab_see_the_reconstruct_pages_cutout(app, spies):
+    """Regression (issue 25, item 1): a ring filling 60 px of a 512-px frame reached Feature maps and the
+    Equivariance lab as the whole frame (a dot on the grid); Reconstruct saw its cutout."""
+    frame = ring_in_wide_frame()
+    at = open_page(with_image(app, frame), "pages/reconstruct.py")
+    cut = spies["reconstruct"]["disks-ae-equivariant"]
+    assert cut.shape == (33, 33)
+    recon_caption = next(c.value for c in at.caption if c.value.startswith("Cutout: "))
+    assert "Source found at" in recon_caption
+    for page, tag in (("pages/feature_maps.py", "feature_maps"), ("pages/equivariance.py", "equivariance_pair")):
+        at = open_page(at, page)
+        for name in ("disks-ae-equivariant", "disks-ae-cnn"):
+            np.testing.assert_array_equal(spies[tag][name], spies["reconstruct"][name])  # the very same input
+        captions = [c.value for c in at.caption if c.value.startswith("Cutout: ")]
+        assert len(captions) == 2 and all(recon_caption.startswith(c) for c in captions), page  # said the same way
+
+    at.number_input(key="eq_box_side").set_value(61.0).run()  # a box set here holds on every disk page
+    assert not at.exception
+    assert all("Your box: 61 px" in c.value for c in at.caption if c.value.startswith("Cutout: "))
+    in_lab = spies["equivariance_pair"]["disks-ae-equivariant"]
+    at = open_page(at, "pages/reconstruct.py")
+    np.testing.assert_array_equal(spies["reconstruct"]["disks-ae-equivariant"], in_lab)
+    assert not np.array_equal(in_lab, cut)
+
+    at = open_page(at, "pages/feature_maps.py")  # a lens model sees the whole image, put on its grid by ui.inference
+    at.selectbox(key="fm_model_eq").set_value("lenses-classifier-equivariant").run()
+    assert not at.exception
+    assert spies["feature_maps"]["lenses-classifier-equivariant"].shape == frame.shape
+    assert not any(c.value.startswith("Cutout: ") for c in at.caption)
+
+
+def _with_curves(monkeypatch, curves: dict) -> None:
+    """The index entries as listed, with `curves` ({checkpoint: rotation_curve}) in their metrics."""
+    import core.checkpoints as ck
+
+    real = ck.list_checkpoints
+
+    def listed(*args, **kwargs):
+        entries = real(*args, **kwargs)
+        for e in entries:
+            if e["name"] in curves:
+                e["metrics"] = {**(e.get("metrics") or {}), "rotation_curve": curves[e["name"]]}
+        return entries
+
+    monkeypatch.setattr(ck, "list_checkpoints", listed)
+
+
+def _promise_specs(at) -> list[dict]:
+    return [s for s in plotly_specs(at) if "held-out image turned" in (s["layout"].get("title") or {}).get("text", "")]
+
+
+def test_equivariance_lab_shows_each_models_cost_per_image(app):
+    from core.models.registry import build_model
+
+    at = open_page(with_image(app, disk_image()), "pages/equivariance.py")
+    costs = [c.value for c in at.caption if c.value.startswith("Cost per image: ")]
+    assert len(costs) == 2  # the equivariant model and the CNN, each under its own error
+    for name, line in zip(("disks-ae-equivariant", "disks-ae-cnn"), costs, strict=True):
+        model_name, config, _ = TINY[name]
+        n = sum(p.numel() for p in build_model(model_name, config).parameters())
+        assert line.startswith(f"Cost per image: {n:,} learned parameters · ")
+        mflop = float(line.split(" · ")[1].split()[0])
+        assert mflop > 0 and " ms on this server" in line
+    assert not _promise_specs(at)  # no curve recorded in the index: no plot, no empty axes
+    assert not any("score against rotation angle" in h.value for h in at.subheader)
+
+
+def test_equivariance_lab_plots_the_recorded_score_against_angle(app, monkeypatch):
+    angles = [0.0, 15.0, 30.0, 45.0]
+    _with_curves(monkeypatch, {
+        "disks-ae-equivariant": {"angles_deg": angles, "score": [0.99, 0.985, 0.98, 0.97], "metric": "ms_ssim"},
+        "disks-ae-cnn": {"angles_deg": angles, "score": [0.98, 0.9, 0.85, 0.8], "metric": "ms_ssim"},
+    })
+    at = open_page(with_image(app, disk_image()), "pages/equivariance.py")
+    (spec,) = _promise_specs(at)
+    lines = {t["name"]: (array_of(t["x"]), array_of(t["y"])) for t in spec["data"]}
+    assert set(lines) == {"disks-ae-equivariant", "disks-ae-cnn"}
+    np.testing.assert_allclose(lines["disks-ae-cnn"][0], angles)
+    np.testing.assert_allclose(lines["disks-ae-cnn"][1], [0.98, 0.9, 0.85, 0.8])
+    assert spec["layout"]["yaxis"]["title"]["text"] == "MS-SSIM"
+
+
+def test_equivariance_lab_plots_only_the_curves_recorded(app, monkeypatch):
+    _with_curves(monkeypatch, {"disks-ae-equivariant": {"angles_deg": [0, 45, 90], "score": [0.9, 0.8, 0.9],
+                                                        "metric": "ms_ssim"},
+                               "disks-ae-cnn": {"angles_deg": [0, 45], "score": [0.9]}})  # malformed: not drawn
+    at = open_page(with_image(app, disk_image()), "pages/equivariance.py")
+    (spec,) = _promise_specs(at)
+    assert [t["name"] for t in spec["data"]] == ["disks-ae-equivariant"]
+    assert any("disks-ae-cnn has no such record yet" in c.value for c in at.caption)
+
+
+def test_rotation_curve_is_read_only_when_well_formed():
+    from ui.model_card import rotation_curve
+
+    def entry(curve):
+        return {"name": "m", "metrics": {"rotation_curve": curve}}
+
+    got = rotation_curve(entry({"angles_deg": [30, 0, 15], "score": [0.7, 0.9, 0.8], "metric": "macro_auc"}))
+    np.testing.assert_allclose(got["angles_deg"], [0, 15, 30])
+    np.testing.assert_allclose(got["score"], [0.9, 0.8, 0.7])
+    assert got["metric"] == "macro_auc"
+    for bad in (None, [], {"angles_deg": [0, 1], "score": [1]}, {"angles_deg": [0, 1], "score": ["a", 1]},
+                {"angles_deg": [0, 1], "score": [float("nan"), 1]}, {"angles_deg": [0], "score": [1]}):
+        assert rotation_curve(entry(bad)) is None
+    assert rotation_curve({"name": "m"}) is None

@@ -154,6 +154,17 @@ def curves_figure(x: np.ndarray, series: dict[str, np.ndarray], *, x_title: str,
     return fig
 
 
+def xy_curves_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], *, x_title: str, y_title: str,
+                     title: str = "", height: int = 340) -> go.Figure:
+    """Lines each with its own x values; `series` maps a legend name to (x, y)."""
+    fig = go.Figure()
+    for k, (name, (x, y)) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line={"color": PALETTE[k % len(PALETTE)]}))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=height,
+                      margin={"l": 10, "r": 10, "t": 40 if title else 20, "b": 10})
+    return fig
+
+
 def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = "") -> go.Figure:
     """ROC curves: `curves` maps a name to (false positive rate, true positive rate, AUC)."""
     fig = go.Figure()

@@ -1,0 +1,67 @@
+"""The image a model sees: one function for every page that serves a model on the current image.
+
+A disk model sees the disk cut out of the image (core.data.cutout: the source found automatically, or the
+user's box set on the Data or Reconstruct page, `ui.widgets.shared_cutout_box`), resampled to its grid and
+scaled to [0, 1], with NaN / Inf pixels the reader filled (`ImageMeta.fill_value`) masked, exactly as
+`core.analysis.reconstruct.reconstruct_cutout` cuts it for the Reconstruct page. Any other model (lenses)
+sees the whole image; `ui.inference` puts it on the model grid (`core.data.preprocess.prepare`, which
+leaves a cutout unchanged: it is already square, on the grid and spans [0, 1]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+
+@dataclass
+class ModelImage:
+    """What one model is given: `data` to hand to ui.inference, and how it was made."""
+
+    data: np.ndarray  # (S, S) cutout in [0, 1] for a disk model, else the image itself
+    notes: list[str] | None  # the cutout's notes (core.data.cutout.Cutout.notes); None: the whole image
+    box: tuple[int, int, int, int] | None = None  # (row0, row1, col0, col1) in image pixels
+
+    @property
+    def caption(self) -> str | None:
+        """The line the Reconstruct page writes under each model: which cutout the model saw."""
+        return None if self.notes is None else "Cutout: " + " ".join(self.notes)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def disk_cutout(data: np.ndarray, size: int, pixel_scale_arcsec: float | None, fill_value: float | None,
+                box: tuple | None) -> dict:
+    """core.data.cutout.cutout of `data` on the (size, size) grid, called as reconstruct_cutout calls it:
+    {image, valid, box, source, notes}. `box`: the pages' tuple (CutoutBox.from_tuple) or None (automatic)."""
+    from core.analysis.reconstruct import valid_pixels
+    from core.data.cutout import CutoutBox, cutout
+
+    cut = cutout(data, size, box=CutoutBox.from_tuple(box), pixel_scale_arcsec=pixel_scale_arcsec,
+                 mask=valid_pixels(data, fill_value))
+    return {"image": cut.image, "valid": cut.valid, "box": cut.box, "source": cut.source, "notes": cut.notes}
+
+
+def sees_cutout(entry: dict) -> bool:
+    """Whether checkpoint `entry` is a disk model (trained on disks), which sees the cutout."""
+    from core.analysis.model_choice import data_of
+
+    return data_of(entry) == "disks"
+
+
+def model_image(entry: dict, image: dict) -> ModelImage:
+    """The current image (`{"data", "meta", ...}`) as checkpoint `entry` sees it (see the module's docstring).
+
+    Raises what the cutout raises (InputError: a box in arcsec without a pixel scale, an empty box) and
+    what loading the model raises; pages call it through `ui.models.attempt`."""
+    if not sees_cutout(entry):
+        return ModelImage(image["data"], None)
+    from ui.resources import loaded_model
+    from ui.widgets import shared_cutout_box
+
+    size = loaded_model(entry["name"], entry.get("sha256")).image_size
+    meta = image.get("meta")
+    cut = disk_cutout(image["data"], size, getattr(meta, "pixel_scale_arcsec", None),
+                      getattr(meta, "fill_value", None), shared_cutout_box())
+    return ModelImage(cut["image"], list(cut["notes"]), tuple(cut["box"]))
