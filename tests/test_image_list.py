@@ -1,7 +1,9 @@
 """The session's image list (ui/image_list.py) in AppTest: uploads, zips, the sidebar, the cap, page switches.
 
 Guards against: several uploads all marked current, leaving the Data page forgetting the uploads,
-a cap that counts every upload ever, same-named files from different folders, a long FITS header.
+a cap that counts every upload ever, same-named files from different folders, a long FITS header,
+a list of 120 px per image with no filter or sort, an upload message that gave the upload's count as
+the list's.
 """
 
 from __future__ import annotations
@@ -69,8 +71,29 @@ def current_name(at: AppTest) -> str | None:
     return at.session_state["current_image"]["name"] if "current_image" in at.session_state else None
 
 
-def list_buttons(at: AppTest) -> list:
-    return [b for b in at.sidebar.button if b.key.startswith("imglist-use-")]
+def list_table(at: AppTest):
+    """The sidebar's image table (a DataFrame: "" current mark, image, name, label[, prediction, ✓], kind)."""
+    (table,) = [d for d in at.sidebar.dataframe if (d.key or "").startswith("imglist-table-")]
+    return table
+
+
+def shown_names(at: AppTest) -> list[str]:
+    return list(list_table(at).value["name"])
+
+
+def open_row(at: AppTest, name: str) -> AppTest:
+    """One click on the name of the row showing `name` (the browser sends the table's cell selection, then the
+    app reruns)."""
+    table = list_table(at)
+    row = shown_names(at).index(name)
+    at.session_state[table.key] = {"selection": {"rows": [], "columns": [], "cells": [[row, "name"]]}}
+    return at.run()
+
+
+def marked(at: AppTest) -> list[str]:
+    """The names of the rows marked current (●)."""
+    frame = list_table(at).value
+    return list(frame["name"][frame[""] == "●"])
 
 
 def current_buttons(at: AppTest) -> list:
@@ -91,17 +114,19 @@ def test_three_uploads_at_once_make_one_current_image(app):
     assert [e.name for e in entries(app)] == ["a.fits", "b.fits", "c.fits"]
     assert current_name(app) == "a.fits"
     assert len(current_buttons(app)) == 1
-    primary = [b for b in list_buttons(app) if b.proto.type == "primary"]
-    assert [b.label for b in primary] == ["a\\.fits"]
+    assert shown_names(app) == ["a.fits", "b.fits", "c.fits"] and marked(app) == ["a.fits"]
     assert len(app.file_uploader[0].value or []) == 0  # the uploader is emptied: the list holds the files
 
 
-def test_one_click_in_the_sidebar_makes_an_image_current_and_remove_frees_it(app):
+def test_one_click_in_the_list_makes_an_image_current_and_remove_frees_it(app):
     upload_files(app, A, B)
-    second = next(b for b in list_buttons(app) if b.label == "b\\.fits")
-    second.click().run()
+    open_row(app, "b.fits")
     assert current_name(app) == "b.fits" and "**b\\.fits**" in "\n".join(m.value for m in app.markdown)
-    app.sidebar.button(key=second.key.replace("-use-", "-remove-")).click().run()
+    assert marked(app) == ["b.fits"]
+    open_row(app, "a.fits")  # every click opens its row (the table's selection is cleared after each)
+    open_row(app, "b.fits")
+    assert current_name(app) == "b.fits"
+    app.sidebar.button(key="imglist-remove").click().run()
     assert [e.name for e in entries(app)] == ["a.fits"] and current_name(app) == "a.fits"
 
 
@@ -110,8 +135,8 @@ def test_the_list_survives_leaving_the_data_page(app):
     upload_files(app, A, B)
     app.switch_page("pages/train.py").run()
     assert not app.exception
-    assert [b.label for b in list_buttons(app)] == ["a\\.fits", "b\\.fits"]  # the sidebar on another page
-    next(b for b in list_buttons(app) if b.label == "b\\.fits").click().run()
+    assert shown_names(app) == ["a.fits", "b.fits"]  # the sidebar on another page
+    open_row(app, "b.fits")
     assert current_name(app) == "b.fits"
     app.switch_page("pages/data.py").run()
     assert not app.exception
@@ -128,7 +153,7 @@ def test_the_cap_counts_what_is_in_the_list(small_cap):
         "(✕ in the sidebar) to make room, then upload again."
     ]
     assert [e.name for e in entries(at)] == ["a.fits", "b.fits"] and current_name(at) == "a.fits"
-    at.sidebar.button(key=f"imglist-remove-{entries(at)[0].id}").click().run()
+    at.sidebar.button(key="imglist-remove").click().run()  # a, the current image
     upload_files(at, C)
     assert not at.error, [e.value for e in at.error]
     assert [e.name for e in entries(at)] == ["b.fits", "c.fits"] and current_name(at) == "c.fits"
@@ -159,10 +184,11 @@ def test_same_names_from_different_zip_folders_are_told_apart_and_labelled(app):
         ("deeplense.zip/lenses/sphere/000.npy", "cdm", "lens"),
         ("deeplense.zip/lenses/vort/000.npy", "vortex", "lens"),
     ]
-    assert [b.label for b in list_buttons(app)] == ["000\\.npy"] * 3  # the file name, then where it lies:
-    captions = [c.value.replace("\\", "") for c in app.sidebar.caption if not c.value.startswith("Share this view")]
-    assert [c.split(" · ")[0] for c in captions] == ["✓ current", "in deeplense.zip/lenses/sphere", "in deeplense.zip/lenses/vort"]
-    assert captions[0].startswith("✓ current · in deeplense.zip/lenses/no · lens · class no_sub")
+    frame = list_table(app).value  # the file with its class folder, kind and label; the first one current
+    assert list(frame["name"]) == ["no/000.npy", "sphere/000.npy", "vort/000.npy"]
+    assert list(frame["label"]) == ["no_sub", "cdm", "vortex"] and set(frame["kind"]) == {"lens"}
+    assert list(frame[""]) == ["●", "", ""]
+    assert all(url.startswith("data:image/png;base64,") for url in frame["image"])
 
 
 def test_files_of_a_folder_upload_keep_their_folder_and_label(app):
@@ -270,3 +296,81 @@ def test_a_burst_of_uploads_leaves_no_upload_bytes_beyond_the_list(monkeypatch):
     assert raw > 0 and sum(e.nbytes for e in kept) <= budget < sent
     held = upload_bytes_held(at.session_state._state)
     assert raw <= held <= raw + 4096, (held, raw)  # the files the list counts, nothing more
+
+
+# ------------------------------------------------------------------ a compact, filterable list (issue 25, item 6)
+
+
+def lens_zip_upload(n_per_class: int = 2) -> tuple[str, bytes, str]:
+    """A zip of DeepLense class folders; class k's images have mean k (a fake classifier reads it back)."""
+    members = {f"set/{folder}/{i}.npy": npy_bytes(k + 0.1 * RNG.normal(size=(12, 12)))
+               for k, folder in enumerate(("no", "sphere", "vort")) for i in range(n_per_class)}
+    return upload("set.zip", zip_of(members))
+
+
+def test_after_an_upload_the_page_counts_the_whole_list(app):
+    """Regression: with one image in the list, uploading four said "4 images in the list" while it held 5."""
+    app.button(key="sim-disk-use").click().run()
+    assert len(entries(app)) == 1
+    upload_files(app, *(upload(f"u{k}.npy", npy_bytes(RNG.normal(size=(10, 10)))) for k in range(4)))
+    assert len(entries(app)) == 5
+    said = [c.value for c in app.caption if "added" in c.value]
+    assert said and said[0].startswith("4 images added; the list holds 5 images."), said
+    assert "**Images** (5 of" in app.sidebar.markdown[0].value and len(shown_names(app)) == 5
+    upload_files(app, upload("u0.npy", entries(app)[1].raw or npy_bytes(entries(app)[1].loaded.data)),
+                 upload("u9.npy", npy_bytes(RNG.normal(size=(10, 10)))))
+    said = [c.value for c in app.caption if "added" in c.value]
+    assert said[0].startswith("1 image added, 1 already in the list; the list holds 6 images."), said
+
+
+def test_the_list_filters_and_sorts_and_a_filtered_row_opens_its_image(app):
+    upload_files(app, A, lens_zip_upload())
+    assert len(entries(app)) == 7 and len(shown_names(app)) == 7
+    app.sidebar.multiselect(key="imglist-labels").set_value(["cdm"]).run()
+    assert shown_names(app) == ["sphere/0.npy", "sphere/1.npy"]  # only the filtered entries
+    assert "2 of 7 images match." in [c.value for c in app.sidebar.caption]
+    open_row(app, "sphere/1.npy")  # a row of the filtered table opens that very image
+    assert current_name(app) == "set.zip/set/sphere/1.npy" and marked(app) == ["sphere/1.npy"]
+    app.sidebar.multiselect(key="imglist-labels").set_value(["no label"]).run()
+    assert shown_names(app) == ["a.fits"]
+    app.sidebar.multiselect(key="imglist-labels").set_value([]).run()
+    app.sidebar.multiselect(key="imglist-kinds").set_value(["lens"]).run()
+    app.sidebar.text_input(key="imglist-find").set_value("/0.npy").run()
+    assert shown_names(app) == ["no/0.npy", "sphere/0.npy", "vort/0.npy"]
+    app.sidebar.selectbox(key="imglist-sort").set_value("label").run()
+    assert list(list_table(app).value["label"]) == ["cdm", "no_sub", "vortex"]
+
+
+def test_the_list_filters_by_a_classifiers_prediction_and_by_right_or_wrong(app, monkeypatch):
+    """A classifier answers for the list's lenses once; the table shows each answer and whether it matches the
+    label, and filters on both. A stand-in answers (the image's mean as the class index) so that which answer
+    is wrong is known: the last vortex image has the mean of a cdm one."""
+    import ui.inference as inference
+
+    calls = []
+
+    def answer(name, sha256, image):
+        calls.append(name)
+        probs = np.full(3, 0.1)
+        probs[int(np.clip(round(float(np.mean(image))), 0, 2))] = 0.8
+        return probs
+
+    members = {f"set/{folder}/{i}.npy": npy_bytes(k + 0.1 * RNG.normal(size=(12, 12)))
+               for k, folder in enumerate(("no", "sphere", "vort")) for i in range(2)}
+    members["set/vort/1.npy"] = npy_bytes(1 + 0.1 * RNG.normal(size=(12, 12)))
+    upload_files(app, upload("set.zip", zip_of(members)))
+    monkeypatch.setattr(inference, "class_probabilities", answer)  # a lens model is given the image itself
+    app.sidebar.selectbox(key="imglist-predict").set_value("lenses-classifier-cnn").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(calls) == 6
+    frame = list_table(app).value
+    assert list(frame["prediction"]) == ["no_sub 0.80"] * 2 + ["cdm 0.80"] * 2 + ["vortex 0.80", "cdm 0.80"]
+    assert list(frame["✓"]) == ["✓"] * 5 + ["✗"]
+    app.sidebar.pills(key="imglist-verdict").set_value(["wrong"]).run()
+    assert shown_names(app) == ["vort/1.npy"]
+    app.sidebar.pills(key="imglist-verdict").set_value([]).run()
+    app.sidebar.multiselect(key="imglist-preds").set_value(["cdm"]).run()
+    assert shown_names(app) == ["sphere/0.npy", "sphere/1.npy", "vort/1.npy"]
+    app.sidebar.selectbox(key="imglist-sort").set_value("wrong first").run()
+    assert shown_names(app) == ["vort/1.npy", "sphere/0.npy", "sphere/1.npy"]
+    assert len(calls) == 6  # answered once: filtering and sorting only redraw

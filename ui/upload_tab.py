@@ -115,6 +115,7 @@ def _on_upload(widget_key: str) -> None:
     """The uploader's callback: files into the list, the first new one current, the uploader emptied and
     the uploaded bytes freed (only the list's entries keep pixels, and the file of a cube to pick planes)."""
     files = st.session_state.get(widget_key) or []
+    before = len(image_list.image_list())
     try:
         added, messages = ingest([(f.name, f.getvalue) for f in files])
     finally:
@@ -122,10 +123,7 @@ def _on_upload(widget_key: str) -> None:
         st.session_state.pop(widget_key, None)  # the widget's UploadedFile objects: gone with this run
     if added:
         image_list.select(added[0].id)
-        labelled = sum(1 for e in added if e.label)
-        messages.insert(0, ("info", f"{len(added)} image{'s' if len(added) > 1 else ''} in the list"
-                                    + (f" ({labelled} with a class label from their folder)" if labelled else "")
-                                    + "; click one in the sidebar to make it current."))
+        messages.insert(0, ("info", image_list.added_sentence(added, before)))  # counted after the upload
     st.session_state[MESSAGES_KEY] = messages
     st.session_state[UPLOAD_GEN_KEY] = st.session_state.get(UPLOAD_GEN_KEY, 0) + 1
 
