@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.data.nuisance_views import NuisanceConfig, gaussian_blur, nuisance_view
+from core.data.nuisance_views import NuisanceConfig, nuisance_view
+from core.data.observe import gaussian_blur
 from core.data.preprocess import prepare
 from tests.test_disks import SIZE, face_on, radial_profile
 

@@ -12,7 +12,8 @@ import torch
 
 from core.atomic import atomic_save_npy
 from core.checkpoints import load_model, save_checkpoint
-from core.data.instrument_views import ViewConfig, gaussian_blur, instrument_view
+from core.data.instrument_views import ViewConfig, instrument_view
+from core.data.observe import gaussian_blur
 from core.models import build_model
 
 torch.set_num_threads(1)

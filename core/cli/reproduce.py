@@ -3,7 +3,7 @@
 A model's chain is read from the configs themselves, nothing else:
 - configs/NAME.toml trains NAME (`python -m core train`, or `pretrain` for a self-supervised backbone);
 - every folder a config reads, data/X, is simulated by configs/data/X.toml (`kind` disks | lenses | lensfinding
-  with n, size, seed, preset, domain, noise, pairs: the `python -m core simulate` flags; or kind "pairs-mix",
+  with n, size, seed, preset, domain, noise, pairs, twins: the `python -m core simulate` flags; or kind "pairs-mix",
   `parts` mixed by core.data.pairs.mix_pairs);
 - `init_from = "runs/Y.pt"` is the output of configs/Y.toml, an earlier step of the same chain. A checkpoint
   name or a file in checkpoints/ is refused: at HEAD it is whatever is shipped now, not what the chain makes.
@@ -27,7 +27,7 @@ HELP = "Rebuild a shipped model from the repository (simulate, train, fine-tune)
 
 DATA_KEYS = ("data", "clean_data", "test_data", "target_data", "target_test_data")  # TrainConfig folders a step reads
 SIM_KINDS = ("disks", "lenses", "lensfinding")
-SIM_FIELDS = {"kind", "n", "size", "seed", "preset", "domain", "noise", "pairs"}
+SIM_FIELDS = {"kind", "n", "size", "seed", "preset", "domain", "noise", "pairs", "twins"}
 MIX_FIELDS = {"kind", "parts"}
 
 
@@ -280,7 +280,7 @@ def step_argv(step: Step) -> list[str] | None:
         for key in ("preset", "domain", "noise", "pairs"):
             if v.get(key) is not None:
                 argv += [f"--{key}", str(v[key])]
-        return argv + ["--out", step.output]
+        return argv + (["--twins"] if v.get("twins") else []) + ["--out", step.output]
     if step.kind in ("train", "pretrain"):
         argv = [step.kind, "--config", paths.repo_relative(step.config), "--out", paths.repo_relative(paths.RUNS_DIR)]
         init = v.get("init_from")
@@ -299,6 +299,8 @@ def existing_output(step: Step, configs_dir: Path) -> bool:
         have_n = len(have["images"]) if isinstance(have.get("images"), list) else sum(s.get("n", 0) for s in have.get("sources", []))
         same = (have.get("generator"), have.get("version"), have.get("seed"), have_n) == (want["generator"], want["version"], want["seed"], want["n"])
         same = same and (step.kind == "pairs-mix" or (have.get("size") == want["size"] and have.get("noise") == step.values.get("noise")))
+        if same and step.values.get("twins") and not have.get("twins"):
+            return False  # the same images without their noiseless twins: the step re-runs into the folder and adds them
         if not same:
             raise ChainError(f"{step.output} exists but holds other data ({have.get('generator')} {have.get('version')}, seed "
                              f"{have.get('seed')}, n {have_n}) than {_rel(step.config, configs_dir)} makes; move it away to rebuild it.")

@@ -1,6 +1,7 @@
-"""`python -m core simulate {disks,lenses,lensfinding} --n N --size S --seed K [--preset P] [--out DIR]`.
+"""`python -m core simulate {disks,lenses,lensfinding} --n N --size S --seed K [--preset P] [--out DIR] [--twins]`.
 
 Writes a labelled data set with core.data.dataset_writer (DIR/<class>/<id>.npy and DIR/manifest.json;
+with --twins also DIR/noiseless/<class>/<id>.npy, the noiseless twins;
 DIR defaults to `data/<kind>-n<N>-s<S>-seed<K>` of the repository). The simulators, presets and
 versions are those of core.data.simulator_versions.
 """
@@ -30,6 +31,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--noise", choices=NOISES + ("as-written", "euclid"), default=None,
                         help="disks: thermal (default) or none (the noise-free images of the same disks); "
                              "deeplense-model2: as-written (default, the official code's twice-noiseless image) or euclid")
+    parser.add_argument("--twins", action="store_true",
+                        help="also write each image's noiseless twin, DIR/noiseless/<class>/<id>.npy, and its noise parameters "
+                             "in the manifest (training option augment_rotations = \"continuous-physical\" turns the twin, "
+                             "then observes it; core.data.observe)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -42,9 +47,9 @@ def run(args) -> int:
         args.preset = args.domain or "none"
     size = args.size or default_size(args.kind, args.preset)
     out = f" --out {shlex.quote(args.out)}" if args.out else ""  # without --out the default folder reproduces it
-    extra = (f" --domain {args.domain}" if args.kind == "lensfinding" else f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "") + (f" --pairs {args.pairs}" if args.pairs > 1 else "")
+    extra = (f" --domain {args.domain}" if args.kind == "lensfinding" else f" --preset {args.preset}" if args.preset != "project" else "") + (f" --noise {args.noise}" if args.noise else "") + (" --native" if args.native else "") + (f" --pairs {args.pairs}" if args.pairs > 1 else "") + (" --twins" if args.twins else "")
     command = f"python -m core simulate {args.kind} --n {args.n} --size {size} --seed {args.seed}{extra}{out} --workers {args.workers}"
     manifest = simulate_dataset(args.kind, args.n, size, args.seed, args.out, args.workers, progress=not args.no_progress, command=command,
-                                preset=args.preset, noise=args.noise, native=args.native, pairs=args.pairs)
+                                preset=args.preset, noise=args.noise, native=args.native, pairs=args.pairs, twins=args.twins)
     print(f"wrote {args.n} {'pairs' if args.pairs > 1 else 'images'} and {manifest}")
     return 0

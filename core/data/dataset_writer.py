@@ -7,7 +7,9 @@ easy | hard: lens / non-lens images of two instruments (core.data.lensfinding); 
 stored as the data set's preset.
 
 DIR defaults to `data/<kind>-n<N>-s<S>-seed<K>` of the repository (`default_out`).
-Writes DIR/<class>/<id>.npy (float32, S x S) and DIR/manifest.json (see docs/INTERFACES.md).
+Writes DIR/<class>/<id>.npy (float32, S x S) and DIR/manifest.json (see docs/INTERFACES.md); with
+`twins`, also DIR/noiseless/<class>/<id>.npy, each image's noiseless twin, and its noise parameters in
+the manifest (what core.data.observe needs to turn the sky and observe it again).
 Classes are balanced: image i gets class i mod n_classes. Image i draws everything from its own
 generator, `SeedSequence(seed, spawn_key=(i,))` (the i-th child of `SeedSequence(seed).spawn`),
 so any number of workers writes byte-identical files. Every file is written atomically; while
@@ -42,6 +44,7 @@ CLASSES = {
     "lensfinding": ("lens", "nonlens"),
 }
 MANIFEST = "manifest.json"
+TWINS_DIR = "noiseless"  # --twins: DIR/noiseless/<class>/<id>.npy, the noiseless twin of DIR/<class>/<id>.npy
 PARTIAL_MANIFEST = "manifest.partial.json"
 MAX_SIZE = 1024
 POOL_START_METHOD: str | None = None  # None: fork unless torch is loaded, else spawn
@@ -103,30 +106,47 @@ def _draw_params(kind: str, index: int, size: int, seed: int, preset: str = "pro
     return sample_params(kind, index, size, rng, preset, noise), rng
 
 
-def render(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None) -> tuple[np.ndarray, dict]:
-    """Image `index` of the data set and its manifest parameters.
+def render_with_twin(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None
+                     ) -> tuple[np.ndarray, dict, np.ndarray, dict]:
+    """(image, manifest parameters, noiseless twin float32, noise parameters) of image `index`.
 
-    float32 (size, size), except DeepLense Model I: raw counts as the official code (int32 here).
+    The image is `render`'s; the twin is the same sky through the same PSF and pixels without noise
+    (lensfinding: at the instrument's own pixels, before the block mean onto the grid); the noise
+    parameters say how to observe it again (core.data.observe.add_noise).
     """
     params, rng = _draw_params(kind, index, size, seed, preset, noise)
     if kind == "lensfinding":
         from core.data import lensfinding
 
-        return lensfinding.render(params, rng), params.to_dict()
+        image, twin = lensfinding.render_with_twin(params, rng)
+        return image, params.to_dict(), twin.astype(np.float32), lensfinding.noise_params(params)
     if kind == "lenses" and preset != "project":
         from core.data import deeplense
 
-        image = deeplense.render(params, rng)
+        image, twin = deeplense.render_with_twin(params, rng)
         image = image.astype(np.int32) if image.dtype.kind == "i" else image.astype(np.float32)
-        return image, params.to_dict()
+        return image, params.to_dict(), twin.astype(np.float32), deeplense.noise_params(params)
     if kind == "disks":
-        from core.data.disks import simulate_disk
+        from core.data import disks
 
-        return simulate_disk(params, size, rng, noise=noise != "none"), params.to_dict()
-    from core.data.lenses import simulate_lens_with_truth
+        twin = disks.noiseless_disk(params, size)
+        image = disks.add_noise(twin, params, rng) if noise != "none" else twin
+        instrument = disks.noise_params(params)
+        if noise == "none":  # the images are the twins
+            instrument = {"kind": "none", "scale": 1.0, "psf_fwhm_px": instrument["psf_fwhm_px"]}
+        return image.astype(np.float32), params.to_dict(), twin.astype(np.float32), instrument
+    from core.data import lenses
 
-    image, sub = simulate_lens_with_truth(params, class_of(kind, index), size, rng)
-    return image, {**params.to_dict(), **_lens_summary(sub)}
+    image, twin, sub = lenses.observe_lens(params, class_of(kind, index), size, rng)
+    return image, {**params.to_dict(), **_lens_summary(sub)}, twin, lenses.noise_params(params)
+
+
+def render(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None) -> tuple[np.ndarray, dict]:
+    """Image `index` of the data set and its manifest parameters.
+
+    float32 (size, size), except DeepLense Model I: raw counts as the official code (int32 here).
+    """
+    return render_with_twin(kind, index, size, seed, preset, noise)[:2]
 
 
 def expected_params(kind: str, index: int, size: int, seed: int, preset: str = "project", noise: str | None = None) -> dict:
@@ -152,7 +172,7 @@ def _make_one(job: tuple) -> dict:
     """Render and write one image (or one LR/HR pair) unless matching files exist; returns its manifest entry."""
     from core.atomic import atomic_save_npy
 
-    kind, index, size, seed, out, previous, preset, noise, native, pairs = job
+    kind, index, size, seed, out, previous, preset, noise, native, pairs, twins = job
     rel = relative_file(kind, index)
     if pairs > 1:  # super-resolution pairs (core.data.pairs): lr/<rel> and hr/<rel>
         from core.data.pairs import HR_DIR, LR_DIR, render_pair
@@ -166,15 +186,20 @@ def _make_one(job: tuple) -> dict:
         atomic_save_npy(hr_path, hr)
         extra = _lens_summary(truth) if preset == "project" else truth
         return {"file": rel, "label": class_of(kind, index), "params": to_plain({**params.to_dict(), **extra})}
-    path = Path(out) / rel
-    if _finished(previous, [path], kind, index, size, seed, preset, noise):
-        return previous
-    image, params = render(kind, index, size, seed, preset, noise)
+    path, twin_path = Path(out) / rel, Path(out) / TWINS_DIR / rel
+    if _finished(previous, [path, twin_path] if twins else [path], kind, index, size, seed, preset, noise) \
+            and (not twins or "noise" in previous):
+        return previous if twins else {k: v for k, v in previous.items() if k not in ("twin", "noise")}
+    image, params, twin, instrument = render_with_twin(kind, index, size, seed, preset, noise)
     if native:
         _save_native(path, image, params.get("axion_mass_ev"))
     else:
         atomic_save_npy(path, image)
-    return {"file": rel, "label": class_of(kind, index), "params": to_plain(params)}
+    entry = {"file": rel, "label": class_of(kind, index), "params": to_plain(params)}
+    if twins:
+        atomic_save_npy(twin_path, twin)
+        entry.update(twin=f"{TWINS_DIR}/{rel}", noise=to_plain(instrument))
+    return entry
 
 
 def _save_native(path: Path, image: np.ndarray, axion_mass_ev: float | None) -> None:
@@ -297,6 +322,7 @@ def simulate_dataset(
     noise: str | None = None,
     native: bool = False,
     pairs: int = 1,
+    twins: bool = False,
 ) -> Path:
     """Simulate `n` balanced images of `kind` ("disks" or "lenses") into `out` (default `default_out`);
     returns the manifest path.
@@ -307,22 +333,29 @@ def simulate_dataset(
         Model II "as-written" (default: the official code's 2x noiseless image) or "euclid".
     native: write DeepLense's own file format (int64 counts, vortex [image, axion mass] object arrays).
     pairs: 2 writes super-resolution pairs lr/ + hr/ (core.data.pairs; `size` is the HR side).
+    twins: also write each image's noiseless twin, DIR/noiseless/<class>/<id>.npy (float32; lensfinding at the
+        instrument's own pixels), with its entry's "twin" (that path) and "noise" (how the instrument observes
+        it: core.data.observe.add_noise); the images themselves are the same bytes as without twins.
     """
     from core.atomic import atomic_write_json
 
     size = _checked_size(kind, n, size, workers, preset=preset, noise=noise, native=native, pairs=pairs)
+    if twins and pairs > 1:
+        raise ValueError("--twins keeps the noiseless twins of single images; super-resolution pairs already hold theirs in hr/.")
     out = default_out(kind, n, size, seed, preset) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if command is None:
         command = f"simulate_dataset(kind={kind!r}, n={n}, size={size}, seed={seed}, out={repo_relative(out)!r}, workers={workers})"
     header = _header(kind, size, seed, command, preset, noise)
+    if twins:
+        header["twins"] = TWINS_DIR
     if pairs > 1:
         from core.data.pairs import check_pair_size, recipe
 
         check_pair_size(size)
         header["pairs"] = recipe(preset, size)
     previous = _previous_entries(out, kind, size, seed, preset, noise)
-    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i)), preset, noise, native, pairs) for i in range(n)]
+    jobs = [(kind, i, size, seed, str(out), previous.get(relative_file(kind, i)), preset, noise, native, pairs, twins) for i in range(n)]
     callback, close = progress_callable(progress)
     entries: list[dict] = []
     last_save = time.monotonic()

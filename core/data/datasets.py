@@ -64,6 +64,8 @@ class DatasetIndex:
     fingerprint: str = ""
     layout: str = ""  # "manifest" | "class-folders" | "flat"
     notes: list[str] = field(default_factory=list)
+    twins: list[Path] | None = None  # noiseless twins (simulate --twins): one file per image, else None
+    noise: list[dict] | None = None  # with twins: each image's noise parameters (core.data.observe.noise_table)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -102,7 +104,14 @@ def _from_manifest(root: Path, manifest: dict) -> DatasetIndex:
     labels = [canonical_class(e["label"]) for e in entries]
     classes = [canonical_class(c) for c in manifest.get("classes") or _ordered_classes(set(labels))]
     canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    return DatasetIndex(root, files, labels, classes, manifest, hashlib.sha256(canonical).hexdigest(), "manifest")
+    index = DatasetIndex(root, files, labels, classes, manifest, hashlib.sha256(canonical).hexdigest(), "manifest")
+    if manifest.get("twins") and all("twin" in e and "noise" in e for e in entries):
+        index.twins, index.noise = [root / e["twin"] for e in entries], [e["noise"] for e in entries]
+        missing = [f for f in index.twins if not f.is_file()]
+        if missing:
+            raise InputError(f"{len(missing)} noiseless twins listed in {MANIFEST_NAME} are missing (first: "
+                             f"{missing[0].relative_to(root)}); re-run the simulation with --twins into the same folder to complete it.")
+    return index
 
 
 def _read_labels_csv(root: Path, files: list[Path]) -> list[str]:
@@ -230,6 +239,18 @@ def load_tensors(source: str | Path | DatasetIndex, size: int, progress: Progres
         if progress is not None and (i + 1) % 200 == 0:
             progress(i + 1, n, "preprocessing images")
     return torch.stack(xs), y, index
+
+
+def load_twins(index: DatasetIndex, size: int, limit: int | None = None):
+    """The noiseless twins of a data set in memory (core.data.observe.Twins, observed for the (size, size) model
+    grid), the first `limit` of them; None when the data set keeps none (simulated without --twins)."""
+    if index.twins is None:
+        return None
+    from core.data.observe import Twins, noise_table
+
+    n = len(index.twins) if limit is None else min(limit, len(index.twins))
+    images = torch.from_numpy(np.stack([np.load(f, allow_pickle=False).astype(np.float32) for f in index.twins[:n]]))[:, None]
+    return Twins(images, noise_table(index.noise[:n]), size)
 
 
 def split_indices(n: int, val_fraction: float, seed: int, labels=None) -> tuple[np.ndarray, np.ndarray]:

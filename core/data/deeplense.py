@@ -255,15 +255,36 @@ def model2_noiseless(p: DeepLenseParams) -> np.ndarray:
     return np.asarray(image_sim.image(lens_model(p)[1], kwargs_source, None), dtype=np.float64)
 
 
-def render(p: DeepLenseParams, rng: np.random.Generator) -> np.ndarray:
-    """The image the official code writes for these parameters (Model I int64 counts, Model II float64)."""
+def render_with_twin(p: DeepLenseParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(the image the official code writes, its noiseless twin float64): Model I int64 counts and the
+    flux per unit exposure; Model II float64 and the noiseless image in counts per second."""
     if p.preset == "deeplense-model1":
-        return model1_counts(model1_noiseless(p), p.exposure_time, rng)
+        model = model1_noiseless(p)
+        return model1_counts(model, p.exposure_time, rng), model
     model = model2_noiseless(p)
     if p.noise == "euclid":
         seed = int(rng.integers(0, 2**31 - 1))
-        return model + _euclid_sim(p).noise_for_model(model, seed=seed)
-    return model + model  # as written: image_real = image_model + image_model
+        return model + _euclid_sim(p).noise_for_model(model, seed=seed), model
+    return model + model, model  # as written: image_real = image_model + image_model
+
+
+def render(p: DeepLenseParams, rng: np.random.Generator) -> np.ndarray:
+    """The image the official code writes for these parameters (Model I int64 counts, Model II float64)."""
+    return render_with_twin(p, rng)[0]
+
+
+def noise_params(p: DeepLenseParams) -> dict:
+    """How `render_with_twin` observes the twin, as core.data.observe reads it: Model I "counts" (exposure
+    time, background rms), Model II "euclid" Gaussian (variance m / t + background^2, lenstronomy's
+    `noise_for_model`) or "none" (as written: 2 x the twin); and the PSF FWHM in pixels."""
+    fwhm_px = psf_fwhm_arcsec(p.preset) / pixel_scale_arcsec(p.preset)
+    if p.preset == "deeplense-model1":
+        return {"kind": "counts", "exposure_time": p.exposure_time, "background_rms": MODEL1_BACKGROUND_RMS, "psf_fwhm_px": fwhm_px}
+    if p.noise == "euclid":
+        sim = _euclid_sim(p)
+        return {"kind": "gaussian", "flux_variance": 1.0 / sim.exposure_time, "background_rms": float(sim.background_noise),
+                "psf_fwhm_px": fwhm_px}
+    return {"kind": "none", "scale": 2.0, "psf_fwhm_px": fwhm_px}
 
 
 def psf_fwhm_arcsec(preset: str) -> float:

@@ -272,29 +272,48 @@ def model_image(params: DiskParams, size: int = 128, oversample: int | None = No
     return intensity.reshape(size, oversample, size, oversample).mean(axis=(1, 3))
 
 
+def noiseless_disk(params: DiskParams, size: int = 128) -> np.ndarray:
+    """The beam-convolved model with its clean residuals, if any: float64 (size, size), peak 1 before the residuals."""
+    if size < 8:
+        raise ValueError(f"The image size must be at least 8 pixels; got {size}.")
+    image = _convolve_beam(model_image(params, size), beam_kernel(params))
+    peak = float(image.max())
+    if not peak > 0:
+        raise ValueError("The disk has no emission inside the field of view; enlarge the pixel scale or the disk.")
+    image = image / peak
+    if params.clean_residual > 0:
+        image = image + params.clean_residual * clean_residual_pattern(image, beam_sigma_pixels(params))
+    return image
+
+
+def add_noise(image: np.ndarray, params: DiskParams, rng: np.random.Generator) -> np.ndarray:
+    """An observation of the noiseless `image`: plus white noise convolved with the beam, scaled to std 1 / snr (float64)."""
+    correlated = _convolve_beam(rng.standard_normal(image.shape), beam_kernel(params))
+    correlated /= correlated.std()
+    return image + correlated / params.snr
+
+
+def noise_params(params: DiskParams) -> dict:
+    """The instrument of `add_noise` as core.data.observe reads it: noise std `sigma` (units of the noiseless peak),
+    the beam's Gaussian sigmas in pixels and its angle as astropy's `theta` (degrees, array terms), the FWHM in pixels."""
+    minor = params.beam_minor_fwhm_arcsec
+    circular = minor is None or minor == params.beam_fwhm_arcsec
+    major_px = beam_sigma_pixels(params)
+    return {"kind": "correlated", "sigma": 1.0 / params.snr, "beam_major_px": major_px,
+            "beam_minor_px": major_px if circular else minor * FWHM_TO_SIGMA / params.pixel_scale_arcsec,
+            "beam_theta_deg": 0.0 if circular else 90.0 + params.beam_pa_deg,
+            "psf_fwhm_px": params.beam_fwhm_arcsec / params.pixel_scale_arcsec}
+
+
 def simulate_disk(params: DiskParams, size: int = 128, rng: np.random.Generator | None = None, *, noise: bool = True) -> np.ndarray:
     """One ALMA-like continuum image (float32, (size, size)), noiseless peak = 1.
 
     `rng` draws the thermal noise (std = 1 / snr, correlated on the beam scale);
     `noise=False` returns the beam-convolved model (with its clean residuals, if any) alone.
     """
-    if size < 8:
-        raise ValueError(f"The image size must be at least 8 pixels; got {size}.")
-    sigma_px = beam_sigma_pixels(params)
-    kernel = beam_kernel(params)
-    image = _convolve_beam(model_image(params, size), kernel)
-    peak = float(image.max())
-    if not peak > 0:
-        raise ValueError("The disk has no emission inside the field of view; enlarge the pixel scale or the disk.")
-    image = image / peak
-    if params.clean_residual > 0:
-        image = image + params.clean_residual * clean_residual_pattern(image, sigma_px)
+    image = noiseless_disk(params, size)
     if noise:
-        rng = rng if rng is not None else np.random.default_rng()
-        white = rng.standard_normal((size, size))
-        correlated = _convolve_beam(white, kernel)
-        correlated /= correlated.std()
-        image = image + correlated / params.snr
+        image = add_noise(image, params, rng if rng is not None else np.random.default_rng())
     return image.astype(np.float32)
 
 

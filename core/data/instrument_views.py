@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
+from core.data.observe import gaussian_blur, resample
 from core.data.transforms import RandomE2Augment
 
 
@@ -34,22 +34,6 @@ class ViewConfig:
     e2: bool = False  # also a random exact D4 element per view (for non-equivariant backbones)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """x (B, C, H, W) blurred by a per-image Gaussian of std `sigma` (B,) pixels (reflect padding)."""
-    radius = max(1, int(torch.ceil(3 * sigma.max()).item()))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)  # (k,)
-    s = sigma.to(x).clamp_min(1e-3)[:, None]  # (B, 1)
-    k = torch.exp(-0.5 * (t[None] / s) ** 2)
-    k = k / k.sum(dim=1, keepdim=True)  # (B, k); sigma -> 0 gives a delta
-    b, c, h, w = x.shape
-    flat = x.reshape(1, b * c, h, w)
-    kk = k.repeat_interleave(c, dim=0)  # (B*C, k)
-    flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
-    flat = F.conv2d(flat, kk[:, None, None, :], groups=b * c)  # along columns
-    flat = F.conv2d(flat, kk[:, None, :, None], groups=b * c)  # along rows
-    return flat.reshape(b, c, h, w)
-
-
 def instrument_view(x: torch.Tensor, cfg: ViewConfig, generator: torch.Generator | None = None) -> torch.Tensor:
     """One random view of x (B, 1, S, S) in [0, 1]: same shape, roughly the same scale (see module doc)."""
     b = x.shape[0]
@@ -57,8 +41,8 @@ def instrument_view(x: torch.Tensor, cfg: ViewConfig, generator: torch.Generator
     def uniform(lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand(b, generator=generator)
 
-    geo = RandomE2Augment(rotations="right" if cfg.e2 else 1, flips=cfg.e2, max_shift_px=cfg.max_shift_px, generator=generator)
-    v = geo(x)
+    geo = RandomE2Augment(rotations="right" if cfg.e2 else 1, flips=cfg.e2, max_shift_px=cfg.max_shift_px, generator=generator).sample(b)
+    v = resample(x, geo["angle_deg"], geo["flip"], geo["dy"], geo["dx"], mode="bilinear")
     if cfg.max_blur_px > 0:
         v = gaussian_blur(v, uniform(0.0, cfg.max_blur_px))
     gain = uniform(1 - cfg.flux_jitter, 1 + cfg.flux_jitter).view(-1, 1, 1, 1)

@@ -315,6 +315,43 @@ def noise_sigma_map(model: np.ndarray, params: LensParams) -> np.ndarray:
     return np.sqrt(np.abs(model) * inv_exposure + background_var)
 
 
+def add_noise(model: np.ndarray, params: LensParams, rng: np.random.Generator) -> np.ndarray:
+    """An observation of the noiseless image `model`: model + N(0, noise_sigma_map(model, params)), float64."""
+    return model + rng.standard_normal(model.shape) * noise_sigma_map(model, params)
+
+
+def noise_params(params: LensParams) -> dict:
+    """The instrument of `add_noise` as core.data.observe reads it: Gaussian noise of variance
+    flux_variance * m + background_rms^2 for the noiseless m, and the PSF FWHM in pixels."""
+    f = params.background_variance_fraction
+    return {"kind": "gaussian", "flux_variance": (1 - f) / params.snr**2, "background_rms": math.sqrt(f) / params.snr,
+            "psf_fwhm_px": params.psf_fwhm_arcsec / params.pixel_scale_arcsec}
+
+
+def observe_lens(
+    params: LensParams,
+    substructure: str,
+    size: int = 150,
+    rng: np.random.Generator | None = None,
+    *,
+    n_subhalos: int | None = None,
+    profile: str = "POINT_MASS",
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(noisy image, its noiseless twin, drawn substructure): both float32 (size, size); see `simulate_lens`."""
+    if substructure not in SUBSTRUCTURES:
+        raise ValueError(f"Unknown substructure {substructure!r}; choose one of {', '.join(SUBSTRUCTURES)}.")
+    if size < 16:
+        raise ValueError(f"The image size must be at least 16 pixels; got {size}.")
+    rng = rng if rng is not None else np.random.default_rng()
+    sub_seed, noise_seed = rng.integers(0, 2**63 - 1, size=2)
+    sub = draw_substructure(params, substructure, np.random.default_rng(sub_seed), n_subhalos)
+    model = render_lens(params, sub, size, profile)
+    noisy = add_noise(model, params, np.random.default_rng(noise_seed))
+    sub["n_subhalos"] = len(sub["mass_msun"])
+    sub["profile"] = profile
+    return noisy.astype(np.float32), model.astype(np.float32), sub
+
+
 def simulate_lens_with_truth(
     params: LensParams,
     substructure: str,
@@ -326,20 +363,8 @@ def simulate_lens_with_truth(
     noise: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """As `simulate_lens`, also returning the drawn substructure (positions arcsec, masses Msun)."""
-    if substructure not in SUBSTRUCTURES:
-        raise ValueError(f"Unknown substructure {substructure!r}; choose one of {', '.join(SUBSTRUCTURES)}.")
-    if size < 16:
-        raise ValueError(f"The image size must be at least 16 pixels; got {size}.")
-    rng = rng if rng is not None else np.random.default_rng()
-    sub_seed, noise_seed = rng.integers(0, 2**63 - 1, size=2)
-    sub = draw_substructure(params, substructure, np.random.default_rng(sub_seed), n_subhalos)
-    model = render_lens(params, sub, size, profile)
-    if noise:
-        z = np.random.default_rng(noise_seed).standard_normal(model.shape)
-        model = model + z * noise_sigma_map(model, params)
-    sub["n_subhalos"] = len(sub["mass_msun"])
-    sub["profile"] = profile
-    return model.astype(np.float32), sub
+    noisy, noiseless, sub = observe_lens(params, substructure, size, rng, n_subhalos=n_subhalos, profile=profile)
+    return (noisy if noise else noiseless), sub
 
 
 def simulate_lens(

@@ -213,12 +213,27 @@ def bin_to_grid(image: np.ndarray, size: int) -> np.ndarray:
     return image.reshape(size, f, size, f).mean(axis=(1, 3)) if f > 1 else image
 
 
+def render_with_twin(p: LensFindingParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(the observed image as `render` makes it, the noiseless image at the instrument's own pixels
+    (native_pixels, float64, e-/s per native pixel): the twin that `noise_params` observes)."""
+    model = sum(components(p).values())
+    noisy = model + _sim(p).noise_for_model(model, seed=int(rng.integers(0, 2**31 - 1)))
+    return bin_to_grid(noisy, p.size).astype(np.float32), model
+
+
+def noise_params(p: LensFindingParams) -> dict:
+    """The instrument as core.data.observe reads it: lenstronomy's Gaussian noise (variance m / t + background^2)
+    at the native pixels, then the block mean (`bin`) onto the 0.1" grid; the PSF FWHM in native pixels."""
+    sim = _sim(p)
+    return {"kind": "gaussian", "flux_variance": 1.0 / sim.exposure_time, "background_rms": float(sim.background_noise),
+            "bin": native_pixels(p) // p.size, "psf_fwhm_px": p.seeing / band(p)["pixel_scale"]}
+
+
 def render(p: LensFindingParams, rng: np.random.Generator, noise: bool = True) -> np.ndarray:
     """The observed image, float32 (size, size) in e-/s per native pixel (averaged onto the 0.1" grid)."""
-    model = sum(components(p).values())
     if noise:
-        model = model + _sim(p).noise_for_model(model, seed=int(rng.integers(0, 2**31 - 1)))
-    return bin_to_grid(model, p.size).astype(np.float32)
+        return render_with_twin(p, rng)[0]
+    return bin_to_grid(sum(components(p).values()), p.size).astype(np.float32)
 
 
 def image_positions(p: LensFindingParams, source: int = 0) -> tuple[np.ndarray, np.ndarray]:

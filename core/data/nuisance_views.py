@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from core.data.disks import clean_residual_pattern
-from core.data.instrument_views import gaussian_blur
+from core.data.observe import correlated_noise, gaussian_blur
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,6 @@ class NuisanceConfig:
 def _uniform(n: int, lo_hi: tuple[float, float], generator) -> torch.Tensor:
     lo, hi = lo_hi
     return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
-
-
-def correlated_noise(shape: tuple[int, ...], sigma_px: torch.Tensor, generator=None) -> torch.Tensor:
-    """Unit-variance Gaussian noise (B, 1, H, W), each image correlated on its own beam `sigma_px` (B,)."""
-    noise = gaussian_blur(torch.randn(shape, generator=generator), sigma_px)
-    return noise / noise.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
 
 
 def nuisance_view(x: torch.Tensor, generator: torch.Generator | None = None,

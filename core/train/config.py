@@ -14,6 +14,7 @@ from core import paths
 from core.errors import InputError
 
 SCHEDULES = ("cosine", "onecycle", "constant")
+ROTATIONS = ("right", "continuous", "continuous-physical")  # augment_rotations
 
 
 @dataclass
@@ -35,7 +36,10 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader workers (data are preloaded, so 0 is usually best)
     threads: int | None = None  # torch.set_num_threads; None leaves torch's default
     augment: bool = True  # random E(2) augmentation of training batches (core.data.transforms.RandomE2Augment)
-    augment_rotations: str = "right"  # "right" (exact multiples of 90 deg) | "continuous" (any angle, interpolated)
+    augment_rotations: str = "right"  # "right" (exact multiples of 90 deg) | "continuous" (any angle, interpolated) |
+    # "continuous-physical" (the noiseless twin turned by any angle, then observed afresh: core.data.observe; needs simulate --twins)
+    augment_shift_px: float = 0.5  # continuous-physical: pointing jitter, uniform in [-s, s] pixels per axis
+    augment_psf_jitter: float = 0.05  # continuous-physical: PSF FWHM widened by a factor uniform in [1, 1 + j]
     train_fraction: float = 1.0  # use only this share of the training split (sample-efficiency runs)
     max_minutes: float | None = None  # wall-clock budget for the whole run; stops after the epoch that exceeds it
     amp: bool = True  # mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU
@@ -61,6 +65,10 @@ class TrainConfig:
             raise InputError(f"train_fraction must be in (0, 1], got {self.train_fraction}.")
         if not 0.0 <= self.clean_input_fraction <= 1.0:
             raise InputError(f"clean_input_fraction must be in [0, 1], got {self.clean_input_fraction}.")
+        if isinstance(self.augment_rotations, str) and self.augment_rotations not in ROTATIONS:
+            raise InputError(f"Unknown augment_rotations '{self.augment_rotations}'; use one of {', '.join(ROTATIONS)}.")
+        if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0):
+            raise InputError("augment_shift_px must be in [0, 4] pixels and augment_psf_jitter in [0, 1].")
         for key in ("epochs", "batch_size", "folds"):
             if int(getattr(self, key)) < 1:
                 raise InputError(f"{key} must be at least 1, got {getattr(self, key)}.")

@@ -42,6 +42,7 @@ class Fold:
     start_epoch: int = 0  # epochs done before this process took over (resume)
     done: int = 0  # epochs done; during an epoch, the 1-based number of the running one
     started: float = 0.0  # clock reading when this process started the fold
+    twins: Any = None  # core.data.observe.Twins of the data (continuous-physical augmentation), else None
 
 
 def start_fold(cfg: TrainConfig, data: TrainData, fold: int, device, target: torch.Tensor | None,
@@ -60,9 +61,11 @@ def start_fold(cfg: TrainConfig, data: TrainData, fold: int, device, target: tor
     opt, sched, per_step = optimizer_and_schedule(model, cfg, steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and device.type == "cuda" else None
     train_idx, val_idx = data.splits[fold]
-    train_set = TensorDataset(data.X[train_idx], data.y[train_idx])
+    # with twins each training image also carries its index into them (the augmentation observes the twin)
+    extra = (torch.as_tensor(train_idx, dtype=torch.long),) if data.twins is not None else ()
+    train_set = TensorDataset(data.X[train_idx], data.y[train_idx], *extra)
     val_loader = DataLoader(TensorDataset(data.X[val_idx], data.y[val_idx]), batch_size=cfg.batch_size * 2)
-    return Fold(fold, model, opt, sched, per_step, scaler, train_set, val_loader, cfg.epochs, cpu_state(model))
+    return Fold(fold, model, opt, sched, per_step, scaler, train_set, val_loader, cfg.epochs, cpu_state(model), twins=data.twins)
 
 
 def wrap_ddp(model: nn.Module, info: DistInfo, device) -> nn.Module:
@@ -123,7 +126,8 @@ def cpu_state(model: nn.Module) -> dict:
 
 
 class Augmented:
-    """A loader whose training batches get a random E(2) element per image."""
+    """A loader whose training batches get a random E(2) element per image (with twins: the batch's
+    noiseless twins turned and observed afresh, `core.data.observe.SkyAugment`)."""
 
     def __init__(self, loader, augment):
         self.loader, self.augment = loader, augment
@@ -132,20 +136,44 @@ class Augmented:
         return len(self.loader)
 
     def __iter__(self):
-        for x, y in self.loader:
-            yield self.augment(x, y) if getattr(self.augment, "paired", False) else (self.augment(x), y)
+        for batch in self.loader:
+            if getattr(self.augment, "by_index", False):
+                yield self.augment(batch[2]), batch[1]
+            elif getattr(self.augment, "paired", False):
+                yield self.augment(batch[0], batch[1])
+            else:
+                yield self.augment(batch[0]), batch[1]
+
+
+@dataclass
+class PhysicalAugment:
+    """make_augment's answer to "continuous-physical": `bind(twins)` (a fold's) -> the augmentation that observes
+    them (core.data.observe.SkyAugment), or exact 90-degree turns and flips when the data set keeps no twins."""
+
+    shift_px: float
+    psf_jitter: float
+
+    def bind(self, twins):
+        from core.data.observe import ObserveConfig, SkyAugment
+        from core.data.transforms import RandomE2Augment
+
+        if twins is None:
+            return RandomE2Augment(rotations="right", flips=True)
+        return SkyAugment(twins, ObserveConfig(shift_px=self.shift_px, psf_jitter=self.psf_jitter))
 
 
 def make_augment(cfg: TrainConfig, kind: str):
     """Random rotation (+ mirror) of every training image; draws from torch's global RNG (seeded per epoch).
-    Super-resolution and (noisy, noise-free) autoencoder pairs: the same exact D4 element for input and target."""
+    Super-resolution and (noisy, noise-free) autoencoder pairs: the same exact D4 element for input and target.
+    "continuous-physical": a `PhysicalAugment`, bound to the fold's noiseless twins by `epoch_loader`."""
     from core.data.transforms import RandomE2Augment
 
     if kind == "superres" or cfg.clean_data:
         from core.data.pairs import PairAugment
 
         return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0)
-
+    if cfg.augment_rotations == "continuous-physical":
+        return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter)
     return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
 
 
@@ -157,6 +185,8 @@ def epoch_loader(f: Fold, cfg: TrainConfig, info: DistInfo, augment, epoch_seed:
     else:
         gen = torch.Generator().manual_seed(epoch_seed)
         loader = DataLoader(f.train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.num_workers)
+    if isinstance(augment, PhysicalAugment):
+        augment = augment.bind(f.twins)
     return Augmented(loader, augment) if augment is not None else loader
 
 

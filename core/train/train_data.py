@@ -3,6 +3,7 @@ full config and the seeded validation split (or K folds)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class TrainData:
     mcfg: dict  # the model's full config (n_classes included)
     classes: list[str] | None  # class names of a classifier, else None
     splits: list[Split]  # one (val_fraction) or K (folds)
+    twins: Any = None  # core.data.observe.Twins of X (augment_rotations "continuous-physical"), else None
 
 
 def load_data(cfg: TrainConfig, progress: Progress | None = None) -> TrainData:
@@ -50,7 +52,24 @@ def load_data(cfg: TrainConfig, progress: Progress | None = None) -> TrainData:
         raise InputError(f"Training a classifier needs labelled images; {cfg.data} has no class folders or labels.csv.")
     mcfg = model_config(cfg, classes)
     splits = make_splits(len(X), y.numpy() if kind == "classifier" else None, cfg)
-    return TrainData(X, y, index, kind, image_size, mcfg, classes, splits)
+    return TrainData(X, y, index, kind, image_size, mcfg, classes, splits, physical_twins(cfg, kind, index, image_size, len(X)))
+
+
+def physical_twins(cfg: TrainConfig, kind: str, index, image_size: int, n: int):
+    """The noiseless twins that augment_rotations "continuous-physical" observes (core.data.observe.Twins), or None:
+    without augmentation, for another setting, or (one sentence on stderr) for a data set simulated without --twins."""
+    if not (cfg.augment and cfg.augment_rotations == "continuous-physical"):
+        return None
+    if kind == "superres" or cfg.clean_data:
+        raise InputError("augment_rotations = \"continuous-physical\" observes single images again; super-resolution "
+                         "pairs and clean_data twins keep the exact 90-degree turns (\"right\").")
+    from core.data.datasets import load_twins
+
+    twins = load_twins(index, image_size, limit=n)
+    if twins is None:
+        print(f"{cfg.data} keeps no noiseless twins (simulate it with --twins), so augmentation falls back to exact "
+              "90-degree turns and flips (\"right\").", file=sys.stderr, flush=True)
+    return twins
 
 
 def model_config(cfg: TrainConfig, classes: list[str] | None) -> dict:
