@@ -43,3 +43,36 @@ def test_the_single_disk_autoencoder_stays_the_default_beside_its_ensemble():
               "data": {"generator": "disks", "size": 129, "n": 3000}}
              for n, k in (("disks-ae-equivariant-ensemble", 4), ("disks-ae-equivariant", 1))]
     assert disks[default_index(disks, "autoencoder", True, "disk", (129, 129), "upload")]["name"] == "disks-ae-equivariant"
+
+
+def _pick_for_data(shape, preset):
+    """The default for a data set of `shape` images whose manifest names `preset` (a batch-evaluation zip)."""
+    return ENTRIES[default_index(ENTRIES, None, None, "lens", shape, "upload", preset)]["name"]
+
+
+def test_a_data_sets_preset_decides_the_simulator_family_at_equal_size():
+    assert _pick_for_data((150, 150), "project") == "lenses-classifier-equivariant"  # an upload, but the project's simulator
+    assert _pick_for_data((150, 150), "deeplense-model1") == "lenses-model1-equivariant"
+    assert _pick_for_data((64, 64), "deeplense-model2") == "lenses-model2-equivariant"
+    assert _pick_for_data((64, 64), None) == "lenses-model2-equivariant"  # no manifest: the images' size alone
+
+
+def test_a_preset_without_a_shape_still_picks_its_own_models():
+    assert _pick_for_data(None, "deeplense-model2") == "lenses-model2-equivariant"
+    assert _pick_for_data(None, "deeplense-model1") == "lenses-model1-equivariant"
+
+
+def test_default_order_ranks_by_size_then_preset():
+    from core.analysis.model_choice import default_order
+
+    order = default_order(ENTRIES, "classifier", True, "lens", (64, 64), "upload", "deeplense-model2")
+    assert [ENTRIES[i]["name"] for i in order][0] == "lenses-model2-equivariant"
+
+
+def test_a_checkpoint_suits_data_of_its_own_kind_or_of_unknown_kind():
+    from core.analysis.model_choice import suits
+
+    disk_ae = {"name": "disks-ae-equivariant", "kind": "autoencoder", "data": {"generator": "disks"}}
+    assert suits(ENTRIES[2], "lens") and suits(disk_ae, "disk")
+    assert not suits(disk_ae, "lens") and not suits(ENTRIES[0], "disk")
+    assert suits(disk_ae, None) and suits(ENTRIES[1], None)
