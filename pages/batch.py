@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.analysis.evaluate import rows_csv
-from ui import batch, figures, models, widgets
+from ui import batch, figures, models
 from ui.share import stop_page
 
 st.title("Batch evaluation")
@@ -15,8 +15,7 @@ st.caption("Evaluate a model on a labelled data set: the labelled images of the 
            "Same code path as `python -m core evaluate --csv`.")
 
 source = batch.source_picker()
-kind = batch.data_kind(source.classes) if source is not None else None
-entry = widgets.pick_model(None, equivariant=None, key="batch_model", label="Model", image_kind=kind)
+entry = batch.pick_model(source)  # follows the data's kind, image size and preset; keeps your own pick if it fits
 if source is None:
     st.info("Upload a zip to evaluate the model on it (or load a zip of class folders on the Data page: its "
             "labelled images can be evaluated from the image list).")
@@ -62,7 +61,9 @@ if result.kind == "classifier":
     st.subheader(f"Misclassified: {len(wrong)} of {n}")
     batch.gallery(result, wrong, lambda i: f"{result.files[i]} · {result.rows[i]['true']} → "
                                            f"{result.rows[i]['predicted']} ({result.rows[i]['probability']:.2f})")
+    batch.inspect(result, wrong, source)
 else:
     worst = result.worst()
     st.subheader("The worst reconstructions (input | reconstruction)")
     batch.gallery(result, worst, lambda i: f"{result.files[i]} · MSE {result.rows[i]['mse']:.2e}", n_cols=4, outputs=True)
+    batch.inspect(result, worst, source)

@@ -164,3 +164,54 @@ def test_hosted_batch_evaluation_refuses_a_data_set_above_the_byte_cap(app, host
     assert [e.value for e in at.error] == [
         "lenses.zip holds 2 MB of images once unpacked, more than the limit of 1 MB; zip fewer files."]
     assert during == [] and list(folder.iterdir()) == []
+
+
+def _bomb_first_zip() -> bytes:
+    """A DeepLense-style zip whose first member's .npy header declares 100000 x 100000 pixels (a few bytes on the
+    wire), then ordinary 64-px images."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("no/000.npy", header.getvalue() + b"\0" * 64)
+        for folder in ("no", "sphere", "vort"):
+            for i in range(1, 3):
+                zf.writestr(f"{folder}/{i:03d}.npy", small_npy(64))
+    return buf.getvalue()
+
+
+def test_a_plane_bomb_first_in_a_batch_zip_neither_picks_the_model_nor_gets_unpacked(app, scratch):  # noqa: F811
+    """The default model reads one image's shape from the zip: a member whose header declares a huge plane is
+    refused from its header and the next one decides; the evaluation then refuses the zip in one sentence."""
+    folder, during = scratch
+    at = open_page(app, "pages/batch.py")
+    at.file_uploader(key="batch_zip").set_value([("bomb.zip", _bomb_first_zip(), "application/zip")]).run()
+    assert not at.exception
+    assert at.session_state["batch_zip_facts"][1].shape == (64, 64)  # from no/001.npy
+    assert len(at.error) == 1 and "000.npy" in at.error[0].value and "\n" not in at.error[0].value
+    assert during == [] and list(folder.iterdir()) == []
+
+
+def test_opening_gallery_images_into_a_full_image_list_says_so(app, monkeypatch):  # noqa: F811
+    from core.settings import settings
+
+    monkeypatch.setenv("EQUISCOPE_MAX_FILES", "1")
+    settings.cache_clear()
+    try:
+        at = open_page(app, "pages/batch.py")
+        at.file_uploader(key="batch_zip").set_value([("lenses.zip", lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}),
+                                                      "application/zip")]).run()
+        box = at.selectbox(key="batch_open")
+        assert len(box.options) >= 2, "the tiny random model gets at least two wrong"
+        box.set_value(box.options[0]).run()
+        at.button(key="batch_open_use").click().run()
+        assert len(at.session_state["image_list"]) == 1 and len(at.success) == 1
+        at.selectbox(key="batch_open").set_value(box.options[1]).run()
+        at.button(key="batch_open_use").click().run()
+        assert not at.exception and len(at.session_state["image_list"]) == 1
+        assert [e.value for e in at.error] == [f"lenses.zip/{box.options[1]} was not added: the image list holds 1 images, "
+                                               "the limit of this session; remove some (✕ in the sidebar) to make room."]
+    finally:
+        settings.cache_clear()

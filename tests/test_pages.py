@@ -495,6 +495,152 @@ def test_batch_evaluation_refuses_a_broken_zip_in_one_sentence(app):
     assert [e.value for e in at.error] == ["broken.zip is not a readable zip archive; zip the image files (or their class folders) again."]
 
 
+@pytest.fixture(scope="session")
+def deeplense_index(tiny_index, tmp_path_factory) -> Path:
+    """The tiny checkpoints plus size-matched DeepLense classifiers, as the shipped index has them: Model II
+    (64 px), Model I (150 px), and this project's lens classifier trained at 150 px."""
+    import shutil
+
+    from core.checkpoints import register, save_checkpoint
+    from core.models.registry import build_model
+
+    folder = tmp_path_factory.mktemp("deeplense_checkpoints")
+    shutil.copytree(tiny_index, folder, dirs_exist_ok=True)
+    model_name, config, _ = TINY["lenses-classifier-equivariant"]
+    for i, (name, preset, size) in enumerate([("lenses-model2-equivariant", "deeplense-model2", 64),
+                                              ("lenses-model1-equivariant", "deeplense-model1", 150),
+                                              ("lenses-classifier-equivariant", None, 150)]):
+        torch.manual_seed(100 + i)
+        model = build_model(model_name, config).eval()
+        data = {"generator": "lenses", "n": 12, "size": size, **({"preset": preset} if preset else {})}
+        path = save_checkpoint(folder / f"{name}.pt", model_name=model_name, config=config, state_dict=model.state_dict(),
+                               metrics={}, data_manifest=data, command="test", history={}, classes=CLASSES)
+        register(path, name)
+    return folder
+
+
+@pytest.fixture
+def deeplense_app(app, deeplense_index, monkeypatch):
+    """`app` with the DeepLense classifiers; familiarity references are skipped (a DeepLense reference set
+    would be simulated with lenstronomy, which is not what these tests are about)."""
+    import core.checkpoints as ck
+    import ui.reference as reference
+
+    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", deeplense_index)
+    monkeypatch.setattr(reference, "familiarity_reference", lambda *args, **kwargs: None)
+    return app
+
+
+def manifest_zip(size: int, preset: str, n_per_class: int = 2) -> bytes:
+    """A simulated data set as `python -m core simulate` writes it (class folders + manifest.json), zipped."""
+    import zipfile
+
+    rng = np.random.default_rng(1)
+    buf, images = io.BytesIO(), []
+    with zipfile.ZipFile(buf, "w") as zf:
+        for cls in CLASSES:
+            for i in range(n_per_class):
+                npy = io.BytesIO()
+                np.save(npy, rng.random((size, size)).astype(np.float32))
+                zf.writestr(f"{cls}/{i:06d}.npy", npy.getvalue())
+                images.append({"file": f"{cls}/{i:06d}.npy", "label": cls})
+        manifest = {"generator": "lenses", "preset": preset, "size": size, "seed": 0, "classes": CLASSES, "images": images}
+        zf.writestr("manifest.json", json.dumps(manifest))
+    return buf.getvalue()
+
+
+def upload_zip(at, raw: bytes, name: str = "lenses.zip"):
+    at.file_uploader(key="batch_zip").set_value([(name, raw, "application/zip")]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_batch_evaluation_defaults_to_the_model_of_the_datas_size_and_preset(deeplense_app, downloads):
+    """64-px DeepLense data -> Model II, 150-px -> Model I, 150-px of this project's simulator (manifest) -> the
+    project's classifier; the evaluation runs with that model."""
+    import pandas as pd
+
+    at = open_page(deeplense_app, "pages/batch.py")
+    deeplense = {"no": "no_sub", "sphere": "cdm", "vort": "vortex"}
+    upload_zip(at, lens_zip(deeplense, n_per_class=2, size=64))
+    assert at.selectbox(key="batch_model").value == "lenses-model2-equivariant"
+    url = at.get("download_button")[0].proto.url
+    assert len(pd.read_csv(io.BytesIO(downloads[url]))) == 6
+    upload_zip(at, lens_zip(deeplense, n_per_class=2, size=150), "model1.zip")
+    assert at.selectbox(key="batch_model").value == "lenses-model1-equivariant"
+    upload_zip(at, manifest_zip(150, "project"), "project.zip")
+    assert at.selectbox(key="batch_model").value == "lenses-classifier-equivariant"
+    upload_zip(at, manifest_zip(150, "deeplense-model1"), "model1-manifest.zip")
+    assert at.selectbox(key="batch_model").value == "lenses-model1-equivariant"
+
+
+def test_batch_evaluation_keeps_your_model_when_the_data_source_changes(deeplense_app, downloads):
+    """A model picked on the list's images stays through the radio switch (no zip yet) and the zip's upload;
+    one trained on other data (a disk autoencoder) gives way to the lens default, with a sentence."""
+    import pandas as pd
+
+    deeplense_app.run()
+    lenses = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, n_per_class=2, size=64)
+    deeplense_app.file_uploader[0].set_value([("listed.zip", lenses, "application/zip")]).run()  # the Data page
+    at = open_page(deeplense_app, "pages/batch.py")
+    assert at.radio(key="batch_source").value == "list"
+    assert at.selectbox(key="batch_model").value == "lenses-model2-equivariant"  # the list's 64-px images
+    at.selectbox(key="batch_model").set_value("lenses-classifier-cnn").run()
+    at.radio(key="batch_source").set_value("zip").run()
+    assert at.selectbox(key="batch_model").value == "lenses-classifier-cnn"  # no zip yet: still yours
+    upload_zip(at, lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, n_per_class=2, size=64))
+    assert at.selectbox(key="batch_model").value == "lenses-classifier-cnn"  # a lens zip: yours still fits
+    table = pd.read_csv(io.BytesIO(downloads[at.get("download_button")[0].proto.url]))
+    assert len(table) == 6
+    at.selectbox(key="batch_model").set_value("disks-ae-equivariant").run()  # an autoencoder on this zip: yours
+    assert at.selectbox(key="batch_model").value == "disks-ae-equivariant" and not at.exception
+    assert at.subheader[-1].value == "The worst reconstructions (input | reconstruction)"
+    at.radio(key="batch_source").set_value("list").run()  # lens images again: a disk model does not fit them
+    assert at.selectbox(key="batch_model").value == "lenses-model2-equivariant"
+    assert ("disks-ae-equivariant was trained on disk images, not on these images: lenses-model2-equivariant fits them."
+            in [c.value for c in at.caption])
+
+
+def test_the_misclassified_gallery_opens_an_image_as_the_current_image(deeplense_app):
+    """Any misclassified file: shown large with its true and predicted class and every probability; its button
+    adds the original file (not the model-grid copy) to the image list as the current image, with its label."""
+    from ui.markdown import md_escape
+
+    at = open_page(deeplense_app, "pages/batch.py")
+    upload_zip(at, lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, size=64, wrapper="dataset/"))
+    wrong = at.subheader[-1].value
+    assert wrong.startswith("Misclassified: ") and not wrong.startswith("Misclassified: 0 ")
+    box = at.selectbox(key="batch_open")
+    file = box.options[-1]
+    box.set_value(file).run()
+    shown = " ".join(m.value for m in at.markdown)
+    assert "True class **" in shown and "predicted **" in shown
+    probs = at.dataframe[-1].value  # after the per-file table
+    assert list(probs["class"]) == CLASSES and abs(probs["probability"].sum() - 1) < 1e-3
+    assert at.session_state["image_list"] == []
+    at.button(key="batch_open_use").click().run()
+    assert not at.exception and not at.error
+    [entry] = at.session_state["image_list"]
+    assert entry.name == f"lenses.zip/dataset/{file}" and entry.loaded.data.shape == (64, 64)  # the file itself
+    assert entry.label == {"no": "no_sub", "sphere": "cdm", "vort": "vortex"}[file.split("/")[0]] and entry.kind == "lens"
+    assert at.session_state["image_list_current"] == entry.id and at.session_state["current_image"]["name"] == entry.name
+    assert [s.value for s in at.success] == [f"{md_escape(entry.name)} is the current image."]  # as Markdown
+
+
+def test_the_misclassified_gallery_of_the_list_selects_the_listed_image(deeplense_app):
+    deeplense_app.run()
+    lenses = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}, n_per_class=2, size=64)
+    deeplense_app.file_uploader[0].set_value([("listed.zip", lenses, "application/zip")]).run()
+    at = open_page(deeplense_app, "pages/batch.py")
+    names = [e.name for e in at.session_state["image_list"]]
+    box = at.selectbox(key="batch_open")
+    assert set(box.options) <= set(names)
+    box.set_value(box.options[0]).run()
+    at.button(key="batch_open_use").click().run()
+    assert not at.exception and [e.name for e in at.session_state["image_list"]] == names  # nothing added
+    assert at.session_state["current_image"]["name"] == box.options[0]
+
+
 def test_lenses_flags_two_confident_models_that_disagree(app, monkeypatch):
     """Regression: both classifiers ≈ 1.00 for different classes on one image is flagged, with familiarity."""
     import ui.inference as inference
