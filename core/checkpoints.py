@@ -10,7 +10,8 @@ any pickled code:
      "metrics": {...held-out metrics...}, "data_manifest": {...summary...},
      "versions": {"torch": ..., "escnn": ..., "numpy": ..., "project": ..., "git": ...},
      "command": "python -m core train ..." (shipped: "python -m core reproduce NAME"), "history": {...},
-     "train_config": {...} | None, "classes": [...] | None, "created_utc": "..."}
+     "train_config": {...} | None, "classes": [...] | None, "created_utc": "...",
+     "grid": {...} | None}  # pixel scale and field of the training images (core.data.grids; older files: none)
 
 Portable state dicts (format 3): members hold the learned parameters and the learned or
 stateful buffers (batch-norm running statistics) only. escnn's coefficients are stored in
@@ -23,9 +24,10 @@ rebuilt; `convert_checkpoint` rewrites them as format 3 on such a machine.
 
 Each folder of checkpoints has an `index.json` ({"checkpoints": [entry, ...]}) whose entries
 record name, file (relative to the folder), model, config, data manifest summary, metrics,
-sha256, versions and the command that reproduces it. `checkpoints/` holds the shipped ones
-(committed), `runs/` the ones users train themselves (git-ignored); `list_checkpoints()`
-reads both.
+sha256, versions, the command that reproduces it and the training `grid` (the file's, else derived
+from the data summary by core.data.grids.grid_record: the shipped files predate it).
+`checkpoints/` holds the shipped ones (committed), `runs/` the ones users train themselves
+(git-ignored); `list_checkpoints()` reads both.
 
 Ensembles: a checkpoint with K > 1 members loads as a `core.models.ensemble.EnsembleModel`,
 whose `forward` averages the members' outputs (classifiers: the log of the mean softmax).
@@ -159,11 +161,19 @@ def save_checkpoint(path: str | Path, *, model_name: str, config: dict, state_di
         "train_config": to_plain(train_config),
         "classes": to_plain(classes),
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "grid": training_grid(data_manifest, model_kind(str(model_name))),
     }
     path = Path(path)
     with atomic_open(path, "wb") as fh:
         torch.save(_portable_payload(payload, members), fh)
     return path
+
+
+def training_grid(data_manifest: dict | None, kind: str | None) -> dict | None:
+    """Pixel scale and field of view of the training images (core.data.grids.grid_record), None when unknown."""
+    from core.data.grids import grid_record
+
+    return to_plain(grid_record(data_manifest, kind))
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -217,6 +227,7 @@ def register(path: str | Path, name: str, index_dir: str | Path | None = None) -
         "versions": payload["versions"],
         "command": payload["command"],
         "created_utc": payload.get("created_utc"),
+        "grid": payload.get("grid") or training_grid(payload["data_manifest"], model_kind(payload["model_name"])),
     }
     with _index_lock(folder):  # two runs finishing together must not drop each other's entry
         entries = [e for e in _read_index(folder) if e.get("name") != name]
@@ -346,7 +357,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu", *, 
         entry = {"name": path.stem, "file": str(path), "model": payload["model_name"], "kind": kind,
                  "members": len(payload["members"]), "config": payload["config"], "classes": payload.get("classes"),
                  "data": payload["data_manifest"], "metrics": payload["metrics"], "sha256": digest,
-                 "versions": payload["versions"], "command": payload["command"], "path": str(path.resolve())}
+                 "versions": payload["versions"], "command": payload["command"], "path": str(path.resolve()),
+                 "grid": payload.get("grid") or training_grid(payload["data_manifest"], kind)}
     return LoadedModel(model=model, name=entry["name"], config=dict(payload["config"]), entry=entry,
                        path=path, kind=kind, classes=payload.get("classes"), sha256=digest)
 

@@ -151,6 +151,41 @@ def test_the_shipped_index_lists_checkpoints_whose_files_are_there():
 
 
 @pytest.mark.parametrize("entry", _index_entries(), ids=lambda e: e["name"])
+def test_every_shipped_entry_records_the_grid_it_was_trained_at(entry):
+    """Pixel scale and field of the training images (issue 26), derived from the data preset as training records it."""
+    from core.data.grids import grid_record
+
+    grid = entry.get("grid")
+    assert isinstance(grid, dict) and grid.get("source"), f"{entry['name']} has no grid record"
+    derived = grid_record(entry["data"], entry["kind"])  # what register writes (disks: sampled from today's simulator)
+    assert set(grid) == set(derived)
+    assert [grid[k] for k in ("arcsec_per_pixel", "field_of_view_arcsec", "image_size")] == [
+        derived[k] for k in ("arcsec_per_pixel", "field_of_view_arcsec", "image_size")]
+    assert grid["image_size"] > 0
+    if entry["kind"] in ("classifier", "encoder"):  # lens models: arcsec per pixel over the training image's side
+        assert grid["arcsec_per_pixel"] > 0
+        assert grid["field_of_view_arcsec"] == pytest.approx(grid["arcsec_per_pixel"] * grid["image_size"], rel=1e-3)
+    if entry["data"]["generator"] == "disks":  # framed by the disk: pixel and beam as the simulations span them
+        assert grid["arcsec_per_pixel"] is None and grid["au_per_pixel"]["median"] > 0 and grid["beam_fwhm_px"]["p5"] > 2
+
+
+def test_a_new_checkpoint_records_its_grid_in_the_file_and_the_index(tmp_path):
+    model = _model("cnn_classifier")
+    path = ck.save_checkpoint(tmp_path / "finder.pt", model_name="cnn_classifier", config=TINY["cnn_classifier"],
+                              state_dict=model.state_dict(), metrics={}, command="test", history={},
+                              data_manifest={"generator": "lensfinding", "preset": "easy", "size": 64, "n": 8})
+    grid = {"arcsec_per_pixel": 0.1, "field_of_view_arcsec": 6.4, "image_size": 64}
+    assert torch.load(path, weights_only=True)["grid"].items() >= grid.items()
+    assert ck.register(path, "finder")["grid"].items() >= grid.items()
+    old = tmp_path / "old.pt"  # a file written before grids were recorded: the index derives it from the data
+    payload = torch.load(path, weights_only=True)
+    del payload["grid"]
+    torch.save(payload, old)
+    assert ck.register(old, "old")["grid"].items() >= grid.items()
+    assert ck.load_model(old).entry["grid"].items() >= grid.items()  # not indexed: from the file's data summary
+
+
+@pytest.mark.parametrize("entry", _index_entries(), ids=lambda e: e["name"])
 def test_every_shipped_checkpoint_loads_and_runs(entry):
     loaded = ck.load_model(entry["name"], folders=[CHECKPOINTS_DIR])
     s = loaded.image_size

@@ -3,6 +3,9 @@
 Held-out quality of a checkpoint on a data set (core.analysis.evaluate: MS-SSIM for autoencoders,
 ROC AUC for classifiers, PSNR / SSIM against bicubic for super-resolution on lr/ + hr/). `--csv PATH`
 writes one row per file, `--reference DIR` adds each file's latent distance to that reference set.
+Images whose files give a pixel scale (a FITS with a celestial WCS) are first put on the grid the
+checkpoint was trained at (its index entry's `grid`: core.data.regrid_dataset), and a note says so;
+`--native-pixels` skips that and feeds every file's pixels as they are.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 from pathlib import Path
 
 HELP = "Evaluate a checkpoint on a labelled dataset folder (MS-SSIM for autoencoders, ROC AUC for classifiers, PSNR/SSIM vs bicubic for super-resolution on lr/ + hr/)."
@@ -25,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", default=None, help="also write one row per file (true, predicted, probability, ...) here")
     parser.add_argument("--reference", default=None,
                         help="a reference data set folder: adds each file's latent distance and its percentile")
+    parser.add_argument("--native-pixels", action="store_true",
+                        help="do not resample files with a pixel scale to the checkpoint's training grid")
 
 
 def _table(result: dict) -> str:
@@ -46,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from core.analysis.evaluate import evaluate_dataset, evaluate_loaded, rows_csv
     from core.atomic import atomic_write_bytes
     from core.checkpoints import load_model
+    from core.data.regrid_dataset import dataset_on_grid
     from core.device import pick_device
     from core.json_values import to_plain
 
@@ -64,13 +71,18 @@ def run(args: argparse.Namespace) -> int:
         from core.data.datasets import scan_dataset
 
         reference = FamiliarityReference.fit(encode_dataset(loaded, scan_dataset(args.reference)).z)
-    batch = evaluate_dataset(loaded, args.data, device, args.batch_size, args.limit, reference=reference,
-                             per_file=bool(args.csv))
+    with tempfile.TemporaryDirectory(prefix="equiscope-grid-") as folder:
+        grid = None if args.native_pixels else loaded.entry.get("grid")
+        source, grid_note = dataset_on_grid(args.data, grid, folder, args.limit)
+        batch = evaluate_dataset(loaded, source, device, args.batch_size, args.limit, reference=reference,
+                                 per_file=bool(args.csv))
     metrics = batch.metrics
     if args.csv:
         atomic_write_bytes(Path(args.csv), rows_csv(batch.rows).encode())
     result = {"checkpoint": loaded.name, "model": loaded.entry.get("model"), "kind": loaded.kind,
               "data": str(args.data), **metrics}
+    if grid_note:
+        result["notes"] = [grid_note, *(result.get("notes") or [])]
     result = to_plain(result)
     if args.json:
         print(json.dumps(result))

@@ -8,6 +8,10 @@ bilinear interpolation (which commutes with 90-degree rotations and flips of a s
 image), then per-image min-max normalisation to [0, 1]. Min-max works the same for float
 images in any unit (Jy/beam, Jy/pixel, arbitrary) and for integer counts, and it is
 invariant to the exact group elements.
+
+`prepare_on_grid` puts an image with a known pixel scale on the grid the model was trained at
+first (core.data.regrid: resampled to its arcsec per pixel, cropped or padded to its field), then
+prepares it as the training images were; an image without a pixel scale keeps its pixels.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.data.regrid import GridMatch, match_grid, to_grid
 from core.errors import InputError
 
 DEFAULT_GRID = 129
@@ -56,6 +61,17 @@ def prepare(image: np.ndarray, size: int = DEFAULT_GRID) -> np.ndarray:
     if image.ndim != 2:
         raise InputError(f"Expected a 2-D image, got an array of shape {image.shape}.")
     return normalize_image(resize(center_square(image), size))
+
+
+def prepare_on_grid(image: np.ndarray, size: int, pixel_scale_arcsec: float | None, grid: dict | None,
+                    scale_origin: str = "file") -> tuple[np.ndarray, GridMatch]:
+    """`prepare` after putting the image on the checkpoint's training grid (`grid`, its index entry's record):
+    (the (size, size) image in [0, 1], what was done with its note). See core.data.regrid.match_grid."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise InputError(f"Expected a 2-D image, got an array of shape {image.shape}.")
+    match = match_grid(image.shape, pixel_scale_arcsec, grid, scale_origin)
+    return prepare(to_grid(image, match), size), match
 
 
 def prepare_batch(images, size: int = DEFAULT_GRID) -> torch.Tensor:
