@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.analysis.familiarity import disagreement
-from ui import familiarity, figures, finder, inference, models, reference, resources, widgets
+from ui import familiarity, figures, finder, inference, models, reference, resources, state, widgets
 
 st.title("Lenses")
 st.caption("Dark-matter substructure classes of a strong-lens image: no_sub (smooth halo), "
@@ -24,14 +24,20 @@ image = widgets.current_image(required=False)
 if image is None:
     st.info("No current image: simulate a lens or upload one on the Data page to see its class probabilities.")
 else:
-    answers = {e["name"]: models.serve(e, inference.class_probabilities, image["data"]) for e in entries}
+    finder.pixel_scale_field(image)
+    truth = state.true_label(image)
+    views = {e["name"]: inference.grid_view(e, image) for e in entries}  # each model's training grid
+    answers = {e["name"]: models.serve(e, inference.class_probabilities, views[e["name"]].data) for e in entries}
     probs = {name: p for name, p in answers.items() if p is not None}
     if probs:
         st.plotly_chart(figures.probability_bars(probs, classes), key="lens_probs")
     clash = disagreement(*probs.values(), classes, tuple(probs)) if len(probs) == 2 else None
     for entry in (e for e in entries if e["name"] in probs):  # each answer with its familiarity; the clash once
-        st.markdown(f"**{entry['name']}**")
-        familiarity.answer_notes(entry, image, clash if entry is eq_entry else None)
+        view = views[entry["name"]]
+        st.markdown(finder.answer_line(entry["name"], entry.get("classes") or classes, probs[entry["name"]], truth))
+        if view.note:
+            st.caption(view.note)
+        familiarity.answer_notes(entry, {**image, "data": view.data}, clash if entry is eq_entry else None)
 
 finder.panel(image)
 

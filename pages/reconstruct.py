@@ -21,6 +21,8 @@ box = widgets.cutout_box(key="recon_box")
 for entry in models.working(eq_entry, cnn_entry):  # a model that does not load said so under its picker
     st.subheader(entry["name"])
     st.caption(widgets.model_caption(entry))
+    if (grid := inference.grid_caption(entry)) is not None:
+        st.caption(grid)
     meta = image["meta"]
     result = models.serve(entry, inference.reconstruct, image["data"], meta.pixel_scale_arcsec, meta.bunit,
                           meta.fill_value, box)

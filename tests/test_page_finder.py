@@ -1,11 +1,13 @@
-"""The lens finder on the Lenses page (AppTest): the lens probability of the current image and the stored ROC curves."""
+"""The lens finder on the Lenses page (AppTest): the lens probability of the current image and the stored ROC curves;
+the image on each model's training grid (issue 26: pixel scale from the file's WCS or the user's linked field) and
+the true class beside each prediction."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from test_pages import APP, TINY, disk_image, open_page, plotly_specs, with_image
+from test_pages import APP, CLASSES, TINY, disk_image, open_page, plotly_specs, with_image
 
 torch.set_num_threads(1)
 
@@ -83,6 +85,115 @@ def test_lenses_page_shows_the_lens_probability_and_the_finder_roc(finder_app):
     at.selectbox(key="lens_finder").set_value("lenses-finder-equivariant-adapted").run()
     assert not at.exception
     assert any("Lens probability" in m.value and "(lenses-finder-equivariant-adapted:" in m.value for m in at.markdown)
+
+
+def _current(at, image: np.ndarray, header=None, label: str | None = None):
+    """`image` as the current lens image: a FITS file with `header` (None: no pixel scale), with a class label."""
+    from core.io import read_image
+    from core.io.fits_io import fits_bytes
+
+    loaded = read_image(fits_bytes(image, header), "sky.fits")
+    at.session_state["current_image"] = {"data": loaded.data, "meta": loaded.meta, "name": "sky.fits", "kind": "lens",
+                                         "label": label}
+    return at
+
+
+def _finder_line(at) -> str:
+    return next(m.value for m in at.markdown if "Lens probability" in m.value)
+
+
+def _p(line: str) -> float:
+    return float(line.split("Lens probability ")[1].split("**")[0])
+
+
+def _wide_lens() -> np.ndarray:
+    """A simulated lens on a 10″ field at 0.1″ (100 px): wider than the finders' 6.4″."""
+    from core.data import lensfinding as lf
+
+    rng = np.random.default_rng(3)
+    return lf.render(lf.sample_params("easy", "lens", rng, 100), rng)
+
+
+@pytest.fixture
+def seen(monkeypatch) -> dict:
+    """{checkpoint: the image ui.inference.class_probabilities was given last}: what each model saw."""
+    import ui.inference as inference
+
+    images: dict = {}
+    real = inference.class_probabilities
+
+    def spy(name, sha256, image):
+        images[name] = np.array(image)
+        return real(name, sha256, image)
+
+    monkeypatch.setattr(inference, "class_probabilities", spy)
+    return images
+
+
+FINDER = "lenses-finder-equivariant"
+
+
+def test_a_fits_with_a_wcs_is_put_on_the_finders_grid_and_says_so(finder_app, app_script_every_run, seen):
+    from test_regrid import wcs_header
+
+    sky = _wide_lens()
+    fine = np.kron(sky, np.ones((2, 2), np.float32))  # the same sky at 0.05″: 200 px on a 10″ field
+    at = open_page(_current(finder_app, fine, wcs_header(0.05, fine.shape)), "pages/lenses.py")
+    captions = [c.value for c in at.caption]
+    assert ("Resampled from 0.05″ to 0.10″ per pixel to match the model's grid; the central 6.4″ field is used."
+            in captions)
+    assert not any("carries no pixel scale" in c for c in captions)
+    assert not [w for w in at.number_input if w.key == "lens_pixel_scale"]  # the file gives the scale: no field
+    assert np.allclose(seen[FINDER], sky[18:82, 18:82], rtol=1e-5, atol=1e-4)  # the central 6.4″ at 0.1″
+    assert seen["lenses-classifier-equivariant"].shape == (33, 33)  # 7.5″ at 7.5/33″ per pixel: its own grid
+    open_page(_current(finder_app, fine), "pages/lenses.py")  # the same pixels without a WCS
+    assert np.array_equal(seen[FINDER], fine)  # go as they are
+
+
+def test_an_image_without_a_pixel_scale_gets_a_note_and_a_linked_field(finder_app, app_script_every_run, seen):
+    sky = _wide_lens()
+    fine = np.kron(sky, np.ones((2, 2), np.float32))
+    at = open_page(_current(finder_app, fine), "pages/lenses.py")
+    assert any("carries no pixel scale" in c.value for c in at.caption)
+    assert any(c.value.startswith("This image has no pixel scale, so its pixels go to the model as they are (it was "
+                                  "trained at 0.10″ per pixel on a 6.4″ field)") for c in at.caption)
+    assert np.array_equal(seen[FINDER], fine)
+    at.number_input(key="lens_pixel_scale").set_value(0.05).run()
+    assert not at.exception
+    assert any(c.value.startswith("Resampled from 0.05″ (the pixel scale you set) to 0.10″ per pixel") for c in at.caption)
+    assert np.allclose(seen[FINDER], sky[18:82, 18:82], rtol=1e-5, atol=1e-4)  # the field changed the model's input
+    assert dict(at.query_params)["lens_pixel_scale"] == "0.05"  # and the page's link carries it
+
+
+def test_the_pixel_scale_in_a_link_is_checked_like_its_field():
+    from ui import state
+
+    spec = state.SETTINGS["lens_pixel_scale"]
+    assert spec.check(0.05, "0.05") == (0.05, None)
+    value, said = spec.check(5.0, "5")
+    assert value == 1.0 and "above its maximum of 1.0" in said
+    assert spec.check("abc", "abc")[0] == 0.0
+
+
+def test_the_data_pages_facts_say_where_the_pixel_scale_comes_from():
+    from ui.image_panel import pixel_scale_fact
+
+    assert pixel_scale_fact(0.05) == "0.05 arcsec/px"
+    assert pixel_scale_fact(None).startswith("none in the file: lens models see its pixels as they are")
+    assert "the 0.04 arcsec/px you set on the Lenses page" in pixel_scale_fact(None, 0.04)
+
+
+def test_the_true_class_stands_beside_each_prediction(finder_app):
+    at = open_page(_current(finder_app, _lens_image(), label="cdm"), "pages/lenses.py")
+    line = _finder_line(at)
+    assert line.endswith("· true class: lens ✓") or line.endswith("· true class: lens ✗")  # every cdm image is a lens
+    assert ("✓" in line) == (_p(line) >= 0.5)
+    answers = [m.value for m in at.markdown if m.value.startswith("**lenses-classifier-") and "true class" in m.value]
+    assert len(answers) == 2 and all(a.split("**: ")[1].split(" (")[0] in CLASSES for a in answers)
+    assert all(a.endswith("· true class: cdm ✓" if " cdm (" in a else "· true class: cdm ✗") for a in answers)
+    at = open_page(_current(finder_app, _lens_image()), "pages/lenses.py")  # no label: no truth shown
+    assert "true class" not in _finder_line(at)
+    assert not any("true class" in m.value for m in at.markdown)
 
 
 def test_lenses_page_without_finders_says_how_to_train_one(finder_app, monkeypatch):

@@ -1,9 +1,11 @@
-"""The lens finder on the Lenses page: lens probability of the current image and the finder's ROC curves.
+"""The lens finder on the Lenses page: lens probability of the current image and the finder's ROC curves;
+also the page's pixel-scale field and its answer lines (prediction beside the true class when known).
 
 Finder checkpoints are binary classifiers (`lens` / `nonlens`) trained on the lens-finding
 simulator (`data.generator == "lensfinding"`, core.data.lensfinding); their ROC points on the
 "easy" and "hard" test sets were stored with the checkpoint when it was trained
 (core.train.domain.evaluate_finder), so the page plots them without evaluating anything.
+A finder sees the image on its 0.1″ training grid (ui.inference.grid_view), as every lens model does.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ui import familiarity, figures, inference, models, resources
+from ui import familiarity, figures, inference, models, resources, state
 
 GENERATOR = "lensfinding"
 DOMAIN_OF_KEY = {"test": "easy", "test_target": "hard"}  # metrics key -> test domain
+SUBSTRUCTURE = ("no_sub", "cdm", "vortex")  # the substructure classes: every image of them is a strong lens
 
 
 def finder_entries() -> list[dict]:
@@ -23,10 +26,40 @@ def finder_entries() -> list[dict]:
 
 
 def lens_probability(entry: dict, image: np.ndarray) -> float:
-    """P(lens) of a finder checkpoint for a raw 2-D image."""
+    """P(lens) of a finder checkpoint for a 2-D image (already on its grid: ui.inference.grid_view)."""
     probs = inference.class_probabilities(entry["name"], entry.get("sha256"), image)
     classes = entry.get("classes") or ["lens", "nonlens"]
     return float(probs[classes.index("lens")])
+
+
+def pixel_scale_field(image: dict) -> None:
+    """For an image whose file gives no pixel scale: a note and the field where the user sets one (linked)."""
+    if getattr(image.get("meta"), "pixel_scale_arcsec", None):
+        return
+    spec = state.SETTINGS[state.PIXEL_SCALE_KEY]
+    st.caption("This image carries no pixel scale (a bare array, a picture, or a FITS file without a celestial "
+               "WCS), so the lens models see its pixels as they are. Set it below if you know it: each model then "
+               "resamples the image to the pixel scale and field it was trained at.")
+    st.number_input(spec.label, **spec.bounds(), key=state.PIXEL_SCALE_KEY, format="%.3f",
+                    help="Arcseconds per pixel, e.g. 0.05 for HST ACS/WFC3 drizzled images, 0.1 for Euclid VIS; "
+                         "0 leaves the pixels as they are. It applies to every image without a pixel scale of its "
+                         "own, and the page's link carries it.")
+
+
+def answer_line(name: str, classes: list[str], probs: np.ndarray, truth: str | None) -> str:
+    """"**model**: predicted (p) · true class: t ✓", the truth only when it is one of the model's classes
+    (for a lens / non-lens classifier a substructure class counts as `lens`)."""
+    k = int(np.argmax(probs))
+    line = f"**{name}**: {classes[k]} ({float(probs[k]):.2f})"
+    truth = _finder_truth(truth) if "lens" in classes else truth
+    if truth not in classes:
+        return line
+    return f"{line} · true class: {truth} {'✓' if truth == classes[k] else '✗'}"
+
+
+def _finder_truth(label: str | None) -> str | None:
+    """An image's true class as a finder's: lens / nonlens, a substructure class counting as lens."""
+    return "lens" if label in SUBSTRUCTURE else label if label in ("lens", "nonlens") else None
 
 
 def hard_auroc(entry: dict) -> float:
@@ -88,9 +121,17 @@ def panel(image: dict | None) -> None:
         st.error(reason)
     elif image is None:
         st.caption("No current image: the lens probability appears here once there is one.")
-    elif (p := models.attempt(entry, lens_probability, entry, image["data"])) is not None:
-        st.markdown(f"**Lens probability {p:.2f}** ({name}: {'a lens' if p >= 0.5 else 'not a lens'} at the 0.5 threshold)")
-        familiarity.answer_notes(entry, image)
+    else:
+        view = inference.grid_view(entry, image)
+        if (p := models.attempt(entry, lens_probability, entry, view.data)) is not None:
+            said = "lens" if p >= 0.5 else "nonlens"
+            truth = _finder_truth(state.true_label(image))
+            mark = "" if truth is None else f" · true class: {truth} {'✓' if truth == said else '✗'}"
+            st.markdown(f"**Lens probability {p:.2f}** ({name}: {'a lens' if p >= 0.5 else 'not a lens'} at the "
+                        f"0.5 threshold){mark}")
+            if view.note:
+                st.caption(view.note)
+            familiarity.answer_notes(entry, {**image, "data": view.data})
     curves = roc_curves(entries)
     if curves:
         st.plotly_chart(figures.roc_figure(curves, "Lens finder ROC: easy and hard test sets (stored at training)"),

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.errors import InputError
 from core.io import LoadedImage, fits_bytes
-from ui import image_list, viewer, widgets
+from ui import image_list, state, viewer, widgets
 from ui.images import pixel_statistics
 from ui.markdown import markdown_table, md_escape
 
@@ -28,8 +28,18 @@ def _fmt(value: float | None, unit: str, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}g} {unit}".strip()
 
 
-def facts_rows(meta, shape: tuple[int, int]) -> list[tuple[str, str]]:
-    """What the file says about itself: format, shapes, units, pixel scale, beam, WCS, filled pixels."""
+def pixel_scale_fact(scale: float | None, user_scale: float | None = None) -> str:
+    """The pixel-scale row: the file's, else what the lens models do without one (the Lenses page's field)."""
+    if scale:
+        return _fmt(scale, "arcsec/px")
+    if user_scale:
+        return f"none in the file; the lens models use the {user_scale:g} arcsec/px you set on the Lenses page"
+    return "none in the file: lens models see its pixels as they are (set one on the Lenses page)"
+
+
+def facts_rows(meta, shape: tuple[int, int], user_scale: float | None = None) -> list[tuple[str, str]]:
+    """What the file says about itself: format, shapes, units, pixel scale, beam, WCS, filled pixels.
+    `user_scale`: the pixel scale the user set for files without one (ui.state.pixel_scale)."""
     beam = "—"
     if meta.beam is not None:
         bmaj, bmin, bpa = meta.beam
@@ -42,7 +52,7 @@ def facts_rows(meta, shape: tuple[int, int]) -> list[tuple[str, str]]:
         ("stored shape / type", f"{meta.original_shape} {meta.original_dtype}"),
         ("image shown", f"{shape[0]} × {shape[1]} px, float32"),
         ("unit (BUNIT)", meta.bunit or "—"),
-        ("pixel scale", _fmt(meta.pixel_scale_arcsec, "arcsec/px")),
+        ("pixel scale", pixel_scale_fact(meta.pixel_scale_arcsec, user_scale)),
         ("beam (FWHM)", beam),
         ("sky coordinates (WCS)", "yes" if meta.has_wcs else "no"),
         (
@@ -106,7 +116,9 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
         if selectors is not None:
             selectors()
     with right:
-        st.markdown(markdown_table(facts_rows(meta, data.shape), ("file", "value")))
+        user_scale, origin = state.pixel_scale({"meta": meta})
+        st.markdown(markdown_table(facts_rows(meta, data.shape, user_scale if origin == "user" else None),
+                                   ("file", "value")))
         unit = f" ({meta.bunit})" if meta.bunit else ""
         stats = [(stat, f"{value:.4g}") for stat, value in pixel_statistics(data).items()]
         st.markdown(markdown_table(stats, ("pixel statistics" + unit, "value")))

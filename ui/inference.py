@@ -5,14 +5,22 @@ checkpoint) and the raw 2-D image; the image is put on the model grid with
 `core.data.preprocess.prepare` and transformed with `core.data.transforms` (flip first,
 then rotate about the grid centre, then shift), the convention core.analysis uses.
 Returned values are numpy arrays, cheap to cache and to plot.
+
+A lens model trained at a pixel scale (its index entry's `grid`, core.data.grids) is given the image
+on that grid: `grid_view(entry, image)` resamples it from the file's pixel scale, or the one the user
+set (ui.state.pixel_scale), and crops or pads it to the model's field (core.data.regrid), with the
+one line that says so; pages pass `grid_view(...).data` to the functions here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 import torch
 
+from ui import state
 from ui.resources import loaded_model
 
 MASK_RADIUS = 0.8  # errors are measured inside this fraction of the inscribed disc (core.analysis.equivariance)
@@ -29,6 +37,44 @@ def transform(x: torch.Tensor, angle_deg: float = 0.0, flip: bool = False,
     if tuple(shift) != (0, 0):
         x = shift_image(x, *shift)
     return x
+
+
+@dataclass
+class GridView:
+    """The image as a model trained at a pixel scale takes it, and the line that says what was done."""
+
+    data: np.ndarray  # on the model's training grid; the image itself when either has no pixel scale
+    note: str | None  # e.g. "Resampled from 0.05″ to 0.10″ per pixel to match the model's grid."
+    resampled: bool = False
+
+
+def grid_view(entry: dict, image: dict) -> GridView:
+    """The current image (`{"data", "meta", ...}`) on checkpoint `entry`'s training grid (core.data.regrid):
+    resampled from its pixel scale (the file's, else the one the user set) and cropped or padded to the
+    model's field; unchanged, with a note, when the image has no pixel scale; unchanged and silent for a
+    model without one (disks, a mix of presets, a run on an unlabelled folder)."""
+    from core.data.regrid import match_grid, to_grid
+
+    scale, origin = state.pixel_scale(image)
+    match = match_grid(image["data"].shape, scale, entry.get("grid"), origin)
+    return GridView(to_grid(image["data"], match), match.note, match.resample)
+
+
+def grid_caption(entry: dict) -> str | None:
+    """One line on the grid checkpoint `entry` was trained at (its `grid` record), None when not recorded."""
+    from core.data.regrid import arcsec_text
+
+    grid = entry.get("grid") or {}
+    if grid.get("arcsec_per_pixel"):
+        return (f"Trained at {arcsec_text(grid['arcsec_per_pixel'])} per pixel on a "
+                f"{grid['field_of_view_arcsec']:.3g}″ field ({grid['image_size']} px).")
+    fill, beam, au = (grid.get(k) for k in ("disk_fill_fraction", "beam_fwhm_px", "au_per_pixel"))
+    if fill and beam and au:
+        return (f"Trained on simulated disks framed by their own size (the disk's diameter fills {fill['p5']:.0%}–"
+                f"{fill['p95']:.0%} of the field, beam FWHM {beam['p5']:.1f}–{beam['p95']:.1f} px, median "
+                f"{au['median']:.2g} au per pixel); the automatic cutout frames a disk inside that range, so the "
+                "pixel scale only converts a box given in arcsec or au.")
+    return None
 
 
 def model_input(image: np.ndarray, size: int, angle_deg: float = 0.0, flip: bool = False) -> torch.Tensor:

@@ -235,6 +235,7 @@ PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
         "lens_model_eq": Model("Equivariant classifier"), "lens_model_cnn": Model("CNN classifier"),
         "lens_finder": Model("Lens finder"),
         "lens_evaluate": Flag("Evaluate the classifiers (first time: simulate and classify the reference set)", True),
+        "lens_pixel_scale": Number("Pixel scale of this image (arcsec per pixel; 0 = not known)", 0.0, 1.0, 0.0, 0.001),
     },
     "batch": {"batch_model": Model("Model"), "batch_source": Choice("Data", ("list", "zip"))},  # mirrors ui/batch.py
     "superres": {  # sr_source, sr_seed and sr_sub mirror pages/superres.py
@@ -246,6 +247,40 @@ PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
 }  # fmt: skip
 SETTINGS = {key: spec for page in PAGE_SETTINGS.values() for key, spec in page.items()}  # every linked widget
 KEPT_KEY = "kept_settings"
+
+
+PIXEL_SCALE_KEY = "lens_pixel_scale"  # the Lenses page's field for an image whose file gives no pixel scale
+
+
+def pixel_scale(image: dict) -> tuple[float | None, str]:
+    """(arcsec per pixel, "file" | "user") of an image: its file's (header), else the one the user set in
+    the Lenses page's field (drawn, kept from an earlier visit or from a link), else (None, "file")."""
+    meta = image.get("meta")
+    scale = getattr(meta, "pixel_scale_arcsec", None)
+    if scale:
+        return float(scale), "file"
+    typed = st.session_state.get(PIXEL_SCALE_KEY, st.session_state.get(KEPT_KEY, {}).get(PIXEL_SCALE_KEY))
+    if _number(typed) is not None and typed > 0:
+        return float(typed), "user"
+    return None, "file"
+
+
+def true_label(image: dict) -> str | None:
+    """The current image's class when it is known: the label of its zip or folder class (ui.image_list), a
+    shipped example's label (examples/manifest.json) or a simulated lens's substructure; else None."""
+    if image.get("label"):
+        return str(image["label"])
+    from ui import image_list
+
+    entry = image_list.find(image.get("id", ""))
+    origin = entry.origin if entry is not None else {}
+    if origin.get("sim") == "lens":
+        return (origin.get("widgets") or {}).get("sim_lens_sub")
+    if "example" in origin:
+        from ui.examples_tab import example_entries
+
+        return next((e.get("label") for e in example_entries() if e["file"] == origin["example"]), None)
+    return None
 
 
 def restore_settings(page: str) -> None:
