@@ -1,8 +1,8 @@
-"""Latent map: t-SNE beside PCA of a reference set; the current image and more uploads placed; neighbours; search."""
+"""Latent map: t-SNE beside PCA of a reference set; the current image, uploads and the image list placed;
+neighbours; the clicked point's picture and the current image's familiarity beside the maps; search."""
 
 from contextlib import nullcontext
 
-import numpy as np
 import streamlit as st
 
 from ui import figures, label_map, models, reference, widgets
@@ -12,10 +12,13 @@ from ui.share import stop_page
 
 st.title("Latent map")
 st.caption("Each point is one simulated reference image, placed by t-SNE (left) and by PCA (right, linear: "
-           "distances mean the same everywhere) of the model's invariant latent vector. Box- or lasso-select "
-           "points to see their images. The current image and any images you add (stars) are placed into the fixed "
-           "maps without refitting; rings mark the current image's nearest neighbours in latent space. Label a few "
-           "points (below the maps) and a linear probe colours the whole map by predicted class.")
+           "distances mean the same everywhere) of the model's invariant latent vector. Lasso or box a point to "
+           "see its image beside the maps (or click it in the toolbar's Pan or Zoom mode); every selected image is "
+           "shown below the maps. The current image and any "
+           "images you add (stars) are placed into the fixed maps without refitting; numbered rings mark the current "
+           "image's nearest neighbours in latent space, the ones listed below. When t-SNE puts a star away from most "
+           "of its neighbours, the star is shown among them and a hollow star marks t-SNE's position. Label a few points "
+           "(below the maps) and a linear probe colours the whole map by predicted class.")
 
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 with c1:
@@ -24,7 +27,7 @@ generator = widgets.generator_of(entry)
 colour = c2.radio("Colour by", label_map.COLOURINGS, key="map_colour")
 method = c3.selectbox("Clustering", ["spectral", "kmeans", "hdbscan"], key="map_method")
 k = c4.number_input("Clusters (0 = choose by silhouette)", 0, 12, 0, key="map_k")
-s1, s2 = st.columns([1, 2])
+s1, s2, s3 = st.columns([1, 2, 1], vertical_alignment="bottom")
 query = s1.text_input("Find reference images by file name", key="map_search", placeholder="e.g. cdm/0001")
 uploads = s2.file_uploader("Place more images (each labelled by its file name)", accept_multiple_files=True,
                            key="map_uploads")
@@ -38,6 +41,7 @@ pca = call(reference.pca_map, entry["name"], entry.get("sha256"), generator)
 image = widgets.current_image(required=False)
 if image is not None:
     widgets.warn_if_other_kind(image, generator)
+listed = label_map.list_button(s3, generator, image.get("id") if image is not None else None)
 placed_names, placed_images = reference.read_uploads(uploads or [])
 n_uploaded = len(placed_images)
 if image is not None:
@@ -47,17 +51,21 @@ if placed_images:  # uploads: one heavy job (queued on a hosted demo) unless thi
     job = ("place", entry["name"], entry.get("sha256"), generator, fingerprint(placed_images))
     with heavy_job("image placement", key=job) if n_uploaded else nullcontext():
         placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, placed_images, stop=False)
+list_placed = label_map.place_list(entry, generator, listed)
 matches = reference.search(ref, query)
 
 lab = label_map.labelling(entry, ref)
 groups, view = label_map.colouring(lab, colour, found["labels"], ref.latents.labels, reference.hover_texts(ref))
+current = placed is not None and image is not None
 common = {**view, "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images",
           "marked_text": placed_names, "labelled_text": lab.overlay("tsne")[1], "highlighted": matches,
-          "neighbours": placed["neighbours"][0] if placed and image is not None else (), "height": 520}
-left, right = st.columns(2)
+          "neighbours": placed["neighbours"][0] if current else (), "height": 520}
+overlay = {"placed": placed, "names": placed_names, "current": current, "listed": listed, "list_placed": list_placed}
+left, right, side = st.columns([5, 5, 2])
 with left:
     fig = figures.latent_scatter(ref.lmap.coords, groups, marked=placed["coords"] if placed else None,
                                  labelled=lab.overlay("tsne")[0], **common)
+    label_map.overlay(fig, ref, "coords", ref.lmap.coords, **overlay)
     event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
 with right:
     ex = pca.explained
@@ -65,7 +73,11 @@ with right:
                                  labelled=lab.overlay("pca")[0],
                                  axis_titles=(f"PC 1 ({100 * ex[0]:.0f} % of the variance)",
                                               f"PC 2 ({100 * ex[1]:.0f} % of the variance)"), **common)
+    label_map.overlay(fig, ref, "pca", pca.coords, **overlay)
     event_pca = st.plotly_chart(fig, key="map_pca", on_select="rerun", selection_mode=("points", "box", "lasso"))
+selected = sorted(set(widgets.selected_indices(event)) | set(widgets.selected_indices(event_pca)))
+label_map.side_panel(side, ref, selected, image, placed, entry, generator)
+label_map.placement_notes(placed, current, list_placed)
 
 m = st.columns(4)
 m[0].metric("Clusters", found["k"])
@@ -76,10 +88,10 @@ if found["agreement"]:
 for note in ref.notes:
     st.caption(note)
 
-selected = sorted(set(widgets.selected_indices(event)) | set(widgets.selected_indices(event_pca)))
-if placed is not None and image is not None:
+if current:
     st.subheader(f"Nearest neighbours of {image['name']}")
-    reference.neighbour_gallery(ref, image["data"], image["name"], placed["neighbours"][0], placed["distances"][0])
+    reference.neighbour_gallery(ref, image["data"], image["name"], placed["neighbours"][0], placed["distances"][0],
+                                n_cols=len(placed["neighbours"][0]) + 1)
 if query:
     st.subheader(f"{len(matches)} reference images match “{query}”")
     if matches:
@@ -92,8 +104,6 @@ label_map.panel(lab, ref, pca, entry, generator, selected, (placed_names, placed
 table = label_map.with_predictions(reference.table(ref, found["labels"], pca.coords), lab)
 st.download_button("Download the map as CSV", table.to_csv(index=False),
                    file_name=f"latent_map_{entry['name']}_{generator}.csv", mime="text/csv", key="map_csv")
-if placed_images:
-    rows = {"image": placed_names, "tsne_x": placed["coords"][:, 0], "tsne_y": placed["coords"][:, 1],
-            "pc1": placed["pca"][:, 0], "pc2": placed["pca"][:, 1],
-            "nearest_distance": np.asarray(placed["distances"])[:, 0]}
-    st.dataframe(rows, key="map_placed", hide_index=True)
+if placed is not None or list_placed is not None:
+    st.dataframe(label_map.placed_table(placed, placed_names, current, list_placed, listed, entry, generator),
+                 key="map_placed", hide_index=True)

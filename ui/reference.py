@@ -82,15 +82,19 @@ def embed_images(name: str, sha256: str | None, generator: str, images: list[np.
 
 
 @st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
-def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray],
-                 n_neighbours: int = 6) -> dict:
-    """Map positions (M, 2) of raw 2-D images, their invariant vectors "z" (M, d) and their nearest
-    reference images in latent space."""
+def place_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray]) -> dict:
+    """Raw 2-D images on the maps: their invariant vectors "z" (M, d), their nearest reference images in
+    latent space ("neighbours", "distances": (M, k), the ones the page lists) and map positions: "coords"
+    (M, 2) as shown, "tsne" where openTSNE put them, "moved" (M,) where most neighbours lay elsewhere (then
+    shown at their "centre"), "scattered" (M,) where no spot holds most of them, "offset" (M,) |tsne - centre|
+    in map spacings, "notes" one sentence or None each (core.analysis.tsne_map.Placement); "pca" (M, 2)."""
     ref = reference_map(name, sha256, generator)
     z = embed_images(name, sha256, generator, images)  # (M, d)
-    idx, dist = ref.lmap.nearest(z, k=n_neighbours)
-    return {"coords": ref.lmap.place(z), "pca": pca_map(name, sha256, generator).place(z), "neighbours": idx,
-            "distances": dist, "z": z}
+    p = ref.lmap.placement(z)
+    return {"coords": p.coords, "tsne": p.tsne, "centre": p.centre, "moved": p.moved, "scattered": p.scattered,
+            "offset": p.offset, "near_tsne": p.near_tsne, "notes": [p.note(i) for i in range(len(z))],
+            "spacing": p.spacing, "radius": p.radius, "pca": pca_map(name, sha256, generator).place(z),
+            "neighbours": p.neighbours, "distances": p.distances, "z": z}
 
 
 def pca_map(name: str, sha256: str | None, generator: str):
@@ -119,7 +123,8 @@ def relative_files(ref: ReferenceMap) -> list[str]:
 
 
 def neighbour_gallery(ref: ReferenceMap, image: np.ndarray, name: str, indices, distances, n_cols: int = 7) -> None:
-    """The image (on a thumbnail grid) beside its nearest reference images, each with its latent distance."""
+    """The image (on a thumbnail grid) beside its nearest reference images, numbered as on the map, each with
+    its latent distance."""
     from core.data.preprocess import prepare
     from ui.errors import call
 
@@ -132,17 +137,31 @@ def neighbour_gallery(ref: ReferenceMap, image: np.ndarray, name: str, indices, 
         if thumb is None:
             continue
         label = f"{labels[idx]} · " if labels else ""
-        cols[k + 1].image(np.flipud(thumb), caption=f"{label}{_relative(ref, path)} · distance {dist:.3g}",
-                          clamp=True, width="stretch")
+        cols[k + 1].image(np.flipud(thumb), caption=f"{k + 1}. {label}{_relative(ref, path)} · distance {dist:.3g}",
+                          width="stretch")
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def thumbnail(path: str, size: int = 96) -> np.ndarray:
-    """A reference image on a small grid in [0, 1], for the gallery."""
+    """A reference image on a small grid as uint8 (0-255, row 0 first), for galleries and the point card."""
     from core.data.preprocess import prepare
     from core.io import read_image
 
-    return prepare(read_image(Path(path)).data, size)
+    return (np.clip(prepare(read_image(Path(path)).data, size), 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def point_card(ref: ReferenceMap, index: int, where=None, extra: str = "") -> None:
+    """The picture of one reference point with its label and file (the map's answer to a click: plotly's
+    hover cannot show images, so a click selects the point and this card shows it)."""
+    from ui.errors import call
+
+    where = where if where is not None else st
+    thumb = call(thumbnail, ref.latents.files[index], 128, stop=False)
+    if thumb is None:
+        return
+    label = f"{ref.latents.labels[index]} · " if ref.latents.labels else ""
+    where.image(np.flipud(thumb), caption=f"{label}{_relative(ref, ref.latents.files[index])}{extra}",
+                width="stretch")
 
 
 def hover_texts(ref: ReferenceMap) -> list[str]:

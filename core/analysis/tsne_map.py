@@ -8,9 +8,26 @@ Fit settings (`TSNESettings`, all seeded, so the same latents and seed give the 
   exaggeration with momentum 0.8; learning rate "auto" (N / exaggeration);
 - gradient: Barnes-Hut below 10 000 points, FFT interpolation above ("auto"); n_jobs 1.
 
-Placement (`LatentMap.place`) uses openTSNE's `TSNEEmbedding.transform`: each new point is
-put at the median of its 25 nearest reference points, then optimised against the frozen
-reference map (perplexity 5, 250 iterations). The reference map never moves.
+Placement (`LatentMap.placement`, `LatentMap.place`) uses openTSNE's `TSNEEmbedding.transform`:
+each new point is put at the median of its 25 nearest reference points, then optimised against
+the frozen reference map (perplexity 5, 250 iterations). The reference map never moves.
+
+The placement is then checked against the point's PLACE_NEIGHBOURS nearest reference latents
+(the neighbours the Latent map page lists). Distances on the map are counted in *spacings* (the
+median distance from a reference point to its nearest map neighbour); a neighbour is *near* a
+position within `radius` spacings, the larger of MIN_RADIUS and the RADIUS_PERCENTILE-th
+percentile of the distance at which a reference point has most of its own neighbours (3 of 5)
+near it. So 95 % of the reference images pass the check at their own positions. A new point is
+- kept where t-SNE put it when most of its neighbours are near that position;
+- *moved* when they are not but most of them are near one another: the point is shown at the
+  centre of that group (weighted by 1 / latent distance) and t-SNE's position is kept for display;
+- kept but flagged *scattered* when no spot holds most of its neighbours (t-SNE cannot keep
+  every neighbourhood of a d-dimensional latent in two dimensions).
+openTSNE's own options do not remove these misplacements (disks-ae-equivariant, 240
+references, d = 32: the "weighted" initialisation, perplexity 15 or 30, 100 to 750 iterations
+and exaggeration 1 to 4 all leave 13-40 spacings between the worst out-of-distribution
+placements and their neighbours' centre). The check's constants are module constants, not
+TSNESettings, so cached maps keep their file names.
 
 Persistence without pickle: `save` writes the reference latents, the map coordinates and the
 settings with `np.savez`; `load` rebuilds the openTSNE objects through its public API
@@ -33,6 +50,9 @@ from core.atomic import atomic_write_bytes
 from core.errors import InputError
 
 MAP_FORMAT = 1
+PLACE_NEIGHBOURS = 5  # nearest reference latents a placement is checked against (the page lists them)
+RADIUS_PERCENTILE = 95.0  # share of the reference points that have most of their own neighbours within the radius
+MIN_RADIUS = 3.0  # spacings: the radius is never smaller
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,51 @@ class TSNESettings:
     place_perplexity: float = 5.0  # neighbourhood size when placing a new point
     place_k: int = 25  # neighbours whose median is the starting position
     place_n_iter: int = 250  # optimisation iterations per placement
+
+
+@dataclass(frozen=True)
+class Placement:
+    """New points on a map, checked against their nearest reference latents (arrays have M rows)."""
+
+    coords: np.ndarray  # (M, 2) where the points are shown: `tsne`, or `centre` where `moved`
+    tsne: np.ndarray  # (M, 2) openTSNE's transform
+    centre: np.ndarray  # (M, 2) the centre of the largest group of neighbours on the map
+    neighbours: np.ndarray  # (M, k) reference indices, nearest first (latent space)
+    distances: np.ndarray  # (M, k) their latent distances
+    near_tsne: np.ndarray  # (M,) neighbours within `radius` of the t-SNE position
+    near_centre: np.ndarray  # (M,) neighbours within `radius` of the centre
+    offset: np.ndarray  # (M,) |tsne - centre| in spacings
+    moved: np.ndarray  # (M,) bool: shown at the centre (most neighbours there, not at t-SNE's position)
+    scattered: np.ndarray  # (M,) bool: no spot holds most of the neighbours; t-SNE's position kept
+    spacing: float  # map units between a reference point and its nearest map neighbour (median)
+    radius: float  # spacings within which a neighbour counts as near
+
+    def note(self, i: int) -> str | None:
+        """One sentence when point i was moved or its neighbours are scattered, else None."""
+        k = self.neighbours.shape[1]
+        if self.moved[i]:
+            return (f"Placed among its nearest neighbours: t-SNE put it {self.offset[i]:.0f} map spacings away "
+                    f"(the hollow star), near only {self.near_tsne[i]} of the {k}.")
+        if self.scattered[i]:
+            return (f"Its {k} nearest neighbours lie apart on this map (no spot holds {k // 2 + 1} of them), so the star "
+                    "stays where t-SNE put it: t-SNE cannot keep every neighbourhood of the latent space in two dimensions.")
+        return None
+
+
+def _near(points: np.ndarray, at: np.ndarray, radius: float) -> np.ndarray:
+    """(M,) how many of each row's points (M, k, 2) lie within `radius` of `at` (M, 2)."""
+    return (np.linalg.norm(points - at[:, None], axis=2) <= radius).sum(axis=1)
+
+
+def neighbour_group(points: np.ndarray, distances: np.ndarray, radius: float) -> np.ndarray:
+    """(M, 2) centre of the largest group of each row's neighbour positions `points` (M, k, 2): the neighbours
+    within `radius` of the neighbour with the most others near it (ties: the nearer in latent space),
+    weighted by 1 / latent distance."""
+    d = np.asarray(distances, dtype=np.float64)
+    close = np.linalg.norm(points[:, :, None] - points[:, None], axis=3) <= radius  # (M, k, k)
+    best = close.sum(axis=2).argmax(axis=1)  # the first maximum: neighbours are sorted nearest first
+    w = close[np.arange(len(points)), best] / (d + 1e-6 * d.mean(axis=1, keepdims=True) + 1e-300)
+    return (points * w[..., None]).sum(axis=1) / w.sum(axis=1, keepdims=True)
 
 
 def _perplexity(settings: TSNESettings, n: int) -> float:
@@ -87,6 +152,7 @@ class LatentMap:
         self.settings = settings
         self._affinities = affinities if affinities is not None else _affinities(self.z_ref, settings)
         self._nn = None
+        self._scale = None  # (spacing, radius), see scale()
 
     def _embedding(self):
         from openTSNE import TSNEEmbedding
@@ -98,7 +164,11 @@ class LatentMap:
         )
 
     def place(self, z_new) -> np.ndarray:
-        """Map positions (M, 2) of new latents (M, d) in this map, the reference fixed."""
+        """Map positions (M, 2) of new latents (M, d) in this map, the reference fixed (`placement().coords`)."""
+        return self.placement(z_new).coords
+
+    def placement(self, z_new) -> Placement:
+        """New latents (M, d) placed by t-SNE and checked against their nearest reference latents."""
         z_new = _check_latents(np.atleast_2d(z_new), "new latent vectors")
         if z_new.shape[1] != self.z_ref.shape[1]:
             raise InputError(
@@ -108,8 +178,39 @@ class LatentMap:
         s = self.settings
         k = min(s.place_k, len(self.z_ref))
         perplexity = min(s.place_perplexity, max(1.0, (len(self.z_ref) - 1) / 3))
-        placed = self._embedding().transform(z_new, perplexity=perplexity, k=k, n_iter=s.place_n_iter)
-        return np.asarray(placed, dtype=np.float64)
+        tsne = np.asarray(self._embedding().transform(z_new, perplexity=perplexity, k=k, n_iter=s.place_n_iter),
+                          dtype=np.float64)
+        idx, dist = self.nearest(z_new, k=PLACE_NEIGHBOURS)
+        spacing, radius = self.scale()
+        points = self.coords[idx]  # (M, k, 2)
+        centre = neighbour_group(points, dist, radius * spacing)
+        near_tsne, near_centre = _near(points, tsne, radius * spacing), _near(points, centre, radius * spacing)
+        most = idx.shape[1] // 2 + 1
+        moved = (near_tsne < most) & (near_centre >= most)
+        scattered = (near_tsne < most) & (near_centre < most)
+        coords = np.where(moved[:, None], centre, tsne)
+        offset = np.linalg.norm(tsne - centre, axis=1) / spacing
+        return Placement(coords, tsne, centre, idx, dist, near_tsne, near_centre, offset, moved, scattered,
+                         spacing, radius)
+
+    def scale(self) -> tuple[float, float]:
+        """(spacing in map units, radius in spacings) of this map, computed once.
+
+        spacing: median distance from a reference point to its nearest map neighbour.
+        radius: max(MIN_RADIUS, the RADIUS_PERCENTILE-th percentile over the reference points of
+        the map distance within which most (3 of 5) of their own nearest other latents lie)."""
+        if self._scale is None:
+            from scipy.spatial import cKDTree
+
+            n = len(self.coords)
+            gap = cKDTree(self.coords).query(self.coords, k=min(2, n))[0]
+            spacing = float(np.median(gap[:, -1])) if n > 1 else 1.0
+            spacing = spacing if spacing > 0 else max(float(np.ptp(self.coords)), 1.0) / max(n, 1)
+            idx, _ = self.nearest(self.z_ref, k=PLACE_NEIGHBOURS + 1)
+            own = np.sort(np.linalg.norm(self.coords[idx[:, 1:]] - self.coords[:, None], axis=2), axis=1)
+            most = own[:, min(PLACE_NEIGHBOURS // 2, own.shape[1] - 1)]  # (N,) distance holding 3 of 5
+            self._scale = (spacing, max(MIN_RADIUS, float(np.percentile(most / spacing, RADIUS_PERCENTILE))))
+        return self._scale
 
     def nearest(self, z, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """Indices (M, k) of the k nearest reference points in latent space and their distances."""
