@@ -373,9 +373,11 @@ def data_description(entry: dict) -> str:
     """One line on what a checkpoint was trained on: preset or generator, image size, number of images."""
     data = entry.get("data") or {}
     preset = data.get("preset") or ("project" if data.get("generator") == "lenses" else None)
+    classes = entry.get("classes") or []
+    folder = (data.get("description") or (f"a folder of {', '.join(classes)} images" if classes else "an unlabelled folder"))
     source = {"deeplense-model1": "DeepLense Model I (official recipe)", "deeplense-model2": "DeepLense Model II (official recipe)",
               "project": f"this project's lens generator {data.get('version')}"}.get(preset) or (
-        f"{data.get('generator')} generator {data.get('version')}" if data.get("generator") else "an unlabelled folder")
+        f"{data.get('generator')} generator {data.get('version')}" if data.get("generator") else folder)
     size = f", {data['size']} px" if data.get("size") else ""
-    n = f", {data['n']:,} images" if data.get("n") else ""
+    n = f", {data['n']:,} images" if data.get("n") and not data.get("description") else ""
     return f"{source}{size}{n}"

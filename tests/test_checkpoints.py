@@ -360,3 +360,16 @@ def test_portable_file_loads_in_a_fresh_process_with_a_cold_cache(tmp_path):
     assert any((tmp_path / "cache").rglob("*")), "escnn did not use the cold cache folder"
     with torch.no_grad():
         assert _outputs_close(torch.load(tmp_path / "y.pt"), model(x))
+
+
+def test_a_run_on_the_users_images_is_described_by_its_data_not_as_unlabelled():
+    from core.checkpoints import data_description
+
+    probe = {"classes": ["no_sub", "cdm", "vortex"],
+             "data": {"description": "the 60 labelled list images (no_sub 20, cdm 20, vortex 20)", "size": 65, "n": 60}}
+    assert data_description(probe) == "the 60 labelled list images (no_sub 20, cdm 20, vortex 20), 65 px"
+    scratch = {"classes": ["lens", "nonlens"], "data": {"size": 64, "n": 40}}
+    assert data_description(scratch) == "a folder of lens, nonlens images, 64 px, 40 images"
+    assert data_description({"data": {}}) == "an unlabelled folder"
+    shipped = {"data": {"preset": "deeplense-model2", "size": 64, "n": 30000}}
+    assert data_description(shipped) == "DeepLense Model II (official recipe), 64 px, 30,000 images"
