@@ -917,3 +917,33 @@ def test_rotation_curve_is_read_only_when_well_formed():
                 {"angles_deg": [0, 1], "score": [float("nan"), 1]}, {"angles_deg": [0], "score": [1]}):
         assert rotation_curve(entry(bad)) is None
     assert rotation_curve({"name": "m"}) is None
+
+
+def test_a_lens_model_in_feature_maps_and_the_lab_sees_the_image_on_its_training_grid(app, spies, monkeypatch):
+    """Lens models get the image as on the Lenses page (ui.inference.grid_view): resampled from the file's
+    pixel scale to the one the model was trained at, with the same note under each model."""
+    import core.checkpoints as ck
+    from core.data.regrid import match_grid, to_grid
+
+    grid = {"arcsec_per_pixel": 0.1, "image_size": 33, "field_of_view_arcsec": 3.3}
+    real = ck.list_checkpoints
+
+    def listed(*args, **kwargs):
+        entries = real(*args, **kwargs)
+        for e in entries:
+            if e["name"] == "lenses-classifier-equivariant":
+                e["grid"] = grid
+        return entries
+
+    monkeypatch.setattr(ck, "list_checkpoints", listed)
+    at = with_image(app, disk_image(), kind="lens", header=SKY)  # 0.036″ per pixel
+    for page, tag in (("pages/feature_maps.py", "feature_maps"), ("pages/equivariance.py", "equivariance_pair")):
+        at = open_page(at, page)
+        got = spies[tag]["lenses-classifier-equivariant"]
+        assert got.shape == (33, 33) != disk_image().shape  # 65 px at 0.036″ -> the model's 0.1″ grid
+        assert any(c.value.startswith("Resampled from 0.036″ to 0.10″ per pixel") for c in at.caption), page
+        image = at.session_state["current_image"]
+        expected = to_grid(image["data"], match_grid(image["data"].shape, image["meta"].pixel_scale_arcsec, grid))
+        np.testing.assert_array_equal(got, expected)  # what the Lenses page gives the same model
+        assert spies[tag]["lenses-classifier-cnn"].shape == (150, 150)  # the tiny CNN's own record: 0.05″, 150 px
+        assert any(c.value.startswith("Resampled from 0.036″ to 0.05″ per pixel") for c in at.caption), page

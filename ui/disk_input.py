@@ -4,8 +4,10 @@ A disk model sees the disk cut out of the image (core.data.cutout: the source fo
 user's box set on the Data or Reconstruct page, `ui.widgets.shared_cutout_box`), resampled to its grid and
 scaled to [0, 1], with NaN / Inf pixels the reader filled (`ImageMeta.fill_value`) masked, exactly as
 `core.analysis.reconstruct.reconstruct_cutout` cuts it for the Reconstruct page. Any other model (lenses)
-sees the whole image; `ui.inference` puts it on the model grid (`core.data.preprocess.prepare`, which
-leaves a cutout unchanged: it is already square, on the grid and spans [0, 1]).
+sees the whole image on the grid it was trained at (`ui.inference.grid_view`, as on the Lenses page:
+resampled to its arcsec per pixel and cropped or padded to its field when both have a pixel scale).
+`ui.inference` then puts either on the model grid (`core.data.preprocess.prepare`, which leaves a cutout
+unchanged: it is already square, on the grid and spans [0, 1]).
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ import streamlit as st
 class ModelImage:
     """What one model is given: `data` to hand to ui.inference, and how it was made."""
 
-    data: np.ndarray  # (S, S) cutout in [0, 1] for a disk model, else the image itself
+    data: np.ndarray  # (S, S) cutout in [0, 1] for a disk model, else the image on the model's training grid
     notes: list[str] | None  # the cutout's notes (core.data.cutout.Cutout.notes); None: the whole image
     box: tuple[int, int, int, int] | None = None  # (row0, row1, col0, col1) in image pixels
+    grid_note: str | None = None  # a lens model: what putting the image on its training grid did (or None)
 
     @property
     def caption(self) -> str | None:
-        """The line the Reconstruct page writes under each model: which cutout the model saw."""
-        return None if self.notes is None else "Cutout: " + " ".join(self.notes)
+        """The line the pages write under each model: the cutout it saw (as on the Reconstruct page), or
+        what was done to put the image on its training grid (as on the Lenses page); None when nothing."""
+        return self.grid_note if self.notes is None else "Cutout: " + " ".join(self.notes)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -56,7 +60,10 @@ def model_image(entry: dict, image: dict) -> ModelImage:
     Raises what the cutout raises (InputError: a box in arcsec without a pixel scale, an empty box) and
     what loading the model raises; pages call it through `ui.models.attempt`."""
     if not sees_cutout(entry):
-        return ModelImage(image["data"], None)
+        from ui.inference import grid_view
+
+        view = grid_view(entry, image)
+        return ModelImage(view.data, None, grid_note=view.note)
     from ui.resources import loaded_model
     from ui.widgets import shared_cutout_box
 
