@@ -5,7 +5,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from ui import figures, label_map, models, reference, widgets
+from ui import disk_input, figures, label_map, models, reference, widgets
 from ui.errors import call
 from ui.jobs import fingerprint, heavy_job
 from ui.share import stop_page
@@ -43,9 +43,13 @@ if image is not None:
     widgets.warn_if_other_kind(image, generator)
 listed = label_map.list_button(s3, generator, image.get("id") if image is not None else None)
 placed_names, placed_images = reference.read_uploads(uploads or [])
+placed_images = call(disk_input.model_images, entry, [{"data": a, "meta": None} for a in placed_images])
 n_uploaded = len(placed_images)
-if image is not None:
-    placed_names, placed_images = [image["name"], *placed_names], [image["data"], *placed_images]
+seen = None
+if image is not None:  # as every page's model sees it: a disk model's cutout (the shared box), as on Reconstruct
+    seen = call(disk_input.model_image, entry, image, stop=False)
+    if seen is not None:
+        placed_names, placed_images = [image["name"], *placed_names], [seen.data, *placed_images]
 placed = None
 if placed_images:  # uploads: one heavy job (queued on a hosted demo) unless this session placed them already
     job = ("place", entry["name"], entry.get("sha256"), generator, fingerprint(placed_images))
@@ -56,7 +60,7 @@ matches = reference.search(ref, query)
 
 lab = label_map.labelling(entry, ref)
 groups, view = label_map.colouring(lab, colour, found["labels"], ref.latents.labels, reference.hover_texts(ref))
-current = placed is not None and image is not None
+current = placed is not None and seen is not None
 common = {**view, "marked_label": placed_names[0] if len(placed_names) == 1 else "placed images",
           "marked_text": placed_names, "labelled_text": lab.overlay("tsne")[1], "highlighted": matches,
           "neighbours": placed["neighbours"][0] if current else (), "height": 520}

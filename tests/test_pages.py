@@ -947,3 +947,21 @@ def test_a_lens_model_in_feature_maps_and_the_lab_sees_the_image_on_its_training
         np.testing.assert_array_equal(got, expected)  # what the Lenses page gives the same model
         assert spies[tag]["lenses-classifier-cnn"].shape == (150, 150)  # the tiny CNN's own record: 0.05″, 150 px
         assert any(c.value.startswith("Resampled from 0.036″ to 0.05″ per pixel") for c in at.caption), page
+
+
+def test_the_latent_map_places_the_reconstruct_pages_cutout(app, spies, monkeypatch):
+    """One cutout feeds every disk page (issue 25, item 1): the Latent map embeds the very image Reconstruct
+    cut out of a wide frame (it made a cutout of its own before, without the shared box)."""
+    from ui import reference
+
+    embedded = []
+    real = reference.embed_images
+    monkeypatch.setattr(reference, "embed_images", lambda name, sha, gen, images: embedded.append(
+        (name, [np.array(i) for i in images])) or real(name, sha, gen, images))
+    at = open_page(with_image(app, ring_in_wide_frame()), "pages/reconstruct.py")
+    cut = spies["reconstruct"]["disks-ae-equivariant"]
+    at = open_page(at, "pages/latent_map.py")
+    assert not at.exception
+    placed = [images[0] for name, images in embedded if name == "disks-ae-equivariant"]
+    assert placed, "the current image was not placed"
+    np.testing.assert_array_equal(placed[-1], cut)

@@ -54,8 +54,9 @@ def sees_cutout(entry: dict) -> bool:
     return data_of(entry) == "disks"
 
 
-def model_image(entry: dict, image: dict) -> ModelImage:
-    """The current image (`{"data", "meta", ...}`) as checkpoint `entry` sees it (see the module's docstring).
+def model_image(entry: dict, image: dict, current: bool = True) -> ModelImage:
+    """The current image (`{"data", "meta", ...}`) as checkpoint `entry` sees it (see the module's docstring);
+    `current=False`: another image (of the list, an upload), cut out automatically (the box is the current image's).
 
     Raises what the cutout raises (InputError: a box in arcsec without a pixel scale, an empty box) and
     what loading the model raises; pages call it through `ui.models.attempt`."""
@@ -70,5 +71,10 @@ def model_image(entry: dict, image: dict) -> ModelImage:
     size = loaded_model(entry["name"], entry.get("sha256")).image_size
     meta = image.get("meta")
     cut = disk_cutout(image["data"], size, getattr(meta, "pixel_scale_arcsec", None),
-                      getattr(meta, "fill_value", None), shared_cutout_box())
+                      getattr(meta, "fill_value", None), shared_cutout_box() if current else None)
     return ModelImage(cut["image"], list(cut["notes"]), tuple(cut["box"]))
+
+
+def model_images(entry: dict, images: list[dict], current: bool = False) -> list[np.ndarray]:
+    """`model_image(...).data` of several images (`{"data", "meta"}`): what the Latent map embeds and places."""
+    return [model_image(entry, image, current).data for image in images]

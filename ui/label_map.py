@@ -30,7 +30,7 @@ import streamlit as st
 from core.analysis.familiarity import KIND_OF_DATA, answer_notes
 from core.analysis.probe import LinearProbe, fit_probe, probe_bytes
 from core.errors import InputError
-from ui import image_list, reference
+from ui import disk_input, image_list, reference
 from ui.familiarity import show
 from ui.jobs import fingerprint, heavy_job
 from ui.reference import embed_images, relative_files
@@ -169,9 +169,14 @@ def image_points(entry: dict, generator: str, entries: Sequence[image_list.Entry
     """Points of images of the session's list, placed on both maps (InputError when they cannot be)."""
     if not entries:
         return []
-    placed = reference.place_images(entry["name"], entry.get("sha256"), generator, [e.loaded.data for e in entries])
+    placed = reference.place_images(entry["name"], entry.get("sha256"), generator, seen_images(entry, entries))
     return [Point(f"img:{e.name}", e.name, "your image", placed["z"][k], tuple(map(float, placed["coords"][k])),
                   tuple(map(float, placed["pca"][k]))) for k, e in enumerate(entries)]
+
+
+def seen_images(entry: dict, entries: Sequence[image_list.Entry]) -> list[np.ndarray]:
+    """The list images as the model sees them (ui.disk_input: a disk model's cutout), what the map embeds."""
+    return disk_input.model_images(entry, [{"data": e.loaded.data, "meta": e.loaded.meta} for e in entries])
 
 
 def list_entries(generator: str) -> list[image_list.Entry]:
@@ -347,7 +352,7 @@ def _labels_table(lab: Labelling, ref) -> None:
 def _your_images(lab: Labelling, entry: dict, generator: str, entries: Sequence[image_list.Entry],
                  extra: tuple[list[str], list[np.ndarray]]) -> None:
     names = [e.name for e in entries]
-    images = [e.loaded.data for e in entries]
+    images = seen_images(entry, entries)
     known = [e.label or "" for e in entries]
     for name, image in zip(*extra, strict=True):
         if name not in names:
@@ -394,7 +399,7 @@ def place_list(entry: dict, generator: str, entries: Sequence[image_list.Entry])
     """reference.place_images of the list `entries` as one heavy job (queued on a hosted demo); None on an error."""
     if not entries:
         return None
-    images = [e.loaded.data for e in entries]
+    images = seen_images(entry, entries)
     try:
         with heavy_job("image placement", key=_job("place", entry, generator, images)):
             return reference.place_images(entry["name"], entry.get("sha256"), generator, images)

@@ -67,18 +67,11 @@ def clusters(name: str, sha256: str | None, generator: str, method: str, k: int 
 
 @st.cache_data(max_entries=64, show_spinner="Encoding the images…")
 def embed_images(name: str, sha256: str | None, generator: str, images: list[np.ndarray]) -> np.ndarray:
-    """Invariant vectors (M, d) of raw 2-D images under checkpoint `name`, as the map sees them.
-
-    Disk images are cut out first (core.data.cutout), as on the Reconstruct page, so that an
-    observer's wide field is placed by its disk rather than by its empty sky."""
+    """Invariant vectors (M, d) of 2-D images under checkpoint `name`, as the map sees them: the pages pass
+    each image as the model sees it (ui.disk_input.model_images: a disk model's cutout, as on Reconstruct)."""
     from core.analysis.encode import encode_images
 
-    loaded = loaded_model(name, sha256)
-    if generator == "disks":
-        from core.data.cutout import cutout
-
-        images = [cutout(image, loaded.image_size).image for image in images]
-    return encode_images(loaded, images)  # (M, d)
+    return encode_images(loaded_model(name, sha256), images)  # (M, d)
 
 
 @st.cache_data(max_entries=64, show_spinner="Placing the image on the map…")
