@@ -8,6 +8,7 @@ import streamlit as st
 from ui import disk_input, figures, label_map, models, reference, widgets
 from ui.errors import call
 from ui.jobs import fingerprint, heavy_job
+from ui.markdown import md_escape
 from ui.share import stop_page
 
 st.title("Latent map")
@@ -93,11 +94,11 @@ for note in ref.notes:
     st.caption(note)
 
 if current:
-    st.subheader(f"Nearest neighbours of {image['name']}")
+    st.subheader(f"Nearest neighbours of {md_escape(image['name'])}")
     reference.neighbour_gallery(ref, image["data"], image["name"], placed["neighbours"][0], placed["distances"][0],
                                 n_cols=len(placed["neighbours"][0]) + 1)
 if query:
-    st.subheader(f"{len(matches)} reference images match “{query}”")
+    st.subheader(f"{len(matches)} reference images match “{md_escape(query)}”")
     if matches:
         widgets.gallery(ref, matches)
 if selected:
