@@ -30,6 +30,12 @@ class EquivariantBackboneConfig(PlainConfig):
     hidden: int = 64  # width of the invariant embedding returned by `embed`
     crop: int = 0  # the network sees the central `crop` px of the grid (odd; 0 = whole grid)
     projector: tuple = (256, 256)  # widths of the projector MLP (pretraining only)
+    # approximate equivariance and cost, as in EquivariantClassifierConfig (all off = the original layout):
+    kernel_sizes: tuple = ()  # odd kernel per block; empty = kernel_size for every block
+    circular_fov: bool = False  # zero the input outside its inscribed disc (escnn MaskModule)
+    antialias: float = 0.0  # sigma (px) of a Gaussian blur before every stride-2 step; 0 = none
+    frequencies_cutoff: float = 0.0  # band limit of the R2Conv bases; 0 = escnn's default
+    early_pool: bool = False  # an anti-aliased stride-2 pool after block 1
 
 
 @dataclass
@@ -40,6 +46,8 @@ class CNNBackboneConfig(PlainConfig):
     hidden: int = 64  # width of the embedding returned by `embed`
     crop: int = 0  # the network sees the central `crop` px of the grid (odd; 0 = whole grid)
     projector: tuple = (256, 256)  # widths of the projector MLP (pretraining only)
+    circular_fov: bool = False  # zero the input outside its inscribed disc (as CNNClassifierConfig)
+    antialias: float = 0.0  # sigma (px) of a Gaussian blur before the stem and every stride-2 stage; 0 = none
 
 
 def projector_mlp(d_in: int, widths: tuple) -> nn.Sequential:

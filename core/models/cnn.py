@@ -17,6 +17,7 @@ from core.models.config import PlainConfig
 from core.models.decoder import UpsamplingDecoder
 from core.models.equivariant import center_crop, check_grid, checked_crop
 from core.models.features import FeatureMap
+from core.models.plain_approx import PlainBlur, PlainMask, disc_mask
 
 
 @dataclass
@@ -37,6 +38,9 @@ class CNNClassifierConfig(PlainConfig):
     dropout: float = 0.1  # dropout before the last Linear (training only)
     n_classes: int = 3  # number of classes (lenses: no_sub, cdm, vortex)
     crop: int = 0  # the network sees the central `crop` px of the grid (odd; 0 = whole grid), e.g. the lensing region
+    # the equivariant twin's field of view and anti-aliasing (core.models.plain_approx; off = the original layout):
+    circular_fov: bool = False  # zero the input outside its inscribed disc (the same mask as escnn's MaskModule)
+    antialias: float = 0.0  # sigma (px) of a Gaussian blur before the stem and before every stride-2 stage; 0 = none
 
 
 def _conv_block(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -108,7 +112,7 @@ class CNNClassifier(nn.Module):
     def __init__(self, config: CNNClassifierConfig | None = None):
         super().__init__()
         cfg = config or CNNClassifierConfig()
-        checked_crop(cfg.image_size, cfg.crop, len(cfg.channels))
+        side = checked_crop(cfg.image_size, cfg.crop, len(cfg.channels))
         self.config = cfg
         self.image_size = cfg.image_size
         self.n_classes = cfg.n_classes
@@ -116,16 +120,23 @@ class CNNClassifier(nn.Module):
         k = cfg.stem_kernel
         self.stem = nn.Sequential(nn.Conv2d(1, c[0], k, stride=2, padding=k // 2, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(inplace=True))
         self.stages = nn.ModuleList(ResidualStage(a, b) for a, b in zip(c[:-1], c[1:], strict=True))
+        if cfg.antialias < 0:
+            raise ValueError(f"The anti-aliasing blur is a width in pixels; use 0 (off) or a positive sigma, not {cfg.antialias}.")
+        self.fov_mask = PlainMask(disc_mask(side)) if cfg.circular_fov else None
+        self.blurs = nn.ModuleList(PlainBlur.gaussian(n, cfg.antialias) for n in (1, *c[:-1])) if cfg.antialias else None
         self.embedding = nn.Sequential(nn.Linear(c[-1], cfg.hidden), nn.ELU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> features (B, hidden) before the last Linear."""
-        h = self.stem(center_crop(x, self.config.crop))  # (B, C0, S/2, S/2)
+        h = center_crop(x, self.config.crop)
+        if self.fov_mask is not None:
+            h = self.fov_mask(h)
+        h = self.stem(h if self.blurs is None else self.blurs[0](h))  # (B, C0, S/2, S/2)
         if maps is not None:
             maps.append(FeatureMap("stem", h, None))
         for i, stage in enumerate(self.stages):
-            h = stage(h)
+            h = stage(h if self.blurs is None else self.blurs[i + 1](h))
             if maps is not None:
                 maps.append(FeatureMap(f"stage{i + 1}", h, None))
         return self.embedding(h.mean((2, 3)))

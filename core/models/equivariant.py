@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.escnn_setup import enn, make_gspace
+from core.models.approx_layers import Blur, CircularMask, conv_options
 from core.models.features import FeatureMap
 
 _ACTIVATIONS = ("elu", "relu")
+EARLY_POOL_SIGMA = 0.66  # px: Gaussian of the early pool when `antialias` is 0 (5 taps)
 
 
 def check_grid(image_size: int, n_blocks: int) -> None:
@@ -36,6 +38,17 @@ def check_grid(image_size: int, n_blocks: int) -> None:
             f"Image size {image_size} does not keep every one of the {n_blocks} stride-2 layers on an odd grid; "
             f"use a size of the form {step}*m + 1, e.g. {', '.join(map(str, good))}."
         )
+
+
+def encoder_options(cfg) -> dict:
+    """The EquivariantEncoder keyword options of a classifier or autoencoder config (the field of view aside)."""
+    return {"kernel_sizes": tuple(cfg.kernel_sizes), "antialias": float(cfg.antialias),
+            "frequencies_cutoff": float(cfg.frequencies_cutoff), "early_pool": bool(cfg.early_pool)}
+
+
+def halvings(cfg) -> int:
+    """How many times the encoder halves the grid: one per block, one more for the early pool."""
+    return len(cfg.fields) + int(bool(cfg.early_pool))
 
 
 def checked_crop(image_size: int, crop: int, n_blocks: int) -> int:
@@ -111,27 +124,45 @@ class EquivariantEncoder(nn.Module):
         kernel_size: odd spatial kernel of every R2Conv (pixels).
         activation: "elu" or "relu" (pointwise, applied to regular fields).
         pose: also compute a pose vector (B, |G|) that permutes under the group.
+
+    Options for approximate equivariance at the other angles (core.models.approx_layers; all off
+    by default, which builds exactly the original layout):
+        kernel_sizes: odd kernel per block (empty: `kernel_size` for every block).
+        fov: input side S for a circular field of view (escnn MaskModule on the input); 0 = none.
+        antialias: sigma (px) of a Gaussian blur before every stride-2 step; 0 = none.
+        frequencies_cutoff: band limit of the R2Conv bases (0 = escnn's default).
+        early_pool: an anti-aliased stride-2 average pool right after the first block.
     """
 
-    def __init__(self, group: str, fields, kernel_size: int = 5, activation: str = "elu", pose: bool = False):
+    def __init__(self, group: str, fields, kernel_size: int = 5, activation: str = "elu", pose: bool = False, *,
+                 kernel_sizes=(), fov: int = 0, antialias: float = 0.0, frequencies_cutoff: float = 0.0,
+                 early_pool: bool = False):
         super().__init__()
-        if kernel_size % 2 != 1:
-            raise ValueError(f"Kernel size {kernel_size} is even; use an odd kernel such as 3 or 5 so the grid stays centred.")
+        self.fields = tuple(int(f) for f in fields)
+        kernels = tuple(int(k) for k in kernel_sizes) or (kernel_size,) * len(self.fields)
+        if len(kernels) != len(self.fields):
+            raise ValueError(f"Give one kernel size per block: {len(self.fields)} blocks, {len(kernels)} kernel sizes.")
+        if any(k % 2 != 1 for k in kernels):
+            raise ValueError(f"Kernel size {next(k for k in kernels if k % 2 != 1)} is even; use an odd kernel such as 3 or 5 so the grid stays centred.")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"Unknown activation '{activation}'; use one of {', '.join(_ACTIVATIONS)}.")
+        if antialias < 0:
+            raise ValueError(f"The anti-aliasing blur is a width in pixels; use 0 (off) or a positive sigma, not {antialias}.")
         gs = make_gspace(group)
         self.group = group
         self.order = gs.fibergroup.order()
-        self.fields = tuple(int(f) for f in fields)
         self.in_type = enn.FieldType(gs, [gs.trivial_repr])
-        blocks, t = [], self.in_type
-        for n in self.fields:
-            out = enn.FieldType(gs, n * [gs.regular_repr])
+        self.mask = CircularMask(self.in_type, fov) if fov else None
+        types = [self.in_type] + [enn.FieldType(gs, n * [gs.regular_repr]) for n in self.fields]
+        blocks = []
+        for t, out, k in zip(types[:-1], types[1:], kernels, strict=True):
             act = enn.ELU(out, inplace=True) if activation == "elu" else enn.ReLU(out, inplace=True)
-            conv = enn.R2Conv(t, out, kernel_size=kernel_size, padding=kernel_size // 2, stride=2)
+            conv = enn.R2Conv(t, out, kernel_size=k, padding=k // 2, stride=2, **conv_options(frequencies_cutoff))
             blocks.append(enn.SequentialModule(conv, enn.InnerBatchNorm(out), act))
-            t = out
         self.blocks = nn.ModuleList(blocks)
+        self.blurs = nn.ModuleList(Blur(t, antialias) for t in types[:-1]) if antialias else None
+        self.early_pool = Blur(types[1], antialias or EARLY_POOL_SIGMA, stride=2) if early_pool else None
+        t = types[-1]
         self.gpool = enn.GroupPooling(t)
         self.pose_conv = enn.R2Conv(t, enn.FieldType(gs, [gs.regular_repr]), kernel_size=1) if pose else None
         self.out_dim = 2 * self.fields[-1]
@@ -142,10 +173,16 @@ class EquivariantEncoder(nn.Module):
 
         If `maps` is a list, every layer's FeatureMap is appended to it."""
         h = x if self.exported else enn.GeometricTensor(x, self.in_type)
+        if self.mask is not None:
+            h = self.mask(h)
         for i, block in enumerate(self.blocks):
-            h = block(h)
+            h = block(h if self.blurs is None else self.blurs[i](h))
             if maps is not None:
                 maps.append(FeatureMap(f"block{i + 1}", _tensor(h), self.order))
+            if i == 0 and self.early_pool is not None:
+                h = self.early_pool(h)
+                if maps is not None:
+                    maps.append(FeatureMap("early_pool", _tensor(h), self.order))
         t = _tensor(h)  # (B, F*|G|, s, s)
         B, C, s1, s2 = t.shape
         gmax = _tensor(self.gpool(h))  # (B, F, s, s)
@@ -168,9 +205,11 @@ class EquivariantEncoder(nn.Module):
             return
         self.eval()
         self.blocks = nn.ModuleList([b.export() for b in self.blocks])
-        self.gpool = self.gpool.export()
-        if self.pose_conv is not None:
-            self.pose_conv = self.pose_conv.export()
+        for name in ("mask", "early_pool", "gpool", "pose_conv"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).export())
+        if self.blurs is not None:
+            self.blurs = nn.ModuleList([b.export() for b in self.blurs])
         self.exported = True
 
 

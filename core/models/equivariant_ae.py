@@ -28,7 +28,9 @@ from core.models.equivariant import (
     EscnnStateMixin,
     act_on_image,
     check_grid,
+    encoder_options,
     group_elements,
+    halvings,
 )
 from core.models.features import FeatureMap
 
@@ -44,6 +46,12 @@ class EquivariantAEConfig(PlainConfig):
     decoder_channels: tuple = (32, 32, 16, 16, 8)  # decoder channels per grid, coarsest (9 px) first
     pose_temperature: float = 0.5  # T in softmax(s / T) weighting the rotated/flipped canonical images
     pose_standardize: bool = True  # standardise s over the group axis (mean 0, std 1) before / T
+    # approximate equivariance and cost (core.models.approx_layers; all off = the original layout):
+    kernel_sizes: tuple = ()  # odd kernel per encoder block, e.g. (5, 5, 3, 3); empty = kernel_size for every block
+    circular_fov: bool = False  # zero the input outside its inscribed disc (escnn MaskModule)
+    antialias: float = 0.0  # sigma (px) of a Gaussian blur before every stride-2 step; 0 = none
+    frequencies_cutoff: float = 0.0  # band limit: angular frequencies up to this x ring radius (px); 0 = escnn's default
+    early_pool: bool = False  # an anti-aliased stride-2 pool after block 1 (S - 1 divisible by 2**(blocks + 1))
 
 
 class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
@@ -54,11 +62,12 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
     def __init__(self, config: EquivariantAEConfig | None = None):
         super().__init__()
         cfg = config or EquivariantAEConfig()
-        check_grid(cfg.image_size, len(cfg.fields))
+        check_grid(cfg.image_size, halvings(cfg))
         self.config = cfg
         self.image_size = cfg.image_size
         self.latent_dim = cfg.latent_dim
-        self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation, pose=True)
+        self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation, pose=True,
+                                          fov=cfg.image_size if cfg.circular_fov else 0, **encoder_options(cfg))
         self.group_order = self.encoder.order
         self.elements = group_elements(cfg.group)  # [(flip, angle_deg)] in regular-field order
         self.to_latent = nn.Linear(self.encoder.out_dim, cfg.latent_dim)

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from core.models.config import PlainConfig
-from core.models.equivariant import EquivariantEncoder, EscnnStateMixin, center_crop, checked_crop
+from core.models.equivariant import (
+    EquivariantEncoder,
+    EscnnStateMixin,
+    center_crop,
+    checked_crop,
+    encoder_options,
+    halvings,
+)
 from core.models.features import FeatureMap
 
 
@@ -23,6 +30,12 @@ class EquivariantClassifierConfig(PlainConfig):
     dropout: float = 0.1  # dropout before the last Linear (training only)
     n_classes: int = 3  # number of classes (lenses: no_sub, cdm, vortex)
     crop: int = 0  # the network sees the central `crop` px of the grid (odd; 0 = whole grid), e.g. the lensing region
+    # approximate equivariance and cost (core.models.approx_layers; all off = the original layout):
+    kernel_sizes: tuple = ()  # odd kernel per block, e.g. (5, 5, 3, 3); empty = kernel_size for every block
+    circular_fov: bool = False  # zero the input outside its inscribed disc (escnn MaskModule)
+    antialias: float = 0.0  # sigma (px) of a Gaussian blur before every stride-2 step; 0 = none
+    frequencies_cutoff: float = 0.0  # band limit: angular frequencies up to this x ring radius (px); 0 = escnn's default
+    early_pool: bool = False  # an anti-aliased stride-2 pool after block 1 (one more halving: S - 1 divisible by 2**(blocks + 1))
 
 
 class EquivariantClassifier(EscnnStateMixin, nn.Module):
@@ -33,11 +46,12 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
     def __init__(self, config: EquivariantClassifierConfig | None = None):
         super().__init__()
         cfg = config or EquivariantClassifierConfig()
-        checked_crop(cfg.image_size, cfg.crop, len(cfg.fields))
+        side = checked_crop(cfg.image_size, cfg.crop, halvings(cfg))
         self.config = cfg
         self.image_size = cfg.image_size
         self.n_classes = cfg.n_classes
-        self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation)
+        self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation,
+                                          fov=side if cfg.circular_fov else 0, **encoder_options(cfg))
         self.group_order = self.encoder.order
         self.embedding = nn.Sequential(nn.Linear(self.encoder.out_dim, cfg.hidden), nn.ELU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.escnn_setup import enn, make_gspace
+from core.models.approx_layers import conv_options
 from core.models.config import PlainConfig
 from core.models.equivariant import EscnnStateMixin, _tensor, act_on_image, group_elements
 from core.models.features import FeatureMap
@@ -52,6 +53,7 @@ class EquivariantSRConfig(PlainConfig):
     fields: int = 8  # regular fields per layer (|G| channels each)
     n_blocks: int = 2  # residual blocks at LR resolution
     kernel_size: int = 3  # odd R2Conv kernel side, LR pixels
+    frequencies_cutoff: float = 0.0  # band limit of the R2Conv bases (core.models.approx_layers); 0 = escnn's default
 
 
 @dataclass
@@ -95,11 +97,11 @@ def subpixel_of_elements(group: str) -> list[int]:
 
 
 class _ResBlock(nn.Module):
-    def __init__(self, ftype, kernel_size: int):
+    def __init__(self, ftype, kernel_size: int, band: dict):
         super().__init__()
         pad = kernel_size // 2
-        self.body = enn.SequentialModule(enn.R2Conv(ftype, ftype, kernel_size, padding=pad), enn.ReLU(ftype, inplace=True),
-                                         enn.R2Conv(ftype, ftype, kernel_size, padding=pad))
+        self.body = enn.SequentialModule(enn.R2Conv(ftype, ftype, kernel_size, padding=pad, **band), enn.ReLU(ftype, inplace=True),
+                                         enn.R2Conv(ftype, ftype, kernel_size, padding=pad, **band))
         self.exported = False
 
     def forward(self, h):
@@ -129,12 +131,12 @@ class EquivariantSR(EscnnStateMixin, nn.Module):
         self.image_size = cfg.image_size
         gs = make_gspace(cfg.group)
         self.group_order = gs.fibergroup.order()
-        k, pad = cfg.kernel_size, cfg.kernel_size // 2
+        k, pad, band = cfg.kernel_size, cfg.kernel_size // 2, conv_options(cfg.frequencies_cutoff)
         self.in_type = enn.FieldType(gs, [gs.trivial_repr])
         feat = enn.FieldType(gs, cfg.fields * [gs.regular_repr])
-        self.head = enn.SequentialModule(enn.R2Conv(self.in_type, feat, k, padding=pad), enn.ReLU(feat, inplace=True))
-        self.blocks = nn.ModuleList(_ResBlock(feat, k) for _ in range(cfg.n_blocks))
-        self.tail = enn.R2Conv(feat, enn.FieldType(gs, [gs.regular_repr]), k, padding=pad)
+        self.head = enn.SequentialModule(enn.R2Conv(self.in_type, feat, k, padding=pad, **band), enn.ReLU(feat, inplace=True))
+        self.blocks = nn.ModuleList(_ResBlock(feat, k, band) for _ in range(cfg.n_blocks))
+        self.tail = enn.R2Conv(feat, enn.FieldType(gs, [gs.regular_repr]), k, padding=pad, **band)
         with torch.no_grad():  # start as bicubic: the residual path begins at zero
             self.tail.weights.zero_()
         fold = torch.zeros(SCALE * SCALE, self.group_order)  # (4, |G|): regular channel -> its sub-pixel
