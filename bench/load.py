@@ -6,8 +6,9 @@ One `streamlit run app.py` server (bench/_server.py; hosted mode, EQUISCOPE_HOST
 --local) and one headless Chromium with one browser context per visitor (Playwright's async
 API). Every visitor, all at once (or spread over --ramp seconds): opens the app, uploads an
 image on the Data page (the shipped examples and freshly simulated disks and lenses, so most
-uploads are new to the server's caches), goes to the Reconstruct page and waits until the
-three figures of every autoencoder and its metrics (PSNR) are shown and the run is finished.
+uploads are new to the server's caches), goes to the Reconstruct page and waits until every
+autoencoder's metrics (PSNR) and its one figure of three drawn panels (original, reconstruction,
+residual) are shown and the run is finished.
 Reported: sessions completed, errors (with the first error's text), p50/p95 of upload ->
 reconstruction, total wall time, the server's peak memory and CPU use.
 """
@@ -107,6 +108,49 @@ async def app_exception(page) -> str | None:
     return (await errors.first.inner_text())[:300] if await errors.count() else None
 
 
+PANELS = ("Original", "Reconstruction", "Residual")  # the panel titles of one model's figure, in order
+# Per drawn figure: its chart key (the element's st-key-<key> class), its subplots, how many of them hold a
+# drawn image (a heatmap's or an image trace's <image>), and its panel titles (plotly annotations).
+FIGURE_JS = """els => els.map(el => {
+    const box = el.closest('[class*="st-key-"]');
+    const key = box ? (box.className.match(/st-key-(\\S+)/) || [])[1] : null;
+    const subplots = Array.from(el.querySelectorAll('.cartesianlayer > .subplot'));
+    return {key: key || null, panels: subplots.length,
+            drawn: subplots.filter(s => s.querySelector('.hm image, .im image')).length,
+            titles: Array.from(el.querySelectorAll('.annotation-text')).map(t => t.textContent)};
+})"""
+
+
+def figure_problems(figures: list[dict], n_models: int) -> list[str]:
+    """What is wrong with the Reconstruct page's figures: one per model (its chart keyed recon_<model>), each
+    with an original, a reconstruction and a residual panel, all drawn. Empty when all is well."""
+    if n_models == 0:
+        return ["no model shows its metrics"]
+    recon = [f for f in figures if (f["key"] or "").startswith("recon_")]
+    problems = [] if len(recon) == n_models else [f"{len(recon)} reconstruction figures for {n_models} models"]
+    for f in recon:
+        model = f["key"][len("recon_"):]
+        titles = [next((t for t in f["titles"] if t.startswith(p)), None) for p in PANELS]
+        if f["panels"] != len(PANELS) or None in titles or f["drawn"] != len(PANELS):
+            problems.append(f"{model}: {f['panels']} panels ({f['drawn']} drawn) titled {f['titles']}, "
+                            "not original, reconstruction and residual")
+    return problems
+
+
+async def check_reconstructions(page, timeout_s: float = 30.0) -> None:
+    """Wait (up to `timeout_s`: plotly draws after the run ends) until every model whose metrics are shown has
+    its one 3-panel figure drawn; RuntimeError saying what is missing otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        n_models = await page.locator('[data-testid="stMetricLabel"]', has_text="PSNR").count()
+        problems = figure_problems(await page.locator(PLOT).evaluate_all(FIGURE_JS), n_models)
+        if not problems:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Reconstruct page's figures: " + "; ".join(problems))
+        await page.wait_for_timeout(500)
+
+
 async def visit(browser, url: str, v: Visit, delay_s: float, start: float) -> Visit:
     """One visitor: open, upload, Reconstruct; fills v.open_s, v.latency_s or v.error.
 
@@ -145,11 +189,7 @@ async def visit(browser, url: str, v: Visit, delay_s: float, start: float) -> Vi
         await page.locator('[data-testid="stMetricLabel"]', has_text="PSNR").first.wait_for(timeout=STEP_MS)
         mark("metrics")
         await wait_idle(page)
-        n_plots = await page.locator(PLOT).count()
-        n_psnr = await page.locator('[data-testid="stMetricLabel"]', has_text="PSNR").count()
-        if n_plots < 3 * n_psnr or n_psnr == 0:
-            raise RuntimeError(f"the Reconstruct page shows {n_plots} figures for {n_psnr} models, "
-                               "not original + reconstruction + residual for each")
+        await check_reconstructions(page)
         v.latency_s = mark("reconstructed") - t0 - 0.3  # minus wait_idle's grace period
         shown = await app_exception(page)
         if shown:
