@@ -13,6 +13,8 @@ from test_page_superres import APP as SR_APP
 from test_page_superres import sr_index  # noqa: F401 - fixture
 from test_pages import app, downloads, lens_zip, open_page, tiny_index  # noqa: F401 - fixtures
 
+from ui.markdown import md_escape
+
 BIG = 2100  # pixels a side: above the hosted limit of 2048 x 2048, below the laptop's 4096 x 4096
 TOO_BIG = (f"big.png is {BIG} x {BIG} pixels, more than the limit of 4,194,304 pixels (about 2048 x 2048); "
            "crop or bin the image first.")
@@ -211,7 +213,66 @@ def test_opening_gallery_images_into_a_full_image_list_says_so(app, monkeypatch)
         at.selectbox(key="batch_open").set_value(box.options[1]).run()
         at.button(key="batch_open_use").click().run()
         assert not at.exception and len(at.session_state["image_list"]) == 1
-        assert [e.value for e in at.error] == [f"lenses.zip/{box.options[1]} was not added: the image list holds 1 images, "
-                                               "the limit of this session; remove some (✕ in the sidebar) to make room."]
+        assert [e.value for e in at.error] == [md_escape(  # the file's name shown literally
+            f"lenses.zip/{box.options[1]} was not added: the image list holds 1 images, the limit of this session; "
+            "remove some (✕ in the sidebar) to make room.")]
     finally:
         settings.cache_clear()
+
+
+# ------------------------------------------------------------------ zips with paths leaving the archive
+
+
+def test_a_batch_zip_with_members_leaving_the_archive_says_how_many_were_skipped(app, scratch):  # noqa: F811
+    import zipfile
+
+    buf = io.BytesIO(lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"}))
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.writestr("../no/evil.npy", small_npy(40))
+        zf.writestr("no/../../sphere/evil.npy", small_npy(40))
+        zf.writestr("../../../etc/evil.npy", small_npy(40))
+    at = open_page(app, "pages/batch.py")
+    at.file_uploader(key="batch_zip").set_value([("lenses.zip", buf.getvalue(), "application/zip")]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [w.value for w in at.warning if "archive" in w.value] == [
+        "3 files of the zip lenses\\.zip were skipped because their paths leave the archive."]
+    assert int(at.metric[0].value) == 12  # the 12 images inside were evaluated
+
+
+# ------------------------------------------------------------------ hosted: no other visitor's runs
+
+
+def test_hosted_pickers_list_no_other_visitors_runs(app, hosted, tiny_index, app_script_every_run):  # noqa: F811
+    """runs/ holds a run of another visitor and one of this session (ui.resources.own_run): a hosted
+    session's models panel, pickers and links know the shipped checkpoints and its own run only."""
+    import shutil
+
+    import core.checkpoints as ck
+
+    ck.RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("strangers-ae", "my-ae"):
+        shutil.copy(tiny_index / "disks-ae-equivariant.pt", ck.RUNS_DIR / f"{name}.pt")
+        ck.register(ck.RUNS_DIR / f"{name}.pt", name)
+    shipped = [e["name"] for e in ck.list_checkpoints([tiny_index])]
+    app.session_state["own_runs"] = {"my-ae"}
+    app.query_params.update({"batch_model": "strangers-ae"})  # a link naming the other visitor's run
+    app.run()  # the Data page
+    assert not app.exception
+    assert any("names the model strangers-ae" in w.value.replace("\\", "") for w in app.sidebar.warning)
+    (panel,) = [d.value for d in app.sidebar.dataframe if "loads" in d.value.columns]  # "Models on this server"
+    assert list(panel["model"]) == [*shipped, "my-ae"]
+    at = open_page(app, "pages/batch.py")
+    assert at.selectbox(key="batch_model").options == [*shipped, "my-ae"]
+    assert at.selectbox(key="batch_model").value != "strangers-ae"
+
+
+def test_on_a_laptop_the_pickers_list_every_run(app, tiny_index):  # noqa: F811
+    import shutil
+
+    import core.checkpoints as ck
+
+    ck.RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tiny_index / "disks-ae-equivariant.pt", ck.RUNS_DIR / "cli-run.pt")
+    ck.register(ck.RUNS_DIR / "cli-run.pt", "cli-run")
+    at = open_page(app, "pages/batch.py")
+    assert "cli-run" in at.selectbox(key="batch_model").options

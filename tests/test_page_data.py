@@ -265,3 +265,91 @@ def test_the_data_page_draws_the_viewer_with_ra_dec_beam_cuts_and_colour_maps(ap
     image = current(app)["data"]
     assert heat["zmax"] == pytest.approx(float(np.percentile(image, 99.5)), rel=1e-4)
     assert heat["zmax"] < image.max()
+
+
+# ---------------------------------------------------------------- hostile names, sizes, zips; the plane download
+
+
+def test_a_markdown_name_is_shown_literally_in_the_current_image_caption(app):
+    """Regression: "Current image: **<name>**" rendered the file's name as Markdown (links, LaTeX)."""
+    from ui.markdown import md_escape
+
+    name = "[click](https:evil.example) $x^2$ *b*.npy"
+    app.file_uploader[0].set_value([npy_upload(name, RNG.normal(size=(12, 14)).astype(np.float32))]).run()
+    assert not app.exception and not app.error and current(app)["name"] == name
+    badges = [c.value for c in app.caption if c.value.startswith("Current image:")]
+    assert badges and all(b.startswith(f"Current image: **{md_escape(name)}** · 12×14 px") for b in badges), badges
+
+
+def test_a_5000_character_name_is_shortened_with_one_visible_sentence(app):
+    name = "a" * 4996 + ".npy"
+    app.file_uploader[0].set_value([npy_upload(name, RNG.normal(size=(12, 12)).astype(np.float32))]).run()
+    assert not app.exception and not app.error
+    (warning,) = app.warning
+    assert "5,000 characters" in warning.value and "shortened" in warning.value and len(warning.value) < 300
+    shown = current(app)["name"]
+    assert len(shown) <= 120 and shown.startswith("aaaa") and shown.endswith("a.npy") and "…" in shown
+    assert all(len(c.value) < 300 for c in app.caption)
+
+
+def test_a_file_above_the_upload_limit_gets_one_visible_sentence(app, monkeypatch):
+    """The browser's uploader refuses it with a tooltip only; a file that reaches the app gets a sentence, and the
+    upload tab says in a caption what the uploader's ⓘ means."""
+    from ui.markdown import md_escape
+
+    monkeypatch.setenv("EQUISCOPE_MAX_UPLOAD_MB", "1")
+    settings.cache_clear()
+    try:
+        big = npy_upload("big.npy", RNG.normal(size=(600, 600)).astype(np.float32))  # 1.4 MB
+        app.file_uploader[0].set_value([big]).run()
+        assert not app.exception
+        assert [e.value for e in app.error] == [md_escape(
+            "big.npy is 1.4 MB, more than the limit of 1 MB per file; upload a smaller file (crop or bin the image, "
+            "or zip fewer files).")]
+        assert current(app) is None and len(app.session_state["image_list"]) == 0
+        assert any("marks with ⓘ did not reach EquiScope (larger than 1 MB" in c.value for c in app.caption)
+    finally:
+        settings.cache_clear()
+
+
+def test_a_zip_with_members_leaving_the_archive_says_how_many_were_skipped(app):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("ok/000.npy", npy_upload("x", RNG.normal(size=(8, 8)).astype(np.float32))[1])
+        zf.writestr("../evil.npy", b"outside")
+        zf.writestr("ok/../../evil2.npy", b"outside")
+    app.file_uploader[0].set_value([("evil.zip", buf.getvalue(), "application/zip")]).run()
+    assert not app.exception and not app.error
+    assert [w.value for w in app.warning] == [
+        "2 files of the zip evil\\.zip were skipped because their paths leave the archive."]
+    assert [e.name for e in app.session_state["image_list"]] == ["evil.zip/ok/000.npy"]
+
+
+def test_the_plane_download_has_a_2d_celestial_wcs(app, monkeypatch):
+    """Regression: "Download as FITS" of a cube's plane wrote the cube's 3-axis WCS over a 2-D array."""
+    from astropy.wcs import WCS
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made, real = {}, MediaFileManager.add_deferred
+
+    def record(self, data_callable, *args, **kwargs):
+        made[kwargs.get("file_name", args[2] if len(args) > 2 else None)] = data_callable
+        return real(self, data_callable, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    wcs = dict(CTYPE1="RA---SIN", CTYPE2="DEC--SIN", CTYPE3="FREQ", CRVAL1=150.0, CRVAL2=-30.0, CRVAL3=2.3e11,
+               CRPIX1=12.0, CRPIX2=10.0, CRPIX3=1.0, CDELT1=-1e-5, CDELT2=1e-5, CDELT3=1e6, CUNIT1="deg",
+               CUNIT2="deg", CUNIT3="Hz")
+    cube = np.stack([RNG.normal(size=(20, 24)) + 10 * k for k in range(3)])
+    app.file_uploader[0].set_value([fits_upload("cube.fits", cube, BUNIT="Jy/beam", **wcs)]).run()
+    next(n for n in app.number_input if n.label == "Plane").set_value(2).run()
+    assert not app.exception and not app.error
+    with fits.open(io.BytesIO(made["cube.fits"]())) as hdul:
+        header, data = hdul[0].header, hdul[0].data
+    assert header["NAXIS"] == 2 and "CTYPE3" not in header and header["BUNIT"] == "Jy/beam"
+    assert data.mean() == pytest.approx(cube[2].mean(), abs=1e-4)
+    sky = WCS(header)
+    assert sky.naxis == 2 and sky.has_celestial
+    assert sky.pixel_to_world(11, 9).ra.deg == pytest.approx(150.0)

@@ -35,6 +35,7 @@ import streamlit as st
 from core.errors import InputError
 from ui.errors import call
 from ui.jobs import heavy_job
+from ui.markdown import md_escape
 from ui.resources import loaded_model
 
 RESULTS_KEY = "batch_results"
@@ -84,6 +85,7 @@ class ZipFacts:
     classes: list[str]
     shape: tuple | None = None
     preset: str | None = None
+    n_unsafe: int = 0  # files skipped because their paths leave the archive ("../")
 
 
 def unpack(raw: bytes, name: str, folder: Path) -> Path:
@@ -112,7 +114,7 @@ def zip_facts(raw: bytes, name: str) -> ZipFacts:
     size = manifest.get("size")
     shape = (int(size), int(size)) if isinstance(size, int | float) and size > 0 else _first_shape(archive)
     preset = manifest.get("preset") if isinstance(manifest.get("preset"), str) else None
-    return ZipFacts(list(index.classes), shape, preset)
+    return ZipFacts(list(index.classes), shape, preset, archive.n_unsafe)
 
 
 def _first_shape(archive) -> tuple | None:
@@ -139,6 +141,10 @@ def zip_source(raw: bytes, name: str) -> BatchSource:
             facts = ZipFacts([])  # evaluate() shows the error
         st.session_state[FACTS_KEY] = known = (digest, facts)
     facts = known[1]
+    if facts.n_unsafe:
+        from ui.upload_tab import unsafe_sentence
+
+        st.warning(unsafe_sentence(facts.n_unsafe, name))
 
     def open_file(shown: str, label: str | None) -> str:
         return _open_zip_member(raw, name, shown, label, data_kind(facts.classes))
@@ -357,7 +363,7 @@ def gallery(result, indices, caption, n_cols: int = 6, limit: int = 24, outputs:
         image = result.inputs[i]
         if outputs:
             image = np.concatenate([image, np.ones((image.shape[0], 2), np.float32), result.outputs[i]], axis=1)
-        col.image(np.flipud(image), caption=caption(i), clamp=True, width="stretch")
+        col.image(np.flipud(image), caption=md_escape(caption(i)), clamp=True, width="stretch")  # file names: literal
 
 
 def inspect(result, indices, source: BatchSource) -> None:
@@ -375,9 +381,9 @@ def inspect(result, indices, source: BatchSource) -> None:
     image = result.inputs[i]
     if result.outputs is not None and result.kind == "autoencoder":
         image = np.concatenate([image, np.ones((image.shape[0], 2), np.float32), result.outputs[i]], axis=1)
-    left.image(np.flipud(image), caption=f"{file} on the model grid", clamp=True, width="stretch")
+    left.image(np.flipud(image), caption=f"{md_escape(file)} on the model grid", clamp=True, width="stretch")
     if result.kind == "classifier":
-        right.markdown(f"True class **{row['true']}**, predicted **{row['predicted']}** "
+        right.markdown(f"True class **{md_escape(row['true'])}**, predicted **{md_escape(row['predicted'])}** "
                        f"(probability {row['probability']:.2f})")
         right.dataframe(pd.DataFrame({"class": result.classes, "probability": np.round(result.probs[i], 4)}),
                         hide_index=True, key="batch_open_probs")
@@ -400,8 +406,6 @@ def _open(source: BatchSource, file: str, label) -> None:
     try:
         name = source.open(file, label)
     except (InputError, ValueError) as exc:
-        st.session_state[NOTE_KEY] = ("error", str(exc))
+        st.session_state[NOTE_KEY] = ("error", md_escape(str(exc)))
         return
-    from ui.markdown import md_escape
-
     st.session_state[NOTE_KEY] = ("success", f"{md_escape(name)} is the current image.")

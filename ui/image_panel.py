@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.errors import InputError
 from core.io import LoadedImage, fits_bytes
+from core.io.headers import plane_cards
 from ui import image_list, state, viewer, widgets
 from ui.images import pixel_statistics
 from ui.markdown import markdown_table, md_escape
@@ -137,9 +138,16 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
                  disabled=current, on_click=on_use, args=use_args,
                  help="Adds it to the image list (sidebar) as the current image: every other page works on it.")  # fmt: skip
     stem = PurePosixPath(name).name.rsplit(".", 1)[0]
-    c.download_button("Download as FITS", lambda: fits_bytes(data, meta.header), file_name=f"{stem}.fits",
+    c.download_button("Download as FITS", lambda: plane_fits(data, meta.header), file_name=f"{stem}.fits",
                       mime="application/fits", key=f"{key}-download", on_click="ignore",
-                      help="The image shown (float32, NaN/Inf filled) with the original header cards.")  # fmt: skip
+                      help="The image shown (float32, NaN/Inf filled) with the original header cards, its sky "
+                           "coordinates (WCS) cut to the plane's two axes.")  # fmt: skip
+
+
+def plane_fits(data: np.ndarray, header) -> bytes:
+    """The plane shown as a FITS file: the file's cards with a 2-D WCS (`plane_cards`: a cube's spectral and
+    Stokes axes dropped), as every other FITS download writes."""
+    return fits_bytes(data, plane_cards(list(header or [])))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -98,11 +98,11 @@ def panel() -> None:
 
     Checking loads every model once per server (minutes on a cold machine), so it waits for the button;
     what the pages already loaded is shown at once."""
-    from core.checkpoints import list_checkpoints
+    from ui.resources import listed_checkpoints
 
     with st.sidebar.expander("Models on this server"):
         try:
-            entries = list_checkpoints()
+            entries = listed_checkpoints()
         except Exception as exc:  # noqa: BLE001 - a broken index is one sentence too
             st.error(sentence(exc))
             return

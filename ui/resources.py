@@ -18,18 +18,38 @@ import streamlit as st
 from ui.errors import call
 
 T = TypeVar("T")
+OWN_RUNS_KEY = "own_runs"  # session_state: names of the runs this session trained
+
+
+def own_run(name: str) -> None:
+    """Remember that this session trained the run `name` (the Train page calls it when its run starts): on a
+    hosted demo a session's pickers list the shipped checkpoints and its own runs only."""
+    st.session_state[OWN_RUNS_KEY] = {*st.session_state.get(OWN_RUNS_KEY, ()), name}
+
+
+def listed_checkpoints() -> list[dict]:
+    """The index entries this session may pick, read afresh: shipped, then runs/ on a laptop; on a hosted demo
+    (core.settings) the shipped ones and the runs this session trained, never other visitors' runs."""
+    from pathlib import Path
+
+    import core.checkpoints as ck
+    from core.settings import settings
+
+    entries = ck.list_checkpoints()
+    if not settings().hosted:
+        return entries
+    shipped, own = Path(ck.CHECKPOINTS_DIR).resolve(), st.session_state.get(OWN_RUNS_KEY, set())
+    return [e for e in entries if Path(e["path"]).is_relative_to(shipped) or e["name"] in own]
 
 
 def checkpoints(kind: str | None = None, generator: str | None = None,
                 equivariant: bool | None = None) -> list[dict]:
-    """Index entries (shipped, then user runs), read afresh on every render.
+    """Index entries (shipped, then user runs: `listed_checkpoints`), read afresh on every render.
 
     `kind` is "autoencoder" | "classifier" | "superres" | "encoder" (None: autoencoders and classifiers); `generator` the training data ("disks" | "lenses");
     `equivariant` keeps only escnn models (True) or only the CNN baselines (False).
     """
-    from core.checkpoints import list_checkpoints
-
-    entries = call(list_checkpoints)
+    entries = call(listed_checkpoints)
     out = []
     for e in entries:
         if kind is not None and e.get("kind") != kind:

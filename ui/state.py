@@ -65,7 +65,7 @@ def current_image_badge(container=None) -> None:
         where.caption("Current image: none yet (Data page).")
         return
     h, w = image["data"].shape
-    where.caption(f"Current image: **{image['name']}** · {h}×{w} px · {KIND_LABELS[image['kind']]}")
+    where.caption(f"Current image: **{md_escape(image['name'])}** · {h}×{w} px · {KIND_LABELS[image['kind']]}")
 
 
 # ---------------------------------------------------------------- widget bounds, for widgets and links

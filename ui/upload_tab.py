@@ -26,6 +26,8 @@ UPLOAD_TYPES = [ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS] + ["gz", "zip"]
 UPLOAD_GEN_KEY = "data_upload_gen"  # the uploader's key is data_upload_<gen>: a new gen empties it
 MESSAGES_KEY = "data_upload_messages"  # (level, text) of the last upload, shown under the uploader
 MAX_ERRORS_SHOWN = 5
+MAX_NAME_CHARS = 120  # longer names (with their folder / zip path) are shortened in the list and its messages
+MAX_HEADER_NAME = 4000  # about the longest name a browser's upload can carry (Streamlit's multipart header limit)
 SUM = "sum of bands"
 
 
@@ -34,6 +36,30 @@ def _read(raw: bytes, name: str, hdu: int | None = None, plane: int | None = Non
         return read_image(raw, name, hdu=hdu, plane=plane, max_pixels=settings().max_pixels)
     except MemoryError as exc:
         raise InputError(f"{name} needs more memory than this server has; upload a smaller image.") from exc
+
+
+def short_name(name: str) -> str:
+    """`name` itself, or its beginning and its end (the extension) around "…" when longer than MAX_NAME_CHARS."""
+    return name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS - 41] + "…" + name[-40:]
+
+
+def _too_large(name: str, n_bytes: int) -> str | None:
+    """The sentence refusing a file above the upload limit (a client other than the browser's uploader can send
+    one), else None."""
+    limit = settings().max_upload_mb
+    if n_bytes <= limit * 2**20:
+        return None
+    return (f"{short_name(name)} is {n_bytes / 2**20:,.1f} MB, more than the limit of {limit} MB per file; "
+            "upload a smaller file (crop or bin the image, or zip fewer files).")
+
+
+def _shortened_sentence(names: list[str]) -> str:
+    """One sentence on the upload's names that were too long to show whole."""
+    first = f"“{md_escape(short_name(names[0]))}” ({len(names[0]):,} characters)"
+    if len(names) == 1:
+        return f"The file name {first} is shortened to its beginning and end in the image list."
+    return (f"{len(names)} file names longer than {MAX_NAME_CHARS} characters are shortened to their beginning and "
+            f"end in the image list, the first {first}.")
 
 
 def _add_upload(raw: bytes, file_name: str, shown_name: str, label: str | None) -> image_list.Entry:
@@ -58,36 +84,57 @@ def ingest(files) -> tuple[list[image_list.Entry], list[tuple[str, str]]]:
     """Add uploaded files (name, bytes getter) and the image files of uploaded zips to the list.
 
     Returns (entries added or found, messages as (level, text)). A bad file gets its one sentence and
-    the others still go in; once the list is full the rest are counted in one message.
+    the others still go in; once the list is full the rest are counted in one message. A name longer than
+    MAX_NAME_CHARS is shortened (one sentence says so), a file above the upload limit is refused, and the
+    members of a zip whose paths leave the archive are counted.
     """
     added: list[image_list.Entry] = []
     errors: list[str] = []
     refused: list[str] = []
+    notes: list[str] = []
+    long_names: list[str] = []
+
+    def shown(name: str) -> str:
+        if len(name) > MAX_NAME_CHARS:
+            long_names.append(name)
+        return short_name(name)
+
     for name, getvalue in files:
         if refused:
-            refused.append(name)
+            refused.append(short_name(name))
             continue
         try:
+            raw = getvalue()
+            if (too_large := _too_large(name, len(raw))) is not None:
+                errors.append(too_large)
+                continue
             if not is_zip(name):  # a folder upload names files by their path in the folder
                 folder, _, base = name.replace("\\", "/").rpartition("/")
-                added.append(_add_upload(getvalue(), base, name, _zip_label(folder)))
+                added.append(_add_upload(raw, base, shown(name), _zip_label(folder)))
                 continue
-            archive = zip_images(getvalue(), name)
+            archive = zip_images(raw, name)
+            del raw  # the archive holds the bytes
+            if archive.n_unsafe:
+                notes.append(unsafe_sentence(archive.n_unsafe, archive.name))
+            zip_name = shown(name)
             for k, member in enumerate(archive.members):
                 try:
-                    added.append(_add_upload(archive.read(member), member.name, f"{name}/{member.path}",
+                    added.append(_add_upload(archive.read(member), member.name, f"{zip_name}/{shown(member.path)}",
                                              _zip_label(member.folder)))
                 except InputError as exc:
                     if image_list.room_left() == 0:
-                        refused += [f"{name}/{m.path}" for m in archive.members[k:]]
+                        refused += [f"{zip_name}/{short_name(m.path)}" for m in archive.members[k:]]
                         break
                     errors.append(str(exc))
         except InputError as exc:
             if image_list.room_left() == 0:
-                refused.append(name)
+                refused.append(short_name(name))
             else:
                 errors.append(str(exc))
-    messages = [("error", md_escape(text)) for text in errors[:MAX_ERRORS_SHOWN]]
+    messages = [("warning", text) for text in notes]
+    if long_names:
+        messages.append(("warning", _shortened_sentence(long_names)))
+    messages += [("error", md_escape(text)) for text in errors[:MAX_ERRORS_SHOWN]]
     if len(errors) > MAX_ERRORS_SHOWN:
         messages.append(("error", f"{len(errors) - MAX_ERRORS_SHOWN} more files could not be read."))
     if refused:
@@ -96,6 +143,13 @@ def ingest(files) -> tuple[list[image_list.Entry], list[tuple[str, str]]]:
         messages.append(("error", f"{first} not added: the image list holds {cap} images, the limit of this "
                                   "session; remove some (✕ in the sidebar) to make room, then upload again."))
     return added, messages
+
+
+def unsafe_sentence(n: int, zip_name: str) -> str:
+    """The sentence on the members of a zip skipped because their paths leave the archive ("../")."""
+    files = "1 file" if n == 1 else f"{n:,} files"
+    were, paths, leave = ("was", "its path", "leaves") if n == 1 else ("were", "their paths", "leave")
+    return f"{files} of the zip {md_escape(zip_name)} {were} skipped because {paths} {leave} the archive."
 
 
 def _forget_uploads(files) -> None:
@@ -179,7 +233,7 @@ def upload_panel(entry: image_list.Entry) -> None:
     """The current upload: its name with folder / zip path, the image panel, its plane selectors."""
     key = f"up-{entry.id}"
     with st.container(border=True):
-        st.markdown(f"**{md_escape(entry.name)}**" + (f" · class `{entry.label}`" if entry.label else ""))
+        st.markdown(f"**{md_escape(entry.name)}**" + (f" · class {md_escape(entry.label)}" if entry.label else ""))
         image_panel(entry.loaded, key, entry.name, kind=entry.kind, current=True,
                     selectors=_plane_selectors(entry, key) if entry.raw is not None else None,
                     on_kind=lambda kind: image_list.update_current(kind=kind))  # fmt: skip
@@ -204,8 +258,10 @@ def draw() -> None:
         st.file_uploader("Folder of images", type=UPLOAD_TYPES, accept_multiple_files="directory", key=folder_key,
                          on_change=_on_upload, args=(folder_key,), max_upload_size=limits.max_upload_mb,
                          label_visibility="collapsed")  # fmt: skip
+    st.caption(f"A file the uploader marks with ⓘ did not reach EquiScope (larger than {limits.max_upload_mb} MB, "
+               f"or a name of more than about {MAX_HEADER_NAME:,} characters): point at ⓘ for the reason.")
     for level, text in st.session_state.get(MESSAGES_KEY, []):
-        (st.error if level == "error" else st.caption)(text)
+        {"error": st.error, "warning": st.warning}.get(level, st.caption)(text)
     entry = image_list.current_entry()
     if entry is not None and entry.source == "upload":
         upload_panel(entry)

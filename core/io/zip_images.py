@@ -151,7 +151,7 @@ class ZipImages:
 
 
 def _skip(path: str) -> bool:
-    """Hidden files, macOS resource forks, and paths that climb out of the archive's folder."""
+    """Hidden files and macOS resource forks (paths that climb out of the archive's folder are counted before)."""
     parts = PurePosixPath(path).parts
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
@@ -174,10 +174,10 @@ def zip_images(raw: bytes, filename: str, *, max_bytes: int = MAX_ARCHIVE_BYTES,
     members, skipped, unsafe = [], 0, 0
     for info in infos:
         path = info.filename.replace("\\", "/").lstrip("/")
-        if info.is_dir() or not path or _skip(path):
+        if ".." in PurePosixPath(path).parts:  # counted before `_skip`, which would take ".." for a hidden name
+            unsafe += not info.is_dir()
             continue
-        if ".." in PurePosixPath(path).parts:
-            unsafe += 1
+        if info.is_dir() or not path or _skip(path):
             continue
         base = PurePosixPath(path).name
         if not is_supported_name(base) and base not in keep:
