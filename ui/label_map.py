@@ -32,6 +32,7 @@ from core.analysis.probe import LinearProbe, fit_probe, probe_bytes
 from core.errors import InputError
 from ui import disk_input, image_list, reference
 from ui.familiarity import show
+from ui.markdown import md_escape
 from ui.jobs import fingerprint, heavy_job
 from ui.reference import embed_images, relative_files
 
@@ -231,7 +232,7 @@ def _assign(key: str, points: list[Point], class_key: str) -> None:
         _say("warning", "Type a class name first, then press Label selected.")
     else:
         _store(key, points, [name] * len(points))
-        _say("success", f"Labelled {len(points)} {'point' if len(points) == 1 else 'points'} as “{name}”.")
+        _say("success", f"Labelled {len(points)} {'point' if len(points) == 1 else 'points'} as “{md_escape(name)}”.")
 
 
 def _relabel(key: str, edit_key: str, class_key: str) -> None:
@@ -243,7 +244,7 @@ def _relabel(key: str, edit_key: str, class_key: str) -> None:
         return
     _store(key, [store[i] for i in ids], [name] * len(ids))
     st.session_state[edit_key] = []
-    _say("success", f"Relabelled {len(ids)} as “{name}”.")
+    _say("success", f"Relabelled {len(ids)} as “{md_escape(name)}”.")
 
 
 def _remove(key: str, edit_key: str) -> None:

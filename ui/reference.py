@@ -18,6 +18,7 @@ import streamlit as st
 from core.analysis import reference_sets
 from core.analysis.reference_sets import ReferenceMap, stage
 from core.progress import Progress
+from ui.markdown import md_escape
 from ui.resources import build_once, loaded_model
 
 
@@ -122,7 +123,7 @@ def neighbour_gallery(ref: ReferenceMap, image: np.ndarray, name: str, indices, 
     from ui.errors import call
 
     cols = st.columns(n_cols)
-    cols[0].image(np.flipud(prepare(image, 96)), caption=f"{name} (this image)", clamp=True, width="stretch")
+    cols[0].image(np.flipud(prepare(image, 96)), caption=f"{md_escape(name)} (this image)", clamp=True, width="stretch")
     labels = ref.latents.labels
     for k, (idx, dist) in enumerate(zip(indices[:n_cols - 1], distances[:n_cols - 1], strict=True)):
         path = ref.latents.files[idx]

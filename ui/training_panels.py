@@ -15,6 +15,7 @@ from core.settings import settings
 from ui import figures, image_list, training
 from ui.errors import USER_ERRORS
 from ui.markdown import markdown_table, md_escape
+from ui.resources import own_run
 
 SOURCES = {
     "simulate": "Simulate a small set",
@@ -157,10 +158,11 @@ def start(**kwargs) -> None:
         st.session_state[ERROR_KEY] = "Choose the images first: simulate a set, upload a labelled zip, or use the list."
         return
     try:
-        training.start(**kwargs)
+        job = training.start(**kwargs)
     except USER_ERRORS as exc:
         st.session_state[ERROR_KEY] = str(exc)
         return
+    own_run(job.name)  # a hosted demo lists this session's own runs beside the shipped models
     st.session_state.pop("train_replace", None)
 
 
