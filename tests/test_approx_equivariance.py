@@ -205,3 +205,58 @@ def test_portable_checkpoint_round_trips_every_option(tmp_path, option):
         for export in (False, True):
             got = ck.load_model(path, export=export).model(x)
             assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max()), export
+
+
+def test_feature_maps_with_every_option_permute_under_rotation():
+    """The early pool's map and every block's map rotate with the input and permute their regular channels
+    (the Equivariance lab compares maps this way); exported maps are the same."""
+    from core.escnn_setup import make_gspace
+    from core.models.equivariant import group_elements
+
+    model, x = tiny(**OPTIONS["all"]), images(n=1)
+    els = list(make_gspace("D4").fibergroup.elements)
+    h = next(e for e, (flip, angle) in zip(els, group_elements("D4"), strict=True) if not flip and angle == 90.0)
+    perm = [els.index(h @ g) for g in els]
+    with torch.no_grad():
+        maps, maps_r = model.feature_maps(x), model.feature_maps(torch.rot90(x, 1, dims=(-2, -1)))
+        served = export_for_serving(model).feature_maps(x)
+    assert [m.name for m in maps][:3] == ["block1", "early_pool", "block2"]
+    for m, mr, ms in zip(maps, maps_r, served, strict=True):
+        assert torch.allclose(m.tensor, ms.tensor, atol=1e-6), m.name
+        old = torch.rot90(m.tensor, 1, dims=(-2, -1))
+        if m.group_order:
+            B, C, H, W = old.shape
+            n = m.group_order
+            expected = torch.empty_like(old.view(B, C // n, n, H, W))
+            expected[:, :, perm] = old.view(B, C // n, n, H, W)
+            old = expected.view(B, C, H, W)
+        assert (mr.tensor - old).abs().max() <= REL_TOL * old.abs().max(), m.name
+
+
+@pytest.mark.parametrize("config", ["lenses-model2-equivariant-v2", "lenses-model1-equivariant-v2"])
+def test_v2_configs_are_exact_at_90_degrees_and_flips_and_cheaper(config):
+    """The retrain's D8 layouts at their real grids: 90-degree turns and flips exact to 1e-5 (escnn and
+    exported), and fewer FLOPs per image than the shipped layout of the same data (at least 3x fewer)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from core.train.config import load_config
+
+    def mflop(model, size):
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.rand(1, 1, size, size))
+        return counter.get_total_flops() / 1e6
+
+    cfg = load_config(REPO_ROOT / "configs" / f"{config}.toml")
+    shipped = load_config(REPO_ROOT / "configs" / f"{config.removesuffix('-v2')}.toml")
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.model_config).eval()
+    size = model.image_size
+    x = smooth_images(size, n=2)
+    served = export_for_serving(model)
+    with torch.no_grad():
+        logits = model(x)
+        for name, t in exact_transforms():
+            assert rel_err(model(t(x)), logits) < REL_TOL, name
+            assert rel_err(served(t(x)), logits) < REL_TOL, name
+    old = export_for_serving(build_model(shipped.model, shipped.model_config).eval())
+    assert 3 * mflop(served, size) < mflop(old, size)
