@@ -170,6 +170,7 @@ def test_hosted_batch_evaluation_waits_for_a_free_slot(app, hosted, evaluations,
 
     shown = []
     monkeypatch.setattr(jobs, "busy_message", lambda n: shown.append(n) or busy_message(n))
+    at = open_page(app, "pages/batch.py")
     other = hosted.enter("another visitor", "simulation")
     seen = []
 
@@ -179,7 +180,6 @@ def test_hosted_batch_evaluation_waits_for_a_free_slot(app, hosted, evaluations,
         hosted.leave(other)
 
     helper = threading.Thread(target=free_the_slot, daemon=True)
-    at = open_page(app, "pages/batch.py")
     helper.start()
     raw = lens_zip({"no": "no_sub", "sphere": "cdm", "vort": "vortex"})
     at.file_uploader(key="batch_zip").set_value([("lenses.zip", raw, "application/zip")]).run()
@@ -283,8 +283,10 @@ def test_hosted_superres_queues_the_upscaling_once(sr_index, hosted, monkeypatch
 def test_hosted_simulation_is_a_heavy_job_of_the_session(app, hosted, monkeypatch):  # noqa: F811
     """The Simulate tab's simulation takes the queue: refused while the session's other job runs, then made."""
     import ui.jobs as jobs
+    import ui.simulate_tab as simulate_tab
 
     monkeypatch.setattr(jobs, "session_id", lambda: "visitor")
+    monkeypatch.setattr(simulate_tab, "MADE", set())  # a server that has made no simulation yet
     busy = hosted.enter("visitor", "batch evaluation")
     at = open_page(app, "pages/data.py")
     assert not at.exception
@@ -294,3 +296,15 @@ def test_hosted_simulation_is_a_heavy_job_of_the_session(app, hosted, monkeypatc
     at.run()
     assert not at.exception and not at.warning
     assert hosted.snapshot() == []
+
+
+def test_a_simulation_the_server_made_already_needs_no_queue(app, hosted, monkeypatch):  # noqa: F811
+    """Opening the Data page shows the Simulate tab's default simulation: once the server has made it, a visitor
+    does not wait behind other visitors' heavy jobs for it."""
+    import ui.jobs as jobs
+
+    monkeypatch.setattr(jobs, "session_id", lambda: "visitor")
+    open_page(app, "pages/data.py")  # the server makes the default simulation once
+    hosted.enter("another visitor", "batch evaluation")  # the only slot is busy
+    at = open_page(app, "pages/data.py")
+    assert not at.exception and not at.warning and not at.info
