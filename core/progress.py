@@ -5,7 +5,8 @@ Every layer may import this module (it imports nothing of core; tqdm only inside
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 Progress = Callable[[int, int, str], None]
 
@@ -28,9 +29,10 @@ def tqdm_progress(unit: str = "batch"):
     return progress, bar
 
 
-def lazy_progress():
-    """(progress, close): a tqdm bar (`tqdm_progress`) drawn only once work reports progress,
-    so an error raised before any work prints just its one line."""
+@contextmanager
+def lazy_progress() -> Iterator[Progress]:
+    """`with lazy_progress() as progress:` a tqdm bar (`tqdm_progress`) drawn only once work reports
+    progress, so an error raised before any work prints just its one line; closed on leaving."""
     state: dict = {}
 
     def progress(done: int, total: int, message: str) -> None:
@@ -38,11 +40,11 @@ def lazy_progress():
             state["call"], state["bar"] = tqdm_progress()
         state["call"](done, total, message)
 
-    def close() -> None:
+    try:
+        yield progress
+    finally:
         if "bar" in state:
             state["bar"].close()
-
-    return progress, close
 
 
 def progress_callable(progress) -> tuple[Progress | None, Callable[[], None]]:

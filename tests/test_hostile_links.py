@@ -16,22 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
+from test_share import _app_py_every_run, open_link  # noqa: F401 - the same link opener and autouse fixture
 
 from ui import state
-
-TIMEOUT = 120
-
-
-@pytest.fixture(autouse=True)
-def _app_py_every_run(app_script_every_run):
-    """app.py applies and writes the link: run it on every AppTest run (conftest.app_script_every_run)."""
-
-
-def open_link(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params.update(params)
-    at.run()
-    return at
 
 
 def sentences(at: AppTest) -> list[str]:

@@ -16,12 +16,12 @@ from core.data.lenses import (
     LensParams,
     draw_substructure,
     noise_sigma_map,
+    observe_lens,
     point_mass_theta_e_arcsec,
     render_lens,
     sample_lens_params,
     sample_power_law_masses,
     simulate_lens,
-    simulate_lens_with_truth,
     tnfw_angles,
 )
 
@@ -129,7 +129,7 @@ def test_twins_differ_only_near_the_substructure_and_share_the_noise(monkeypatch
     for seed in range(10):
         images, subs, clean = {}, {}, {}
         for cls in SUBSTRUCTURES:
-            images[cls], subs[cls] = simulate_lens_with_truth(params, cls, size, np.random.default_rng(seed))
+            images[cls], _, subs[cls] = observe_lens(params, cls, size, np.random.default_rng(seed))
             clean[cls] = simulate_lens(params, cls, size, np.random.default_rng(seed), noise=False)
         for cls in ratios:
             s = subs[cls]
@@ -192,7 +192,7 @@ def test_same_seed_same_bytes_different_seed_differs():
 
 def test_n_subhalos_override_and_unknown_class_message():
     params = LensParams()
-    _, sub = simulate_lens_with_truth(params, "cdm", 32, np.random.default_rng(0), n_subhalos=3, noise=False)
+    _, _, sub = observe_lens(params, "cdm", 32, np.random.default_rng(0), n_subhalos=3)
     assert sub["n_subhalos"] == 3
     lo, hi = (f * params.theta_E_arcsec for f in CDM_ANNULUS)
     assert all(lo <= np.hypot(x, y) <= hi for x, y in zip(sub["x_arcsec"], sub["y_arcsec"], strict=True))

@@ -424,6 +424,13 @@ def test_train_runs_in_the_background_and_the_checkpoint_joins_the_pickers(app):
 # ------------------------------------------------------------------------- batch evaluation
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    """`array` as the bytes of a .npy file."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
 def lens_zip(layout: dict[str, str], n_per_class: int = 4, size: int = 40, wrapper: str = "") -> bytes:
     """A zip of tiny lens-like .npy images in class folders named by `layout` ({folder: class})."""
     import zipfile
@@ -433,9 +440,7 @@ def lens_zip(layout: dict[str, str], n_per_class: int = 4, size: int = 40, wrapp
     with zipfile.ZipFile(buf, "w") as zf:
         for folder in layout:
             for i in range(n_per_class):
-                npy = io.BytesIO()
-                np.save(npy, rng.random((size, size)).astype(np.float32))
-                zf.writestr(f"{wrapper}{folder}/{i:03d}.npy", npy.getvalue())
+                zf.writestr(f"{wrapper}{folder}/{i:03d}.npy", npy_bytes(rng.random((size, size)).astype(np.float32)))
         zf.writestr("__MACOSX/._junk.npy", b"junk")
     return buf.getvalue()
 
@@ -540,9 +545,7 @@ def manifest_zip(size: int, preset: str, n_per_class: int = 2) -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         for cls in CLASSES:
             for i in range(n_per_class):
-                npy = io.BytesIO()
-                np.save(npy, rng.random((size, size)).astype(np.float32))
-                zf.writestr(f"{cls}/{i:06d}.npy", npy.getvalue())
+                zf.writestr(f"{cls}/{i:06d}.npy", npy_bytes(rng.random((size, size)).astype(np.float32)))
                 images.append({"file": f"{cls}/{i:06d}.npy", "label": cls})
         manifest = {"generator": "lenses", "preset": preset, "size": size, "seed": 0, "classes": CLASSES, "images": images}
         zf.writestr("manifest.json", json.dumps(manifest))

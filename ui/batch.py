@@ -281,7 +281,7 @@ def _data_words(entry: dict) -> str:
 
 def _model_box(entries: list[dict], names: list[str], first: dict, note: str | None) -> dict:
     """The selectbox (its value already in session_state) and the sentence on a model that does not load."""
-    from ui import models
+    from ui import widgets
 
     name = st.selectbox("Model", names, key=MODEL_KEY,
                         help="The first offered fits the data: their kind (lens or disk classes) and, for lenses, "
@@ -290,14 +290,7 @@ def _model_box(entries: list[dict], names: list[str], first: dict, note: str | N
                              "data, if it was trained on their kind of images.")
     if note:
         st.caption(note)
-    entry = entries[names.index(name)]
-    reason = models.problem(entry)
-    if reason is not None:
-        st.error(reason)
-    elif entry is not first and models.checked(first) and models.problem(first) is not None:
-        st.caption(f"{first['name']} would come first but does not load on this server (Models on this server, "
-                   "in the sidebar, says why).")
-    return entry
+    return widgets.say_if_broken(entries[names.index(name)], first)
 
 
 def evaluate(source: BatchSource, entry: dict, slot):

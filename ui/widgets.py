@@ -73,6 +73,12 @@ def pick_model(kind: str | None, *, equivariant: bool | None, key: str, label: s
                              "matches the current image (its kind and, for lenses, its size: 64 px DeepLense "
                              "Model II, 150 px Model I or this project's lenses) and loads on this server.")
     entry, first = entries[names.index(name)], entries[order[0]]
+    return say_if_broken(entry, first)
+
+
+def say_if_broken(entry: dict, first: dict) -> dict:
+    """`entry`, after one sentence when it does not load, or a caption when the default `first` would
+    have come first but does not load on this server."""
     reason = models.problem(entry)
     if reason is not None:
         st.error(reason)

@@ -98,11 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from core.json_values import to_plain
     from core.progress import lazy_progress
 
-    progress, close = lazy_progress()
-    try:
+    with lazy_progress() as progress:
         result = to_plain(_embed(args, progress=progress))
-    finally:
-        close()
     out = Path(args.out) if args.out else default_out(args.checkpoint, args.data)
     result["out"] = str(out)
     atomic_write_json(out, result)

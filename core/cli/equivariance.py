@@ -73,11 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from core.json_values import to_plain
     from core.progress import lazy_progress
 
-    progress, close = lazy_progress()
-    try:
+    with lazy_progress() as progress:
         result = to_plain(_measure(args, progress=progress))
-    finally:
-        close()
     if args.out:
         atomic_write_json(Path(args.out), result)
     if args.json:

@@ -39,13 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if args.labels_per_class < 1:
         raise InputError(f"--labels-per-class must be at least 1, got {args.labels_per_class}.")
     loaded = load_model(args.checkpoint)
-    progress, close = lazy_progress()
-    try:
+    with lazy_progress() as progress:
         X, y, classes = load_labelled(args.data, loaded.image_size, progress)
         result = few_label(loaded, X, y, classes, args.labels_per_class, args.seed, finetune=args.finetune,
                            scratch=not args.no_scratch, max_eval=args.max_eval, progress=progress)
-    finally:
-        close()
     result["data"] = str(args.data)
     if args.json:
         print(json.dumps(to_plain(result), indent=1))

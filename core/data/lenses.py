@@ -352,21 +352,6 @@ def observe_lens(
     return noisy.astype(np.float32), model.astype(np.float32), sub
 
 
-def simulate_lens_with_truth(
-    params: LensParams,
-    substructure: str,
-    size: int = 150,
-    rng: np.random.Generator | None = None,
-    *,
-    n_subhalos: int | None = None,
-    profile: str = "POINT_MASS",
-    noise: bool = True,
-) -> tuple[np.ndarray, dict]:
-    """As `simulate_lens`, also returning the drawn substructure (positions arcsec, masses Msun)."""
-    noisy, noiseless, sub = observe_lens(params, substructure, size, rng, n_subhalos=n_subhalos, profile=profile)
-    return (noisy if noise else noiseless), sub
-
-
 def simulate_lens(
     params: LensParams,
     substructure: str,
@@ -382,4 +367,5 @@ def simulate_lens(
     substructure: "no_sub", "cdm" or "vortex"; n_subhalos overrides the Poisson draw (cdm) or
     the number of masses on the vortex line; profile "POINT_MASS" or "TNFW" (subhalos only).
     """
-    return simulate_lens_with_truth(params, substructure, size, rng, n_subhalos=n_subhalos, profile=profile, noise=noise)[0]
+    noisy, noiseless, _ = observe_lens(params, substructure, size, rng, n_subhalos=n_subhalos, profile=profile)
+    return noisy if noise else noiseless

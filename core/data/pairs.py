@@ -154,7 +154,7 @@ def render_deeplense_pair(p, rng: np.random.Generator) -> tuple[np.ndarray, np.n
 
 
 def render_project_pair(params, label: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(LR, HR, substructure truth) of the project's generator; draws as `lenses.simulate_lens_with_truth`."""
+    """(LR, HR, substructure truth) of the project's generator; draws as `lenses.observe_lens`."""
     from core.data import lenses
 
     hr_inst, lr_inst = instruments("project", size, params.pixel_scale_arcsec, params.psf_fwhm_arcsec)

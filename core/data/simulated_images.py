@@ -40,9 +40,9 @@ def disk_image(
 def lens_image(params, substructure: str, size: int = 150, seed: int = 0, *, n_subhalos: int | None = None,
                profile: str = "POINT_MASS", name: str = "simulated_lens.fits") -> tuple[LoadedImage, bytes]:  # fmt: skip
     """(LoadedImage, FITS bytes) of `core.data.lenses.simulate_lens` for one substructure class."""
-    from core.data.lenses import simulate_lens_with_truth
+    from core.data.lenses import observe_lens
 
-    data, truth = simulate_lens_with_truth(
+    data, _, truth = observe_lens(
         params,
         substructure,
         size=size,
