@@ -5,7 +5,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from ui import disk_input, figures, label_map, models, reference, widgets
+from ui import disk_input, figures, label_map, map_placements, models, reference, widgets
 from ui.errors import call
 from ui.jobs import fingerprint, heavy_job
 from ui.markdown import md_escape
@@ -42,7 +42,7 @@ pca = call(reference.pca_map, entry["name"], entry.get("sha256"), generator)
 image = widgets.current_image(required=False)
 if image is not None:
     widgets.warn_if_other_kind(image, generator)
-listed = label_map.list_button(s3, generator, image.get("id") if image is not None else None)
+listed = map_placements.list_button(s3, generator, image.get("id") if image is not None else None)
 placed_names, placed_images = reference.read_uploads(uploads or [])
 placed_images = call(disk_input.model_images, entry, [{"data": a, "meta": None} for a in placed_images])
 n_uploaded = len(placed_images)
@@ -56,7 +56,7 @@ if placed_images:  # uploads: one heavy job (queued on a hosted demo) unless thi
     job = ("place", entry["name"], entry.get("sha256"), generator, fingerprint(placed_images))
     with heavy_job("image placement", key=job) if n_uploaded else nullcontext():
         placed = call(reference.place_images, entry["name"], entry.get("sha256"), generator, placed_images, stop=False)
-list_placed = label_map.place_list(entry, generator, listed)
+list_placed = map_placements.place_list(entry, generator, listed)
 matches = reference.search(ref, query)
 
 lab = label_map.labelling(entry, ref)
@@ -70,7 +70,7 @@ left, right, side = st.columns([5, 5, 2])
 with left:
     fig = figures.latent_scatter(ref.lmap.coords, groups, marked=placed["coords"] if placed else None,
                                  labelled=lab.overlay("tsne")[0], **common)
-    label_map.overlay(fig, ref, "coords", ref.lmap.coords, **overlay)
+    map_placements.overlay(fig, ref, "coords", ref.lmap.coords, **overlay)
     event = st.plotly_chart(fig, key="map_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
 with right:
     ex = pca.explained
@@ -78,11 +78,11 @@ with right:
                                  labelled=lab.overlay("pca")[0],
                                  axis_titles=(f"PC 1 ({100 * ex[0]:.0f} % of the variance)",
                                               f"PC 2 ({100 * ex[1]:.0f} % of the variance)"), **common)
-    label_map.overlay(fig, ref, "pca", pca.coords, **overlay)
+    map_placements.overlay(fig, ref, "pca", pca.coords, **overlay)
     event_pca = st.plotly_chart(fig, key="map_pca", on_select="rerun", selection_mode=("points", "box", "lasso"))
 selected = sorted(set(widgets.selected_indices(event)) | set(widgets.selected_indices(event_pca)))
-label_map.side_panel(side, ref, selected, image, placed, entry, generator)
-label_map.placement_notes(placed, current, list_placed)
+map_placements.side_panel(side, ref, selected, image, placed, entry, generator)
+map_placements.placement_notes(placed, current, list_placed)
 
 m = st.columns(4)
 m[0].metric("Clusters", found["k"])
@@ -110,5 +110,5 @@ table = label_map.with_predictions(reference.table(ref, found["labels"], pca.coo
 st.download_button("Download the map as CSV", table.to_csv(index=False),
                    file_name=f"latent_map_{entry['name']}_{generator}.csv", mime="text/csv", key="map_csv")
 if placed is not None or list_placed is not None:
-    st.dataframe(label_map.placed_table(placed, placed_names, current, list_placed, listed, entry, generator),
+    st.dataframe(map_placements.placed_table(placed, placed_names, current, list_placed, listed, entry, generator),
                  key="map_placed", hide_index=True)
