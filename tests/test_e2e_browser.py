@@ -233,10 +233,11 @@ def test_upload_then_reconstruct_and_latent_map(server, fits_file):
         page.get_by_text("Misclassified:").first.wait_for(timeout=300_000)
         _wait_idle(page, timeout_ms=300_000)
         _assert_no_exception(page)
-        # the picker shows the model the page evaluated: the lens classifier the zip's classes call for
+        # the picker shows the model the page evaluated: 150-px lenses of no known simulator go to the
+        # equivariant DeepLense Model I classifier (core.analysis.model_choice)
         shown = page.evaluate("""() => { const el = document.querySelector('[data-testid="stMainBlockContainer"] [data-testid="stSelectbox"]');
             return el.textContent + ' ' + Array.from(el.querySelectorAll('input')).map(i => i.value).join(' '); }""")
-        assert "lenses-classifier-equivariant" in shown and "disks-ae" not in shown, shown
+        assert "lenses-model1-equivariant" in shown and "disks-ae" not in shown, shown
         assert page.get_by_text("Confusion matrix", exact=True).count() == 1  # the figure title (the caption says it too)
         assert "predicted" in _zoom_and_hover(page)  # the confusion matrix: true/predicted per cell
         _screenshot(page, "batch")

@@ -76,3 +76,15 @@ def test_a_checkpoint_suits_data_of_its_own_kind_or_of_unknown_kind():
     assert suits(ENTRIES[2], "lens") and suits(disk_ae, "disk")
     assert not suits(disk_ae, "lens") and not suits(ENTRIES[0], "disk")
     assert suits(disk_ae, None) and suits(ENTRIES[1], None)
+
+
+def test_either_family_prefers_the_equivariant_model_of_the_best_fit():
+    """A picker for either family (Batch evaluation) offers the equivariant model of the size-matched ones first."""
+    from core.analysis.model_choice import default_index
+
+    entries = [{"name": "m1-cnn", "model": "cnn_classifier", "kind": "classifier",
+                "data": {"generator": "lenses", "preset": "deeplense-model1", "size": 150}, "config": {"image_size": 149}},
+               {"name": "m1-eq", "model": "equivariant_classifier", "kind": "classifier",
+                "data": {"generator": "lenses", "preset": "deeplense-model1", "size": 150}, "config": {"image_size": 149}}]
+    assert entries[default_index(entries, None, None, "lens", (150, 150), None)]["name"] == "m1-eq"
+    assert entries[default_index(entries, None, False, "lens", (150, 150), None)]["name"] == "m1-cnn"

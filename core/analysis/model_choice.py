@@ -87,6 +87,10 @@ def default_index(entries: list[dict], kind: str | None, equivariant: bool | Non
     for name in preferred:
         if name in names:
             return matching[names.index(name)]
+    if equivariant is None:  # either family: the equivariant model first, as the pages' pairs put it
+        from core.models.registry import is_equivariant
+
+        matching = [i for i in matching if is_equivariant(entries[i]["model"])] or matching
     return matching[0] if matching else 0
 
 
