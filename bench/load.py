@@ -183,7 +183,7 @@ async def visit(browser, url: str, v: Visit, delay_s: float, start: float) -> Vi
         mark("uploaded")
 
         step = "reconstruct"
-        await page.locator(NAV_LINK, has_text="Reconstruct").first.click()
+        await page.locator(NAV_LINK, has_text="Reconstruct").first.click(timeout=STEP_MS)
         await page.get_by_role("heading", name="Reconstruct").first.wait_for(timeout=STEP_MS)
         mark("recon page")
         await page.locator('[data-testid="stMetricLabel"]', has_text="PSNR").first.wait_for(timeout=STEP_MS)
