@@ -37,10 +37,10 @@ import time
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from bench.record import record
 from core.analysis.equivariance import equivariance_curve, relative_error
+from core.analysis.model_cost import mflop_per_image
 from core.data.transforms import apply_group_element
 from core.models import MODEL_NAMES, build_model
 from core.models.export import export_for_serving
@@ -52,13 +52,6 @@ OTHER_ANGLES = [a for a in range(15, 360, 15) if a % 90]  # 0-360 in 15-degree s
 PRESETS = {"Model II": ("deeplense-model2", "lenses-model2"), "Model I": ("deeplense-model1", "lenses-model1")}
 ABLATIONS = {"v2 without circular fov": {"circular_fov": False}, "v2 without anti-aliasing": {"antialias": 0.0},
              "v2 without band limit": {"frequencies_cutoff": 0.0}, "v2 without early pool": {"early_pool": False}}
-
-
-def mflops_per_image(model: nn.Module, size: int) -> float:
-    """FLOPs of one forward pass of one (1, 1, size, size) image, counted by FlopCounterMode, in MFLOP."""
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.rand(1, 1, size, size))
-    return counter.get_total_flops() / 1e6
 
 
 def ms_per_image(fn, x: torch.Tensor, repeats: int) -> float:
@@ -176,7 +169,7 @@ def layout_rows(args) -> list[list]:
                 errs.append([smooth[0], smooth[1], sim[0], sim[1], sim[2], max(smooth[3], sim[3])])
             e = np.mean(errs, axis=0)
             rows.append([preset_label, label, f"{size}" + (f" / {side}" if side != size else ""),
-                         sum(p.numel() for p in built.parameters()), round(mflops_per_image(export_for_serving(built), size), 1),
+                         sum(p.numel() for p in built.parameters()), round(mflop_per_image(export_for_serving(built), size), 1),
                          round(timing[label], 2), round(timing[label] / timing["CNN (shipped)"], 2),
                          round(cpu[label], 2), round(cpu[label] / cpu["CNN (shipped)"], 2),
                          *(round(float(v), 3) for v in e[:5]), f"{max(r[5] for r in errs):.1e}"])
@@ -219,7 +212,7 @@ def sizes_rows(args) -> list[list]:
                 m(x).float().mean().backward()
 
         rows.append([
-            name, getattr(model.config, "group", "-"), params, round(mflops_per_image(served, model.image_size), 1),
+            name, getattr(model.config, "group", "-"), params, round(mflop_per_image(served, model.image_size), 1),
             round(ms_per_image(model, x, args.repeats), 2), round(ms_per_image(served, x, args.repeats), 2),
             round(ms_per_image(train_step, x, max(1, args.repeats // 2)), 2), round(build_s, 2),
         ])
