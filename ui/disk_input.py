@@ -37,13 +37,13 @@ class ModelImage:
 @st.cache_data(max_entries=32, show_spinner=False)
 def disk_cutout(data: np.ndarray, size: int, pixel_scale_arcsec: float | None, fill_value: float | None,
                 box: tuple | None) -> dict:
-    """core.data.cutout.cutout of `data` on the (size, size) grid, called as reconstruct_cutout calls it:
+    """core.analysis.reconstruct.disk_cutout of `data` on the (size, size) grid, as the Reconstruct page cuts it:
     {image, valid, box, source, notes}. `box`: the pages' tuple (CutoutBox.from_tuple) or None (automatic)."""
-    from core.analysis.reconstruct import valid_pixels
-    from core.data.cutout import CutoutBox, cutout
+    from core.analysis.reconstruct import disk_cutout as cut_disk
+    from core.data.cutout import CutoutBox
 
-    cut = cutout(data, size, box=CutoutBox.from_tuple(box), pixel_scale_arcsec=pixel_scale_arcsec,
-                 mask=valid_pixels(data, fill_value))
+    cut = cut_disk(data, size, box=CutoutBox.from_tuple(box), pixel_scale_arcsec=pixel_scale_arcsec,
+                   fill_value=fill_value)
     return {"image": cut.image, "valid": cut.valid, "box": cut.box, "source": cut.source, "notes": cut.notes}
 
 

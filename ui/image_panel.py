@@ -13,10 +13,11 @@ from pathlib import PurePosixPath
 import numpy as np
 import streamlit as st
 
+from core.data.cutout import DEFAULT_GRID
 from core.errors import InputError
 from core.io import LoadedImage, fits_bytes
 from core.io.headers import plane_cards
-from ui import image_list, state, viewer, widgets
+from ui import disk_input, image_list, state, viewer, widgets
 from ui.images import pixel_statistics
 from ui.markdown import markdown_table, md_escape
 
@@ -102,7 +103,8 @@ def image_panel(loaded: LoadedImage, key: str, name: str, *, kind: str | None, k
         cut, problem = None, None
         if kind == "disk":
             try:
-                cut = disk_cutout(data, meta.pixel_scale_arcsec, meta.fill_value, widgets.shared_cutout_box())
+                cut = disk_input.disk_cutout(data, DEFAULT_GRID, meta.pixel_scale_arcsec, meta.fill_value,
+                                             widgets.shared_cutout_box())
             except ValueError as exc:  # e.g. a box in arcsec without a pixel scale: said under the box, not as an error
                 problem = str(exc)
         viewer.show(data, key=key, meta=meta, bunit=meta.bunit,  # zoom, cuts, colour maps, WCS hover, beam
@@ -148,19 +150,6 @@ def plane_fits(data: np.ndarray, header) -> bytes:
     """The plane shown as a FITS file: the file's cards with a 2-D WCS (`plane_cards`: a cube's spectral and
     Stokes axes dropped), as every other FITS download writes."""
     return fits_bytes(data, plane_cards(list(header or [])))
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def disk_cutout(data: np.ndarray, pixel_scale_arcsec: float | None, fill_value: float | None,
-                box: tuple | None) -> dict:
-    """The square a disk model sees (core.data.cutout, as the Reconstruct page cuts it): {box, source, notes};
-    `box` is the user's tuple (`CutoutBox.from_tuple`) or None (automatic)."""
-    from core.analysis.reconstruct import valid_pixels
-    from core.data.cutout import CutoutBox, cutout
-
-    cut = cutout(data, box=CutoutBox.from_tuple(box), pixel_scale_arcsec=pixel_scale_arcsec,
-                 mask=valid_pixels(data, fill_value))
-    return {"box": cut.box, "source": cut.source, "notes": cut.notes}
 
 
 def _kind_value(kind_key: str) -> str | None:

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.data.cutout import Cutout, CutoutBox, cutout, disk_unit_note, exclude_invalid
+from core.data.cutout import (
+    DEFAULT_GRID,
+    Cutout,
+    CutoutBox,
+    cutout,
+    disk_unit_note,
+    exclude_invalid,
+)
 
 POOR_FIT = 0.8  # cutout MS-SSIM below which the image is reported as unlike the training disks
 
@@ -65,12 +72,20 @@ def masked_metrics(recon: np.ndarray, x: np.ndarray, valid: np.ndarray) -> dict:
     return metrics
 
 
+def disk_cutout(data: np.ndarray, size: int = DEFAULT_GRID, *, box: CutoutBox | None = None,
+                pixel_scale_arcsec: float | None = None, fill_value: float | None = None, auto: bool = True) -> Cutout:
+    """The disk cut out of `data` (H, W) on a (size, size) grid, the pixels the reader filled masked: what every
+    disk page gives a disk model (core.data.cutout.cutout)."""
+    return cutout(data, size, box=box, pixel_scale_arcsec=pixel_scale_arcsec, mask=valid_pixels(data, fill_value),
+                  auto=auto)
+
+
 def reconstruct_cutout(model: torch.nn.Module, image_size: int, data: np.ndarray, *, box: CutoutBox | None = None,
                        pixel_scale_arcsec: float | None = None, fill_value: float | None = None,
                        bunit: str | None = None, auto: bool = True) -> Reconstruction:
     """Cut the disk out of `data` (H, W), reconstruct it with `model` (an autoencoder) and score it."""
-    cut = cutout(data, image_size, box=box, pixel_scale_arcsec=pixel_scale_arcsec,
-                 mask=valid_pixels(data, fill_value), auto=auto)
+    cut = disk_cutout(data, image_size, box=box, pixel_scale_arcsec=pixel_scale_arcsec, fill_value=fill_value,
+                      auto=auto)
     x = torch.from_numpy(cut.image)[None, None]  # (1, 1, S, S)
     with torch.no_grad():
         recon = model(x).clamp(0, 1)[0, 0].float().numpy()  # (S, S)
