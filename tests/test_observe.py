@@ -184,6 +184,17 @@ def test_psf_jitter_widens_the_psf_by_the_drawn_factor():
     assert float(draws["dx"].abs().max()) <= 0.5 and 170 < float(draws["angle_deg"].mean()) < 190
 
 
+def test_pipeline_resampling_smooths_the_chosen_share_and_leaves_the_others_alone():
+    noisy = torch.randn(400, 1, 33, 33, generator=torch.Generator().manual_seed(1)) + 10.0
+    out = ob.pipeline_resample(noisy, 0.25, torch.Generator().manual_seed(2))
+    changed = (out - noisy).flatten(1).abs().amax(1) > 0
+    assert 60 < int(changed.sum()) < 140  # about a quarter
+    assert torch.equal(out[~changed], noisy[~changed])
+    inner = (slice(None), 0, slice(8, 25), slice(8, 25))
+    assert float(out[changed][inner].std()) < 0.8 * float(noisy[changed][inner].std())  # bilinear resampling smooths white noise
+    assert torch.equal(ob.pipeline_resample(noisy, 0.0), noisy)
+
+
 # ---------------------------------------------------------------------------- the twins on disk
 
 

@@ -305,6 +305,7 @@ class ObserveConfig:
     psf_jitter: float = 0.05  # PSF FWHM times a factor uniform in [1, 1 + j] (augment_psf_jitter)
     flips: bool = True  # a random mirror before the turn
     mode: str = "bicubic"  # grid_sample interpolation of the turn
+    resample_jitter: float = 0.0  # share of observed images resampled once more, as drizzle or reprojection does (augment_resample_jitter)
 
 
 def draw(n: int, config: ObserveConfig, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -329,7 +330,23 @@ def observe_twins(twins: Tensor, noise: NoiseTable, size: int, config: ObserveCo
     sky = turn(twins, g["angle_deg"], g["flip"], g["dy"], g["dx"], config.mode)
     sky = widen_psf(sky, noise.values["psf_fwhm_px"], g["psf_factor"])
     seen = add_noise(sky, noise, generator, angle_deg=g["angle_deg"], flip=g["flip"], psf_factor=g["psf_factor"])
+    if config.resample_jitter > 0:
+        seen = pipeline_resample(seen, config.resample_jitter, generator)
     return to_model_grid(seen, size)
+
+
+def pipeline_resample(seen: Tensor, share: float, generator: torch.Generator | None = None) -> Tensor:
+    """A `share` of the observed images (B, 1, H, W) resampled once more after the noise, as a user's pipeline
+    does (drizzle, reprojection, a turn): a bilinear turn by a uniform angle and a sub-pixel shift, which
+    smooths the noise and the sky alike. The others are returned unchanged."""
+    again = torch.rand(seen.shape[0], generator=generator) < share
+    n = int(again.sum())
+    if n == 0:
+        return seen
+    g = draw(n, ObserveConfig(flips=False), generator)
+    seen = seen.clone()
+    seen[again] = turn(seen[again], g["angle_deg"], g["flip"], g["dy"], g["dx"], "bilinear")
+    return seen
 
 
 @dataclass

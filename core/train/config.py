@@ -40,6 +40,7 @@ class TrainConfig:
     # "continuous-physical" (the noiseless twin turned by any angle, then observed afresh: core.data.observe; needs simulate --twins)
     augment_shift_px: float = 0.5  # continuous-physical: pointing jitter, uniform in [-s, s] pixels per axis
     augment_psf_jitter: float = 0.05  # continuous-physical: PSF FWHM widened by a factor uniform in [1, 1 + j]
+    augment_resample_jitter: float = 0.0  # continuous-physical: share of images resampled once more after the noise (bilinear)
     train_fraction: float = 1.0  # use only this share of the training split (sample-efficiency runs)
     max_minutes: float | None = None  # wall-clock budget for the whole run; stops after the epoch that exceeds it
     amp: bool = True  # mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU
@@ -67,8 +68,9 @@ class TrainConfig:
             raise InputError(f"clean_input_fraction must be in [0, 1], got {self.clean_input_fraction}.")
         if isinstance(self.augment_rotations, str) and self.augment_rotations not in ROTATIONS:
             raise InputError(f"Unknown augment_rotations '{self.augment_rotations}'; use one of {', '.join(ROTATIONS)}.")
-        if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0):
-            raise InputError("augment_shift_px must be in [0, 4] pixels and augment_psf_jitter in [0, 1].")
+        if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0
+                and 0.0 <= self.augment_resample_jitter <= 1.0):
+            raise InputError("augment_shift_px must be in [0, 4] pixels, augment_psf_jitter and augment_resample_jitter in [0, 1].")
         for key in ("epochs", "batch_size", "folds"):
             if int(getattr(self, key)) < 1:
                 raise InputError(f"{key} must be at least 1, got {getattr(self, key)}.")

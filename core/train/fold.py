@@ -152,6 +152,7 @@ class PhysicalAugment:
 
     shift_px: float
     psf_jitter: float
+    resample_jitter: float = 0.0
 
     def bind(self, twins):
         from core.data.observe import ObserveConfig, SkyAugment
@@ -159,7 +160,8 @@ class PhysicalAugment:
 
         if twins is None:
             return RandomE2Augment(rotations="right", flips=True)
-        return SkyAugment(twins, ObserveConfig(shift_px=self.shift_px, psf_jitter=self.psf_jitter))
+        return SkyAugment(twins, ObserveConfig(shift_px=self.shift_px, psf_jitter=self.psf_jitter,
+                                                resample_jitter=self.resample_jitter))
 
 
 def make_augment(cfg: TrainConfig, kind: str):
@@ -173,7 +175,7 @@ def make_augment(cfg: TrainConfig, kind: str):
 
         return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0)
     if cfg.augment_rotations == "continuous-physical":
-        return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter)
+        return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter, cfg.augment_resample_jitter)
     return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
 
 
