@@ -92,6 +92,29 @@ def test_a_small_image_is_padded_with_its_sky_level_and_stays_centred():
     assert np.unravel_index(np.argmax(out), out.shape) in {(31, 31), (31, 32), (32, 31), (32, 32)}
 
 
+def test_the_pad_is_sky_noise_like_the_image_edges_not_a_flat_frame():
+    """A 4.5″ COSMOS-like cutout at 0.03″ (noise sigma 1 per native pixel) on the finders' 6.4″ grid: the pad has
+    the sky level and the noise of the resampled pixels beside it, and it is the same on every call."""
+    rng = np.random.default_rng(4)
+    image = (5.0 + rng.normal(0, 1.0, (150, 150)) + 50 * sky(4.5, 0.03)).astype(np.float32)
+    out = regrid(image, 0.03, 0.1, 64)
+    inner = out[11:53, 11:53]  # fully covered: 150 x 0.03″ = 45 new pixels, centred
+    edge = np.concatenate([inner[:2].ravel(), inner[-2:].ravel(), inner[2:-2, :2].ravel(), inner[2:-2, -2:].ravel()])
+    pad = np.concatenate([out[:9].ravel(), out[-9:].ravel()])
+    edge_sigma = 1.4826 * np.median(np.abs(edge - np.median(edge)))
+    assert np.std(pad) == pytest.approx(edge_sigma, rel=0.15)
+    assert np.std(pad) > 0.2  # ~1 / sqrt(11 native pixels per new one), not a flat frame
+    assert np.median(pad) == pytest.approx(border_level(image), abs=0.05)
+    assert np.array_equal(regrid(image, 0.03, 0.1, 64), out)  # deterministic: seeded from the image
+    other = image.copy()
+    other[75, 75] += 1.0
+    assert not np.array_equal(regrid(other, 0.03, 0.1, 64)[:9], out[:9])  # another image, other noise
+    # turned with the image (up to float rounding of the resampling), so quarter turns stay exact symmetries
+    assert np.allclose(regrid(np.rot90(image), 0.03, 0.1, 64), np.rot90(out), atol=1e-4)
+    assert np.allclose(regrid(image[::-1], 0.03, 0.1, 64), out[::-1], atol=1e-4)
+    assert np.all(regrid(image, 0.03, 0.1, 64, fill=0.0)[:9] == 0.0)  # an explicit fill stays flat
+
+
 # ---------------------------------------------------------------- files as users have them
 
 

@@ -7,8 +7,12 @@ and the flux of a source is conserved once multiplied by the pixel area. From 0.
 the 2 × 2 block mean the lens-finding simulator used to make its 0.1″ training images
 (core.data.lensfinding.bin_to_grid); towards finer pixels each new pixel takes the value of the old
 one(s) under it (no detail is invented). Where the model's field reaches beyond the image, the
-missing area is filled with the median of the image's border pixels (its sky level), so padding
-draws no edge that min-max normalisation would then pick up.
+missing area is filled with sky: the median of the image's border pixels (its sky level) plus
+Gaussian noise with the robust standard deviation (1.4826 x MAD) of the outermost resampled pixels,
+so padding draws neither an edge nor a flat, noiseless frame that a model could pick up. The noise is
+deterministic, seeded from the image's content, and drawn in a canonical orientation of the image
+(the one of its eight quarter turns and flips whose bytes hash lowest), so regridding a turned or
+flipped image gives the turned or flipped result exactly.
 
 `grid` is a checkpoint's grid record (core.data.grids.grid_record); only records with an
 `arcsec_per_pixel` ask for resampling (lens models). Disk models frame the disk itself
@@ -17,6 +21,7 @@ draws no edge that min-max normalisation would then pick up.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,13 +50,45 @@ def border_level(image: np.ndarray) -> float:
     return float(np.median(edges))
 
 
+def _robust_std(values: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(values - np.median(values)))) if values.size else 0.0
+
+
+def edge_noise(out: np.ndarray, covered: np.ndarray, width: int = 2) -> float:
+    """Robust std of the `width` outermost rows and columns of the fully covered (rectangular) part of `out`."""
+    rows, cols = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+    if not rows.size or not cols.size:
+        return 0.0
+    block = out[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ring = np.ones(block.shape, dtype=bool)
+    if min(block.shape) > 2 * width:
+        ring[width:-width, width:-width] = False
+    return _robust_std(block[ring])
+
+
+def pad_noise(image: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) standard normal noise, the same for the same image, turned and flipped with it."""
+    best = None
+    for flip in (False, True):
+        a = image[:, ::-1] if flip else image
+        for k in range(4):
+            turned = np.ascontiguousarray(np.rot90(a, k), dtype=np.float64)
+            digest = hashlib.blake2b(turned.tobytes() + str(turned.shape).encode(), digest_size=8).digest()
+            if best is None or digest < best[0]:
+                best = (digest, flip, k)
+    digest, flip, k = best
+    noise = np.rot90(np.random.default_rng(int.from_bytes(digest, "little")).standard_normal((size, size)), -k)
+    return noise[:, ::-1] if flip else noise
+
+
 def regrid(image: np.ndarray, from_arcsec: float, to_arcsec: float, size: int,
            fill: float | None = None) -> np.ndarray:
     """`image` (pixels of `from_arcsec`) on a (size, size) grid of `to_arcsec` pixels centred on its centre.
 
     Surface-brightness conserving (area-weighted mean of the old pixels under each new one); pixel
     scales within SAME_SCALE only crop or pad (by whole pixels, as `preprocess.center_square` crops).
-    Area outside the image takes `fill` (default: `border_level`). Returns float32.
+    Area outside the image takes `fill`, or by default sky: `border_level` plus noise as strong as in the
+    outermost resampled pixels (`edge_noise`, `pad_noise`). Returns float32.
     """
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2:
@@ -71,9 +108,13 @@ def regrid(image: np.ndarray, from_arcsec: float, to_arcsec: float, size: int,
     if rows.size and cols.size:
         r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
         out = wy[:, r] @ image[r, c] @ wx[:, c].T
-    missing = 1.0 - np.outer(wy.sum(axis=1), wx.sum(axis=1))
+    missing = np.clip(1.0 - np.outer(wy.sum(axis=1), wx.sum(axis=1)), 0.0, 1.0)
     if (missing > 1e-9).any():
-        out += np.clip(missing, 0.0, 1.0) * (border_level(image) if fill is None else fill)
+        if fill is not None:
+            out += missing * fill
+        else:
+            sigma = edge_noise(out, missing <= 1e-9)
+            out += missing * (border_level(image) + (sigma * pad_noise(image, size) if sigma > 0 else 0.0))
     return out.astype(np.float32)
 
 
