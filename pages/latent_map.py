@@ -5,7 +5,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from ui import disk_input, figures, label_map, map_placements, models, reference, widgets
+from ui import disk_input, figures, label_map, map_placements, models, reference, state, widgets
 from ui.errors import call
 from ui.jobs import fingerprint, heavy_job
 from ui.markdown import md_escape
@@ -25,11 +25,12 @@ c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 with c1:
     entry = widgets.pick_model(None, equivariant=None, key="map_model", label="Model", extra_kinds=("encoder",))
 generator = widgets.generator_of(entry)
-colour = c2.radio("Colour by", label_map.COLOURINGS, key="map_colour")
-method = c3.selectbox("Clustering", ["spectral", "kmeans", "hdbscan"], key="map_method")
-k = c4.number_input("Clusters (0 = choose by silhouette)", 0, 12, 0, key="map_k")
+linked = state.SETTINGS  # each widget's label and bounds, which a link's values are checked against
+colour = c2.radio(linked["map_colour"].label, linked["map_colour"].choices(), key="map_colour")
+method = c3.selectbox(linked["map_method"].label, linked["map_method"].choices(), key="map_method")
+k = c4.number_input(linked["map_k"].label, **linked["map_k"].bounds(), key="map_k")
 s1, s2, s3 = st.columns([1, 2, 1], vertical_alignment="bottom")
-query = s1.text_input("Find reference images by file name", key="map_search", placeholder="e.g. cdm/0001")
+query = s1.text_input(linked["map_search"].label, key="map_search", placeholder="e.g. cdm/0001")
 uploads = s2.file_uploader("Place more images (each labelled by its file name)", accept_multiple_files=True,
                            key="map_uploads")
 

@@ -42,8 +42,8 @@ else:
 finder.panel(image)
 
 st.subheader("On simulated reference lenses (each classifier's own training simulator)")
-if st.toggle("Evaluate the classifiers (first time: simulate and classify the reference set)",
-             value=True, key="lens_evaluate") and entries:
+spec = state.SETTINGS["lens_evaluate"]  # its label and default, which a link's value is checked against
+if st.toggle(spec.label, value=spec.default, key="lens_evaluate") and entries:
     cols = st.columns(len(entries))
     for col, entry in zip(cols, entries, strict=True):
         with col:

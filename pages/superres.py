@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.io import SUPPORTED_EXTENSIONS, read_image
 from core.settings import settings
-from ui import images, models, superres, viewer, widgets
+from ui import images, models, state, superres, viewer, widgets
 from ui.errors import call
 from ui.jobs import fingerprint, heavy_job
 from ui.share import stop_page
@@ -16,14 +16,15 @@ st.caption("x2 upscaling of a low-resolution (LR) image: bicubic, the D4-equivar
            "Each model sees the LR image normalised by its own range and answers on the same flux scale. Scores against a "
            "known high-resolution (HR) image scale both by the HR image's range to [0, 1].")
 
-source = st.radio("LR image", ["Simulated pair (DeepLense Model II sky)", "Current image", "Upload"], key="sr_source",
+linked = state.SETTINGS  # each widget's label and bounds, which a link's values are checked against
+source = st.radio(linked["sr_source"].label, linked["sr_source"].choices(), key="sr_source",
                   horizontal=True, help="The simulated pair renders one sky through the HR instrument (64 px, 0.101\", noiseless) "
                                         "and a 2x coarser one (32 px, 0.202\", PSF FWHM 0.32\", Euclid noise): core.data.pairs.")
 hr = None
 if source.startswith("Simulated"):
     c1, c2 = st.columns(2)
-    seed = c1.number_input("Seed", 0, 10**6, 7, key="sr_seed")
-    sub = c2.selectbox("Substructure", ["cdm", "no_sub", "vortex"], key="sr_sub")
+    seed = c1.number_input(linked["sr_seed"].label, **linked["sr_seed"].bounds(), key="sr_seed")
+    sub = c2.selectbox(linked["sr_sub"].label, linked["sr_sub"].choices(), key="sr_sub")
     lr, hr = call(superres.simulated_pair, int(seed), sub)
     name = f"simulated_pair_seed{seed}"
 elif source == "Current image":
@@ -77,7 +78,7 @@ else:
     st.caption("No HR image: upload one of twice the LR size, or use the simulated pair, to see residuals, PSNR and SSIM.")
 
 st.subheader("Rotate the input or rotate the output")
-action = st.selectbox("Group element g", list(superres.GROUP_ACTIONS), key="sr_action")
+action = st.selectbox(linked["sr_action"].label, linked["sr_action"].choices(), key="sr_action")
 flip, angle = superres.GROUP_ACTIONS[action]
 cols, checks = st.columns(2), []
 with heavy_job("equivariance check", key=("equivariance", action, *job)) if entries else nullcontext():

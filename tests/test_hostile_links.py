@@ -146,13 +146,10 @@ def test_check_choice_and_the_specs():
 # ---------------------------------------------------------------- the bounds are the widgets' own
 
 # Widgets drawn from literals in modules that do not read ui.state: where their call is. The others are
-# drawn from the specs themselves (pages/feature_maps.py, pages/equivariance.py) or list checkpoints (Model).
+# drawn from the specs themselves (test_every_other_linked_widget_is_drawn_from_its_spec) or list checkpoints (Model).
 MIRRORED = {
     "recon_stretch": "ui/viewer.py", "recon_cut": "ui/viewer.py", "recon_cmap": "ui/viewer.py",
-    "recon_contours": "ui/viewer.py", "map_colour": "pages/latent_map.py", "map_method": "pages/latent_map.py",
-    "map_k": "pages/latent_map.py", "map_search": "pages/latent_map.py", "lens_evaluate": "pages/lenses.py",
-    "batch_source": "ui/batch.py", "sr_source": "pages/superres.py", "sr_seed": "pages/superres.py",
-    "sr_sub": "pages/superres.py", "sr_stretch": "ui/widgets.py", "sr_action": "pages/superres.py",
+    "recon_contours": "ui/viewer.py", "sr_stretch": "ui/widgets.py",
 }  # fmt: skip
 WIDGETS = {"slider", "number_input", "selectbox", "radio", "segmented_control", "toggle", "checkbox", "text_input"}
 
@@ -197,3 +194,39 @@ def test_every_linked_setting_is_checked_against_its_widget_bounds():
                 assert found == set(spec.options), key
         else:
             assert isinstance(spec, state.Text) and call.func.attr == "text_input", key
+
+
+def _key_of(call: ast.Call, assigned: dict[str, ast.expr]) -> object:
+    """The widget key a call passes: a literal, a name assigned a literal in its file, or a constant of ui.state."""
+    node = next((k.value for k in call.keywords if k.arg == "key"), None)
+    if isinstance(node, ast.Name):
+        node = assigned.get(node.id)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "state":
+        return getattr(state, node.attr, None)
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+def test_every_other_linked_widget_is_drawn_from_its_spec():
+    """A linked widget not in MIRRORED takes its label, bounds, choices and default from ui.state.SETTINGS (no
+    literal copy that could drift from what a link is checked against)."""
+    calls: dict[str, list[tuple[str, ast.Call]]] = {}
+    for path in sorted([*(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]):
+        tree = ast.parse(path.read_text())
+        assigned = {t.id: n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in WIDGETS and n.args:
+                calls.setdefault(_key_of(n, assigned), []).append((path.name, n))
+    for key, spec in state.SETTINGS.items():
+        if key in MIRRORED or isinstance(spec, state.Model):
+            continue
+        assert calls.get(key), f"no widget with key {key!r} in pages/ or ui/"
+        for where, call in calls[key]:
+            assert not isinstance(call.args[0], ast.Constant), f"{where}: {key} has a literal label"
+            if isinstance(spec, state.Number):
+                assert len(call.args) == 1 and "value" not in {k.arg for k in call.keywords}, f"{where}: {key} bounds"
+            if isinstance(spec, state.Choice):
+                assert not isinstance(call.args[1], ast.List | ast.Tuple), f"{where}: {key} has literal choices"
+            if isinstance(spec, state.Flag):
+                value = next((k.value for k in call.keywords if k.arg == "value"), None)
+                assert not isinstance(value, ast.Constant), f"{where}: {key} has a literal default"

@@ -209,12 +209,13 @@ def list_source(entries) -> BatchSource:
 
 def source_picker() -> BatchSource | None:
     """The data to evaluate: an uploaded zip, or the labelled images already in the session's list."""
-    from ui import image_list
+    from ui import image_list, state
 
     labelled = image_list.labelled_entries()
-    options = ["list", "zip"] if labelled else ["zip"]
+    spec = state.SETTINGS["batch_source"]  # its label and choices, which a link's value is checked against
+    options = [o for o in spec.choices() if labelled or o != "list"]
     labels = {"zip": "A labelled zip", "list": f"The labelled images of the list ({len(labelled)})"}
-    choice = st.radio("Data", options, format_func=labels.get, horizontal=True, key="batch_source",
+    choice = st.radio(spec.label, options, format_func=labels.get, horizontal=True, key="batch_source",
                       help="Images of the list carry a label when they came from a zip's or folder's class folders.")
     if choice == "list":
         return list_source(labelled)

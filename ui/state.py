@@ -204,8 +204,8 @@ class Text:
 # Widget keys of each page (its url path) whose values survive leaving the page and travel in its link.
 # Streamlit forgets a widget's value once its page is left; `remember_settings` copies the values into
 # a plain session key after every run and `restore_settings` puts them back before the page runs again.
-# Pages this module does not draw keep their own literals; these mirror them ("mirrors ..."), and
-# tests/test_hostile_links.py compares each with the widget as drawn.
+# The pages draw these widgets from the specs (label, bounds, choices, default). Widgets still drawn from
+# literals elsewhere are marked "mirrors ..."; tests/test_hostile_links.py compares each with the widget as drawn.
 PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
     "reconstruct": {
         "recon_model_eq": Model("Equivariant autoencoder"), "recon_model_cnn": Model("CNN autoencoder"),
@@ -220,8 +220,8 @@ PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
     },
     "latent_map": {
         "map_model": Model("Model"), "map_colour": Choice("Colour by", "ui.label_map:COLOURINGS"),
-        "map_method": Choice("Clustering", ("spectral", "kmeans", "hdbscan")),  # mirrors pages/latent_map.py
-        "map_k": Number("Clusters (0 = choose by silhouette)", 0, 12, 0),  # mirrors pages/latent_map.py
+        "map_method": Choice("Clustering", ("spectral", "kmeans", "hdbscan")),
+        "map_k": Number("Clusters (0 = choose by silhouette)", 0, 12, 0),
         "map_search": Text("Find reference images by file name"),
     },
     "equivariance": {
@@ -237,8 +237,8 @@ PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
         "lens_evaluate": Flag("Evaluate the classifiers (first time: simulate and classify the reference set)", True),
         "lens_pixel_scale": Number("Pixel scale of this image (arcsec per pixel; 0 = not known)", 0.0, 1.0, 0.0, 0.001),
     },
-    "batch": {"batch_model": Model("Model"), "batch_source": Choice("Data", ("list", "zip"))},  # mirrors ui/batch.py
-    "superres": {  # sr_source, sr_seed and sr_sub mirror pages/superres.py
+    "batch": {"batch_model": Model("Model"), "batch_source": Choice("Data", ("list", "zip"))},
+    "superres": {
         "sr_source": Choice("LR image", ("Simulated pair (DeepLense Model II sky)", "Current image", "Upload")),
         "sr_seed": Number("Seed", 0, 10**6, 7), "sr_sub": Choice("Substructure", ("cdm", "no_sub", "vortex")),
         "sr_model_eq": Model("Equivariant superres"), "sr_model_base": Model("CNN superres"),
