@@ -2,6 +2,7 @@
 
     python -m bench.rotation [--models model1,model2,finder | EQ:CNN,...] [--n 600] [--angles-step 5]
                              [--roundtrip-step 15] [--interp bilinear] [--mask disc] [--device cpu] [--no-record]
+                             [--record-index]
 
 Pairs (`--models` takes their keys, or any two checkpoint names as EQ:CNN): Model I and Model II
 classifiers (DeepLense recipes), the project's lens classifiers, the lens finders, the disk
@@ -29,12 +30,22 @@ Change: the mean relative change of the outputs, ||f(g x) - f(x)|| / ||f(x)|| fo
 images (core.analysis.equivariance.relative_error / act_on_map); "ratio vs CNN" is the
 equivariant model's mean change over the angles that are not multiples of 90 over the CNN's
 (issue 24 target: <= 0.2). Writes the BENCHMARKS.md section and docs/bench/rotation.png.
+
+`--record-index` also writes each measured checkpoint's curve into its index entry (the first index
+listing it: checkpoints/, then runs/; under the lock and atomic write of core.checkpoints.register), where the
+Equivariance lab reads it: `metrics.rotation_curve` (angles, score name, score and accuracy per angle,
+the round trips, the held-out set, n, partner, checkpoint sha256, date, command) and `metrics.cost`
+(learned parameters, MFLOP per image by core.analysis.model_cost, ms per image on this machine with
+the thread count). `--models` (alias `--pairs`) picks the pairs, so retrained models alone can be
+refreshed; with `--no-record` the BENCHMARKS.md section and the PNG stay as they are. Re-registering a
+checkpoint (a retrain) rewrites its entry from the file and so drops both records.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 import tomllib
@@ -50,6 +61,8 @@ from core.paths import CONFIGS_DIR, DATA_DIR, REPO_ROOT, repo_relative
 PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "model1": ("DeepLense Model I classifiers", "lenses-model1-equivariant", "lenses-model1-cnn"),
     "model2": ("DeepLense Model II classifiers", "lenses-model2-equivariant", "lenses-model2-cnn"),
+    "model1-v2": ("DeepLense Model I classifiers v2", "lenses-model1-equivariant-v2", "lenses-model1-cnn-v2"),
+    "model2-v2": ("DeepLense Model II classifiers v2", "lenses-model2-equivariant-v2", "lenses-model2-cnn-v2"),
     "classifier": ("project lens classifiers", "lenses-classifier-equivariant", "lenses-classifier-cnn"),
     "finder": ("lens finders (easy domain)", "lenses-finder-equivariant", "lenses-finder-cnn"),
     "disks-ae": ("disk autoencoders", "disks-ae-equivariant", "disks-ae-cnn"),
@@ -131,6 +144,8 @@ class Curves:
     trip_accuracy: list[float] = field(default_factory=list)
     whole_square: float = float("nan")  # score at 0 degrees without the disc mask
     seconds: float = 0.0
+    sha256: str = ""  # of the checkpoint file measured
+    cost: dict | None = None  # per image (--record-index): parameters, MFLOP, ms, threads
 
     def at(self, angle: float, values: list[float] | None = None, angles: list[float] | None = None) -> float:
         values, angles = (self.score, self.angles) if values is None else (values, angles or self.angles)
@@ -198,7 +213,7 @@ def measure(name: str, folder: Path, n: int, data: str, angles: list[float], tri
         return rotate(t, angle, mode=args.interp)
 
     bar.set_postfix_str(f"{name}: {len(x)} images")
-    curves = Curves(name, loaded.kind, data, len(x), angles, [], [])
+    curves = Curves(name, loaded.kind, data, len(x), angles, [], [], sha256=loaded.sha256)
     curves.whole_square = _scores(loaded, run(x), x, target, labels)["score"]
     bar.update(1)
     def masked(t):
@@ -223,6 +238,7 @@ def measure(name: str, folder: Path, n: int, data: str, angles: list[float], tri
         curves.trip_score.append(s["score"])
         curves.trip_accuracy += [s["accuracy"]] if "accuracy" in s else []
         bar.update(1)
+    curves.cost = cost_record(loaded) if args.record_index else None
     curves.seconds = time.perf_counter() - start
     return curves
 
@@ -294,6 +310,79 @@ def figure(results: list[tuple[str, Curves, Curves]], path: Path) -> None:
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------- index records
+
+
+def cost_record(loaded) -> dict:
+    """Cost per image of a loaded checkpoint (core.analysis.model_cost) on this machine, with the thread count."""
+    from bench.record import machine
+    from core.analysis.model_cost import model_cost
+
+    c = model_cost(loaded)
+    return {"parameters": c.parameters, "mflop": c.mflop, "ms": c.ms, "threads": torch.get_num_threads(),
+            "machine": machine(), "date_utc": _now()}
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def curve_record(c: Curves, partner: str, held_out: str, args, command: str) -> dict:
+    """`metrics.rotation_curve` of one measured checkpoint (read by ui.equivariance_lab)."""
+    metric_name, metric = METRIC[c.kind]
+    out = {"metric": metric, "metric_name": metric_name, "angles_deg": c.angles, "score": c.score,
+           "roundtrip": {"angles_deg": c.trip_angles, "score": c.trip_score}, "score_whole_square": c.whole_square,
+           "change": c.change, "held_out": held_out, "data": c.data, "n": c.n, "partner": partner,
+           "interp": args.interp, "mask": args.mask, "sha256": c.sha256, "date_utc": _now(), "command": command}
+    if c.accuracy:
+        out["accuracy"], out["roundtrip"]["accuracy"] = c.accuracy, c.trip_accuracy
+    return out
+
+
+def record_in_index(name: str, values: dict) -> Path:
+    """Merge `values` into the metrics of checkpoint `name`'s entry in the first index listing it (checkpoints/,
+    then runs/), under core.checkpoints' index lock and atomic write; returns the index's path."""
+    import core.checkpoints as ck
+    from core.atomic import atomic_write_json
+    from core.errors import InputError
+    from core.json_values import to_plain
+
+    for folder in (Path(ck.CHECKPOINTS_DIR), Path(ck.RUNS_DIR)):
+        if not (folder / ck.INDEX_NAME).is_file():
+            continue
+        with ck._index_lock(folder):  # the lock `register` takes: a run finishing meanwhile keeps its entry
+            entries = ck._read_index(folder)
+            entry = next((e for e in entries if e.get("name") == name), None)
+            if entry is not None:
+                entry["metrics"] = {**(entry.get("metrics") or {}), **to_plain(values)}
+                atomic_write_json(folder / ck.INDEX_NAME, {"checkpoints": entries})
+                return folder / ck.INDEX_NAME
+    raise InputError(f"No checkpoint index lists {name}, so its rotation curve has nowhere to go.")
+
+
+def unlisted(names) -> None:
+    """InputError, before anything is measured, when an index lists none of `names` (a .pt path, a typo)."""
+    from core.checkpoints import list_checkpoints
+    from core.errors import InputError
+
+    listed = {e["name"] for e in list_checkpoints()}
+    if missing := sorted(set(names) - listed):
+        raise InputError(f"No checkpoint index lists {', '.join(missing)}, so --record-index has nowhere to write; "
+                         "name checkpoints of checkpoints/index.json or runs/index.json.")
+
+
+def record_pair(eq: Curves, cnn: Curves, sets: dict, args, command: str) -> list[str]:
+    """Write both checkpoints' curves and costs into their index entries; one line each on where."""
+    done = []
+    for c, partner in ((eq, cnn.name), (cnn, eq.name)):
+        index = record_in_index(c.name, {"rotation_curve": curve_record(c, partner, sets[c.name][3], args, command),
+                                         "cost": c.cost})
+        done.append(f"recorded {c.name}'s rotation curve and cost in {repo_relative(index)}")
+    return done
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -341,7 +430,8 @@ def notes_text(args, described: list[str], total: float, tables: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=None, help=f"comma list of pairs ({', '.join(PAIRS)}) or EQ:CNN checkpoint names; default all")
+    parser.add_argument("--models", "--pairs", dest="models", default=None,
+                        help=f"comma list of pairs ({', '.join(PAIRS)}) or EQ:CNN checkpoint names; default all")
     parser.add_argument("--n", type=int, default=600, help="held-out images (SR: pairs) per set")
     parser.add_argument("--angles-step", type=float, default=5.0, help="degrees between angles, 0 to 90")
     parser.add_argument("--roundtrip-step", type=float, default=15.0, help="degrees between round-trip angles (45 always)")
@@ -353,7 +443,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes simulating a missing held-out set")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--no-record", action="store_true", help="print only: no BENCHMARKS.md section, no PNG")
+    parser.add_argument("--record-index", action="store_true",
+                        help="write each checkpoint's curve and cost per image into its index entry (metrics.rotation_curve, "
+                             "metrics.cost), where the Equivariance lab shows them")
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "bench.rotation", *(sys.argv[1:] if argv is None else argv)])
     from tqdm import tqdm
 
     from core.device import pick_device
@@ -361,6 +455,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     args.device = pick_device(args.device)
     pairs = chosen_pairs(args.models)
+    if args.record_index:
+        unlisted(name for _, eq, cnn in pairs for name in (eq, cnn))
     angles = angle_grid(args.angles_step)
     trips = [a for a in angle_grid(args.roundtrip_step) if a % 90]
     started = time.perf_counter()
@@ -372,6 +468,8 @@ def main(argv=None) -> int:
         for title, eq, cnn in pairs:
             results.append((title, measure(eq, *sets[eq][:3], angles, trips, args, bar),
                             measure(cnn, *sets[cnn][:3], angles, trips, args, bar)))
+            for line in record_pair(*results[-1][1:], sets, args, command) if args.record_index else []:
+                bar.write(line)  # each pair as soon as it is measured: a long run stopped later keeps it
     total = time.perf_counter() - started
     rows = [row for title, eq, cnn in results for row in (summary_row(title, eq, cnn), summary_row(title, cnn, None))]
     tables = "\n\n".join(f"**{title}** ({eq.n} images, {eq.seconds + cnn.seconds:.0f} s)\n\n{pair_table(eq, cnn)}"

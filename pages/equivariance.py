@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from ui import disk_input, figures, inference, model_card, models, reference, state, viewer, widgets
+from ui import disk_input, figures, inference, models, reference, state, viewer, widgets
+from ui.equivariance_lab import cost_caption, promise
 
 st.title("Equivariance lab")
 st.caption("g acts on the image on the model grid: flip, then rotate about the grid centre, then shift. "
@@ -43,9 +44,7 @@ for entry in models.working(eq_entry, cnn_entry):
     st.subheader(f"{entry['name']}: relative error {pair['relative_error']:.2e}")
     if given.caption:
         st.caption(given.caption)
-    price = models.serve(entry, model_card.cost)
-    if price is not None:
-        st.caption(model_card.cost_line(price))
+    cost_caption(entry)  # the index's record (bench.rotation), else measured here once
     if kind == "classifier":
         left, right = st.columns([3, 2])
         left.plotly_chart(viewer.linked_figure([(pair["x"], "x: the input"), (pair["gx"], "g·x: the transformed input")],
@@ -61,18 +60,7 @@ for entry in models.working(eq_entry, cnn_entry):
             viewer.View(cut="manual", manual=(0.0, 1.0)), residual=(pair["difference"], "f(g·x) − g·f(x)"),
             bunit="normalised flux", height=380), key=f"eq_pair_{entry['name']}")
 
-measured = model_card.curves_by_metric(entries)  # recorded on each model's held-out set (bench.rotation); else nothing
-if measured:
-    st.subheader("The promise measured: score against rotation angle on held-out images")
-    cols = st.columns(len(measured))
-    for col, (metric, curves) in zip(cols, measured.items(), strict=True):
-        name = model_card.metric_name(metric)
-        col.plotly_chart(figures.xy_curves_figure(curves, x_title="rotation angle (degrees)", y_title=name,
-                                                  title=f"{name} of every held-out image turned by the angle"),
-                         key=f"eq_promise_{metric}")
-    missing = [e["name"] for e in entries if model_card.rotation_curve(e) is None]
-    st.caption("Each model's own held-out set, every image turned by the angle (recorded in the checkpoint index by "
-               "`python -m bench.rotation`)" + (f"; {', '.join(missing)} has no such record yet." if missing else "."))
+promise([e for e in (eq_entry, cnn_entry) if e is not None])  # recorded by bench.rotation
 
 st.subheader("Against rotation angle")
 angles = tuple(float(a) for a in np.arange(15.0, 360.0, 15.0))  # the identity (0°) is exact by definition
