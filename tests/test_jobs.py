@@ -14,7 +14,7 @@ from test_page_superres import APP as SR_APP
 from test_page_superres import sr_index  # noqa: F401 - fixture
 from test_pages import app, lens_zip, open_page, plotly_specs, tiny_index  # noqa: F401 - fixtures
 
-from ui.jobs import JobQueue, JobRefused, busy_message
+from ui.jobs import CachedKeys, JobQueue, JobRefused, busy_message
 
 SAFETY_S = 60  # a thread that does not get there by then is a failure, not a wait
 
@@ -133,6 +133,15 @@ def test_the_busy_message_is_one_sentence_with_the_number():
     assert busy_message(3) == "The server is busy: your job is number 3 in the queue and starts by itself."
 
 
+def test_cached_keys_forget_the_oldest_first():
+    keys = CachedKeys(size=2)
+    keys.add("a")
+    keys.add("b")
+    keys.add("a")  # added again: the newest
+    keys.add("c")
+    assert "a" in keys and "c" in keys and "b" not in keys
+
+
 # ------------------------------------------------------------------ the pages (AppTest)
 
 
@@ -146,8 +155,29 @@ def hosted(monkeypatch):
     settings.cache_clear()
     queue = JobQueue(slots=1)
     monkeypatch.setattr(jobs, "_QUEUE", queue)
+    monkeypatch.setattr(jobs, "CACHED", CachedKeys())  # a server that has cached no result yet
     yield queue
     settings.cache_clear()
+
+
+def test_a_result_cached_on_the_server_needs_no_queue_in_any_session(hosted, monkeypatch):
+    """A job whose key ran once on the server (any session) runs at once, even with every slot busy; a job
+    that failed left no key."""
+    import ui.jobs as jobs
+
+    monkeypatch.setattr(jobs, "session_id", lambda: "a")
+    with jobs.heavy_job("super-resolution", key=("upscale", "x")):
+        pass
+    with pytest.raises(RuntimeError), jobs.heavy_job("super-resolution", key=("upscale", "y")):
+        raise RuntimeError("the model failed")
+    assert ("upscale", "x") in jobs.CACHED and ("upscale", "y") not in jobs.CACHED
+    monkeypatch.setattr(jobs, "session_id", lambda: "b")
+    busy = hosted.enter("another visitor", "simulation")  # the only slot
+    ran = []
+    with jobs.heavy_job("super-resolution", key=("upscale", "x")):
+        ran.append(hosted.snapshot())
+    assert ran == [[("another visitor", "simulation", 0)]]  # it never entered the queue
+    hosted.leave(busy)
 
 
 @pytest.fixture
@@ -283,10 +313,8 @@ def test_hosted_superres_queues_the_upscaling_once(sr_index, hosted, monkeypatch
 def test_hosted_simulation_is_a_heavy_job_of_the_session(app, hosted, monkeypatch):  # noqa: F811
     """The Simulate tab's simulation takes the queue: refused while the session's other job runs, then made."""
     import ui.jobs as jobs
-    import ui.simulate_tab as simulate_tab
 
-    monkeypatch.setattr(jobs, "session_id", lambda: "visitor")
-    monkeypatch.setattr(simulate_tab, "MADE", set())  # a server that has made no simulation yet
+    monkeypatch.setattr(jobs, "session_id", lambda: "visitor")  # `hosted`: a server that has made no simulation yet
     busy = hosted.enter("visitor", "batch evaluation")
     at = open_page(app, "pages/data.py")
     assert not at.exception

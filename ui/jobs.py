@@ -16,8 +16,8 @@ API (Streamlit pages):
         result = simulate(...)               # runs once the server has a free slot
 
     with heavy_job("super-resolution", key=(name, sha256, fingerprint([lr]))):
-        out = cached_upscale(...)            # `key`: this session already ran this very job, its
-                                             # result is cached: no queue this time
+        out = cached_upscale(...)            # `key`: once a job with this key ran on the server (any
+                                             # session), its result is cached there: no queue next time
 
 `heavy_job` shows the queue position in an `st.empty()` placeholder at the spot where it is
 entered (removed when the job starts); a refusal is one `st.warning` sentence and stops the page
@@ -37,6 +37,12 @@ the script run (`session_id()` is only known there) and hand it to the thread:
         queue.leave(ticket)
 
 `JobQueue` is plain Python (no Streamlit), tested with threads in tests/test_jobs.py.
+
+"Already cached on the server": `CACHED` (a `CachedKeys`) holds the keys of the jobs whose results the
+server's caches (`st.cache_data`, shared by every session) hold; `heavy_job(key=...)` adds a key once its
+block ran and lets a job whose key is there run at once. It forgets its oldest keys beyond MAX_CACHED, as
+the caches evict their oldest entries; a key it still holds for an evicted result only lets that one job
+skip the queue, nothing worse.
 """
 
 from __future__ import annotations
@@ -53,8 +59,7 @@ import numpy as np
 
 POLL_S = 1.0  # seconds between two redraws of the queue position while waiting
 MAX_WAITING = 16  # jobs waiting at once on the server; one more is refused
-DONE_KEY = "heavy_jobs_done"  # session_state: keys of the jobs this session ran (their results are cached)
-MAX_DONE = 64  # keys remembered per session
+MAX_CACHED = 256  # keys of cached results remembered per server
 
 
 def _cores() -> int:
@@ -168,6 +173,28 @@ class JobQueue:
             self.leave(ticket)
 
 
+class CachedKeys:
+    """The keys of heavy jobs whose results are already cached on this server; the oldest go beyond `size`.
+    Thread-safe (every session's script thread reads and adds)."""
+
+    def __init__(self, size: int = MAX_CACHED):
+        self.size = size
+        self._keys: dict[Hashable, None] = {}  # in the order added
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def add(self, key: Hashable) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+            self._keys[key] = None
+            while len(self._keys) > self.size:
+                del self._keys[next(iter(self._keys))]
+
+
+CACHED = CachedKeys()  # the server's: every session's heavy jobs
 _QUEUE: JobQueue | None = None
 _QUEUE_LOCK = threading.Lock()
 
@@ -210,8 +237,8 @@ def fingerprint(arrays: Sequence[np.ndarray]) -> str:
 def heavy_job(what: str, key: Hashable | None = None) -> Iterator[None]:
     """Run the block as one heavy job of this session: queued on a hosted demo, at once on a laptop.
 
-    `what` names the job in the sentences ("batch evaluation"). `key`: when this session already ran
-    a job with this key (its result is cached), the block runs at once without queueing."""
+    `what` names the job in the sentences ("batch evaluation"). `key`: when a job with this key already
+    ran on the server (`CACHED`: its result is cached there), the block runs at once without queueing."""
     import streamlit as st
 
     from core.settings import settings
@@ -219,8 +246,7 @@ def heavy_job(what: str, key: Hashable | None = None) -> Iterator[None]:
     if not settings().hosted:
         yield
         return
-    done = st.session_state.setdefault(DONE_KEY, [])
-    if key is not None and key in done:
+    if key is not None and key in CACHED:
         yield
         return
     queue, slot = server_queue(), st.empty()
@@ -238,5 +264,4 @@ def heavy_job(what: str, key: Hashable | None = None) -> Iterator[None]:
     finally:
         queue.leave(ticket)
     if key is not None:
-        done.append(key)
-        del done[:-MAX_DONE]
+        CACHED.add(key)

@@ -7,7 +7,6 @@ stands in for `st`), so a link makes the very image the sliders would.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 
 import numpy as np
 import streamlit as st
@@ -34,19 +33,11 @@ def _simulate(kind: str, params_json: str, extra_json: str) -> LoadedImage:
     return lens_image(LensParams.from_dict(params), **extra)[0]
 
 
-MADE: set[tuple] = set()  # simulations this server made (st.cache_data keeps them): served without queueing
-MAX_MADE = 256
-
-
 def _simulated(kind: str, params_json: str, extra_json: str) -> LoadedImage:
-    """`_simulate` as one heavy job of the session (queued on a hosted demo), unless this server made it already."""
-    key = (kind, params_json, extra_json)
-    with nullcontext() if key in MADE else heavy_job("simulation", key=key):
-        loaded = _simulate(kind, params_json, extra_json)
-    if len(MADE) >= MAX_MADE:
-        MADE.clear()
-    MADE.add(key)
-    return loaded
+    """`_simulate` as one heavy job of the session (queued on a hosted demo), unless this server made it already
+    (st.cache_data keeps it: `heavy_job`'s key)."""
+    with heavy_job("simulation", key=("simulation", kind, params_json, extra_json)):
+        return _simulate(kind, params_json, extra_json)
 
 
 class _Values:
