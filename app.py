@@ -3,7 +3,7 @@ link and the settings each page keeps."""
 
 import streamlit as st
 
-from ui import image_list, models, share, state
+from ui import image_list_sidebar, models, share, state
 from ui.errors import sentence
 from ui.hosting import is_hosted
 
@@ -25,7 +25,7 @@ if not is_hosted():  # a public demo does not train on the shared server
 page = st.navigation(PAGES)
 share.restore(PAGES, page)  # a shared link's page, image and settings, once per session
 state.restore_settings(share.page_name(page))  # the page's widgets as the user left them
-image_list.sidebar()
+image_list_sidebar.sidebar()
 models.panel()  # which checkpoints load on this server, and why not
 share.note(page)  # what a copied link reopens (never an uploaded file)
 try:
