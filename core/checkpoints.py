@@ -237,6 +237,17 @@ def register(path: str | Path, name: str, index_dir: str | Path | None = None) -
     return entry
 
 
+def unregister(name: str, folder: str | Path) -> bool:
+    """Drop `name`'s entry from `folder`'s index (the file stays); True when there was one."""
+    folder = Path(folder).resolve()
+    with _index_lock(folder):
+        entries = _read_index(folder)
+        kept = [e for e in entries if e.get("name") != name]
+        if len(kept) < len(entries):
+            atomic_write_json(folder / INDEX_NAME, {"checkpoints": kept})
+    return len(kept) < len(entries)
+
+
 @contextlib.contextmanager
 def _index_lock(folder: Path):
     """An exclusive advisory lock (fcntl) on `<folder>/.index.lock` around read-modify-write of the index."""

@@ -67,6 +67,13 @@ def test_missing_name_lists_what_exists(tmp_path):
         ck.load_model("beta", folders=[tmp_path])
 
 
+def test_unregister_drops_only_that_entry_and_keeps_the_file(tmp_path):
+    for name in ("a", "b"):
+        ck.register(_save(tmp_path / f"{name}.pt", "cnn_ae", [_model("cnn_ae")]), name)
+    assert ck.unregister("a", tmp_path) and not ck.unregister("a", tmp_path)
+    assert [e["name"] for e in ck.list_checkpoints([tmp_path])] == ["b"] and (tmp_path / "a.pt").is_file()
+
+
 def test_corrupted_file_is_detected_by_sha256(tmp_path):
     path = _save(tmp_path / "c.pt", "cnn_ae", [_model("cnn_ae")])
     ck.register(path, "c")
