@@ -5,7 +5,7 @@
 Target: 300 images evaluated in <= 30 s on a 2-core CPU, with progress shown. The data:
 `--n` simulated 150 px lenses (this project's simulator, balanced classes; simulated once into
 cache/bench/), zipped in DeepLense's folder layout (no/ sphere/ vort/). Timed, as the page
-runs it (ui/batch.evaluate): unpack the zip -> the model's familiarity reference (reference
+runs it (ui/batch_results.evaluate): unpack the zip -> the model's familiarity reference (reference
 latents from the disk cache, as on a warm server) -> `core.analysis.evaluate.evaluate_dataset`
 (read + preprocess every file, one forward pass per batch for logits and embeddings, per-file
 rows with latent distance). The model is loaded before timing (the server keeps it loaded).

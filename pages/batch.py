@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.analysis.evaluate import rows_csv
-from ui import batch, figures, models
+from ui import batch_data, batch_model, batch_results, figures, models
 from ui.share import stop_page
 
 st.title("Batch evaluation")
@@ -14,13 +14,13 @@ st.caption("Evaluate a model on a labelled data set: the labelled images of the 
            "the model's reference set (its percentile among the reference images' own distances). "
            "Same code path as `python -m core evaluate --csv`.")
 
-source = batch.source_picker()
-entry = batch.pick_model(source)  # follows the data's kind, image size and preset; keeps your own pick if it fits
+source = batch_data.source_picker()
+entry = batch_model.pick_model(source)  # follows the data's kind, image size and preset; keeps your own pick if it fits
 if source is None:
     st.info("Upload a zip to evaluate the model on it (or load a zip of class folders on the Data page: its "
             "labelled images can be evaluated from the image list).")
     stop_page()
-result = models.attempt(entry, batch.evaluate, source, entry, st.empty()) if models.working(entry) else None
+result = models.attempt(entry, batch_results.evaluate, source, entry, st.empty()) if models.working(entry) else None
 if result is None:  # the model does not load (said under the picker) or failed on these files (said here)
     stop_page()
 n = len(result.files)
@@ -37,7 +37,8 @@ if result.kind == "classifier":
         st.caption(note)
     left, right = st.columns(2)
     left.plotly_chart(figures.confusion_figure(m["confusion"], result.classes, "Confusion matrix"), key="batch_cm")
-    right.plotly_chart(figures.roc_figure(batch.roc_curves(result), "ROC, one class against the rest"), key="batch_roc")
+    right.plotly_chart(figures.roc_figure(batch_results.roc_curves(result), "ROC, one class against the rest"),
+                       key="batch_roc")
 else:
     m = result.metrics
     cols = st.columns(5)
@@ -52,18 +53,20 @@ if unfamiliar:
                "99th percentile of its reference images'); their answers are extrapolations.")
 
 st.subheader("Per file")
-st.dataframe(batch.table(result), key="batch_table", hide_index=True)
+st.dataframe(batch_results.table(result), key="batch_table", hide_index=True)
 st.download_button("Download the table as CSV", rows_csv(result.rows), file_name=f"{stem}_{entry['name']}.csv",
                    mime="text/csv", key="batch_csv")
 
 if result.kind == "classifier":
     wrong = result.misclassified()
     st.subheader(f"Misclassified: {len(wrong)} of {n}")
-    batch.gallery(result, wrong, lambda i: f"{result.files[i]} · {result.rows[i]['true']} → "
-                                           f"{result.rows[i]['predicted']} ({result.rows[i]['probability']:.2f})")
-    batch.inspect(result, wrong, source)
+    rows = result.rows
+    batch_results.gallery(result, wrong, lambda i: f"{result.files[i]} · {rows[i]['true']} → "
+                                                   f"{rows[i]['predicted']} ({rows[i]['probability']:.2f})")
+    batch_results.inspect(result, wrong, source)
 else:
     worst = result.worst()
     st.subheader("The worst reconstructions (input | reconstruction)")
-    batch.gallery(result, worst, lambda i: f"{result.files[i]} · MSE {result.rows[i]['mse']:.2e}", n_cols=4, outputs=True)
-    batch.inspect(result, worst, source)
+    batch_results.gallery(result, worst, lambda i: f"{result.files[i]} · MSE {result.rows[i]['mse']:.2e}", n_cols=4,
+                          outputs=True)
+    batch_results.inspect(result, worst, source)

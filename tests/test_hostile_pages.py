@@ -111,7 +111,7 @@ def test_latent_map_refuses_a_too_large_upload_in_one_sentence(app, hosted, mode
 def scratch(tmp_path, monkeypatch):
     """The folder batch evaluation makes its temporary folders in, and what it held while evaluating."""
     import core.analysis.evaluate as evaluate
-    import ui.batch as batch
+    import ui.batch_data as batch
 
     folder = tmp_path / "scratch"
     folder.mkdir()
@@ -155,7 +155,7 @@ def test_batch_evaluation_leaves_nothing_on_disk(app, scratch, downloads, source
 
 
 def test_hosted_batch_evaluation_refuses_a_data_set_above_the_byte_cap(app, hosted, scratch, monkeypatch):  # noqa: F811
-    import ui.batch as batch
+    import ui.batch_data as batch
 
     folder, during = scratch
     monkeypatch.setattr(batch, "HOSTED_MAX_BYTES", 2**20)
