@@ -198,7 +198,7 @@ def expected_manifest(step: Step, configs_dir: Path) -> dict:
     preset = v.get("domain", "none") if v["kind"] == "lensfinding" else v.get("preset", "project")
     size = v.get("size") or default_size(v["kind"], preset)
     return {"generator": v["kind"], "version": version_of(v["kind"], preset), "seed": v["seed"], "size": size, "n": v["n"],
-            "preset": preset if v["kind"] != "disks" else None}
+            "preset": None if v["kind"] == "disks" and preset == "project" else preset}
 
 
 def _index_entries(index_path: Path) -> list[dict]:

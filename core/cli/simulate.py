@@ -8,7 +8,14 @@ versions are those of core.data.simulator_versions.
 
 from __future__ import annotations
 
-from core.data.simulator_versions import FINDING_DOMAINS, KINDS, LENS_PRESETS, NOISES, default_size
+from core.data.simulator_versions import (
+    DISK_PRESETS,
+    FINDING_DOMAINS,
+    KINDS,
+    LENS_PRESETS,
+    NOISES,
+    default_size,
+)
 
 HELP = "Simulate a labelled data set of disk or lens images with a manifest."
 
@@ -17,8 +24,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("kind", choices=KINDS, help="which simulator")
     parser.add_argument("--n", type=int, required=True, help="number of images (balanced over the classes)")
     parser.add_argument("--size", type=int, default=None, help="image side in pixels (default: disks 128, lenses 150, deeplense-model1 150, deeplense-model2 64)")
-    parser.add_argument("--preset", choices=LENS_PRESETS, default="project",
-                        help="lenses: this project's generator or the official DeepLense Model I / Model II recipe")
+    parser.add_argument("--preset", choices=LENS_PRESETS + DISK_PRESETS[1:], default="project",
+                        help="lenses: this project's generator or the official DeepLense Model I / Model II recipe; "
+                             "disks: project (generator 2.1), dsharp (DSHARP-like disks, core.data.dsharp) or "
+                             "dsharp-figures (the same, a share rendered as stretched figures)")
     parser.add_argument("--domain", choices=FINDING_DOMAINS, default=None,
                         help="lensfinding: easy (Model I-like space telescope) or hard (Euclid-like); see core.data.lensfinding")
     parser.add_argument("--native", action="store_true", help="deeplense presets: write DeepLense's own file format (int64 counts, vortex [image, axion mass])")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.simulator_versions import (
+    DISK_PRESETS,
     FINDING_DOMAINS,
     KINDS,
     LENS_PRESETS,
@@ -92,9 +93,9 @@ def sample_params(kind: str, index: int, size: int, rng: np.random.Generator, pr
 
         return deeplense.sample_params(preset, label, rng, size, noise or "as-written")
     if kind == "disks":
-        from core.data.disks import sample_disk_params
+        from core.data.dsharp import sample_preset_params
 
-        return sample_disk_params(rng, int(label.rsplit("_", 1)[1]), size)
+        return sample_preset_params(preset, rng, int(label.rsplit("_", 1)[1]), size)
     from core.data.lenses import sample_lens_params
 
     return sample_lens_params(rng, size)
@@ -129,9 +130,7 @@ def render_with_twin(kind: str, index: int, size: int, seed: int, preset: str = 
     if kind == "disks":
         from core.data import disks
 
-        twin = disks.noiseless_disk(params, size)
-        image = disks.add_noise(twin, params, rng) if noise != "none" else twin
-        instrument = disks.noise_params(params)
+        image, twin, instrument = disks.observe(params, size, rng, noise=noise != "none")
         if noise == "none":  # the images are the twins
             instrument = {"kind": "none", "scale": 1.0, "psf_fwhm_px": instrument["psf_fwhm_px"]}
         return image.astype(np.float32), params.to_dict(), twin.astype(np.float32), instrument
@@ -214,7 +213,7 @@ def _save_native(path: Path, image: np.ndarray, axion_mass_ev: float | None) -> 
 
 def _header(kind: str, size: int, seed: int, command: str, preset: str = "project", noise: str | None = None) -> dict:
     header = {"generator": kind, "version": version_of(kind, preset), "seed": int(seed), "size": int(size), "command": command, "classes": list(CLASSES[kind])}
-    if kind in ("lenses", "lensfinding"):
+    if kind in ("lenses", "lensfinding") or preset != "project":
         header["preset"] = preset
     if noise not in (None, "thermal"):
         header["noise"] = noise
@@ -235,7 +234,7 @@ def _previous_entries(out: Path, kind: str, size: int, seed: int, preset: str = 
         except (OSError, ValueError):
             continue  # unreadable: regenerate its images
         same = (manifest.get("generator"), manifest.get("version"), manifest.get("seed"), manifest.get("size"), manifest.get("preset", "project"), manifest.get("noise")) == (
-            kind, version_of(kind, preset), seed, size, preset if kind in ("lenses", "lensfinding") else "project", None if noise in (None, "thermal") else noise)
+            kind, version_of(kind, preset), seed, size, preset, None if noise in (None, "thermal") else noise)
         if not same:
             raise ValueError(
                 f"{out} already holds a different data set ({manifest.get('generator')}, seed {manifest.get('seed')}, size {manifest.get('size')}, version {manifest.get('version')}); choose an empty folder or the same settings."
@@ -262,7 +261,7 @@ def check_noise(kind: str, preset: str, noise: str | None) -> None:
 
 def default_out(kind: str, n: int, size: int, seed: int, preset: str = "project") -> Path:
     """`data/<kind>[-<preset>]-n<n>-s<size>-seed<seed>` of the repository (core.paths.DATA_DIR)."""
-    tag = f"{kind}-{preset}" if kind in ("lenses", "lensfinding") and preset != "project" else kind
+    tag = f"{kind}-{preset}" if preset != "project" else kind
     return DATA_DIR / f"{tag}-n{n}-s{size}-seed{seed}"
 
 
@@ -274,8 +273,8 @@ def _checked_size(kind: str, n: int, size: int | None, workers: int, *, preset: 
         raise ValueError(f"Unknown simulator {kind!r}; choose disks or lenses.")
     if kind == "lensfinding" and preset not in FINDING_DOMAINS:
         raise ValueError(f"lensfinding needs a domain: --domain {' or --domain '.join(FINDING_DOMAINS)} (got {preset!r}).")
-    if kind != "lensfinding" and (preset not in LENS_PRESETS or (kind == "disks" and preset != "project")):
-        raise ValueError(f"Unknown preset {preset!r} for {kind}; lenses take one of {', '.join(LENS_PRESETS)}.")
+    if kind != "lensfinding" and preset not in (DISK_PRESETS if kind == "disks" else LENS_PRESETS):
+        raise ValueError(f"Unknown preset {preset!r} for {kind}; lenses take one of {', '.join(LENS_PRESETS)}, disks one of {', '.join(DISK_PRESETS)}.")
     if native and preset == "project":
         raise ValueError("--native writes DeepLense's own file format; use it with a deeplense-model preset.")
     size = default_size(kind, preset) if size is None else int(size)

@@ -18,6 +18,13 @@ Physics, in the disk plane (radius r in au):
   profile, whose weight `smooth_fraction` may be 0 (ring-only disks: no central peak).
 - Cavity: inside `cavity_radius_au` the surface density falls to `cavity_depth` of its value
   (0 = empty; transition disks have cavities of tens of au).
+- DSHARP-like components (disk generator 3.0, core.data.dsharp; all off by default, and omitted from
+  `to_dict` while off, so 2.x manifests and images are unchanged): free gaps (`gap_radii_au`: Gaussian dips
+  whose floor `gap_depths` is Sigma at the gap centre over the unperturbed Sigma), a compact inner disk
+  (`inner_disk_radius_au`: a central Gaussian that no cavity removes), an m-armed logarithmic spiral
+  (`spiral_arms`, signed `spiral_pitch_deg`: a density-wave crest multiplying Sigma by 1 + contrast), a
+  crescent (`crescent_*`: a vortex-like bump, Gaussian in radius and azimuth, added on top) and a softened
+  temperature T ~ (r^2 + r_T^2)^(-q/2) (`temperature_floor_au`) so a bright inner disk has no hot pixel.
 - Projection: geometrically thin disk, inclination i, position angle PA.
 - Observation: convolution with a Gaussian beam (FWHM `beam_fwhm_arcsec` along the major axis,
   `beam_minor_fwhm_arcsec` along the minor one, position angle `beam_pa_deg`; circular by
@@ -37,7 +44,7 @@ Output: float32 (size, size), in units of the noiseless peak intensity (peak = 1
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, replace
 
 import numpy as np
 from astropy.convolution import Gaussian2DKernel, convolve_fft
@@ -81,14 +88,43 @@ class DiskParams:
     beam_minor_fwhm_arcsec: float | None = None  # None: circular beam
     beam_pa_deg: float = 0.0  # beam major axis, east of north
     clean_residual: float = 0.0  # amplitude of CASA-like clean residual ripples, relative to the peak
-    morphology: str = "full"  # how the sampler drew the disk: full | transition | rings (a label only)
+    morphology: str = "full"  # how the sampler drew the disk: full | transition | rings (3.0 also multi-ring | spiral | crescent; a label only)
+    # generator 3.0 (core.data.dsharp); each off at its default, and left out of to_dict while off
+    gap_radii_au: list[float] = field(default_factory=list)  # free gaps (no listed planet carves them)
+    gap_widths_au: list[float] = field(default_factory=list)  # their Gaussian sigma
+    gap_depths: list[float] = field(default_factory=list)  # Sigma at the gap centre / unperturbed Sigma (0 empty, 1 no gap)
+    inner_disk_radius_au: float = 0.0  # Gaussian sigma of a compact inner disk (0 = none)
+    inner_disk_amplitude: float = 0.0  # its central surface density, in units of Sigma(r_c)
+    spiral_arms: int = 0  # m of a logarithmic spiral (0 = none)
+    spiral_pitch_deg: float = 15.0  # pitch angle; the sign picks the winding sense
+    spiral_arm_contrast: float = 0.0  # Sigma on the arm crest is (1 + contrast) times the local Sigma
+    spiral_arm_width_au: float = 5.0  # Gaussian sigma across an arm
+    spiral_phase_deg: float = 0.0  # disk-plane azimuth of arm 0 at spiral_inner_au, from the major axis
+    spiral_inner_au: float = 10.0  # the arms run from here ...
+    spiral_outer_au: float = 100.0  # ... to here (tanh tapers 10 % wide)
+    crescent_radius_au: float = 50.0  # radius of the crescent's crest
+    crescent_width_au: float = 5.0  # its radial Gaussian sigma
+    crescent_azimuth_deg: float = 0.0  # its disk-plane azimuth, from the major axis
+    crescent_extent_deg: float = 40.0  # its azimuthal Gaussian sigma
+    crescent_amplitude: float = 0.0  # its peak surface density in units of Sigma(r_c) (0 = none)
+    temperature_floor_au: float = 0.0  # softening radius r_T of the temperature (0: T ~ r^-q clipped at 1e-3 au, as 2.x)
+    figure_stretch: str = ""  # rendered as a figure (core.io.stretch): "" (linear) | asinh | sqrt | log | power
+    figure_softening: float = 0.0  # the stretch's parameter (asinh a, log b, power exponent)
+    figure_vmin: float = 0.0  # display range, in units of the noiseless peak (values below / above are clipped)
+    figure_vmax: float = 1.0
+    figure_bits: int = 0  # 8: quantised to 256 levels as a PNG is (the noiseless twin never is); 0: float
 
     @property
     def n_planets(self) -> int:
         return len(self.planet_radii_au)
 
     def to_dict(self) -> dict:
+        """The parameters as plain values; the 3.0 components only when on (2.x manifests are unchanged)."""
         d = asdict(self)
+        defaults = _v3_defaults()
+        for name in V3_FIELDS:
+            if d[name] == defaults[name]:
+                del d[name]
         d["n_planets"] = self.n_planets
         return d
 
@@ -105,6 +141,7 @@ class DiskParams:
             raise ValueError("Give one width and one amplitude for every ring radius (the three ring lists must have the same length).")
         if any(w <= 0 for w in self.ring_widths_au):
             raise ValueError("Every ring width must be positive.")
+        self._validate_v3()
         if not 0.0 <= self.cavity_depth <= 1.0:
             raise ValueError(f"cavity_depth must be between 0 (empty cavity) and 1 (no cavity); got {self.cavity_depth}.")
         if self.beam_minor_fwhm_arcsec is not None and not 0 < self.beam_minor_fwhm_arcsec <= self.beam_fwhm_arcsec:
@@ -116,6 +153,36 @@ class DiskParams:
         for name in ("distance_pc", "critical_radius_au", "outer_radius_au", "stellar_mass_msun", "beam_fwhm_arcsec", "pixel_scale_arcsec", "snr", "aspect_ratio", "alpha_viscosity"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}.")
+
+
+    def _validate_v3(self) -> None:
+        """The 3.0 components: one width and depth per gap, depths in [0, 1], positive widths, a known stretch."""
+        if not len(self.gap_radii_au) == len(self.gap_widths_au) == len(self.gap_depths):
+            raise ValueError("Give one width and one depth for every gap radius (the three gap lists must have the same length).")
+        if any(w <= 0 for w in self.gap_widths_au) or any(not 0.0 <= d <= 1.0 for d in self.gap_depths):
+            raise ValueError("Every gap width must be positive and every gap depth between 0 (empty) and 1 (no gap).")
+        if self.inner_disk_amplitude > 0 and not self.inner_disk_radius_au > 0:
+            raise ValueError("A compact inner disk needs a positive inner_disk_radius_au.")
+        if self.spiral_arms and (self.spiral_arm_width_au <= 0 or not 0 < abs(self.spiral_pitch_deg) < 90
+                                 or not 0 < self.spiral_inner_au < self.spiral_outer_au):
+            raise ValueError("A spiral needs a positive arm width, a pitch between 0 and 90 degrees (either sign) and "
+                             "spiral_inner_au below spiral_outer_au.")
+        if self.crescent_amplitude > 0 and (self.crescent_width_au <= 0 or self.crescent_extent_deg <= 0):
+            raise ValueError("A crescent needs a positive radial width and azimuthal extent.")
+        if self.figure_stretch not in ("", "asinh", "sqrt", "log", "power") or not self.figure_vmax > self.figure_vmin:
+            raise ValueError("figure_stretch must be '', asinh, sqrt, log or power, with figure_vmax above figure_vmin.")
+
+
+V3_FIELDS = ("gap_radii_au", "gap_widths_au", "gap_depths", "inner_disk_radius_au", "inner_disk_amplitude", "spiral_arms",
+             "spiral_pitch_deg", "spiral_arm_contrast", "spiral_arm_width_au", "spiral_phase_deg", "spiral_inner_au",
+             "spiral_outer_au", "crescent_radius_au", "crescent_width_au", "crescent_azimuth_deg", "crescent_extent_deg",
+             "crescent_amplitude", "temperature_floor_au", "figure_stretch", "figure_softening", "figure_vmin",
+             "figure_vmax", "figure_bits")
+
+
+def _v3_defaults() -> dict:
+    return {name: f.default_factory() if f.default_factory is not MISSING else f.default
+            for name, f in DiskParams.__dataclass_fields__.items() if name in V3_FIELDS}
 
 
 def hill_radius_au(radius_au: float, planet_mass_mjup: float, stellar_mass_msun: float) -> float:
@@ -184,7 +251,45 @@ def surface_density(r: np.ndarray, phi: np.ndarray, p: DiskParams) -> np.ndarray
             # wake strength grows with mass, saturating at a few thermal masses
             strength = min(1.0, (m_p * MJUP_IN_MSUN / p.stellar_mass_msun) / h_p**3)
             perturb = perturb + p.spiral_contrast * strength * envelope * np.exp(-0.5 * (dist / width) ** 2)
+    if p.inner_disk_amplitude > 0 or p.gap_radii_au or (p.spiral_arms and p.spiral_arm_contrast > 0):
+        sigma = v3_structure(sigma, r, phi, p)
+    if p.crescent_amplitude > 0:
+        return sigma * perturb + crescent(r, phi, p)
     return sigma * perturb
+
+
+def v3_structure(sigma: np.ndarray, r: np.ndarray, phi: np.ndarray, p: DiskParams) -> np.ndarray:
+    """Sigma with the 3.0 components that shape it: plus the compact inner disk, times the free gaps, times the spiral."""
+    if p.inner_disk_amplitude > 0:
+        sigma = sigma + p.inner_disk_amplitude * np.exp(-0.5 * (r / p.inner_disk_radius_au) ** 2)
+    for r_g, w_g, d_g in zip(p.gap_radii_au, p.gap_widths_au, p.gap_depths, strict=True):
+        sigma = sigma * (1.0 - (1.0 - d_g) * np.exp(-0.5 * ((r - r_g) / w_g) ** 2))
+    if p.spiral_arms and p.spiral_arm_contrast > 0:
+        sigma = sigma * (1.0 + p.spiral_arm_contrast * spiral_crest(r, phi, p))
+    return sigma
+
+
+def spiral_crest(r: np.ndarray, phi: np.ndarray, p: DiskParams) -> np.ndarray:
+    """In [0, 1]: 1 on the crest of the nearest arm of the m-armed logarithmic spiral
+    phi_k(r) = phase + 2 pi k / m + ln(r / r_in) / tan(pitch), a Gaussian of sigma `spiral_arm_width_au` across it,
+    tapered in to spiral_inner_au and out to spiral_outer_au."""
+    pitch = math.radians(p.spiral_pitch_deg)
+    wind = np.log(r / p.spiral_inner_au) / math.tan(pitch)
+    offset = np.full(r.shape, np.pi)
+    for k in range(p.spiral_arms):
+        arm = math.radians(p.spiral_phase_deg) + 2 * np.pi * k / p.spiral_arms + wind
+        offset = np.minimum(offset, np.abs(_wrap(phi - arm)))
+    across = r * offset * abs(math.sin(pitch))  # distance to the crest, perpendicular to the arm, au
+    taper = 0.25 * (1 + np.tanh((r - p.spiral_inner_au) / (0.1 * p.spiral_inner_au))) \
+        * (1 - np.tanh((r - p.spiral_outer_au) / (0.1 * p.spiral_outer_au)))
+    return taper * np.exp(-0.5 * (across / p.spiral_arm_width_au) ** 2)
+
+
+def crescent(r: np.ndarray, phi: np.ndarray, p: DiskParams) -> np.ndarray:
+    """A vortex-like crescent (HD 142527, HD 143006, IRS 48): Gaussian in radius and in azimuth, units of Sigma(r_c)."""
+    dphi = _wrap(phi - math.radians(p.crescent_azimuth_deg))
+    return p.crescent_amplitude * np.exp(-0.5 * ((r - p.crescent_radius_au) / p.crescent_width_au) ** 2
+                                         - 0.5 * (dphi / math.radians(p.crescent_extent_deg)) ** 2)
 
 
 def _sky_grid(size: int, p: DiskParams, oversample: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +372,10 @@ def model_image(params: DiskParams, size: int = 128, oversample: int | None = No
     sigma = surface_density(r, phi, params)
     cos_i = math.cos(math.radians(params.inclination_deg))
     tau = params.optical_depth_at_rc * sigma / cos_i
-    temperature = np.maximum(r / params.critical_radius_au, 1e-3) ** -params.temperature_index
+    if params.temperature_floor_au > 0:
+        temperature = (np.hypot(r, params.temperature_floor_au) / params.critical_radius_au) ** -params.temperature_index
+    else:
+        temperature = np.maximum(r / params.critical_radius_au, 1e-3) ** -params.temperature_index
     intensity = temperature * -np.expm1(-tau)
     return intensity.reshape(size, oversample, size, oversample).mean(axis=(1, 3))
 
@@ -303,6 +411,25 @@ def noise_params(params: DiskParams) -> dict:
             "beam_minor_px": major_px if circular else minor * FWHM_TO_SIGMA / params.pixel_scale_arcsec,
             "beam_theta_deg": 0.0 if circular else 90.0 + params.beam_pa_deg,
             "psf_fwhm_px": params.beam_fwhm_arcsec / params.pixel_scale_arcsec}
+
+
+def observe(params: DiskParams, size: int, rng: np.random.Generator, *, noise: bool = True
+            ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(image, noiseless twin, noise parameters), float64, as a data set stores them. A disk drawn as a figure
+    (`figure_stretch`, core.data.dsharp) is clipped, stretched and normalised after the noise (core.io.stretch;
+    a noisy image quantised when `figure_bits`, the twin never: without noise the image is the twin), and its
+    noise parameters say so under "figure"."""
+    twin = noiseless_disk(params, size)
+    image = add_noise(twin, params, rng) if noise else twin
+    instrument = noise_params(params)
+    if params.figure_stretch:
+        from core.io.stretch import render_figure
+
+        display = (params.figure_stretch, params.figure_softening, params.figure_vmin, params.figure_vmax)
+        twin = render_figure(twin, *display)
+        image = render_figure(image, *display, bits=params.figure_bits) if noise else twin
+        instrument["figure"] = dict(zip(("stretch", "softening", "vmin", "vmax"), display, strict=True)) | {"bits": params.figure_bits}
+    return image, twin, instrument
 
 
 def simulate_disk(params: DiskParams, size: int = 128, rng: np.random.Generator | None = None, *, noise: bool = True) -> np.ndarray:

@@ -48,19 +48,20 @@ def project_field_arcsec() -> float:
     return float(inspect.signature(sample_lens_params).parameters["field_of_view_arcsec"].default)
 
 
-def disk_grid(size: int, version: str | None = None) -> dict:
-    """What the disk simulations of `size` px span, sampled from sample_disk_params (planets 0-3 alike, seed 0);
-    `version` names the generator of the training data."""
-    return copy.deepcopy(_disk_spread(int(size), version))
+def disk_grid(size: int, version: str | None = None, preset: str | None = None) -> dict:
+    """What the disk simulations of `size` px span, sampled from the preset's sampler (core.data.dsharp; planets 0-3
+    alike, seed 0); `version` names the generator of the training data."""
+    return copy.deepcopy(_disk_spread(int(size), version, preset or "project"))
 
 
 @functools.lru_cache(maxsize=8)
-def _disk_spread(size: int, version: str | None) -> dict:
-    from core.data.disks import MAX_PLANETS, sample_disk_params
-    from core.data.simulator_versions import DISK_SIMULATOR_VERSION
+def _disk_spread(size: int, version: str | None, preset: str = "project") -> dict:
+    from core.data.disks import MAX_PLANETS
+    from core.data.dsharp import sample_preset_params
+    from core.data.simulator_versions import version_of
 
     rng = np.random.default_rng(0)
-    draws = [sample_disk_params(rng, int(rng.integers(0, MAX_PLANETS + 1)), size) for _ in range(DISK_DRAWS)]
+    draws = [sample_preset_params(preset, rng, int(rng.integers(0, MAX_PLANETS + 1)), size) for _ in range(DISK_DRAWS)]
     trained = f"; trained on generator-{version} data" if version else ""
     return {
         "arcsec_per_pixel": None, "field_of_view_arcsec": None, "image_size": size,
@@ -70,7 +71,7 @@ def _disk_spread(size: int, version: str | None) -> dict:
         "beam_fwhm_px": _spread([p.beam_fwhm_arcsec / p.pixel_scale_arcsec for p in draws]),
         "disk_fill_fraction": _spread([2 * p.outer_radius_au / (p.pixel_scale_arcsec * p.distance_pc * size) for p in draws]),
         "distance_pc": _spread([p.distance_pc for p in draws]),
-        "source": (f"sampled from core.data.disks.sample_disk_params (generator {DISK_SIMULATOR_VERSION}, {DISK_DRAWS} "
+        "source": (f"sampled from core.data.dsharp.sample_preset_params (preset {preset}, generator {version_of('disks', preset)}, {DISK_DRAWS} "
                    f"draws{trained}). Each disk is framed by its own size (disk_fill_fraction: its diameter over the "
                    "field), so there is no fixed pixel scale; the app's cutout frames a real disk the same way"),
     }
@@ -102,7 +103,7 @@ def grid_record(data: dict | None, kind: str | None = None) -> dict | None:
             return None
     size = int(size)
     if generator == "disks":
-        return disk_grid(size, version or None)
+        return disk_grid(size, version or None, preset)
     if generator == "lensfinding":
         from core.data.lensfinding import GRID_PIXEL_ARCSEC
 
