@@ -26,7 +26,7 @@ from core import paths
 HELP = "Rebuild a shipped model from the repository (simulate, train, fine-tune); --check verifies every chain."
 
 DATA_KEYS = ("data", "clean_data", "test_data", "target_data", "target_test_data")  # TrainConfig folders a step reads
-SIM_KINDS = ("disks", "lenses", "lensfinding")
+SIM_KINDS = ("disks", "lenses", "lensfinding", "sky")
 SIM_FIELDS = {"kind", "n", "size", "seed", "preset", "domain", "noise", "pairs", "twins"}
 MIX_FIELDS = {"kind", "parts"}
 

@@ -43,6 +43,7 @@ CLASSES = {
     "disks": ("planets_0", "planets_1", "planets_2", "planets_3"),
     "lenses": ("no_sub", "cdm", "vortex"),
     "lensfinding": ("lens", "nonlens"),
+    "sky": ("lens", "nonlens"),
 }
 MANIFEST = "manifest.json"
 TWINS_DIR = "noiseless"  # --twins: DIR/noiseless/<class>/<id>.npy, the noiseless twin of DIR/<class>/<id>.npy
@@ -88,6 +89,10 @@ def sample_params(kind: str, index: int, size: int, rng: np.random.Generator, pr
         from core.data import lensfinding
 
         return lensfinding.sample_params(preset, label, rng, size)
+    if kind == "sky":
+        from core.data import sky
+
+        return sky.sample_params(label, rng, size)
     if kind == "lenses" and preset != "project":
         from core.data import deeplense
 
@@ -121,6 +126,11 @@ def render_with_twin(kind: str, index: int, size: int, seed: int, preset: str = 
 
         image, twin = lensfinding.render_with_twin(params, rng)
         return image, params.to_dict(), twin.astype(np.float32), lensfinding.noise_params(params)
+    if kind == "sky":  # sky: the twin is the noiseless cutout on the same model grid
+        from core.data import sky
+
+        image, twin, info = sky.observe_on_grid(params, rng)
+        return image, {**params.to_dict(), **info}, twin, sky.noise_params(params)
     if kind == "lenses" and preset != "project":
         from core.data import deeplense
 

@@ -1,8 +1,9 @@
 """Which simulators exist and which version each writes into a data set's manifest.
 
 Kinds: disks (core.data.disks; presets "dsharp" and "dsharp-figures": core.data.dsharp), lenses (core.data.lenses; presets "deeplense-model1" and
-"deeplense-model2": core.data.deeplense) and lensfinding (core.data.lensfinding, domain easy | hard,
-stored as the preset). A version changes whenever a simulator draws other images for the same seed;
+"deeplense-model2": core.data.deeplense), lensfinding (core.data.lensfinding, domain easy | hard,
+stored as the preset) and sky (core.data.sky: HST / Euclid-like lens finding on the model grid, versions
+sky-*). A version changes whenever a simulator draws other images for the same seed;
 the app and `python -m core reproduce` compare it with a data set's manifest.
 """
 
@@ -13,11 +14,11 @@ DISK_SIMULATOR_VERSION = "2.1"  # 2.0 disk family: transition disks, ring-only d
 DSHARP_DISK_VERSION = "3.0"  # disk presets dsharp / dsharp-figures (core.data.dsharp): multi-ring, spiral and crescent disks, 0.03-0.05" beams at high S/N, the 2.1 family mixed in; figures: stretched, normalised renderings
 DISK_PRESETS = ("project", "dsharp", "dsharp-figures")  # "project": generator DISK_SIMULATOR_VERSION
 DEEPLENSE_PRESET_VERSION = "dl-1.1"  # manifest "version" of preset data sets; 1.1: Model II deflections scaled as the official multi-plane call does
-KINDS = ("disks", "lenses", "lensfinding")
+KINDS = ("disks", "lenses", "lensfinding", "sky")
 LENS_PRESETS = ("project", "deeplense-model1", "deeplense-model2")
 FINDING_DOMAINS = ("easy", "hard")  # lensfinding presets (core.data.lensfinding.DOMAINS)
 NOISES = ("thermal", "none")  # --noise none: the noise-free images (disks only), same parameters as the noisy ones
-DEFAULT_SIZE = {"disks": 128, "lenses": 150, "lensfinding": 64}
+DEFAULT_SIZE = {"disks": 128, "lenses": 150, "lensfinding": 64, "sky": 64}
 
 
 def version_of(kind: str, preset: str = "project") -> str:
@@ -28,6 +29,10 @@ def version_of(kind: str, preset: str = "project") -> str:
         from core.data.lensfinding import VERSION
 
         return VERSION
+    if kind == "sky":
+        from core.data.sky import VERSION as SKY_VERSION
+
+        return SKY_VERSION
     return DEEPLENSE_PRESET_VERSION if preset != "project" else SIMULATOR_VERSION
 
 
