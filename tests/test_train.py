@@ -232,6 +232,12 @@ def test_init_from_fine_tunes_a_trained_checkpoint_and_refuses_another_model(tmp
     assert history["val_loss"][0] < 1.2 * base  # starts where the first run ended, not from scratch
     scratch = fit(_cfg(tmp_path, epochs=1, lr=1e-4, name="scratch", work_dir=str(tmp_path / "work3")))
     assert history["val_loss"][0] < torch.load(scratch, weights_only=True)["history"]["val_loss"][0]
+    index = first.parent / "index.json"  # an entry written before an option existed: the option takes its default
+    entries = json.loads(index.read_text())
+    entry = next(e for e in entries["checkpoints"] if e["name"] == first.stem)
+    entry["config"] = {k: v for k, v in entry["config"].items() if k in TINY_AE}
+    index.write_text(json.dumps(entries))
+    fit(_cfg(tmp_path, epochs=1, lr=1e-4, name="tuned-old", work_dir=str(tmp_path / "work5"), init_from=str(first)))
     other = dict(TINY_AE, latent_dim=TINY_AE.get("latent_dim", 8) + 1)
     with pytest.raises(InputError, match="fine-tune only from the same"):
         fit(_cfg(tmp_path, model_config=other, name="bad", work_dir=str(tmp_path / "work4"), init_from=str(first)))

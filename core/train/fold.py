@@ -95,10 +95,15 @@ def initial_state(name_or_path: str, model_name: str, mcfg: dict) -> dict:
     """The state dict of a trained checkpoint (its first member) to fine-tune from; one sentence if it does not fit."""
     from core.checkpoints import load_model
     from core.json_values import to_plain
+    from core.models.registry import make_config
 
     loaded = load_model(name_or_path, export=False)
     entry = loaded.entry
-    if entry.get("model") != model_name or to_plain(entry.get("config", {})) != to_plain(mcfg):
+
+    def full(config: dict) -> dict:  # options added since the checkpoint was written take their defaults
+        return to_plain(make_config(model_name, config).to_dict())
+
+    if entry.get("model") != model_name or full(entry.get("config", {})) != full(mcfg):
         raise InputError(f"init_from {name_or_path} is a {entry.get('model')} with another config; fine-tune only from the same "
                          f"model ({model_name}) and model_config.")
     model = loaded.model
@@ -170,10 +175,12 @@ def make_augment(cfg: TrainConfig, kind: str):
     "continuous-physical": a `PhysicalAugment`, bound to the fold's noiseless twins by `epoch_loader`."""
     from core.data.transforms import RandomE2Augment
 
+    if cfg.sr_degrade_fraction > 0 and kind != "superres":
+        raise InputError(f"sr_degrade_fraction degrades super-resolution pairs; {cfg.model} is a {kind}.")
     if kind == "superres" or cfg.clean_data:
         from core.data.pairs import PairAugment
 
-        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0)
+        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction)
     if cfg.augment_rotations == "continuous-physical":
         return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter, cfg.augment_resample_jitter)
     return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
