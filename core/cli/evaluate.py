@@ -5,7 +5,9 @@ ROC AUC for classifiers, PSNR / SSIM against bicubic for super-resolution on lr/
 writes one row per file, `--reference DIR` adds each file's latent distance to that reference set.
 Images whose files give a pixel scale (a FITS with a celestial WCS) are first put on the grid the
 checkpoint was trained at (its index entry's `grid`: core.data.regrid_dataset), and a note says so;
-`--native-pixels` skips that and feeds every file's pixels as they are.
+`--native-pixels` skips that and feeds every file's pixels as they are. `--scaling minmax` scores
+super-resolution in the DeepLense SR data sets' per-image min-max convention (core.analysis.superres); the
+output's `scaling` line names the convention used.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a reference data set folder: adds each file's latent distance and its percentile")
     parser.add_argument("--native-pixels", action="store_true",
                         help="do not resample files with a pixel scale to the checkpoint's training grid")
+    parser.add_argument("--scaling", choices=("physical", "minmax"), default="physical",
+                        help="super-resolution scores: physical (default; prediction on the LR's flux scale, it and HR "
+                             "scaled by HR's range) or minmax (the DeepLense SR data sets' per-image min-max: LR, HR "
+                             "and the upscaled image each scaled to [0, 1] by its own range)")
 
 
 def _table(result: dict) -> str:
@@ -49,7 +55,7 @@ def _table(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.analysis.evaluate import evaluate_dataset, evaluate_loaded, rows_csv
+    from core.analysis.evaluate import evaluate_dataset, rows_csv
     from core.atomic import atomic_write_bytes
     from core.checkpoints import load_model
     from core.data.regrid_dataset import dataset_on_grid
@@ -60,11 +66,17 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.checkpoint, device=device)
     reference = None
     if loaded.kind == "superres":  # lr/ + hr/ pairs: PSNR / SSIM against bicubic, no per-file familiarity
-        metrics = evaluate_loaded(loaded, args.data, device, args.batch_size, args.limit)
+        from core.analysis.superres import evaluate_pairs
+
+        metrics = evaluate_pairs(loaded.model.to(device), args.data, device, args.limit, scaling=args.scaling)
         result = to_plain({"checkpoint": loaded.name, "model": loaded.entry.get("model"), "kind": loaded.kind,
                            "data": str(args.data), **metrics})
         print(json.dumps(result) if args.json else _table(result))
         return 0
+    if args.scaling != "physical":
+        from core.errors import InputError
+
+        raise InputError(f"--scaling chooses how super-resolution is scored; {loaded.name} is a {loaded.kind}, so leave it out.")
     if args.reference:
         from core.analysis.encode import encode_dataset
         from core.analysis.familiarity import FamiliarityReference

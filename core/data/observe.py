@@ -29,14 +29,15 @@ content counter-clockwise with row 0 drawn at the top; a flip mirrors columns, b
 Also here, the primitives the self-supervised views use (core.data.instrument_views,
 core.data.nuisance_views): `gaussian_blur`, `correlated_noise`, `resample`; and the degradation
 family for super-resolution (issue 26): `block_mean`, Gaussian and Airy PSFs (`psf_kernels`,
-`convolve`), `degrade` and `random_degradation`.
+`convolve`), `degrade`, `random_degradation` and `degradation_pairs` (aligned LR/HR training pairs).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -402,6 +403,20 @@ def psf_kernels(kind: Sequence[str], fwhm_px: Tensor, oversample: int = 5) -> Te
     return (k / k.sum(dim=(1, 2), keepdim=True)).float()
 
 
+@functools.lru_cache(maxsize=1024)
+def _psf_kernel(kind: str, fwhm_px: float) -> Tensor:
+    return psf_kernels([kind], torch.tensor([fwhm_px], dtype=torch.float64))[0]
+
+
+def cached_psf_kernels(kind: Sequence[str], fwhm_px: Tensor, step: float) -> Tensor:
+    """`psf_kernels` with each FWHM rounded to a multiple of `step` pixels and every kernel computed once per
+    process (training draws thousands), zero-padded to the batch's largest."""
+    ks = [_psf_kernel(k, max(round(float(f) / step) * step, 1e-3))  # a FWHM that rounds to 0: a delta, as unrounded
+          for k, f in zip(kind, torch.as_tensor(fwhm_px).reshape(-1), strict=True)]
+    n = max(k.shape[-1] for k in ks)
+    return torch.stack([F.pad(k, ((n - k.shape[-1]) // 2,) * 4) for k in ks])
+
+
 @dataclass(frozen=True)
 class Degradation:
     """The family of low-resolution observations of a high-resolution image (issue 26, item 5)."""
@@ -411,15 +426,22 @@ class Degradation:
     widen: tuple[float, float] = (1.5, 3.0)  # LR PSF FWHM / HR PSF FWHM, uniform
     noise: tuple[float, float] = (1e-3, 3e-2)  # Gaussian noise std relative to each LR image's peak, log-uniform
     offset: bool = True  # sub-pixel offsets of the LR grid: uniform over one LR pixel
+    sharp: float = 0.0  # share of images with no extra PSF (widen 1: the block mean of the HR alone)
+    clean: float = 0.0  # share of images without noise
+    psf_step: float = 0.0  # > 0: PSF FWHMs rounded to this many pixels, kernels cached (`cached_psf_kernels`)
+    padding: str = "zeros"  # beyond the HR frame: "zeros" (empty sky) or "reflect" (the sky goes on: frames cut from more sky)
 
 
 def degrade(hr: Tensor, hr_fwhm_px: Tensor, psf: Sequence[str], widen: Tensor, noise: Tensor,
-            dy: Tensor, dx: Tensor, factor: int = 2, generator: torch.Generator | None = None) -> Tensor:
+            dy: Tensor, dx: Tensor, factor: int = 2, generator: torch.Generator | None = None, psf_step: float = 0.0,
+            padding: str = "zeros") -> Tensor:
     """LR observations (B, 1, H / factor, W / factor) of HR images (B, 1, H, W) whose PSF has FWHM hr_fwhm_px (B,):
     convolved with a `psf` kernel making the PSF `widen` (B,) times wider (FWHMs in quadrature), offset by (dy, dx)
-    HR pixels (one bicubic shift), block-averaged, plus Gaussian noise of std `noise` (B,) x each image's peak."""
+    HR pixels (one bicubic shift), block-averaged, plus Gaussian noise of std `noise` (B,) x each image's peak.
+    psf_step > 0: the kernels' FWHMs rounded to multiples of it and cached (`cached_psf_kernels`); `padding` of the
+    convolution as `convolve`'s."""
     fwhm = torch.as_tensor(hr_fwhm_px, dtype=torch.float64) * (torch.as_tensor(widen, dtype=torch.float64) ** 2 - 1).clamp_min(1e-6).sqrt()
-    x = convolve(hr, psf_kernels(psf, fwhm))
+    x = convolve(hr, psf_kernels(psf, fwhm) if psf_step <= 0 else cached_psf_kernels(psf, fwhm, psf_step), padding)
     no_turn = torch.zeros(hr.shape[0], dtype=torch.float64)
     x = resample(x, no_turn, torch.zeros(hr.shape[0], dtype=torch.bool), dy, dx)
     lr = block_mean(x, factor)
@@ -440,5 +462,25 @@ def random_degradation(hr: Tensor, hr_fwhm_px: Tensor | float, config: Degradati
     noise = torch.exp(uniform(math.log(config.noise[0]), math.log(config.noise[1])))
     half = config.factor / 2 if config.offset else 0.0
     dy, dx = uniform(-half, half), uniform(-half, half)
+    if config.sharp > 0:  # drawn only when asked: the draws above stay those of a family without these shares
+        widen = torch.where(torch.rand(b, generator=generator) < config.sharp, 1.0, widen)
+    if config.clean > 0:
+        noise = torch.where(torch.rand(b, generator=generator) < config.clean, 0.0, noise)
     fwhm = torch.as_tensor(hr_fwhm_px, dtype=torch.float64).expand(b)
-    return degrade(hr, fwhm, psf, widen, noise, dy, dx, config.factor, generator)
+    return degrade(hr, fwhm, psf, widen, noise, dy, dx, config.factor, generator, config.psf_step, config.padding)
+
+
+def degradation_pairs(hr: Tensor, hr_fwhm_px: Tensor | float, config: Degradation = Degradation(),
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """(LR, HR) training pairs from HR images (B, 1, H, W): the sky moved by a sub-pixel offset (uniform over one
+    LR pixel, `resample`: one bicubic shift; beyond the edge zero, or the frame mirrored for `padding` "reflect")
+    that both images see, then `random_degradation` of it without a further offset. The grids stay aligned as
+    core.data.pairs' are (each LR pixel the 2 x 2 HR block below it); only the sky's phase on them varies."""
+    b = hr.shape[0]
+    if config.offset:
+        half = config.factor / 2
+        dy, dx = (-half + 2 * half * torch.rand(b, generator=generator, dtype=torch.float64) for _ in range(2))
+        m = 3  # margin for the shift's reach (1 px) and the bicubic taps (2 px)
+        wide = F.pad(hr, (m,) * 4, mode="reflect" if config.padding == "reflect" else "constant")
+        hr = resample(wide, torch.zeros(b, dtype=torch.float64), torch.zeros(b, dtype=torch.bool), dy, dx)[..., m:-m, m:-m]
+    return random_degradation(hr, hr_fwhm_px, replace(config, offset=False), generator), hr

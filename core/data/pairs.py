@@ -214,10 +214,34 @@ class PairIndex:
         return len(self.lr_files)
 
 
+def pair_dir(root: Path, name: str) -> Path | None:
+    """The sub-folder `name` of root (lr or hr), in any letter case (the DeepLense SR sets write LR/ and HR/)."""
+    if (root / name).is_dir():
+        return root / name
+    try:
+        return next((d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() == name), None)
+    except OSError:
+        return None
+
+
 def is_pair_folder(path: str | Path) -> bool:
-    """A folder holding `lr/` and `hr/` sub-folders."""
+    """A folder holding `lr/` and `hr/` sub-folders (any letter case)."""
     root = Path(path)
-    return (root / LR_DIR).is_dir() and (root / HR_DIR).is_dir()
+    return root.is_dir() and pair_dir(root, LR_DIR) is not None and pair_dir(root, HR_DIR) is not None
+
+
+def pair_folders(root: str | Path, max_depth: int = 3) -> list[Path]:
+    """Every pair folder at or below `root` (down to `max_depth` levels), sorted; one inside another is not searched."""
+    root = Path(root)
+    if is_pair_folder(root):
+        return [root]
+    if max_depth <= 0 or not root.is_dir():
+        return []
+    found = []
+    for d in sorted(root.iterdir()):
+        if d.is_dir() and not d.name.startswith("."):
+            found += pair_folders(d, max_depth - 1)
+    return found
 
 
 def scan_pairs(path: str | Path) -> PairIndex:
@@ -233,7 +257,7 @@ def scan_pairs(path: str | Path) -> PairIndex:
     if not is_pair_folder(root):
         raise InputError(f"{root} has no lr/ and hr/ sub-folders; super-resolution data is a folder with lr/ and hr/ "
                          "holding the same file names (e.g. `python -m core simulate lenses --pairs 2`).")
-    lr_root, hr_root = root / LR_DIR, root / HR_DIR
+    lr_root, hr_root = pair_dir(root, LR_DIR), pair_dir(root, HR_DIR)
     lr_files = sorted(f for f in lr_root.rglob("*") if f.is_file() and is_supported_name(f.name) and not f.name.startswith("."))
     if not lr_files:
         raise InputError(f"{lr_root} holds no images; put the low-resolution .npy/.fits/.png files there.")
@@ -315,21 +339,70 @@ def load_pairs(source: str | Path | PairIndex, progress=None, *, limit: int | No
     return X, Y, index
 
 
+def degradation_family():
+    """The degradation family of super-resolution training (issue 26): `core.data.observe.Degradation` with its
+    ranges (2 x 2 block mean; Gaussian or Airy PSF 1.5-3 x the HR's; noise 0.1-3 % of the LR peak, log-uniform;
+    sub-pixel offsets over one LR pixel), a third of the images without extra PSF (the plain block mean) and a
+    third without noise. The data's own noise lies inside: Model II LR 0.26 %, Model I LR 2.6 % of the peak. The sky
+    goes on beyond the frame (mirrored): the Model I frames hold 9 % of their peak at the edge."""
+    from core.data.observe import Degradation
+
+    return Degradation(sharp=1 / 3, clean=1 / 3, psf_step=0.02, padding="reflect")
+
+
+# HR PSF FWHM (HR pixels) the family widens: the SR training sets' HR, Model II 0.16"/0.101" = 1.58 px, Model I
+# 0.087"/0.05" = 1.74 px; the 1.5-3 x range absorbs the difference.
+FAMILY_HR_FWHM_PX = 1.6
+FAMILY_MIN_HR = 24  # HR side the widest PSF needs (its kernel reaches 20 px; the mirrored edge must be wider)
+
+
+def degrade_pairs(x, y, share: float, family=None):
+    """A `share` of the training pairs (LR x (B, 1, h, w), HR y (B, 1, 2h, 2w), both on the LR's range) replaced by
+    a fresh draw of the family from their HR (`core.data.observe.degradation_pairs`), each new pair normalised by
+    its new LR's range as `load_pairs` does; the others unchanged. Draws from torch's global generator."""
+    import torch
+
+    from core.data.observe import degradation_pairs
+
+    if min(y.shape[-2:]) < FAMILY_MIN_HR:
+        from core.errors import InputError
+
+        raise InputError(f"sr_degrade_fraction needs HR images of at least {FAMILY_MIN_HR} px (the widest PSF reaches 20 px); "
+                         f"these are {y.shape[-1]} x {y.shape[-2]}.")
+    pick = torch.rand(x.shape[0]) < share
+    if not bool(pick.any()):
+        return x, y
+    with torch.no_grad():
+        lr, hr = degradation_pairs(y[pick].float(), FAMILY_HR_FWHM_PX, family or degradation_family())
+    lo = lr.amin(dim=(1, 2, 3), keepdim=True)
+    span = lr.amax(dim=(1, 2, 3), keepdim=True) - lo
+    span = torch.where(span > 0, span, torch.ones_like(span))
+    x, y = x.clone(), y.clone()
+    x[pick] = ((lr - lo) / span).to(x.dtype)
+    y[pick] = ((hr - lo) / span).to(y.dtype)
+    return x, y
+
+
 class PairAugment:
     """One random element of D4 (90-degree turns and a mirror, exact on the grid) per pair,
     applied to LR and HR alike; draws from torch's global generator (the trainer seeds it).
 
     clean_input_fraction: for same-size (noisy, noise-free) pairs, the share of pairs whose input
-    is replaced by its target, so that a denoising autoencoder also sees noise-free inputs."""
+    is replaced by its target, so that a denoising autoencoder also sees noise-free inputs.
+    degrade: for super-resolution pairs, the share whose LR is drawn afresh from the degradation
+    family (`degrade_pairs`) before the D4 element; 0 draws nothing, as before the option existed."""
 
     paired = True
 
-    def __init__(self, clean_input_fraction: float = 0.0):
+    def __init__(self, clean_input_fraction: float = 0.0, degrade: float = 0.0):
         self.clean_input_fraction = float(clean_input_fraction)
+        self.degrade = float(degrade)
 
     def __call__(self, x, y):
         import torch
 
+        if self.degrade > 0:
+            x, y = degrade_pairs(x, y, self.degrade)
         if self.clean_input_fraction > 0:
             swap = torch.rand(x.shape[0]) < self.clean_input_fraction
             x = torch.where(swap[:, None, None, None], y, x)
@@ -370,8 +443,8 @@ def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bo
         index = scan_pairs(folder)
         n = len(index) if limit is None else min(int(limit), len(index))
         for lr_path, hr_path in zip(index.lr_files[:n], index.hr_files[:n], strict=True):
-            rel = hr_path.relative_to(index.root / HR_DIR)
-            for src, dst in ([] if decimated else [(lr_path, out / LR_DIR / name / lr_path.relative_to(index.root / LR_DIR))]) + [(hr_path, out / HR_DIR / name / rel)]:
+            rel = hr_path.relative_to(pair_dir(index.root, HR_DIR))
+            for src, dst in ([] if decimated else [(lr_path, out / LR_DIR / name / lr_path.relative_to(pair_dir(index.root, LR_DIR)))]) + [(hr_path, out / HR_DIR / name / rel)]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 if not dst.exists():
                     try:

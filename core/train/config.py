@@ -55,6 +55,8 @@ class TrainConfig:
     target_data: str | None = None  # target-domain images for domain adaptation (labels, if any, unused)
     clean_data: str | None = None  # autoencoders: noise-free twins of `data` (same files, `simulate --noise none`) as targets (denoising)
     clean_input_fraction: float = 0.0  # with clean_data: share of training inputs replaced by their noise-free twin
+    sr_degrade_fraction: float = 0.0  # super-resolution: share of training pairs whose LR is drawn afresh per batch from the
+    # degradation family (core.data.pairs.degrade_pairs: block mean, wider Gaussian/Airy PSF, noise, sub-pixel offset); needs augment
     domain_weight: float = 1.0  # largest gradient-reversal weight of the DANN domain loss (ramped 2/(1+exp(-10p))-1)
 
     def __post_init__(self):
@@ -66,6 +68,8 @@ class TrainConfig:
             raise InputError(f"train_fraction must be in (0, 1], got {self.train_fraction}.")
         if not 0.0 <= self.clean_input_fraction <= 1.0:
             raise InputError(f"clean_input_fraction must be in [0, 1], got {self.clean_input_fraction}.")
+        if not 0.0 <= self.sr_degrade_fraction <= 1.0 or (self.sr_degrade_fraction > 0 and not self.augment):
+            raise InputError(f"sr_degrade_fraction must be in [0, 1] and needs augment = true (it acts per batch), got {self.sr_degrade_fraction}.")
         if isinstance(self.augment_rotations, str) and self.augment_rotations not in ROTATIONS:
             raise InputError(f"Unknown augment_rotations '{self.augment_rotations}'; use one of {', '.join(ROTATIONS)}.")
         if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0
