@@ -53,7 +53,8 @@ def test_non_lenses_never_have_multiple_images():
 def test_every_draw_before_the_class_is_the_same_for_both_classes():
     """Instrument, pixel scale, band, depth, field, scene, galaxies, mass: drawn first from the same stream,
     so none of them can tell the classes apart; only the background source's placement differs."""
-    keys = ("instrument", "band", "obs", "field_arcsec", "native", "scene", "galaxies", "mass", "n_stars", "snr_floor")
+    keys = ("instrument", "band", "obs", "field_arcsec", "native", "scene", "galaxies", "mass", "n_stars", "snr_floor",
+            "main_snr_floor")
     seen = set()
     for seed in range(40):
         a, b = _params("lens", seed).to_dict(), _params("nonlens", seed).to_dict()
@@ -64,12 +65,22 @@ def test_every_draw_before_the_class_is_the_same_for_both_classes():
 
 def test_a_scene_seen_at_two_pixel_scales_is_the_same_sky_on_the_model_grid():
     p = _whole(_params("nonlens", 3))
-    p = replace(p, sources=[], native=int(round(6.6 / 0.03)))
+    p = replace(p, sources=[], native=int(round(6.6 / 0.03)), main_snr_floor=0.0)
     fine = sky.to_model_grid(p, sky.noiseless(p)[0]) / 0.03**2  # e-/s per arcsec^2
     q = replace(p, obs={**p.obs, "pixel": 0.1}, native=66)
     coarse = sky.to_model_grid(q, sky.noiseless(q)[0]) / 0.1**2
     assert fine.sum() == pytest.approx(coarse.sum(), rel=0.02)
     assert np.abs(fine - coarse).max() < 0.05 * coarse.max()  # the same shapes and sizes in arcsec
+
+
+@pytest.mark.parametrize("label", sky.CLASSES)
+def test_a_main_galaxy_too_faint_to_see_is_raised_to_its_floor_in_both_classes(label):
+    p = _params(label, 6)
+    p = replace(p, galaxies=[replace(p.galaxies[0], mag=29.0)], stars=[])
+    model, info = sky.noiseless(p)
+    assert info["main_boost_mag"] > 2.0
+    main = sky.components(p)["main"] * 10 ** (0.4 * info["main_boost_mag"])
+    assert np.sqrt(np.sum(main**2 / sky._variance(p, main))) == pytest.approx(p.main_snr_floor, rel=0.05)
 
 
 def test_psf_and_point_sources_keep_their_flux():
@@ -115,3 +126,12 @@ def test_simulate_sky_writes_both_classes_and_resumes(tmp_path):
     before = {e["file"]: (tmp_path / e["file"]).stat().st_mtime_ns for e in m["images"]}
     simulate_dataset("sky", 4, seed=2, out=tmp_path, progress=False)  # a re-run finds every image done
     assert {f: (tmp_path / f).stat().st_mtime_ns for f in before} == before
+
+
+@pytest.mark.parametrize("seed", (0, 4, 6))
+def test_the_twins_noise_record_matches_the_noise_on_the_grid(seed):
+    """core.data.observe re-observes the twins with noise_params: its background must be the images' own."""
+    p = _params("nonlens", seed)
+    p = replace(p, galaxies=[], sources=[], stars=[], native=int(round(8.0 / p.obs["pixel"])))
+    empty = sky.to_model_grid(p, sky.observe(p, np.zeros((p.native, p.native)), np.random.default_rng(0)).astype(np.float32))
+    assert empty[8:-8, 8:-8].std() == pytest.approx(sky.noise_params(p)["background_rms"], rel=0.1)

@@ -17,11 +17,12 @@ WCS on it (core.data.regrid.match_grid + to_grid: 0.1"/px, `size` px, so 6.4" at
    shells / tidal arcs, in a small group; a spiral at any inclination, an edge-on disk with a dust lane,
    a merger with tidal tails, a ring galaxy, a clumpy irregular (core.data.galaxies). Magnitudes
    I 17-24.5, half of them 21.5-24.5 (bright SLACS lenses to faint COSMOS galaxies), sizes from magnitude with scatter.
-   Field galaxies and stars scattered over the cutout at sky densities, in both classes.
+   Field galaxies and stars scattered over the cutout at sky densities, in both classes. A main galaxy too faint
+   to see (matched-filter S/N below a floor drawn in 20-60) is made brighter: users cut out what they see.
 4. Class:
    - `lens`: the scene's main galaxy carries an SIE + external shear mass (theta_E 0.5-2.2" for
      elliptical hosts as SLACS / BELLS / SL2S, 0.5-1.2" for disk, ring, merger and irregular hosts as
-     SWELLS; larger for brighter galaxies), and a background galaxy (galaxies.SOURCE_KINDS: clumpy, spiral, compact, merging; lenstronomy
+     SWELLS), and a background galaxy (galaxies.SOURCE_KINDS: clumpy, spiral, compact, merging; lenstronomy
      "INTERPOL" of its image, so the arcs carry its clumps) lies inside the caustics: 2 or 4 images
      (lenstronomy's image-position solver), arcs or a ring. Its unlensed magnitude is 2-6 mag fainter than
      the main galaxy in I (at least I = 20; blue colours), so arcs are mostly fainter than their lens, as
@@ -48,7 +49,7 @@ import numpy as np
 from core.data import galaxies
 from core.data.galaxies import Galaxy
 
-VERSION = "sky-1.0"
+VERSION = "sky-1.1"  # 1.1: theta_E uniform, main galaxies raised to a visibility floor, drizzle noise as drizzling makes it
 CLASSES = ("lens", "nonlens")
 GRID_ARCSEC = 0.1  # the finders' model grid (arcsec per pixel)
 FIELD_RANGE = (4.0, 12.0)  # cutout side, arcsec
@@ -90,6 +91,7 @@ SOURCE_MAG_MIN = 20.0
 SOURCE_WEIGHTS = {"irregular": 0.45, "spiral": 0.2, "compact": 0.25, "merger": 0.1}
 SNR_FLOOR = (15.0, 60.0)  # lensed light's matched-filter S/N (`_arc_snr`) is raised to a value drawn here if below it
 ARC_CONFUSION = 0.1  # fraction of the lens light counted as noise for the arcs' visibility
+MAIN_SNR_FLOOR = (20.0, 60.0)  # the main galaxy's matched-filter S/N is raised to a value drawn here (log-uniform) if below
 LENS_SOURCE_RADIUS = 0.5  # lensed source centres within this fraction of theta_E (uniform in radius; then checked)
 OUTSIDE_RANGE = (1.6, 3.0)  # non-lens background galaxies: distance in theta_E (plus twice their size)
 FIELD_DENSITY = {"faint": 0.025, "bright": 0.004, "stars": 0.001}  # per arcsec^2: I 22-26, I 19.5-22, stars I 17-24
@@ -127,13 +129,15 @@ class SkyParams:
     sources: list[Placed] = field(default_factory=list)  # background, deflected by `mass`
     stars: list[tuple[float, float, float]] = field(default_factory=list)  # (mag, x, y)
     snr_floor: float = 0.0  # lens: minimum matched-filter S/N of the lensed light
+    main_snr_floor: float = 0.0  # minimum matched-filter S/N of the main galaxy (a cutout is made of something seen)
 
     def to_dict(self) -> dict:
         return {"label": self.label, "size": self.size, "instrument": self.instrument, "band": self.band,
                 "obs": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in self.obs.items()},
                 "field_arcsec": round(self.field_arcsec, 4), "native": self.native, "scene": self.scene,
                 "galaxies": [g.to_dict() for g in self.galaxies], "mass": {k: round(v, 5) for k, v in self.mass.items()},
-                "sources": [s.to_dict() for s in self.sources], "n_stars": len(self.stars), "snr_floor": round(self.snr_floor, 3)}
+                "sources": [s.to_dict() for s in self.sources], "n_stars": len(self.stars), "snr_floor": round(self.snr_floor, 3),
+                "main_snr_floor": round(self.main_snr_floor, 3)}
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -185,17 +189,15 @@ def _scene(rng: np.random.Generator, scene: str, band: str, centre: tuple[float,
     return placed
 
 
-def _mass(rng: np.random.Generator, main: Placed, scene: str, mag_i: float) -> dict:
-    """SIE + shear on the main galaxy, aligned with its light; theta_E grows with its brightness (1.2" at I = 19,
-    x 10^(-0.1 dI), scatter 0.25 dex-e; 0.7 x for disk, ring, merger and irregular hosts), clipped to THETA_E."""
+def _mass(rng: np.random.Generator, main: Placed, scene: str) -> dict:
+    """SIE + shear on the main galaxy, aligned with its light; theta_E uniform in THETA_E (faint galaxies are mostly
+    distant, not light: lenses with faint deflectors at z ~ 1 have Einstein radii like SLACS's)."""
     part = main.galaxy.parts[0]
     q = float(np.clip(part["q"] + rng.normal(0, 0.08), 0.5, 1.0))
     phi = part["pa"] + float(rng.normal(0, 0.1))
     e = (1 - q) / (1 + q)
     g, ga = float(rng.uniform(0, 0.1)), float(rng.uniform(0, np.pi))
-    elliptical = scene in ELLIPTICAL_HOSTS
-    theta_e = 1.2 * 10 ** (-0.1 * (mag_i - 19.0)) * float(np.exp(rng.normal(0, 0.25))) * (1.0 if elliptical else 0.7)
-    theta_e = float(np.clip(theta_e, *THETA_E["elliptical" if elliptical else "other"]))
+    theta_e = float(rng.uniform(*THETA_E["elliptical" if scene in ELLIPTICAL_HOSTS else "other"]))
     return {"theta_E": theta_e, "e1": float(e * np.cos(2 * phi)), "e2": float(e * np.sin(2 * phi)),
             "gamma1": float(g * np.cos(2 * ga)), "gamma2": float(g * np.sin(2 * ga)), "x": main.x, "y": main.y}
 
@@ -235,12 +237,13 @@ def sample_params(label: str, rng: np.random.Generator, size: int = 64) -> SkyPa
     centre = (float(rng.normal(0, 0.05)), float(rng.normal(0, 0.05)))
     main_mag = float(rng.uniform(*(MAIN_MAG_RANGE if rng.uniform() < 0.5 else FAINT_MAG_RANGE)))
     placed = _scene(rng, scene, band, centre, main_mag)
-    mass = _mass(rng, placed[0], scene, main_mag)
+    mass = _mass(rng, placed[0], scene)
     extra, stars = _field(rng, side, band)
     source = _background(rng, band, main_mag)
     outside = rng.uniform() < 0.5
     p = SkyParams(label, int(size), name, band, obs, side, _native(side, obs["pixel"], size), scene, placed + extra, mass,
-                  stars=stars, snr_floor=float(rng.uniform(*SNR_FLOOR)))
+                  stars=stars, snr_floor=float(rng.uniform(*SNR_FLOOR)),
+                  main_snr_floor=float(np.exp(rng.uniform(*np.log(MAIN_SNR_FLOOR)))))
     if label == "lens":
         p.sources = [_inside(rng, p, source)]
     elif outside:
@@ -395,21 +398,21 @@ def psf_kernel(p: SkyParams, step: float) -> np.ndarray:
 
 
 def components(p: SkyParams) -> dict[str, np.ndarray]:
-    """Noiseless images in e-/s per native pixel ((native, native) float64), PSF-convolved:
-    "foreground" (scene, field galaxies, stars) and "sources" (background light, deflected)."""
+    """Noiseless images in e-/s per native pixel ((native, native) float64), PSF-convolved: "main" (the scene's
+    main galaxy), "foreground" (the rest of the scene, field galaxies, stars), "sources" (background light, deflected)."""
     from scipy.signal import fftconvolve
 
     xs, sub, margin = _grid(p)
     step = xs[1] - xs[0]
-    fore = np.zeros((xs.size, xs.size))
-    for g in p.galaxies:
-        fore += cps(p, g.mag) * g.galaxy.shifted(g.x, g.y).surface_brightness(xs, xs)
+    main, fore = np.zeros((xs.size, xs.size)), np.zeros((xs.size, xs.size))
+    for i, g in enumerate(p.galaxies):
+        (fore if i else main)[...] += cps(p, g.mag) * g.galaxy.shifted(g.x, g.y).surface_brightness(xs, xs)
     back = np.zeros_like(fore)
     for s in p.sources:
         back += cps(p, s.mag) * lensed(p, s, xs, xs)
     kernel = psf_kernel(p, step)
     out = {}
-    for name, sb in (("foreground", fore), ("sources", back)):
+    for name, sb in (("main", main), ("foreground", fore), ("sources", back)):
         img = fftconvolve(sb, kernel, mode="same") if sb.any() else sb
         n = xs.size // sub
         out[name] = img.reshape(n, sub, n, sub).mean(axis=(1, 3))[margin:n - margin, margin:n - margin] * p.obs["pixel"] ** 2
@@ -453,21 +456,31 @@ def _arc_snr(p: SkyParams, fore: np.ndarray, back: np.ndarray) -> float:
     return float(np.sqrt(np.sum(back**2 / (_variance(p, fore + back) + (ARC_CONFUSION * fore) ** 2))))
 
 
+def _boost(snr, floor: float, image: np.ndarray) -> float:
+    """The factor that brings `snr(f x image)` up to `floor` (two secant-like steps; 1 when it is already there)."""
+    now = snr(image)
+    if now >= floor or now <= 0:
+        return 1.0
+    f = floor / now
+    return f * floor / snr(f * image)
+
+
 def noiseless(p: SkyParams) -> tuple[np.ndarray, dict]:
-    """The noiseless cutout (e-/s per native pixel) and what was done to it: the lensed light's matched-filter
-    S/N and, when it was below `snr_floor`, how many magnitudes brighter the source was made."""
+    """The noiseless cutout (e-/s per native pixel) and what was done to it. Both classes: the main galaxy made
+    brighter (`main_boost_mag`) if its matched-filter S/N is below `main_snr_floor` (users cut out what they see).
+    Lenses: the lensed light's S/N against noise and lens light (`source_snr`), raised to `snr_floor`
+    (`source_boost_mag`) if below."""
     parts = components(p)
-    fore, back = parts["foreground"], parts["sources"]
-    info = {"source_snr": 0.0, "source_boost_mag": 0.0}
+    main, fore, back = parts["main"], parts["foreground"], parts["sources"]
+    info = {"main_boost_mag": 0.0, "source_snr": 0.0, "source_boost_mag": 0.0}
+    if main.any():
+        f = _boost(lambda m: float(np.sqrt(np.sum(m**2 / _variance(p, m + fore)))), p.main_snr_floor, main)
+        main, info["main_boost_mag"] = main * f, float(2.5 * np.log10(f))
+    fore = main + fore
     if p.label == "lens" and back.any():
-        snr = _arc_snr(p, fore, back)
-        if snr < p.snr_floor:
-            f = p.snr_floor / snr
-            f *= p.snr_floor / _arc_snr(p, fore, f * back)
-            back = back * f
-            info["source_boost_mag"] = float(2.5 * np.log10(f))
-            snr = p.snr_floor
-        info["source_snr"] = snr
+        f = _boost(lambda b: _arc_snr(p, fore, b), p.snr_floor, back)
+        back, info["source_boost_mag"] = back * f, float(2.5 * np.log10(f))
+        info["source_snr"] = _arc_snr(p, fore, back)
     return fore + back, info
 
 
@@ -528,10 +541,13 @@ def render(p: SkyParams, rng: np.random.Generator, noise: bool = True) -> np.nda
 
 def noise_params(p: SkyParams) -> dict:
     """The noise as core.data.observe reads it, on the model grid (Gaussian: variance m flux_variance +
-    background_rms^2, each model pixel the mean of (0.1 / pixel)^2 native pixels; drizzle correlation ignored)."""
+    background_rms^2): each model pixel the mean of (0.1 / pixel)^2 native pixels of drizzle-correlated noise."""
     o = p.obs
-    k = max(1.0, (GRID_ARCSEC / o["pixel"]) ** 2)
+    b = max(1.0, GRID_ARCSEC / o["pixel"])  # native pixels per model pixel, per side
+    box = np.ones(int(np.ceil(b - 1e-9)))
+    box[-1] = b - (box.size - 1)  # the area-weighted mean of regrid, one model pixel
+    kernel = np.array([o["drizzle"], 1.0, o["drizzle"]]) / (1 + 2 * o["drizzle"])
+    variance = float(np.sum(np.convolve(box / b, kernel) ** 2)) ** 2  # per unit white variance, 2-D
     sky, read = _noise_terms(p)
-    background = np.sqrt(sky / o["t"] + read)
-    return {"kind": "gaussian", "flux_variance": 1.0 / (o["t"] * k), "background_rms": float(background / np.sqrt(k)),
+    return {"kind": "gaussian", "flux_variance": variance / o["t"], "background_rms": float(np.sqrt((sky / o["t"] + read) * variance)),
             "bin": 1, "psf_fwhm_px": o["fwhm"] / GRID_ARCSEC}
