@@ -36,6 +36,10 @@ for entry in models.working(eq_entry, cnn_entry):  # a model that does not load 
                                view, residual=(result["residual"], "Residual (original − reconstruction)"),
                                bunit="normalised flux", residual_unit="Δ normalised flux", height=430)
     st.plotly_chart(fig, key=f"recon_{entry['name']}", config={"displaylogo": False, "scrollZoom": True})
+    if st.toggle("Blink original and reconstruction", key=f"recon_blink_{entry['name']}"):  # in the browser, one scale
+        st.plotly_chart(viewer.blink_figure(result["original"], result["reconstruction"], view, shared=True, height=430,
+                                            names=("original", "reconstruction"), bunits=("normalised flux",) * 2),
+                        key=f"recon_blink_fig_{entry['name']}", config={"displaylogo": False, "scrollZoom": True})
     m = result["metrics"]
     mcols = st.columns(5)
     mcols[0].metric("MSE", f"{m['mse']:.2e}", help="Mean squared error on the [0, 1] grid.")

@@ -79,7 +79,7 @@ def test_uploaded_fits_is_displayed_with_units_and_becomes_current(app):
     )
     assert (
         disk_chart["data"][0]["z"]["shape"] == "40, 50"
-    )  # hover shows the original values (ui/viewer plots them; the stretch is in the colour scale)
+    )  # every pixel is sent (ui/viewer: uint8 levels, the hover reading the original values)
     image = current(app)
     assert (
         image["name"] == "disk.fits" and image["kind"] == "disk" and image["data"].shape == (40, 50)
@@ -251,7 +251,7 @@ def test_the_data_page_draws_the_viewer_with_ra_dec_beam_cuts_and_colour_maps(ap
     assert not app.exception and not app.error
     (spec,) = [s for s in chart_specs(app) if s["data"][0].get("colorbar", {}).get("title", {}).get("text") == "Jy/beam"]
     heat = spec["data"][0]
-    assert "RA %{customdata[0]" in heat["hovertemplate"] and "x %{x} px" in heat["hovertemplate"]
+    assert "ΔRA %{customdata[1]" in heat["hovertemplate"] and "x %{x} px" in heat["hovertemplate"]
     assert any(t.get("name") == "beam" for t in spec["data"])
     assert spec["layout"]["yaxis"]["scaleanchor"] == "x"  # square pixels
     cmap = next(s for s in app.selectbox if s.label == "Colour map")
@@ -263,8 +263,8 @@ def test_the_data_page_draws_the_viewer_with_ra_dec_beam_cuts_and_colour_maps(ap
     heat = spec["data"][0]
     assert heat["colorscale"][0][1] in ("#000000", "rgb(0, 0, 0)") and heat["colorscale"][-1][1] in ("#ffffff", "rgb(255, 255, 255)")
     image = current(app)["data"]
-    assert heat["zmax"] == pytest.approx(float(np.percentile(image, 99.5)), rel=1e-4)
-    assert heat["zmax"] < image.max()
+    assert heat["meta"]["cut"][1] == pytest.approx(float(np.percentile(image, 99.5)), rel=1e-4)
+    assert heat["meta"]["cut"][1] < image.max()
 
 
 # ---------------------------------------------------------------- hostile names, sizes, zips; the plane download

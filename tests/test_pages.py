@@ -131,6 +131,13 @@ def array_of(value) -> np.ndarray:
     return np.asarray(value)
 
 
+def values_shown(trace: dict) -> np.ndarray:
+    """The values a ui.viewer heatmap's hover reads: customdata's first channel, times 10^E when compact (int16)."""
+    values = array_of(trace["customdata"])[..., 0].astype(np.float64)
+    scale = (trace.get("meta") or {}).get("scale")
+    return values * scale if scale else values
+
+
 # ------------------------------------------------------------------------- pages
 
 
@@ -156,8 +163,8 @@ def test_reconstruct_metrics_follow_the_chosen_model(app, downloads):
     with fits.open(io.BytesIO(downloads[buttons[0].proto.url])) as hdul:  # disks-ae-d4's reconstruction
         header, data = hdul[0].header, hdul[0].data
     linked = plotly_specs(at)[0]  # disks-ae-d4: original | reconstruction | residual on shared axes
-    shown = array_of(linked["data"][1]["z"])  # the "Reconstruction" heatmap, in its own values
-    np.testing.assert_allclose(data, shown.reshape(33, 33), atol=1e-6)
+    shown = values_shown(linked["data"][1])  # the "Reconstruction" heatmap's hover, in its own values
+    np.testing.assert_allclose(data, shown.reshape(33, 33), atol=linked["data"][1]["meta"]["scale"] / 2 + 1e-6)
     assert linked["layout"]["xaxis2"]["matches"] == "x" and linked["layout"]["xaxis3"]["matches"] == "x"
     assert header["BUNIT"] == "normalised" and header["BMAJ"] == 3e-5
     from core.data.cutout import cutout
@@ -675,10 +682,11 @@ def test_viewer_controls_change_cut_colour_map_and_contours(app):
     assert not at.exception
     linked = plotly_specs(at)[0]
     axis = linked["layout"]["coloraxis"]
-    assert (axis["cmin"], axis["cmax"]) == pytest.approx((0.2, 0.6))
+    assert linked["data"][0]["meta"]["cut"] == pytest.approx((0.2, 0.6))
     assert axis["colorscale"][0][1] == "rgb(68, 1, 84)"  # viridis starts dark violet
     assert [t["type"] for t in linked["data"]].count("contour") == 2  # on the original and the reconstruction
-    assert linked["layout"]["coloraxis2"]["cmin"] == -linked["layout"]["coloraxis2"]["cmax"]  # residual unchanged
+    residual = next(t for t in linked["data"] if t.get("coloraxis") == "coloraxis2")
+    assert residual["meta"]["cut"][0] == -residual["meta"]["cut"][1]  # residual unchanged
 
 
 def _cutout_rects(at) -> list[dict]:

@@ -36,7 +36,10 @@ def display_array(image: np.ndarray, max_side: int = MAX_DISPLAY_PIXELS) -> np.n
 def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int, *,
                colorscale: str = IMAGE_COLORSCALE, symmetric: bool = False,
                height_per_row: int = 150, title: str = "") -> go.Figure:
-    """Small heatmaps on one shared colour scale, laid out row by row."""
+    """Small heatmaps on one shared colour scale (one colour bar), laid out row by row: uint8 display
+    levels, the hover reading each map's values (ui.viewer: compact int16 or float32)."""
+    from ui.viewer import LEVELS, colour_bar, display_levels, hover_exponent, hover_value
+
     n_rows = int(np.ceil(len(images) / n_cols))
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=list(titles),
                         horizontal_spacing=0.01, vertical_spacing=0.06)
@@ -45,17 +48,23 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int,
     if symmetric:
         hi = max(abs(lo), abs(hi)) or 1.0
         lo = -hi
+    if not hi > lo:
+        hi = lo + 1.0
+    levels, exponent = display_levels(stack, (lo, hi)), hover_exponent([stack])
     for i, im in enumerate(stack):
         r, c = i // n_cols + 1, i % n_cols + 1
-        fig.add_trace(go.Heatmap(z=im, coloraxis="coloraxis",
-                                 hovertemplate="value=%{z:.3g}<extra></extra>"), row=r, col=c)
+        value, text = hover_value(im, exponent, "")
+        fig.add_trace(go.Heatmap(z=levels[i], customdata=value[..., None], coloraxis="coloraxis",
+                                 hovertemplate=text.replace("value ", "value=") + "<extra></extra>",
+                                 meta={"cut": [lo, hi], "scale": None if exponent is None else 10.0**exponent}),
+                      row=r, col=c)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     for i in range(len(images)):
         axis = "" if i == 0 else str(i + 1)
         fig.layout[f"yaxis{axis}"].scaleanchor = f"x{axis}"
-    fig.update_layout(coloraxis={"colorscale": colorscale, "cmin": lo, "cmax": hi,
-                                 "colorbar": {"thickness": 10}},
+    fig.update_layout(coloraxis={"colorscale": colorscale, "cmin": 0, "cmax": LEVELS,
+                                 "colorbar": colour_bar((lo, hi), "linear", "", thickness=10)},
                       height=height_per_row * n_rows + 60, title=title,
                       margin={"l": 5, "r": 5, "t": 60 if title else 30, "b": 5})
     fig.update_annotations(font_size=10)
