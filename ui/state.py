@@ -211,7 +211,7 @@ PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
         "recon_model_eq": Model("Equivariant autoencoder"), "recon_model_cnn": Model("CNN autoencoder"),
         "recon_stretch": Choice("Stretch", "ui.viewer:STRETCHES"), "recon_cut": Choice("Cut", "ui.viewer:CUTS"),
         "recon_cmap": Choice("Colour map", "ui.viewer:COLORMAPS"),
-        "recon_contours": Number("Contours", 0, 12, 0),  # mirrors ui.viewer.controls
+        "recon_contours": Number("Contours", 0, 12, 0),  # ui.viewer.controls draws every viewer's controls from these
     },
     "feature_maps": {
         "fm_model_eq": Model("Equivariant model"), "fm_model_cnn": Model("CNN for contrast"),

@@ -10,7 +10,7 @@ import streamlit as st
 from core.analysis.model_choice import default_order
 from ui import models, resources
 from ui.errors import call
-from ui.state import get_current_image
+from ui.state import SETTINGS, get_current_image
 
 
 def current_image(required: bool = True) -> dict | None:
@@ -165,11 +165,13 @@ def gallery(ref, indices: Sequence[int], n_cols: int = 6, limit: int = 24) -> No
 
 
 def pick_stretch(key: str) -> str:
-    """The display stretch (linear, log, sqrt, asinh, z-scale) of ui/images."""
-    from ui.images import STRETCH_HELP, STRETCHES
+    """The display stretch (linear, log, sqrt, asinh, z-scale) of ui/images; label and choices are
+    ui.state.SETTINGS' (the Super-resolution page's spec, which a shared link is checked against)."""
+    from ui.images import STRETCH_HELP
 
-    return st.segmented_control("Stretch", list(STRETCHES), default=STRETCHES[0], key=key,
-                                help=STRETCH_HELP) or STRETCHES[0]
+    spec = SETTINGS["sr_stretch"]
+    options = spec.choices()
+    return st.segmented_control(spec.label, options, default=options[0], key=key, help=STRETCH_HELP) or options[0]
 
 
 def fits_download(data: np.ndarray, image: dict, model_name: str, key: str, box: tuple | None = None) -> None:
