@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 from test_page_superres import APP as SR_APP
 from test_page_superres import sr_index  # noqa: F401 - fixture
@@ -336,3 +337,12 @@ def test_a_simulation_the_server_made_already_needs_no_queue(app, hosted, monkey
     hosted.enter("another visitor", "batch evaluation")  # the only slot is busy
     at = open_page(app, "pages/data.py")
     assert not at.exception and not at.warning and not at.info
+
+
+def test_fingerprint_sees_every_pixel():
+    from ui.jobs import fingerprint
+
+    a = np.zeros((300, 300), np.float32)
+    b = a.copy()
+    b[1, 1] = 1.0  # a pixel a strided sample would skip
+    assert fingerprint([a]) != fingerprint([b]) and fingerprint([a]) == fingerprint([a.copy()])
