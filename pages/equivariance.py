@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from ui import disk_input, figures, inference, models, reference, state, viewer, widgets
+from ui import disk_input, figures, image_figures, inference, models, reference, state, widgets
 from ui.equivariance_lab import cost_caption, promise
 
 st.title("Equivariance lab")
@@ -47,17 +47,18 @@ for entry in models.working(eq_entry, cnn_entry):
     cost_caption(entry)  # the index's record (bench.rotation), else measured here once
     if kind == "classifier":
         left, right = st.columns([3, 2])
-        left.plotly_chart(viewer.linked_figure([(pair["x"], "x: the input"), (pair["gx"], "g·x: the transformed input")],
-                                               height=340), key=f"eq_inputs_{entry['name']}")
+        left.plotly_chart(image_figures.linked_figure([(pair["x"], "x: the input"),
+                                                       (pair["gx"], "g·x: the transformed input")], height=340),
+                          key=f"eq_inputs_{entry['name']}")
         classes = entry.get("classes") or [str(i) for i in range(len(pair["probs_x"]))]
         right.plotly_chart(figures.probability_bars({"f(x)": pair["probs_x"], "f(g·x)": pair["probs_gx"]}, classes),
                            key=f"eq_probs_{entry['name']}")
         st.caption("Relative error = ‖f(g·x) − f(x)‖ / ‖f(x)‖ of the logits.")
     else:
-        st.plotly_chart(viewer.linked_figure(
+        st.plotly_chart(image_figures.linked_figure(
             [(pair["gx"], "g·x: the transformed input"), (pair["f_gx"], "f(g·x): transform, then the model"),
              (pair["g_fx"], "g·f(x): the model, then transform")],
-            viewer.View(cut="manual", manual=(0.0, 1.0)), residual=(pair["difference"], "f(g·x) − g·f(x)"),
+            image_figures.View(cut="manual", manual=(0.0, 1.0)), residual=(pair["difference"], "f(g·x) − g·f(x)"),
             bunit="normalised flux", height=380), key=f"eq_pair_{entry['name']}")
 
 promise([e for e in (eq_entry, cnn_entry) if e is not None])  # recorded by bench.rotation

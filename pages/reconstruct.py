@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import familiarity, inference, models, viewer, widgets
+from ui import blink, familiarity, image_figures, inference, models, viewer, widgets
 
 st.title("Reconstruct")
 st.caption("The autoencoder's output for the disk cut out of the current image and put on the model grid, normalised to [0, 1]. "
@@ -32,13 +32,14 @@ for entry in models.working(eq_entry, cnn_entry):  # a model that does not load 
         st.warning(warning)
     st.caption("Cutout: " + " ".join(result["notes"]))
     familiarity.answer_notes(entry, image)
-    fig = viewer.linked_figure([(result["original"], "Original (model grid)"), (result["reconstruction"], "Reconstruction")],
-                               view, residual=(result["residual"], "Residual (original − reconstruction)"),
-                               bunit="normalised flux", residual_unit="Δ normalised flux", height=430)
+    fig = image_figures.linked_figure([(result["original"], "Original (model grid)"),
+                                       (result["reconstruction"], "Reconstruction")],
+                                      view, residual=(result["residual"], "Residual (original − reconstruction)"),
+                                      bunit="normalised flux", residual_unit="Δ normalised flux", height=430)
     st.plotly_chart(fig, key=f"recon_{entry['name']}", config={"displaylogo": False, "scrollZoom": True})
     if st.toggle("Blink original and reconstruction", key=f"recon_blink_{entry['name']}"):  # in the browser, one scale
-        st.plotly_chart(viewer.blink_figure(result["original"], result["reconstruction"], view, shared=True, height=430,
-                                            names=("original", "reconstruction"), bunits=("normalised flux",) * 2),
+        st.plotly_chart(blink.blink_figure(result["original"], result["reconstruction"], view, shared=True, height=430,
+                                           names=("original", "reconstruction"), bunits=("normalised flux",) * 2),
                         key=f"recon_blink_fig_{entry['name']}", config={"displaylogo": False, "scrollZoom": True})
     m = result["metrics"]
     mcols = st.columns(5)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.io import SUPPORTED_EXTENSIONS, read_image
 from core.settings import settings
-from ui import images, models, state, superres, viewer, widgets
+from ui import image_figures, images, models, state, superres, widgets
 from ui.errors import call
 from ui.jobs import fingerprint, heavy_job
 from ui.share import stop_page
@@ -73,7 +73,7 @@ if hr is not None:
     st.dataframe(superres.scores(outputs, hr), hide_index=True)
     cols = st.columns(len(outputs))
     for col, (method, out) in zip(cols, outputs.items(), strict=True):
-        col.plotly_chart(viewer.residual_figure(out - hr, title=f"{method} − HR", height=300), key=f"sr_res_{method}")
+        col.plotly_chart(image_figures.residual_figure(out - hr, title=f"{method} − HR", height=300), key=f"sr_res_{method}")
 else:
     st.caption("No HR image: upload one of twice the LR size, or use the simulated pair, to see residuals, PSNR and SSIM.")
 

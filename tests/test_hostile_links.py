@@ -139,7 +139,7 @@ def test_check_choice_and_the_specs():
     assert value == "no_sub" and "\\[x\\]\\(y\\)" in said  # Markdown shown literally
     assert state.Flag("f", True).check("yes", "yes")[0] is True and state.Flag("f").check(True, "true") == (True, None)
     assert state.Text("t").check(12, "0012") == ("0012", None)  # text as typed, not as the number it looks like
-    assert state.Choice("c", "ui.viewer:CUTS").check("99 %", "99 %") == ("99 %", None)
+    assert state.Choice("c", "ui.image_encoding:CUTS").check("99 %", "99 %") == ("99 %", None)
     assert state.Number("n", 0, 12, 0).bounds() == {"min_value": 0, "max_value": 12, "value": 0, "step": None}
 
 

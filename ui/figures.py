@@ -1,5 +1,5 @@
 """Plotly figures for the pages: feature-map grids, latent maps, curves, tables (single images and
-linked image panels: ui/viewer.py).
+linked image panels: ui/image_figures.py).
 
 Images are shown with the pixel (0, 0) at the lower left, as FITS viewers do. Every curve
 has axis titles with units. Figures take plain numpy arrays and lists; no model code here.
@@ -14,10 +14,12 @@ import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.image_encoding import LEVELS, colour_bar, display_levels, hover_exponent, hover_value
+
 # Plotly's Inferno starts at "#000004", a colour Streamlit's front end swaps for a theme colour
 # (its plotly placeholder CATEGORY_3): the darkest pixels showed violet. Start at "#010005".
 IMAGE_COLORSCALE = [[i / 9, c] for i, c in enumerate(["#010005", *plotly.colors.sequential.Inferno[1:]])]
-MAX_DISPLAY_PIXELS = 256  # longest side of a small-multiple panel (image_grid); full images go through ui/viewer
+MAX_DISPLAY_PIXELS = 256  # longest side of a small-multiple panel (image_grid); full images go through ui/image_figures
 LOG_FLOOR = 1e-10  # smallest value drawn on a logarithmic axis
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
@@ -37,9 +39,7 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], n_cols: int,
                colorscale: str = IMAGE_COLORSCALE, symmetric: bool = False,
                height_per_row: int = 150, title: str = "") -> go.Figure:
     """Small heatmaps on one shared colour scale (one colour bar), laid out row by row: uint8 display
-    levels, the hover reading each map's values (ui.viewer: compact int16 or float32)."""
-    from ui.viewer import LEVELS, colour_bar, display_levels, hover_exponent, hover_value
-
+    levels, the hover reading each map's values (ui.image_encoding: compact int16 or float32)."""
     n_rows = int(np.ceil(len(images) / n_cols))
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=list(titles),
                         horizontal_spacing=0.01, vertical_spacing=0.06)

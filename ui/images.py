@@ -66,9 +66,9 @@ def stretched_figure(
     height: int = 420,
     meta=None,
 ):
-    """The image in the viewer (ui/viewer): true pixel coordinates, colour bar and hover in its own
+    """The image in the viewer (ui/image_figures): true pixel coordinates, colour bar and hover in its own
     units; "z-scale" is the linear stretch over the z-scale cut. `meta` adds RA/Dec and the beam."""
-    from ui.viewer import View, view_figure
+    from ui.image_figures import View, view_figure
 
     view = View(stretch="linear", cut="z-scale") if stretch == "z-scale" else View(stretch=stretch)
     _curve(stretch)  # an unknown stretch is a ValueError here as before

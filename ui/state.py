@@ -209,8 +209,8 @@ class Text:
 PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
     "reconstruct": {
         "recon_model_eq": Model("Equivariant autoencoder"), "recon_model_cnn": Model("CNN autoencoder"),
-        "recon_stretch": Choice("Stretch", "ui.viewer:STRETCHES"), "recon_cut": Choice("Cut", "ui.viewer:CUTS"),
-        "recon_cmap": Choice("Colour map", "ui.viewer:COLORMAPS"),
+        "recon_stretch": Choice("Stretch", "ui.image_encoding:STRETCHES"), "recon_cut": Choice("Cut", "ui.image_encoding:CUTS"),
+        "recon_cmap": Choice("Colour map", "ui.image_encoding:COLORMAPS"),
         "recon_contours": Number("Contours", 0, 12, 0),  # ui.viewer.controls draws every viewer's controls from these
     },
     "feature_maps": {
