@@ -95,6 +95,7 @@ def _current(at, image: np.ndarray, header=None, label: str | None = None):
     loaded = read_image(fits_bytes(image, header), "sky.fits")
     at.session_state["current_image"] = {"data": loaded.data, "meta": loaded.meta, "name": "sky.fits", "kind": "lens",
                                          "label": label}
+    at.session_state["lens_finder"] = FINDER  # chosen: the default follows familiarity (tests/test_kind_pages.py)
     return at
 
 

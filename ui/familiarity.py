@@ -9,7 +9,11 @@ What an image is compared with: a shipped checkpoint's reference set of its kind
 (ui/reference.py); a run trained on this server (runs/), the images it was trained on (its data
 folder, `own_data`), so that an image of its own training set is familiar to it. An
 autoencoder's familiarity note agrees with its reconstruction: when the reconstruction is poor
-(the Reconstruct page's warning), the latent is not called familiar.
+(the Reconstruct page's warning), the latent is not called familiar. A disk model's image is the disk cut
+out of it, as the model sees it (ui.disk_input). The kind check (core.analysis.kind: galaxy, velocity
+map, disk or lens, from the file's metadata and its pixels) goes with every answer: on an image of
+another kind than the model's training data, or a galaxy a lens finder calls a lens, it is a warning
+and the answer is never called familiar (`core.analysis.kind.kind_notes`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import streamlit as st
 
 from core.analysis.familiarity import Familiarity, Note
+from core.analysis.kind import KindCheck
 from ui.resources import build_once, loaded_model
 
 MAX_OWN = 1000  # training images encoded at most for a run's own reference (a seeded sample beyond)
@@ -107,7 +112,20 @@ def familiarity_of(entry: dict, image: dict) -> Familiarity | None:
     slot.empty()
     if ref is None:
         return None
-    return call(familiarity, entry["name"], entry.get("sha256"), generator, image["data"], stop=False)
+    seen = _model_view(entry, image)
+    return None if seen is None else call(familiarity, entry["name"], entry.get("sha256"), generator, seen, stop=False)
+
+
+def _model_view(entry: dict, image: dict) -> np.ndarray | None:
+    """The image as the model sees it: a disk model's cutout (ui.disk_input, as Reconstruct cuts it), else the
+    image as the page passed it (a lens page passes its grid view); None (said) when the cutout fails."""
+    from ui import disk_input
+    from ui.errors import call
+
+    if not disk_input.sees_cutout(entry) or image.get("meta") is None:
+        return image["data"]
+    seen = call(disk_input.model_image, entry, image, stop=False)
+    return None if seen is None else seen.data
 
 
 def _ordinal(x: float) -> str:
@@ -168,16 +186,71 @@ def familiarity_note(entry: dict, image: dict, fam: Familiarity | None) -> Note 
                         "the latent alone does not vouch for this image.")
 
 
+def kind_check_of(image: dict) -> KindCheck:
+    """core.analysis.kind.KindCheck of the image a page answers on: known for the app's own simulations and
+    examples, else from the file's metadata, its class label and the pixels of the file as loaded (the session's
+    current image when the page passed a view of it; the metadata alone when the pixels cannot be read). A kind
+    the image list holds ("disk" | "lens") that differs stands (the user chose it: an upload's own guess is this
+    check's, ui.upload_tab), the check's answer then given as what the pixels look like."""
+    from core.analysis.kind import LIST_KIND, app_kind, listed_kind
+    from ui.state import get_current_image
+
+    given = image.get("kind")
+    if image.get("source") in ("simulation", "example") and given in ("disk", "lens"):
+        return app_kind(given, image["source"])
+    current = get_current_image()
+    if current is not None and current.get("name") == image.get("name") and current.get("meta") is image.get("meta"):
+        image = current  # the pages pass a model's view of the current image; the kind is the file's
+    meta = image.get("meta")
+    key = None if meta is None else (meta.filename, meta.source_format, meta.bunit, meta.beam, tuple(meta.header))
+    check = _kind_check(image["data"], meta, key, image.get("label"))
+    if given in ("disk", "lens") and LIST_KIND.get(check.kind) != given and check.source != "label":
+        return listed_kind(given, check)  # the user set it (the upload's own guess is the check's)
+    return check
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _kind_check(data: np.ndarray, _meta, meta_key, label: str | None):
+    from core.analysis.kind import check_kind
+
+    return check_kind(data, _meta, label)
+
+
+def finder_answer(entry: dict, image: dict) -> str | None:
+    """A lens finder's answer ("lens" | "nonlens") on the image as the page passed it (its cached call), else None."""
+    from core.analysis.kind import FINDER_DATA
+    from ui import inference
+    from ui.errors import call
+
+    if (entry.get("data") or {}).get("generator") not in FINDER_DATA:
+        return None
+    probs = call(inference.class_probabilities, entry["name"], entry.get("sha256"), image["data"], stop=False)
+    classes = entry.get("classes") or ["lens", "nonlens"]
+    return None if probs is None else classes[int(np.argmax(probs))]
+
+
 def notes_for(entry: dict, image: dict, disagreement: Note | None = None) -> list[Note]:
-    """Every note for checkpoint `entry`'s answer on the current image (kind, familiarity, disagreement), warnings first."""
-    from core.analysis.familiarity import kind_note
+    """Every note for checkpoint `entry`'s answer on the current image (kind check, familiarity, disagreement),
+    warnings first."""
+    from core.analysis.kind import DATA_KINDS, kind_notes
     from core.analysis.model_choice import data_of
 
     fam = familiarity_of(entry, image)
     # a run on an upload has no kind of data to check the image against; its own training images judge it
-    model_data = (entry.get("data") or {}).get("generator") if own_data(entry) is not None else data_of(entry)
-    notes = [kind_note(image.get("kind"), model_data), familiarity_note(entry, image, fam), disagreement]
+    generator = (entry.get("data") or {}).get("generator")
+    model_data = generator if own_data(entry) is not None or generator in DATA_KINDS else data_of(entry)
+    note = familiarity_note(entry, image, fam)
+    notes = kind_notes(kind_check_of(image), model_data, note, fam, finder_answer(entry, image)) + [disagreement]
     return sorted([n for n in notes if n is not None], key=lambda n: n.level != "warning")
+
+
+def map_notes(image: dict, generator: str, fam: Familiarity | None) -> list[Note]:
+    """The Latent map's notes on the current image's latent: the kind check and its familiarity, combined."""
+    from core.analysis import familiarity as core_familiarity
+    from core.analysis.kind import kind_notes
+
+    notes = kind_notes(kind_check_of(image), generator, core_familiarity.familiarity_note(fam), fam)
+    return sorted(notes, key=lambda n: n.level != "warning")
 
 
 def show(notes: list[Note], where=None) -> None:
@@ -195,3 +268,19 @@ def answer_notes(entry: dict, image: dict, disagreement: Note | None = None, whe
     notes = notes_for(entry, image, disagreement)
     show(notes, where)
     return notes
+
+
+def familiar_order(entries: list[dict], image: dict | None, order: list[int]) -> list[int]:
+    """`order` (indices into `entries`, the page's ranking) with the checkpoints to which the image is most
+    familiar first (core.analysis.model_choice.most_familiar_first), each judging it on its own training grid;
+    `order` itself without an image or where no familiarity can be computed."""
+    from core.analysis.model_choice import most_familiar_first
+    from ui import inference, models
+
+    if image is None:
+        return order
+    fams = {}
+    for i in order:
+        if models.problem(entries[i]) is None:
+            fams[i] = familiarity_of(entries[i], {**image, "data": inference.grid_view(entries[i], image).data})
+    return most_familiar_first(order, fams)

@@ -106,15 +106,18 @@ def panel(image: dict | None) -> None:
                    "configs/lenses-finder-equivariant.toml` (see docs/research-log.md, 'Lens finding across a domain shift').")
         return
     names = [e["name"] for e in entries]
-    order = np.argsort([-(hard_auroc(e) + 2 * unadapted(e)) for e in entries], kind="stable")  # unadapted, best on hard
-    index = models.first_that_loads(entries, [int(i) for i in order])
-    index = int(order[0]) if index is None else index
+    order = [int(i) for i in np.argsort([-(hard_auroc(e) + 2 * unadapted(e)) for e in entries], kind="stable")]
+    if st.session_state.get("lens_finder") is None:  # the default: the finder the image is most familiar to
+        order = familiarity.familiar_order(entries, image, order)  # (ties: unadapted, best on hard)
+    index = models.first_that_loads(entries, order)
+    index = order[0] if index is None else index
     name = st.selectbox("Lens finder", names, index=index, key="lens_finder",
                         help="Binary lens / non-lens classifiers trained on the 'easy' domain (space telescope); "
                              "'adapted' ones were aligned to the 'hard' (Euclid-like) domain with DANN, 'adabn' ones by "
                              "batch-norm statistics of hard images: use those for Euclid-like images (their 0.5 threshold "
-                             "follows the hard domain). The first offered is the unadapted finder that scored best on the "
-                             "hard test set that loads on this server.")
+                             "follows the hard domain). The first offered is the one to which the current image is most "
+                             "familiar (among its own training images), else the unadapted finder that scored best on "
+                             "the hard test set, that loads on this server.")
     entry = entries[names.index(name)]
     reason = models.problem(entry)
     if reason is not None:

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.familiarity import KIND_OF_DATA, answer_notes
+from core.analysis.familiarity import KIND_OF_DATA
 from core.errors import InputError
 from ui import disk_input, image_list, reference
-from ui.familiarity import show
+from ui.familiarity import map_notes, show
 from ui.jobs import fingerprint, heavy_job
 from ui.reference import relative_files
 
@@ -128,7 +128,7 @@ def side_panel(where, ref, selected: Sequence[int], image: dict | None, placed: 
     if image is not None and placed is not None:
         where.markdown("**This image**")
         fam = familiarities(entry, generator, placed["z"][:1])
-        show(answer_notes(fam[0] if fam else None, image_kind=image.get("kind"), model_data=generator), where)
+        show(map_notes(image, generator, fam[0] if fam else None), where)
     where.markdown("**Clicked point**")
     if not selected:
         where.caption("Lasso or box a point on either map to see its image here, or click it after choosing Pan "

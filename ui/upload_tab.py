@@ -68,7 +68,7 @@ def _add_upload(raw: bytes, file_name: str, shown_name: str, label: str | None) 
     meta = loaded.meta
     several = meta.n_planes > 1 or len(meta.image_hdus) > 1
     identity = f"upload:{shown_name}:{hashlib.sha256(raw).hexdigest()}"
-    return image_list.add_image(loaded, shown_name, kind=guess_kind(meta, label), source="upload", label=label,
+    return image_list.add_image(loaded, shown_name, kind=guess_kind(meta, label, loaded.data), source="upload", label=label,
                                 raw=raw if several else None, origin={"file": file_name}, identity=identity,
                                 make_current=False)
 

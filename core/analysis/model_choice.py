@@ -7,7 +7,10 @@ shape is known, the checkpoints trained on images of its size (64 px -> DeepLens
 project's models, anything else to the DeepLense ones). A data set that says which simulator preset
 made it (a manifest.json's "preset") goes to the checkpoints of that preset instead. `default_order`
 ranks every checkpoint that way, for the pages' fallback when the first does not load on the server;
-`suits` says whether a checkpoint chosen for other data still fits these.
+`suits` says whether a checkpoint chosen for other data still fits these. When several checkpoints fit an
+image equally (the lens finders), `most_familiar_first` puts the one to which the image is most familiar
+first (core.analysis.familiarity: its lowest percentile among the model's own reference images), keeping
+the page's own order where familiarity is alike or cannot be computed.
 """
 
 from __future__ import annotations
@@ -106,3 +109,20 @@ def default_order(entries: list[dict], kind: str | None, equivariant: bool | Non
         order.append(pick)
         left.remove(pick)
     return order
+
+
+FAMILIARITY_BAND = 10.0  # percentiles this close count as alike: the page's own order decides between them
+
+
+def most_familiar_first(order: list[int], familiarities: dict[int, object]) -> list[int]:
+    """`order` (indices of checkpoints, the page's ranking) re-ranked by how familiar the image is to each:
+    familiar before unfamiliar, then by percentile band (FAMILIARITY_BAND) of the image among each model's own
+    reference images, ties and checkpoints without a familiarity (None: it could not be computed) in `order`'s
+    order, the latter last. With no familiarity at all, `order` itself (the fallback)."""
+    def key(i: int) -> tuple:
+        fam = familiarities.get(i)
+        if fam is None:
+            return (2, 0.0)
+        return (0 if fam.familiar else 1, float(np.floor(fam.percentile / FAMILIARITY_BAND)))
+
+    return sorted(order, key=key)  # stable: the page's order breaks ties

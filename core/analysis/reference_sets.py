@@ -3,7 +3,7 @@
 One set per (generator, preset), simulated once with a fixed seed into
 `cache/reference/<generator>[-<preset>]-v<version>-n<n>-s<size>-seed<seed>/`, so every server
 draws the same images and a changed simulator gets a fresh set. A lens classifier or lens finder
-is measured on the preset it was trained on (`preset_for`); disk models on the project's disks.
+is measured on the preset it was trained on (`preset_for`), and so is a disk model (its disk family).
 
     latents = reference_latents(loaded, "disks")              # simulate once, encode (disk-cached)
     ref = reference_map(latents, folder_for(name, "disks"))   # + the t-SNE map (disk-cached)
@@ -27,7 +27,7 @@ REFERENCE_N = {"disks": 240, "lenses": 150, "lensfinding": 100}  # images per si
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
 REFERENCE_SIZE = {"disks": 129, "lenses": 150, "lensfinding": 64}  # simulated image side in pixels
 MAP_SEED = 0  # t-SNE seed
-PRESET_GENERATORS = ("lenses", "lensfinding")  # simulators whose reference set follows the checkpoint's preset (lens finder: its domain)
+PRESET_GENERATORS = ("disks", "lenses", "lensfinding")  # simulators whose reference set follows the checkpoint's preset (lens finder: its domain)
 
 
 @dataclass
@@ -46,14 +46,20 @@ def stage(progress: Progress | None, start: float, span: float) -> Progress | No
 
 
 def preset_of(name: str) -> str:
-    """The simulator preset checkpoint `name` was trained on ("project" unless its data say a DeepLense preset).
+    """The simulator preset checkpoint `name` was trained on ("project" unless its data say another preset: a
+    DeepLense one, a DSHARP-like disk family, a lens-finding domain). A lens finder adapted to the other domain
+    (AdaBN, DANN) knows that domain's images: its preset is the target domain, "hard".
 
     Looks through every checkpoint, whatever its kind."""
     from core.checkpoints import list_checkpoints
 
     for entry in list_checkpoints():
         if entry["name"] == name:
-            return (entry.get("data") or {}).get("preset") or "project"
+            data = entry.get("data") or {}
+            adapted = (entry.get("metrics") or {}).get("domain_adaptation", "none") not in (None, "none")
+            if data.get("generator") == "lensfinding" and adapted:
+                return "hard"
+            return data.get("preset") or "project"
     return "project"
 
 
@@ -67,7 +73,7 @@ def reference_folder_name(generator: str, preset: str = "project") -> Path:
     simulator gets a fresh reference set instead of an outdated one."""
     from core.data.simulator_versions import default_size, version_of
 
-    size = REFERENCE_SIZE[generator] if preset == "project" else default_size(generator, preset)
+    size = REFERENCE_SIZE[generator] if preset == "project" or generator == "disks" else default_size(generator, preset)
     tag = generator if preset == "project" else f"{generator}-{preset}"
     return CACHE / "reference" / (f"{tag}-v{version_of(generator, preset)}-n{REFERENCE_N[generator]}"
                                   f"-s{size}-seed{REFERENCE_SEED}")
@@ -90,7 +96,7 @@ def reference_folder(generator: str, progress: Progress | None = None, preset: s
             if progress:
                 progress(done, total, f"simulating the reference {what} (once per server): {done}/{total}")
 
-        size = REFERENCE_SIZE[generator] if preset == "project" else None
+        size = REFERENCE_SIZE[generator] if preset == "project" or generator == "disks" else None
         simulate_dataset(generator, REFERENCE_N[generator], size, REFERENCE_SEED, folder, workers=1, progress=step, preset=preset)
     return folder
 
