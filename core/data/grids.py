@@ -8,7 +8,7 @@ carry it too (save_checkpoint). Plain JSON values:
 - lenses (arcsec): {"arcsec_per_pixel", "field_of_view_arcsec", "image_size", "source"}
   - the project simulator (core.data.lenses): a 7.5″ field whatever the size, 0.05″ at 150 px;
   - DeepLense Model I / II (core.data.deeplense.pixel_scale_arcsec): 0.05″ / 0.101″ (Euclid VIS);
-  - lens finding (core.data.lensfinding): both domains on the common 0.1″ grid;
+  - lens finding (core.data.lensfinding): both domains on the common 0.1″ grid; sky (core.data.sky) too;
   - super-resolution pairs: the LR input's pixel (2 × the HR one) of a single preset; a mix of
     presets has no single scale (`arcsec_per_pixel` None).
 - disks: no fixed pixel scale. Each simulated disk is framed by its own size (its diameter fills
@@ -108,6 +108,10 @@ def grid_record(data: dict | None, kind: str | None = None) -> dict | None:
         from core.data.lensfinding import GRID_PIXEL_ARCSEC
 
         return _arcsec(GRID_PIXEL_ARCSEC, size, f"core.data.lensfinding ({preset or 'easy'} domain): the common {GRID_PIXEL_ARCSEC:g}″ grid")
+    if generator == "sky":
+        from core.data.sky import GRID_ARCSEC
+
+        return _arcsec(GRID_ARCSEC, size, f"core.data.sky: HST / Euclid-like cutouts on the finders' {GRID_ARCSEC:g}″ grid")
     if generator != "lenses":
         return None
     if kind == "superres" or version.startswith("pairs"):
