@@ -22,22 +22,38 @@ def _metrics(auc_easy: float, auc_hard: float, adaptation: str) -> dict:
             "test_target": {"auroc": auc_hard, "roc": roc(auc_hard), "positive_class": "lens"}}
 
 
-@pytest.fixture(scope="module")
-def finder_index(tmp_path_factory):
-    """Tiny substructure classifiers (the page needs one) and two tiny lens finders, with stored ROC points."""
+FINDERS = {"lenses-finder-equivariant": ("equivariant_classifier", FINDER_CFG, "lensfinding"),
+           "lenses-finder-equivariant-adapted": ("equivariant_classifier", FINDER_CFG, "lensfinding")}
+SKY_FINDERS = {"lenses-finder-sky-equivariant": ("equivariant_classifier", FINDER_CFG, "sky"),
+               "lenses-finder-sky-cnn": ("cnn_classifier", {"image_size": 33, "channels": (2, 4, 4), "hidden": 8,
+                                                            "n_classes": 2}, "sky")}
+
+
+def _sky_metrics(auc: float) -> dict:
+    """What training stores for a finder without a second domain: core.analysis.evaluate.classifier_metrics."""
+    return {"macro_auc": auc, "test": {"macro_auc": auc, "per_class_auc": {"lens": auc, "nonlens": auc}}}
+
+
+def _build_index(folder, finders: dict):
+    """Tiny substructure classifiers (the page needs them) and tiny lens finders (`finders`), registered in `folder`."""
     from core.checkpoints import register, save_checkpoint
     from core.models.registry import build_model
 
-    folder = tmp_path_factory.mktemp("finder_checkpoints")
     models = {name: TINY[name] for name in ("lenses-classifier-equivariant", "lenses-classifier-cnn")}
-    models["lenses-finder-equivariant"] = ("equivariant_classifier", FINDER_CFG, "lensfinding")
-    models["lenses-finder-equivariant-adapted"] = ("equivariant_classifier", FINDER_CFG, "lensfinding")
+    models.update(finders)
     for i, (name, (model_name, config, generator)) in enumerate(models.items()):
         torch.manual_seed(i)
         model = build_model(model_name, config).eval()
-        finder = generator == "lensfinding"
-        metrics = _metrics(0.97, 0.8 + 0.05 * ("adapted" in name), "dann" if "adapted" in name else "none") if finder else {"micro_auc": 0.5}
-        data = {"generator": generator, "n": 12, "size": 64 if finder else 33, "preset": "easy" if finder else "project"}
+        finder = generator in ("lensfinding", "sky")
+        if generator == "sky":
+            metrics = _sky_metrics(0.9 + 0.05 * ("cnn" in name))
+        elif finder:
+            metrics = _metrics(0.97, 0.8 + 0.05 * ("adapted" in name), "dann" if "adapted" in name else "none")
+        else:
+            metrics = {"micro_auc": 0.5}
+        data = {"generator": generator, "n": 12, "size": 64 if finder else 33}
+        if generator != "sky":  # the sky simulator has no preset (its manifests name none)
+            data["preset"] = "easy" if finder else "project"
         path = save_checkpoint(folder / f"{name}.pt", model_name=model_name, config=config, state_dict=model.state_dict(),
                                metrics=metrics, data_manifest=data, command="test", history={},
                                classes=["lens", "nonlens"] if finder else ["no_sub", "cdm", "vortex"])
@@ -45,20 +61,41 @@ def finder_index(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def finder_app(finder_index, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def finder_index(tmp_path_factory):
+    """Tiny substructure classifiers (the page needs one) and two tiny lens finders, with stored ROC points."""
+    return _build_index(tmp_path_factory.mktemp("finder_checkpoints"), FINDERS)
+
+
+@pytest.fixture(scope="module")
+def sky_index(tmp_path_factory):
+    """The same, with two tiny sky-trained finders besides the lens-finding ones."""
+    return _build_index(tmp_path_factory.mktemp("sky_finder_checkpoints"), {**FINDERS, **SKY_FINDERS})
+
+
+def _app(index, tmp_path, monkeypatch):
     import core.analysis.reference_sets as reference
     import core.checkpoints as ck
 
-    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", finder_index)
+    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", index)
     monkeypatch.setattr(ck, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(reference, "CACHE", tmp_path.parent / "finder_page_cache")
-    monkeypatch.setattr(reference, "REFERENCE_N", {"disks": 12, "lenses": 12, "lensfinding": 8})
-    monkeypatch.setattr(reference, "REFERENCE_SIZE", {"disks": 33, "lenses": 33, "lensfinding": 32})
+    monkeypatch.setattr(reference, "REFERENCE_N", {"disks": 12, "lenses": 12, "lensfinding": 8, "sky": 8})
+    monkeypatch.setattr(reference, "REFERENCE_SIZE", {"disks": 33, "lenses": 33, "lensfinding": 32, "sky": 32})
     monkeypatch.delenv("EQUISCOPE_HOSTED", raising=False)
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(APP, default_timeout=180)
+
+
+@pytest.fixture
+def finder_app(finder_index, tmp_path, monkeypatch):
+    return _app(finder_index, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def sky_app(sky_index, tmp_path, monkeypatch):
+    return _app(sky_index, tmp_path, monkeypatch)
 
 
 def _lens_image() -> np.ndarray:
@@ -203,3 +240,73 @@ def test_lenses_page_without_finders_says_how_to_train_one(finder_app, monkeypat
     monkeypatch.setattr(finder, "finder_entries", lambda: [])
     at = open_page(with_image(finder_app, disk_image(), kind="lens"), "pages/lenses.py")
     assert any("lenses-finder-equivariant.toml" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ sky-trained finders (core.data.sky)
+
+
+def _alike(monkeypatch, percentiles: dict | None = None):
+    """Every finder's familiarity at the same percentile (or `percentiles`' for the named ones)."""
+    import ui.familiarity
+    from core.analysis.familiarity import Familiarity
+
+    def fam(entry, image):
+        p = (percentiles or {}).get(entry["name"], 30.0)
+        return Familiarity(distance=1.0, percentile=p, familiar=p <= 99, k=5, n_reference=8)
+
+    monkeypatch.setattr(ui.familiarity, "familiarity_of", fam)
+
+
+def test_sky_finders_are_listed_and_offered_first_where_familiarity_is_alike(sky_app, monkeypatch):
+    _alike(monkeypatch)
+    at = open_page(with_image(sky_app, _lens_image(), kind="lens"), "pages/lenses.py")
+    assert not at.exception
+    box = at.selectbox(key="lens_finder")
+    assert set(box.options) == {*FINDERS, *SKY_FINDERS}
+    assert box.value == "lenses-finder-sky-cnn"  # sky first, the better on its own test set (0.95 > 0.90)
+    assert "(lenses-finder-sky-cnn:" in _finder_line(at)
+    assert not any("lenses-finder-sky" in m for m in at.selectbox(key="lens_model_eq").options)  # not a substructure model
+    table = next(s["data"][0] for s in plotly_specs(at)
+                 if s["data"][0].get("type") == "table" and "trained on" in s["data"][0]["header"]["values"])
+    cells, columns = table["cells"]["values"], table["header"]["values"]
+    row = cells[0].index("lenses-finder-sky-cnn")
+    assert cells[columns.index("trained on")][row] == "sky (HST / Euclid-like)"
+    assert float(cells[columns.index("AUROC own test")][row]) == pytest.approx(0.95)
+
+
+def test_the_finder_offered_first_is_still_the_most_familiar_one(sky_app, monkeypatch):
+    _alike(monkeypatch, {"lenses-finder-equivariant": 5.0, "lenses-finder-sky-cnn": 100.0})
+    at = open_page(with_image(sky_app, _lens_image(), kind="lens"), "pages/lenses.py")
+    assert at.selectbox(key="lens_finder").value == "lenses-finder-equivariant"
+
+
+def test_a_sky_finder_is_judged_against_a_small_simulated_sky_set_on_its_grid(sky_index, tmp_path, monkeypatch):
+    """Its reference set is the sky simulator's (simulated on first use, cached), and its grid the finders' 0.1″."""
+    import core.analysis.reference_sets as reference
+    import core.checkpoints as ck
+    from core.analysis.model_choice import data_of
+
+    monkeypatch.setattr(ck, "CHECKPOINTS_DIR", sky_index)
+    monkeypatch.setattr(reference, "CACHE", tmp_path)
+    monkeypatch.setattr(reference, "REFERENCE_N", {**reference.REFERENCE_N, "sky": 8})
+    monkeypatch.setattr(reference, "REFERENCE_SIZE", {**reference.REFERENCE_SIZE, "sky": 32})
+    entry = next(e for e in ck.list_checkpoints() if e["name"] == "lenses-finder-sky-equivariant")
+    assert data_of(entry) == "sky" and reference.preset_for(entry["name"], "sky") == "project"
+    assert entry["grid"]["arcsec_per_pixel"] == 0.1 and entry["grid"]["image_size"] == 64
+    folder = reference.folder_for(entry["name"], "sky")
+    assert folder.name.startswith("sky-v") and "-n8-s32-" in folder.name
+    latents = reference.reference_latents(ck.load_model(entry["name"]), "sky")
+    assert latents.z.shape[0] == 8 and sorted(set(latents.labels)) == ["lens", "nonlens"]
+    assert (folder / "manifest.json").is_file()  # cached: the next server reads it
+
+
+def test_a_fits_with_a_wcs_is_put_on_a_sky_finders_grid(sky_app, app_script_every_run, seen):
+    from test_regrid import wcs_header
+
+    sky = _wide_lens()
+    fine = np.kron(sky, np.ones((2, 2), np.float32))
+    at = _current(sky_app, fine, wcs_header(0.05, fine.shape))
+    at.session_state["lens_finder"] = "lenses-finder-sky-equivariant"
+    at = open_page(at, "pages/lenses.py")
+    assert not at.exception
+    assert np.allclose(seen["lenses-finder-sky-equivariant"], sky[18:82, 18:82], rtol=1e-5, atol=1e-4)

@@ -57,7 +57,8 @@ def pick_model(source: BatchSource | None) -> dict:
 def _data_words(entry: dict) -> str:
     from core.analysis.model_choice import data_of
 
-    return {"disks": "disk images", "lenses": "lens images", "lensfinding": "lens-finding images"}.get(data_of(entry), "other images")
+    return {"disks": "disk images", "lenses": "lens images", "lensfinding": "lens-finding images",
+            "sky": "HST / Euclid-like lens-finding images"}.get(data_of(entry), "other images")
 
 
 def _model_box(entries: list[dict], names: list[str], first: dict, note: str | None) -> dict:

@@ -1,11 +1,15 @@
 """The lens finder on the Lenses page: lens probability of the current image and the finder's ROC curves;
 also the page's pixel-scale field and its answer lines (prediction beside the true class when known).
 
-Finder checkpoints are binary classifiers (`lens` / `nonlens`) trained on the lens-finding
-simulator (`data.generator == "lensfinding"`, core.data.lensfinding); their ROC points on the
+Finder checkpoints are binary classifiers (`lens` / `nonlens`) trained on the sky simulator
+(`data.generator == "sky"`, core.data.sky: HST / Euclid-like lenses and every kind of galaxy) or on the
+lens-finding simulator (`"lensfinding"`, core.data.lensfinding). The lens-finding ones' ROC points on the
 "easy" and "hard" test sets were stored with the checkpoint when it was trained
-(core.train.domain.evaluate_finder), so the page plots them without evaluating anything.
-A finder sees the image on its 0.1″ training grid (ui.inference.grid_view), as every lens model does.
+(core.train.domain.evaluate_finder), so the page plots them without evaluating anything; a sky finder's
+table row gives the lens AUROC on its own test set. A finder sees the image on its 0.1″ training grid
+(ui.inference.grid_view), as every lens model does. The finder offered first is the one the image is most
+familiar to; where familiarity is alike, sky finders (made for real telescope images) before lens-finding ones,
+unadapted before adapted, better on their test sets first.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ import streamlit as st
 
 from ui import familiarity, figures, inference, models, resources, state
 
-GENERATOR = "lensfinding"
+GENERATORS = ("sky", "lensfinding")  # finders' training data, in the page's order of preference
+DATA_WORDS = {"sky": "sky (HST / Euclid-like)", "lensfinding": "lens finding"}
 DOMAIN_OF_KEY = {"test": "easy", "test_target": "hard"}  # metrics key -> test domain
 SUBSTRUCTURE = ("no_sub", "cdm", "vortex")  # the substructure classes: every image of them is a strong lens
 
 
+def generator_of(entry: dict) -> str | None:
+    return (entry.get("data") or {}).get("generator")
+
+
 def finder_entries() -> list[dict]:
-    """Checkpoints trained on the lens-finding simulator (shipped first, then the user's runs)."""
-    return [e for e in resources.checkpoints("classifier") if (e.get("data") or {}).get("generator") == GENERATOR]
+    """Checkpoints trained on the sky or lens-finding simulator (shipped first, then the user's runs)."""
+    return [e for e in resources.checkpoints("classifier") if generator_of(e) in GENERATORS]
 
 
 def lens_probability(entry: dict, image: np.ndarray) -> float:
@@ -68,6 +77,26 @@ def hard_auroc(entry: dict) -> float:
     return float(value) if value is not None else -1.0
 
 
+def test_auroc(entry: dict) -> float | None:
+    """The stored lens AUROC on the finder's own test set: its ROC's, else the classifier metrics' per-class AUC of
+    'lens' (a sky finder's), else None."""
+    test = (entry.get("metrics") or {}).get("test") or {}
+    value = test.get("auroc", (test.get("per_class_auc") or {}).get("lens"))
+    return float(value) if value is not None else None
+
+
+def page_order(entries: list[dict]) -> list[int]:
+    """Indices of `entries`, the page's fallback order: sky finders first (GENERATORS), unadapted before adapted,
+    then the best on the hard test set (lens finding) or on its own test set (sky)."""
+    def key(i: int) -> tuple:
+        e = entries[i]
+        generator = generator_of(e)
+        score = hard_auroc(e) if generator == "lensfinding" else (test_auroc(e) or -1.0)
+        return GENERATORS.index(generator) if generator in GENERATORS else len(GENERATORS), -(score + 2 * unadapted(e))
+
+    return sorted(range(len(entries)), key=key)
+
+
 def unadapted(entry: dict) -> bool:
     """True for a finder trained without target-domain images: calibrated on its own (easy) domain, the default.
     Adapted ones are for images of the target domain (their batch norm or features follow it)."""
@@ -87,12 +116,14 @@ def roc_curves(entries: list[dict]) -> dict[str, tuple[list, list, float]]:
 
 
 def auroc_rows(entries: list[dict]) -> list[dict]:
-    """One row per finder checkpoint: AUROC on the easy and the hard test set, and how it was trained."""
+    """One row per finder checkpoint: what it was trained on, how, and its lens AUROC on its own test set (easy for
+    lens finding) and on the hard one."""
     rows = []
     for e in entries:
         m = e.get("metrics") or {}
-        rows.append({"checkpoint": e["name"], "adaptation": m.get("domain_adaptation", "none"),
-                     "AUROC easy": (m.get("test") or {}).get("auroc"), "AUROC hard": (m.get("test_target") or {}).get("auroc")})
+        rows.append({"checkpoint": e["name"], "trained on": DATA_WORDS.get(generator_of(e), generator_of(e)),
+                     "adaptation": m.get("domain_adaptation", "none"), "AUROC own test": test_auroc(e),
+                     "AUROC hard": (m.get("test_target") or {}).get("auroc")})
     return rows
 
 
@@ -103,21 +134,25 @@ def panel(image: dict | None) -> None:
     entries = finder_entries()
     if not entries:
         st.caption("No lens-finder checkpoint yet: train one with `python -m core train --config "
-                   "configs/lenses-finder-equivariant.toml` (see docs/research-log.md, 'Lens finding across a domain shift').")
+                   "configs/lenses-finder-sky-equivariant.toml` (HST / Euclid-like sky) or "
+                   "`configs/lenses-finder-equivariant.toml` (see docs/research-log.md, 'Lens finding across a domain shift').")
         return
     names = [e["name"] for e in entries]
-    order = [int(i) for i in np.argsort([-(hard_auroc(e) + 2 * unadapted(e)) for e in entries], kind="stable")]
+    order = page_order(entries)
     if st.session_state.get("lens_finder") is None:  # the default: the finder the image is most familiar to
-        order = familiarity.familiar_order(entries, image, order)  # (ties: unadapted, best on hard)
+        order = familiarity.familiar_order(entries, image, order)  # (ties: the page's order)
     index = models.first_that_loads(entries, order)
     index = order[0] if index is None else index
     name = st.selectbox("Lens finder", names, index=index, key="lens_finder",
-                        help="Binary lens / non-lens classifiers trained on the 'easy' domain (space telescope); "
+                        help="Binary lens / non-lens classifiers. 'sky' finders were trained on HST / Euclid-like "
+                             "cutouts of lenses and of every kind of galaxy (ellipticals, spirals, mergers, rings, "
+                             "edge-on disks...): made for real telescope images. Lens-finding ones were trained on the "
+                             "'easy' domain (space telescope); "
                              "'adapted' ones were aligned to the 'hard' (Euclid-like) domain with DANN, 'adabn' ones by "
                              "batch-norm statistics of hard images: use those for Euclid-like images (their 0.5 threshold "
                              "follows the hard domain). The first offered is the one to which the current image is most "
-                             "familiar (among its own training images), else the unadapted finder that scored best on "
-                             "the hard test set, that loads on this server.")
+                             "familiar (among its own training images), else a sky finder, else the unadapted finder that "
+                             "scored best on the hard test set, that loads on this server.")
     entry = entries[names.index(name)]
     reason = models.problem(entry)
     if reason is not None:

@@ -30,7 +30,9 @@ from core.errors import InputError
 K_NEIGHBOURS = 5  # neighbours averaged for a distance
 OUTSIDE_PERCENTILE = 99.0  # above this percentile of the reference set's own distances: unfamiliar
 CONFIDENT = 0.9  # a class probability at least this high counts as a confident answer
-KIND_OF_DATA = {"disks": "disk", "lenses": "lens", "lensfinding": "lens"}  # training data (generator) -> image kind
+KIND_OF_DATA = {"disks": "disk", "lenses": "lens", "lensfinding": "lens", "sky": "lens"}  # training data (generator) -> image kind
+DATA_WORDS = {"disks": "simulated disks", "lenses": "simulated lenses", "lensfinding": "simulated lens-finding images",
+              "sky": "simulated HST / Euclid-like lenses and galaxies"}
 KIND_NAMES = {"disk": "protoplanetary disk", "lens": "strong lens"}
 
 
@@ -126,7 +128,7 @@ def kind_note(image_kind: str | None, model_data: str | None) -> Note | None:
     if image_kind is None or expected is None or image_kind == expected:
         return None
     return Note("warning", f"The current image is a {KIND_NAMES.get(image_kind, image_kind)}, but this model was trained on "
-                           f"simulated {model_data}; its output says little about it.")
+                           f"{DATA_WORDS.get(model_data, model_data)}; its output says little about it.")
 
 
 def familiarity_note(fam: Familiarity | None) -> Note | None:

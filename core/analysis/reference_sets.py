@@ -23,9 +23,10 @@ from core import paths
 from core.progress import Progress
 
 CACHE = paths.CACHE_DIR  # reference sets under CACHE/reference, latents under CACHE/latents (tests point it elsewhere)
-REFERENCE_N = {"disks": 240, "lenses": 150, "lensfinding": 100}  # images per simulated reference set (classes balanced); ~10 s / ~40 s to simulate
+REFERENCE_N = {"disks": 240, "lenses": 150, "lensfinding": 100, "sky": 100}  # images per simulated reference set
+# (classes balanced); ~10 s / ~40 s to simulate; sky ~10 s (0.06 s per cutout + start-up), on first use, cached on disk
 REFERENCE_SEED = 20260  # seed of the simulated reference sets (fixed, so every server draws the same)
-REFERENCE_SIZE = {"disks": 129, "lenses": 150, "lensfinding": 64}  # simulated image side in pixels
+REFERENCE_SIZE = {"disks": 129, "lenses": 150, "lensfinding": 64, "sky": 64}  # simulated image side in pixels
 MAP_SEED = 0  # t-SNE seed
 PRESET_GENERATORS = ("disks", "lenses", "lensfinding")  # simulators whose reference set follows the checkpoint's preset (lens finder: its domain)
 
