@@ -47,7 +47,11 @@ else:
     cols[2].metric("Mean PSNR", f"{m['psnr_db']:.1f} dB")
     cols[3].metric("Mean SSIM", f"{m['ssim']:.3f}")
     cols[4].metric("Mean MS-SSIM", f"{m['ms_ssim']:.3f}")
-unfamiliar = sum(1 for r in result.rows if r.get("familiar") is False)
+flagged = sum(1 for r in result.rows if r.get("kind_flag"))  # core.analysis.kind: out of kind, or an unconfirmed 'lens'
+if flagged:
+    st.warning(f"{flagged} of {n} images are flagged by the kind check (column kind_flag: of another kind than the "
+               "model's training data, or a lens finder's 'lens' it does not confirm); never counted familiar.")
+unfamiliar = sum(1 for r in result.rows if r.get("familiar") is False and not r.get("kind_flag"))
 if unfamiliar:
     st.warning(f"{unfamiliar} of {n} images lie outside what the model was trained on (latent distance above the "
                "99th percentile of its reference images'); their answers are extrapolations.")

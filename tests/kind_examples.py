@@ -28,6 +28,13 @@ def finding(i: int, label: str, domain: str = "easy") -> np.ndarray:
     return render("lensfinding", 2 * i + (label == "nonlens"), 64, SEED, domain)[0]
 
 
+def sky(i: int, label: str) -> np.ndarray:
+    """A sky-simulator cutout (HST / Euclid-like, on the finders' 64 px, 0.1″ grid): `label` "lens" or "nonlens"."""
+    from core.data.dataset_writer import render
+
+    return render("sky", 2 * i + (label == "nonlens"), 64, SEED)[0]
+
+
 def galaxy(i: int, kind: str) -> np.ndarray:
     """A core.data.galaxies morphology as the kind check's fit observes it (HST-like PSF and noise)."""
     from core.analysis.kind_fit import _galaxy

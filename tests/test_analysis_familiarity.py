@@ -157,7 +157,7 @@ def test_evaluate_dataset_rows_match_the_summary_the_cli_prints(tmp_path, capsys
     assert main(["evaluate", "--checkpoint", str(loaded.path), "--data", str(data), "--json", "--csv", str(csv_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["mse"] == pytest.approx(result.metrics["mse"], rel=1e-5)
-    assert csv_path.read_text().splitlines()[0] == "file,label,mse,psnr_db,ssim,ms_ssim"
+    assert csv_path.read_text().splitlines()[0] == "file,label,mse,psnr_db,ssim,ms_ssim,kind,kind_p,kind_flag"  # + kind check
     assert rows_csv(result.rows).count("\n") == 9
 
 

@@ -13,7 +13,18 @@ import pytest
 from astropy.io import fits
 
 from core.analysis.familiarity import Familiarity, Note, familiarity_note
-from core.analysis.kind import KINDS, check_kind, guess_kind, kind_notes, lens_confirmed, load_model
+from core.analysis.kind import (
+    KINDS,
+    KindCheck,
+    check_kind,
+    guess_kind,
+    in_kind,
+    kind_flag,
+    kind_notes,
+    lens_confirmed,
+    lens_log_odds,
+    load_model,
+)
 from core.analysis.kind_features import FEATURES, features
 from core.io import read_image
 
@@ -209,6 +220,55 @@ def test_in_kind_answers_keep_their_familiarity_and_an_unfamiliar_warning_stays(
     assert [n.level for n in notes] == ["warning", "warning"]
     assert kind_notes(check, None, familiar(), FAMILIAR) == [familiar()]  # a run on an upload: its own data judge
     assert kind_notes(check, "disks", None, None) == [Note("info", check.sentence())]
+
+
+def test_a_sky_finder_makes_the_lens_vs_galaxy_call_and_the_check_only_leans():
+    """Issue 26: a sky-trained finder is the better lens-vs-galaxy judge. Its 'lens' on an optical galaxy or lens is not
+    overruled; the check says which way it leans, and the familiarity note is the finder's own."""
+    images = [ke.galaxy(0, k) for k in ke.COMMON_GALAXIES] + [ke.sky(i, c) for c in ("lens", "nonlens") for i in range(2)]
+    images += [ke.lens(0, "deeplense-model2")]
+    for image in images:
+        for loaded in (npy_loaded(image), fits_loaded(image, TELESCOP="HST")):
+            check = check_kind(loaded.data, loaded.meta)
+            assert in_kind(check, ("galaxy", "lens")) is None, check.sentence()
+            odds = lens_log_odds(check)
+            for answer in ("lens", "nonlens"):
+                assert kind_flag(check, "sky", answer) is None
+                notes = kind_notes(check, "sky", familiar(), FAMILIAR, answer=answer)
+                assert [n.level for n in notes] == ["info", "info"] and notes[1] == familiar()
+                assert notes[0].text.startswith("Kind check: an optical galaxy or lens")
+                assert f"leans {'lens' if odds > 0 else 'galaxy'} (log-odds lens/galaxy {odds:+.2f})" in notes[0].text
+    far = Familiarity(distance=9.0, percentile=100.0, familiar=False, k=5, n_reference=100)
+    check = check_kind(ke.galaxy(1, "spiral"))
+    notes = kind_notes(check, "sky", familiarity_note(far), far, answer="lens")
+    assert [n.level for n in notes] == ["info", "warning"] and "unlike anything" in notes[1].text  # (b) its familiarity
+
+
+@pytest.mark.parametrize("image, kind", [(lambda: ke.velocity(1), "velocity"), (lambda: ke.disk(3), "disk")])
+def test_a_disk_or_velocity_map_on_a_sky_finder_is_out_of_kind(image, kind):
+    check = check_kind(image())
+    assert kind_flag(check, "sky", "lens") == "out of kind"
+    notes = kind_notes(check, "sky", familiar(), FAMILIAR, answer="lens")
+    assert notes[0].level == "warning" and f"on {'a velocity' if kind == 'velocity' else 'a protoplanetary'}" in notes[0].text
+    assert notes[1].text.startswith("Not called familiar") and not any("Familiar input" in n.text for n in notes)
+
+
+def test_galaxy_or_lens_counts_as_one_kind_against_a_disk_but_not_for_a_lens_only_model():
+    check = KindCheck("disk", 0.4, "its centre is darker", {"galaxy": 0.35, "velocity": 0.0, "disk": 0.4, "lens": 0.25})
+    assert in_kind(check, ("lens", "galaxy")) is None and in_kind(check, ("lens",)) == "disk"
+    assert kind_flag(check, "sky", "lens") is None and kind_flag(check, "lensfinding", "nonlens") is None
+    assert kind_flag(check, "lensfinding", "lens") == "lens not confirmed"  # the lens-finding finders' 'lens' as before
+    assert kind_flag(check, "lenses") == "out of kind"
+    (note, fam_note) = kind_notes(check, "sky", familiar(), FAMILIAR, answer="lens")
+    assert note.text.startswith("Kind check: an optical galaxy or lens, p 0.60") and fam_note == familiar()
+
+
+def test_a_confident_galaxy_is_still_flagged_on_a_lens_only_model_and_a_lens_finding_finder():
+    check = check_kind(ke.galaxy(0, "elliptical"), fits_loaded(TELESCOP="HST").meta)
+    assert check.kind == "galaxy" and check.probability > 0.8
+    assert kind_flag(check, "lenses") == "out of kind"  # the DeepLense classifiers assume a lens
+    assert kind_flag(check, "lensfinding", "lens") == "lens not confirmed"
+    assert kind_flag(check, "sky", "lens") is None
 
 
 # ------------------------------------------------------------------ the fitted model

@@ -34,6 +34,8 @@ def upload(image: np.ndarray, name: str = "upload.fits", **cards) -> dict:
 
 FINDER_ENTRY = {"name": "lenses-finder-equivariant", "kind": "classifier", "classes": ["lens", "nonlens"],
                 "data": {"generator": "lensfinding", "preset": "easy"}}
+SKY_ENTRY = {"name": "lenses-finder-sky-equivariant", "kind": "classifier", "classes": ["lens", "nonlens"],
+             "data": {"generator": "sky"}}
 LENS_ENTRY = {"name": "lenses-model2-equivariant", "kind": "classifier", "data": {"generator": "lenses"}}
 DISK_ENTRY = {"name": "disks-ae-equivariant", "kind": "autoencoder", "data": {"generator": "disks"}}
 
@@ -58,9 +60,22 @@ def test_a_finders_lens_on_an_uploaded_galaxy_is_flagged_not_familiar(answering)
         assert not any(n.text.startswith("Familiar input") for n in notes)
 
 
+def test_a_sky_finders_lens_on_an_uploaded_galaxy_stands_and_its_familiarity_speaks(answering):
+    """A sky-trained finder makes the lens-vs-galaxy call: the kind check leans, it does not overrule."""
+    for image in (ke.galaxy(0, "spiral"), ke.sky(0, "nonlens"), ke.sky(0, "lens")):
+        notes = answering.notes_for(SKY_ENTRY, upload(image, TELESCOP="HST"))
+        assert [n.level for n in notes] == ["info", "info"]
+        assert notes[0].text.startswith("Kind check: an optical galaxy or lens") and "log-odds lens/galaxy" in notes[0].text
+        assert "optical telescope (HST)" in notes[0].text and notes[1].text.startswith("Familiar input")
+    (warning, not_familiar) = answering.notes_for(SKY_ENTRY, upload(ke.velocity(4)))
+    assert warning.level == "warning" and "out of kind" in warning.text
+    assert not_familiar.text.startswith("Not called familiar")
+
+
 @pytest.mark.parametrize("entry, image", [(LENS_ENTRY, lambda: ke.galaxy(0, "merger")),
                                           (DISK_ENTRY, lambda: ke.velocity(3)),
-                                          (FINDER_ENTRY, lambda: ke.velocity(4))])
+                                          (FINDER_ENTRY, lambda: ke.velocity(4)),
+                                          (SKY_ENTRY, lambda: ke.disk(4))])
 def test_an_out_of_kind_upload_is_flagged_on_every_model_page(answering, entry, image):
     notes = answering.notes_for(entry, upload(image()))
     assert notes[0].level == "warning" and "out of kind" in notes[0].text

@@ -64,7 +64,7 @@ def _run(source: BatchSource, entry: dict, slot):
         loaded = loaded_model(entry["name"], entry.get("sha256"))
         reference = call(familiarity_reference, entry["name"], entry.get("sha256"), data_of(entry), stage(0.0, 0.3),
                          stop=False)
-        return call(evaluate_dataset, loaded, root, progress=stage(0.3, 0.7), reference=reference)
+        return call(evaluate_dataset, loaded, root, progress=stage(0.3, 0.7), reference=reference, kind_source=root)
 
 
 def roc_curves(result) -> dict:

@@ -12,8 +12,10 @@ autoencoder's familiarity note agrees with its reconstruction: when the reconstr
 (the Reconstruct page's warning), the latent is not called familiar. A disk model's image is the disk cut
 out of it, as the model sees it (ui.disk_input). The kind check (core.analysis.kind: galaxy, velocity
 map, disk or lens, from the file's metadata and its pixels) goes with every answer: on an image of
-another kind than the model's training data, or a galaxy a lens finder calls a lens, it is a warning
-and the answer is never called familiar (`core.analysis.kind.kind_notes`).
+another kind than the model's training data (a disk or velocity map on a lens finder, a galaxy on a lens-only
+classifier), or a galaxy a lens-finding finder calls a lens, it is a warning and the answer is never called
+familiar (`core.analysis.kind.kind_notes`). A sky-trained finder makes the lens-vs-galaxy call itself: the check's
+lean is an information line, and familiarity is the finder's own.
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ returns a `BatchEvaluation` with the summary metrics (what the CLI prints), one 
 (true class, prediction, probability or reconstruction scores, latent distance), the latent
 vectors and the images on the model grid (for galleries of misclassified images and the worst
 reconstructions); `rows_csv` is that per-file table as CSV. With a reference set
-(core.analysis.familiarity) each row also has its latent distance.
+(core.analysis.familiarity) each row also has its latent distance. With the files as they were given
+(`kind_source`), each row has the kind check's answer on the file (core.analysis.kind: its kind, probability and
+`kind_flag`), and a row the kind check flags (out of kind, or a lens-finding finder's unconfirmed 'lens') is never
+'familiar', as on the app's pages.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class BatchEvaluation:
     latents: np.ndarray | None = None  # (N, d) invariant vectors (encode / embed)
     inputs: np.ndarray | None = None  # (N, S, S) images on the model grid in [0, 1]
     outputs: np.ndarray | None = None  # (N, S, S) reconstructions (autoencoders)
+    kinds: list | None = None  # core.analysis.kind.KindCheck of each file as given (with `kind_source`)
 
     def misclassified(self) -> np.ndarray:
         """Indices of labelled files whose predicted class is not the true one, most confident first."""
@@ -146,12 +150,15 @@ def _per_image_scores(recon: torch.Tensor, target: torch.Tensor) -> list[dict]:
 
 
 def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: int | None = None,
-                     progress: Progress | None = None, reference=None, per_file: bool = True) -> BatchEvaluation:
+                     progress: Progress | None = None, reference=None, per_file: bool = True,
+                     kind_source=None) -> BatchEvaluation:
     """A `LoadedModel` on a data set (folder or `DatasetIndex`): metrics, per-file rows, latents, images.
 
     `reference`: a `core.analysis.familiarity.FamiliarityReference` of the model's reference set;
     each row then has its latent distance and percentile. `progress(done, total, message)`
     after every batch. `per_file=False` skips the per-image SSIM of autoencoders (summary only).
+    `kind_source`: the data set as given (folder or index, the same files in the same order: `source` itself, or
+    the folder `source` was resampled from), read for the kind check of every file (`kind_columns`).
     """
     from core.data.datasets import load_tensors
 
@@ -165,6 +172,7 @@ def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: 
     if progress:
         progress(0, 1, "reading the images")
     X, labels, index = load_tensors(source, loaded.image_size, classes=classes, limit=limit)
+    whole, progress = progress, _halves(progress, kind_source is not None)  # the kind checks: the bar's second half
     model = loaded.model.to(device).eval()
     outs, zs = [], []
     for i in range(0, len(X), batch_size):
@@ -198,7 +206,74 @@ def evaluate_dataset(loaded, source, device="cpu", batch_size: int = 64, limit: 
     if fam is not None:
         for r, f in zip(rows, fam, strict=True):
             r.update({"latent_distance": f.distance, "distance_percentile": f.percentile, "familiar": f.familiar})
+    if kind_source is not None:
+        result.kinds = kind_checks(kind_source, len(X), _halves(whole, True, second=True))
+        kind_columns(result, model_data(loaded.entry))
     return result
+
+
+# ---------------------------------------------------------------------------- the kind check per file
+
+
+def _halves(progress: Progress | None, split: bool, second: bool = False) -> Progress | None:
+    """`progress` as one half of the bar (first or second) when `split`, else itself."""
+    if progress is None or not split:
+        return progress
+    return lambda done, total, message: progress(done + second * total, 2 * total, message)
+
+
+def model_data(entry: dict | None) -> str | None:
+    """A checkpoint's training data as the kind check knows it (core.analysis.kind.DATA_KINDS), else None (a run on
+    uploaded images: its own training images judge it)."""
+    from core.analysis.kind import DATA_KINDS
+
+    generator = ((entry or {}).get("data") or {}).get("generator")
+    return generator if generator in DATA_KINDS else None
+
+
+def kind_checks(source, limit: int | None = None, progress: Progress | None = None) -> list:
+    """core.analysis.kind.KindCheck of the first `limit` files of a data set (folder or index), each file read as
+    given (its metadata and pixels; its class folder as the label, as the app's image list keeps it); a file that
+    cannot be read gets the check on its label alone."""
+    from core.analysis.kind import check_kind
+    from core.data.datasets import DatasetIndex, scan_dataset
+    from core.errors import InputError
+    from core.io import read_image
+
+    index = source if isinstance(source, DatasetIndex) else scan_dataset(source)
+    files = index.files if limit is None else index.files[:limit]
+    checks = []
+    for i, path in enumerate(files):
+        label = index.labels[i] if index.labels is not None else None
+        try:
+            loaded = read_image(path)
+            checks.append(check_kind(loaded.data, loaded.meta, label))
+        except (InputError, OSError, ValueError):
+            checks.append(check_kind(None, None, label))
+        if progress and (i + 1) % 20 == 0:
+            progress(i + 1, len(files), f"checking the kind of {i + 1}/{len(files)} images")
+    return checks
+
+
+def kind_columns(result: BatchEvaluation, data: str | None) -> None:
+    """Each row's kind check ("kind", "kind_p", "kind_flag": core.analysis.kind.kind_flag with the row's predicted
+    class as a finder's answer); a flagged row is not "familiar"; a note in the metrics counts the flagged rows."""
+    from core.analysis.kind import FINDER_DATA, kind_flag
+
+    flagged: dict[str, int] = {}
+    for row, check in zip(result.rows, result.kinds, strict=True):
+        answer = row.get("predicted") if data in FINDER_DATA else None
+        flag = kind_flag(check, data, answer)
+        row.update({"kind": check.kind, "kind_p": round(check.probability, 4), "kind_flag": flag})
+        if flag is not None:
+            flagged[flag] = flagged.get(flag, 0) + 1
+            if "familiar" in row:
+                row["familiar"] = False
+    n = result.metrics["kind_flagged"] = sum(flagged.values())
+    if n:
+        what = ", ".join(f"{k}: {v}" for k, v in flagged.items())
+        result.metrics.setdefault("notes", []).append(
+            f"{n} of {len(result.rows)} files flagged by the kind check ({what}): never counted familiar")
 
 
 def evaluate_loaded(loaded, data_dir: str | Path, device="cpu", batch_size: int = 64, limit: int | None = None) -> dict:

@@ -4,6 +4,7 @@ lens — from its file's metadata and its pixels, with a one-sentence reason.
     check = check_kind(image, meta)        # KindCheck: kind, probability, probabilities, reason
     check.sentence()                       # "Kind check: a galaxy, p 0.93 — its light ... ."
     guess_kind(meta, label, image)         # the image list's kind: "disk" | "lens" | None
+    kind_flag(check, model_data, answer)   # "out of kind" | "lens not confirmed" | None (evaluate's rows too)
     kind_notes(check, model_data, note, answer)   # the page's notes: kind check + familiarity, combined
 
 The content model is a multinomial logistic regression on the rotation-invariant features of
@@ -20,9 +21,13 @@ explained log-odds (METADATA_WEIGHT each) to it:
   guess); with pixels the format says nothing.
 A plain rule joins them: values antisymmetric about the centre (correlation with the half-turned image at
 most VELOCITY_DIPOLE) are a rotating disk's signed dipole, a velocity map, unless the unit is an intensity.
-A model's answer on an image of another kind than its training data is flagged (`kind_notes`), and
-never called familiar; so is a lens finder's 'lens' that the kind check does not confirm (`lens_confirmed`:
-a lens with log-odds LENS_EVIDENCE over galaxy, since lenses are rare among galaxies).
+A model's answer on an image of another kind than its training data is flagged (`kind_flag`, `kind_notes`), and
+never called familiar. Disk and velocity map against an optical galaxy or lens are what the check tells apart
+reliably; galaxy against lens is weaker. So a finder trained on realistic galaxies of every kind (LENS_JUDGES: the
+sky simulator's) makes the lens-vs-galaxy call itself: the check says only "an optical galaxy or lens" and which way
+it leans (log-odds), and familiarity is the finder's own. The simpler lens-finding finders' 'lens' still needs the
+check's confirmation (`lens_confirmed`: a lens with log-odds LENS_EVIDENCE over galaxy, since lenses are rare among
+galaxies), and a lens-only model (the DeepLense classifiers) flags an image the check calls a galaxy.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ DATA_NAMES = {"disks": "simulated protoplanetary disks", "lenses": "simulated st
               "lensfinding": "simulated lenses and non-lens galaxies",
               "sky": "simulated HST / Euclid-like lenses and galaxies"}
 FINDER_DATA = ("lensfinding", "sky")  # lens finders' training data: lens / non-lens
+LENS_JUDGES = ("sky",)  # finders trained on every kind of galaxy as non-lenses: their lens-vs-galaxy call stands
+OPTICAL = ("galaxy", "lens")  # told apart from disks and velocity maps reliably, from each other less so
 
 VELOCITY_UNIT = re.compile(r"^\s*(k?m|cm)\s*(/\s*s|\.?\s*s\s*\^?\s*-1|\s+s-1|s-1)\s*$", re.IGNORECASE)
 SPECTRAL_CTYPE = re.compile(r"^(FREQ|VRAD|VOPT|VELO|FELO|VELO-LSR|ZOPT)", re.IGNORECASE)
@@ -75,6 +82,7 @@ class KindCheck:
     probabilities: dict[str, float] = field(default_factory=dict)
     source: str = "content"  # "label" | "metadata" | "content" | "app" (the app's own simulation or example) |
     # "list" (the image list's kind, chosen by the user, stands over the check's answer: `listed_kind`)
+    optical_reason: str = ""  # content only: why an optical galaxy or lens rather than a disk or velocity map
 
     def sentence(self) -> str:
         """"Kind check: a galaxy, p 0.93 — <reason>." — one sentence for the page."""
@@ -263,10 +271,13 @@ def check_kind(image: np.ndarray | None = None, meta: ImageMeta | None = None, l
     p = kind_probabilities(values, prior, model)
     order = np.argsort(-p)
     reason = content_reason(values, model, int(order[0]), int(order[1]))
+    best = lambda group: max((kinds.index(k) for k in group), key=lambda j: p[j])  # noqa: E731
+    optical = content_reason(values, model, best(OPTICAL), best(("disk", "velocity")))
     if phrases:
         reason += "; " + "; ".join(phrases)
+        optical += "; " + "; ".join(phrases)
     return KindCheck(kinds[order[0]], float(p[order[0]]), reason, dict(zip(kinds, map(float, p), strict=True)),
-                     "content")
+                     "content", optical)
 
 
 def _metadata_only(meta: ImageMeta | None, prior: dict[str, float], phrases: list[str]) -> KindCheck:
@@ -302,6 +313,57 @@ def lens_confirmed(check: KindCheck) -> bool:
     return float(np.log(max(p.get("lens", 0.0), 1e-12) / max(p.get("galaxy", 0.0), 1e-12))) >= LENS_EVIDENCE
 
 
+def lens_log_odds(check: KindCheck) -> float | None:
+    """log(p lens / p galaxy) of a content check (None when a label, the metadata, the app or the list decided)."""
+    if check.source != "content" or not check.probabilities:
+        return None
+    p = check.probabilities
+    return float(np.log(max(p.get("lens", 0.0), 1e-12) / max(p.get("galaxy", 0.0), 1e-12)))
+
+
+def in_kind(check: KindCheck, expected: tuple[str, ...]) -> str | None:
+    """None when the image is of a kind in `expected` (a model's training kinds, taken together: an optical galaxy
+    or lens counts as one against a disk), else the kind it is: the most probable kind outside `expected` when
+    together they are less probable than it."""
+    if check.kind in expected:
+        return None
+    p = check.probabilities
+    if check.source != "content" or not p:
+        return check.kind
+    other = max((k for k in p if k not in expected), key=p.get)
+    return None if sum(p.get(k, 0.0) for k in expected) >= p[other] else other
+
+
+def kind_flag(check: KindCheck | None, model_data: str | None, answer: str | None = None) -> str | None:
+    """Why the kind check does not back a model's answer: "out of kind" (the image is not of its training data's
+    kinds), "lens not confirmed" (a lens-finding finder's 'lens' on what the check does not confirm as a lens), or
+    None. A finder of LENS_JUDGES makes the lens-vs-galaxy call itself: only a disk or velocity map is flagged."""
+    expected = DATA_KINDS.get(model_data or "")
+    if check is None or check.kind is None or expected is None:
+        return None
+    if in_kind(check, expected) is not None:
+        return "out of kind"
+    if model_data in FINDER_DATA and model_data not in LENS_JUDGES and answer == "lens" and not lens_confirmed(check):
+        return "lens not confirmed"
+    return None
+
+
+def optical_sentence(check: KindCheck, answer: str | None = None) -> str:
+    """The check's view for a finder that judges lens against galaxy itself: "Kind check: an optical galaxy or lens,
+    p 0.99 — <why not a disk or velocity map>. Lens or galaxy is the finder's call; the kind check leans galaxy
+    (log-odds lens/galaxy -0.40)." (a check that a label, the app or the list decided: its own sentence)."""
+    odds = lens_log_odds(check)
+    if odds is None or in_kind(check, OPTICAL) is not None:
+        return check.sentence()
+    p = sum(check.probabilities.get(k, 0.0) for k in OPTICAL)
+    p = "" if p >= 0.995 else f", p {p:.2f}"
+    lean = "lens" if odds > 0 else "galaxy"
+    differs = answer in ("lens", "nonlens") and (answer == "lens") != (odds > 0)
+    return (f"Kind check: an optical galaxy or lens{p} — {check.optical_reason or check.reason}. Lens or galaxy is "
+            f"the finder's call (it was trained on both); the kind check leans {lean} (log-odds lens/galaxy "
+            f"{odds:+.2f}){', against its answer' if differs else ''}.")
+
+
 def app_kind(kind: str, source: str) -> KindCheck:
     """The kind of an image the app made itself (a simulation) or ships (an example): known, not guessed."""
     made = "the app simulated it" if source == "simulation" else "it is one of the app's examples"
@@ -322,34 +384,42 @@ def kind_notes(check: KindCheck | None, model_data: str | None, familiarity_note
 
     `model_data`: the model's training data (a DATA_KINDS key); `familiarity_note`: the
     familiarity note as it would be shown alone; `fam`: its core.analysis.familiarity.Familiarity (for the
-    percentile); `answer`: a lens finder's answer ("lens" | "nonlens"). An image outside the kinds the model was
-    trained on (DATA_KINDS), or one the check calls a galaxy while a finder says "lens", turns the kind check
-    into a warning, and the familiarity note is then never "familiar"."""
+    percentile); `answer`: a lens finder's answer ("lens" | "nonlens"). What `kind_flag` flags (an image outside the
+    kinds the model was trained on; a lens-finding finder's 'lens' the check does not confirm) turns the kind check
+    into a warning, and the familiarity note is then never "familiar". For a finder of LENS_JUDGES the check's
+    galaxy-or-lens lean is an information line only (`optical_sentence`)."""
     from core.analysis.familiarity import Note
 
     expected = DATA_KINDS.get(model_data or "")
     if check is None or check.kind is None or expected is None:
         return [n for n in (familiarity_note,) if n is not None]
-    flagged = None
-    if check.kind not in expected:
-        flagged = (f"This model was trained on {DATA_NAMES[model_data]}, so its answer on {_article(KIND_NAMES[check.kind])} "
-                   "is out of kind: do not trust it, however confident.")
-    elif model_data in FINDER_DATA and answer == "lens" and not lens_confirmed(check):
-        flagged = ("The finder says 'lens', but the kind check finds no clear lensed arcs or images: the 'lens' is "
-                   "not confirmed; look for arcs yourself.")
-    why_not = "the image is not of the kind the model knows" if check.kind not in expected else (
-        "the kind check does not back the finder's 'lens'")
-    if flagged is None:
+    flag = kind_flag(check, model_data, answer)
+    if flag is None:
         note = Note("info", check.sentence())
-        if model_data in FINDER_DATA and answer == "nonlens" and check.kind == "lens":
+        if model_data in LENS_JUDGES or (model_data in FINDER_DATA and check.kind not in expected):
+            note = Note("info", optical_sentence(check, answer))
+        elif model_data in FINDER_DATA and answer == "nonlens" and check.kind == "lens":
             note = Note("info", f"{check.sentence()} The finder says 'not a lens': the two disagree; look at the image.")
         return [n for n in (note, familiarity_note) if n is not None]
+    if flag == "out of kind":
+        kind = in_kind(check, expected)
+        sentence = check.sentence() if kind == check.kind else (
+            f"{check.sentence()} Taken together, it is more likely {_article(KIND_NAMES[kind])} than any kind this "
+            "model knows.")
+        flagged = (f"This model was trained on {DATA_NAMES[model_data]}, so its answer on {_article(KIND_NAMES[kind])} "
+                   "is out of kind: do not trust it, however confident.")
+        why_not = "the image is not of the kind the model knows"
+    else:
+        sentence = check.sentence()
+        flagged = ("The finder says 'lens', but the kind check finds no clear lensed arcs or images: the 'lens' is "
+                   "not confirmed; look for arcs yourself.")
+        why_not = "the kind check does not back the finder's 'lens'"
     if check.source == "list":  # the list's kind, as the pages always said it; the pixels' view beside it
         from core.analysis.familiarity import kind_note
 
         notes = [kind_note(check.kind, model_data), Note("info", check.sentence())]
     else:
-        notes = [Note("warning", f"{check.sentence()} {flagged}")]
+        notes = [Note("warning", f"{sentence} {flagged}")]
     if familiarity_note is not None and familiarity_note.level != "warning":
         where = (f"its latent lies at the {fam.percentile:.0f}th percentile of the reference images' own distances"
                  if fam is not None else "its latent lies among the model's reference images")

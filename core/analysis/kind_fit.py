@@ -235,10 +235,10 @@ FOLDER_KINDS = {"lens": "lens", "lenses": "lens", "nonlens": "galaxy", "galaxy":
 def check(folders: list[str]) -> None:
     """Classify every readable image under the folders (file metadata and content); a confusion table when the
     parent folder names a kind (FOLDER_KINDS: sky/lens -> lens, sky/nonlens -> galaxy, disks -> disk)."""
-    from core.analysis.kind import check_kind, lens_confirmed
+    from core.analysis.kind import check_kind, kind_flag, lens_confirmed
     from core.io import read_image
 
-    truth, said, confirmed = [], [], []
+    truth, said, confirmed, flags = [], [], [], []
     for folder in folders:
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
             try:
@@ -252,12 +252,16 @@ def check(folders: list[str]) -> None:
                 truth.append(expected)
                 said.append(result.kind)
                 confirmed.append(lens_confirmed(result))
+                flags.append({data: kind_flag(result, data, "lens") for data in ("sky", "lensfinding", "lenses")})
     if truth:
         print(confusion(truth, said))
         for kind in KINDS:
             if kind in truth:
                 n = sum(c for t, c in zip(truth, confirmed, strict=True) if t == kind)
                 print(f"{kind}: a finder's 'lens' confirmed on {n} of {truth.count(kind)}")
+                for data in ("sky", "lensfinding", "lenses"):  # kind_flag: what each kind of model's answer gets
+                    m = sum(f[data] is not None for t, f in zip(truth, flags, strict=True) if t == kind)
+                    print(f"{kind}: flagged on {m} of {truth.count(kind)} for a {data} model saying 'lens'")
 
 
 def main(argv: list[str] | None = None) -> int:

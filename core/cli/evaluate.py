@@ -2,7 +2,8 @@
 
 Held-out quality of a checkpoint on a data set (core.analysis.evaluate: MS-SSIM for autoencoders,
 ROC AUC for classifiers, PSNR / SSIM against bicubic for super-resolution on lr/ + hr/). `--csv PATH`
-writes one row per file, `--reference DIR` adds each file's latent distance to that reference set.
+writes one row per file, `--reference DIR` adds each file's latent distance to that reference set; with either, each
+file also gets the kind check (core.analysis.kind, on the file as given), and a row it flags is never 'familiar'.
 Images whose files give a pixel scale (a FITS with a celestial WCS) are first put on the grid the
 checkpoint was trained at (its index entry's `grid`: core.data.regrid_dataset), and a note says so;
 `--native-pixels` skips that and feeds every file's pixels as they are. `--scaling minmax` scores
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         grid = None if args.native_pixels else loaded.entry.get("grid")
         source, grid_note = dataset_on_grid(args.data, grid, folder, args.limit)
         batch = evaluate_dataset(loaded, source, device, args.batch_size, args.limit, reference=reference,
-                                 per_file=bool(args.csv))
+                                 per_file=bool(args.csv), kind_source=args.data if args.reference or args.csv else None)
     metrics = batch.metrics
     if args.csv:
         atomic_write_bytes(Path(args.csv), rows_csv(batch.rows).encode())
