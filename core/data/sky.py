@@ -49,7 +49,7 @@ import numpy as np
 from core.data import galaxies
 from core.data.galaxies import Galaxy
 
-VERSION = "sky-1.1"  # 1.1: theta_E uniform, main galaxies raised to a visibility floor, drizzle noise as drizzling makes it
+VERSION = "sky-1.2"  # 1.2: main galaxies as lens searches pick them (mostly bright early types); 1.1: theta_E uniform, visibility floors, drizzle noise
 CLASSES = ("lens", "nonlens")
 GRID_ARCSEC = 0.1  # the finders' model grid (arcsec per pixel)
 FIELD_RANGE = (4.0, 12.0)  # cutout side, arcsec
@@ -78,13 +78,16 @@ BANDS = {  # zero point, sky, colour (red, blue) relative to F814W
     "F160W": (25.95, 22.4, (-1.3, -0.5)), "F140W": (26.45, 22.6, (-1.1, -0.4)), "F606W-WFPC2": (25.0, 22.9, (1.0, 0.35)),
     "VIS": (25.2, 22.35, (0.4, 0.15)),
 }  # fmt: skip
-SCENES = {"elliptical": 0.24, "companions": 0.12, "shells": 0.08, "group": 0.08, "spiral": 0.14, "edge_on": 0.07,
-          "merger": 0.09, "ring": 0.07, "irregular": 0.11}  # fmt: skip
+# the main galaxy of a cutout, as lens searches pick them: mostly massive early types (the galaxies that lens), then the
+# rest of the field's bright galaxies; the same draw for both classes (sky-1.2: more ellipticals than sky-1.1's 0.24)
+SCENES = {"elliptical": 0.40, "companions": 0.12, "shells": 0.06, "group": 0.08, "spiral": 0.10, "edge_on": 0.06,
+          "merger": 0.07, "ring": 0.05, "irregular": 0.06}  # fmt: skip
 ELLIPTICAL_HOSTS = ("elliptical", "companions", "shells", "group")
 COLOUR = {"elliptical": 0.0, "companions": 0.0, "shells": 0.0, "group": 0.0, "spiral": 0.5, "edge_on": 0.4, "merger": 0.5,
           "ring": 0.6, "irregular": 1.0, "compact": 0.5}  # 0 red ... 1 blue  # fmt: skip
-MAIN_MAG_RANGE = (17.0, 24.5)  # I band: half uniform over it, half over FAINT_MAG_RANGE (field galaxies are many)
-FAINT_MAG_RANGE = (21.5, 24.5)
+MAIN_MAG_RANGE = (17.0, 21.5)  # I band: 3/4 uniform over it (lens searches target bright galaxies: SLACS I 17-19, SL2S
+FAINT_MAG_RANGE = (21.5, 24.0)  # and BELLS 19-21), 1/4 over FAINT_MAG_RANGE (sky-1.2; sky-1.1 drew half and half over 17-24.5)
+BRIGHT_SHARE = 0.75
 THETA_E = {"elliptical": (0.5, 2.2), "other": (0.5, 1.2)}  # arcsec
 SOURCE_MAG_OFFSET = (2.0, 6.0)  # unlensed source I mag - main galaxy I mag (arcs mostly fainter than it)
 SOURCE_MAG_MIN = 20.0
@@ -235,7 +238,7 @@ def sample_params(label: str, rng: np.random.Generator, size: int = 64) -> SkyPa
     side = float(rng.uniform(*FIELD_RANGE))
     scene = _pick(rng, SCENES)
     centre = (float(rng.normal(0, 0.05)), float(rng.normal(0, 0.05)))
-    main_mag = float(rng.uniform(*(MAIN_MAG_RANGE if rng.uniform() < 0.5 else FAINT_MAG_RANGE)))
+    main_mag = float(rng.uniform(*(MAIN_MAG_RANGE if rng.uniform() < BRIGHT_SHARE else FAINT_MAG_RANGE)))
     placed = _scene(rng, scene, band, centre, main_mag)
     mass = _mass(rng, placed[0], scene)
     extra, stars = _field(rng, side, band)
