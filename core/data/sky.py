@@ -15,8 +15,9 @@ WCS on it (core.data.regrid.match_grid + to_grid: 0.1"/px, `size` px, so 6.4" at
    the part the regrid keeps: the same pixels, the same result).
 3. Scene (SCENES, drawn independently of the class): a massive elliptical alone, with companions, with
    shells / tidal arcs, in a small group; a spiral at any inclination, an edge-on disk with a dust lane,
-   a merger with tidal tails, a ring galaxy, a clumpy irregular (core.data.galaxies). Magnitudes
-   I 17-24.5, half of them 21.5-24.5 (bright SLACS lenses to faint COSMOS galaxies), sizes from magnitude with scatter.
+   a merger with tidal tails, a ring galaxy, a clumpy irregular (core.data.galaxies); 40 % ellipticals alone, as lens
+   searches pick their targets. Magnitudes I 17-21.5 for 3/4 of them (SLACS, SL2S, BELLS deflectors) and 21.5-24 for
+   the rest (faint COSMOS galaxies), sizes from magnitude with scatter.
    Field galaxies and stars scattered over the cutout at sky densities, in both classes. A main galaxy too faint
    to see (matched-filter S/N below a floor drawn in 20-60) is made brighter: users cut out what they see.
 4. Class:
