@@ -116,7 +116,10 @@ def _superres(page, lr: Path, hr: Path) -> None:
     assert upscaled, titles
     table = page.locator(f'{MAIN} [data-testid="stDataFrame"]').first
     table.wait_for(timeout=LONG_MS)
-    cells = table.locator('[role="gridcell"]').all_inner_texts()  # glide-data-grid's accessible table
+    table.scroll_into_view_if_needed()
+    # glide-data-grid fills its accessible table after the canvas draws: wait for the rows, not just the frame
+    table.locator('[role="gridcell"]', has_text="bicubic").first.wait_for(state="attached", timeout=LONG_MS)
+    cells = table.locator('[role="gridcell"]').all_inner_texts()
     assert any(name in cells for name in upscaled) and "bicubic" in cells, cells
     scores = [float(c) for c in cells if c.replace(".", "", 1).lstrip("-").isdigit()]
     assert scores and all(np.isfinite(scores)), cells
