@@ -84,6 +84,8 @@ with right:
 selected = sorted(set(widgets.selected_indices(event)) | set(widgets.selected_indices(event_pca)))
 map_placements.side_panel(side, ref, selected, image, placed, entry, generator)
 map_placements.placement_notes(placed, current, list_placed)
+if current and seen.brightness_note:  # linear or figure-like, as every disk page says it
+    st.caption(disk_input.brightness_line(seen.brightness_note))
 
 m = st.columns(4)
 m[0].metric("Clusters", found["k"])

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import blink, familiarity, image_figures, inference, models, viewer, widgets
+from core.io.stretch import saw_figures
+from ui import blink, disk_input, familiarity, image_figures, inference, models, viewer, widgets
 
 st.title("Reconstruct")
 st.caption("The autoencoder's output for the disk cut out of the current image and put on the model grid, normalised to [0, 1]. "
@@ -25,12 +26,12 @@ for entry in models.working(eq_entry, cnn_entry):  # a model that does not load 
         st.caption(grid)
     meta = image["meta"]
     result = models.serve(entry, inference.reconstruct, image["data"], meta.pixel_scale_arcsec, meta.bunit,
-                          meta.fill_value, box)
+                          meta.fill_value, box, disk_input.brightness_facts(image), saw_figures(entry))
     if result is None:
         continue
     for warning in result["warnings"]:
         st.warning(warning)
-    st.caption("Cutout: " + " ".join(result["notes"]))
+    st.caption(disk_input.cutout_caption(result["notes"], result["brightness"]))  # as every disk page says it
     familiarity.answer_notes(entry, image)
     fig = image_figures.linked_figure([(result["original"], "Original (model grid)"),
                                        (result["reconstruction"], "Reconstruction")],

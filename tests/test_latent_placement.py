@@ -135,10 +135,20 @@ def model_of(at) -> tuple[str, str]:
 
 
 def placed_of(at) -> dict:
-    """What the page placed for its current image (the same cached call the page made)."""
+    """What the page placed for its current image (the same cached call the page made): the image as a disk model
+    sees it (core.analysis.reconstruct.model_cutout, as ui.disk_input.model_image cuts it with the automatic box:
+    a [0, 1] array is figure-like, its stretch undone for these models)."""
+    from core.analysis.reconstruct import model_cutout
+    from core.checkpoints import list_checkpoints, load_model
+    from core.io.stretch import saw_figures
     from ui import reference
 
-    return reference.place_images(*model_of(at), "disks", [at.session_state["current_image"]["data"]])
+    image = at.session_state["current_image"]
+    entry = next(e for e in list_checkpoints() if e["name"] == model_of(at)[0])
+    meta = image["meta"]
+    cut, _ = model_cutout(image["data"], load_model(entry["name"]).image_size, fill_value=meta.fill_value,
+                          pixel_scale_arcsec=meta.pixel_scale_arcsec, meta=meta, model_saw_figures=saw_figures(entry))
+    return reference.place_images(*model_of(at), "disks", [cut.image])
 
 
 def ref_of(at):

@@ -155,7 +155,9 @@ def _poor_fit(entry: dict, image: dict) -> float | None:
     """An autoencoder's MS-SSIM on the current image when it is below the Reconstruct page's POOR_FIT (its
     warning), else None; the reconstruction is the page's own cached call (same cutout box)."""
     from core.analysis.reconstruct import POOR_FIT
+    from core.io.stretch import saw_figures
     from ui import inference
+    from ui.disk_input import brightness_facts
     from ui.errors import USER_ERRORS
     from ui.widgets import shared_cutout_box
 
@@ -164,7 +166,8 @@ def _poor_fit(entry: dict, image: dict) -> float | None:
     meta = image["meta"]
     try:
         result = inference.reconstruct(entry["name"], entry.get("sha256"), image["data"], meta.pixel_scale_arcsec,
-                                       meta.bunit, meta.fill_value, shared_cutout_box())
+                                       meta.bunit, meta.fill_value, shared_cutout_box(), brightness_facts(image),
+                                       saw_figures(entry))
     except USER_ERRORS:
         return None
     ms_ssim = float(result["metrics"]["ms_ssim"])

@@ -86,7 +86,8 @@ def model_input(image: np.ndarray, size: int, angle_deg: float = 0.0, flip: bool
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def reconstruct(name: str, sha256: str | None, image: np.ndarray, pixel_scale_arcsec: float | None = None,
-                bunit: str | None = None, fill_value: float | None = None, box: tuple | None = None) -> dict:
+                bunit: str | None = None, fill_value: float | None = None, box: tuple | None = None,
+                facts: tuple | None = None, saw_figures: bool | None = None) -> dict:
     """Cutout and reconstruction on the model grid (both in [0, 1]), residual, metrics and notes
     (core.analysis.reconstruct.reconstruct_cutout).
 
@@ -94,16 +95,21 @@ def reconstruct(name: str, sha256: str | None, image: np.ndarray, pixel_scale_ar
     (side, unit, centre_row or None, centre_col or None, distance_pc or None) wins), so that it
     fills the grid; pixels the reader filled (`fill_value`, i.e. NaN / Inf) or outside the image
     are masked and excluded from the metrics: mse (valid pixels), psnr_db, ssim, ms_ssim.
+    `facts` (ui.disk_input.brightness_facts) and `saw_figures` (core.io.stretch.saw_figures of the model): the image
+    is first taken as linear or figure-like, as every disk page takes it (core.analysis.reconstruct.model_cutout);
+    the sentence is `brightness`. `saw_figures=None`: the image as it is.
     """
     from core.analysis.reconstruct import reconstruct_cutout
     from core.data.cutout import CutoutBox
+    from ui.disk_input import facts_meta
 
     loaded = loaded_model(name, sha256)
     result = reconstruct_cutout(loaded.model, loaded.image_size, image, box=CutoutBox.from_tuple(box),
-                                pixel_scale_arcsec=pixel_scale_arcsec, fill_value=fill_value, bunit=bunit)
+                                pixel_scale_arcsec=pixel_scale_arcsec, fill_value=fill_value, bunit=bunit,
+                                meta=facts_meta(facts), model_saw_figures=saw_figures)
     return {"original": result.cutout.image, "reconstruction": result.reconstruction, "residual": result.residual,
             "metrics": result.metrics, "box": result.cutout.box, "notes": result.cutout.notes,
-            "warnings": result.warnings, "source": result.cutout.source}
+            "warnings": result.warnings, "source": result.cutout.source, "brightness": result.brightness_note}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -12,6 +12,9 @@ pixel scale follow the box and the resampling, BUNIT "normalised", HISTORY cards
 and every note). Masked pixels (NaN in the input, or outside it) are
 NaN in both files. `DIR/reconstruct.json` lists, per input, the box, the metrics over the valid
 pixels, the notes (including a unit check: a velocity map gets a warning) and the latent.
+Each image is first taken as linear physical brightness or a figure (PNG / JPEG, normalised or stretched;
+core.io.stretch.brightness_input): a figure goes to a model trained on dsharp-figures as shown, to any
+other with its stretch undone approximately. One line per input says which (`brightness_note` in the JSON).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ def run(args) -> int:
     from core.data.cutout import CutoutBox
     from core.errors import InputError
     from core.io import read_image, write_fits
+    from core.io.stretch import saw_figures
     from core.json_values import to_plain
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -88,13 +92,15 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = loaded.entry["name"]
+    figures = saw_figures(loaded.entry)
     summary, failed = [], 0
     for path in files:
         try:
             image = read_image(path)
             result = reconstruct_cutout(loaded.model, loaded.image_size, image.data, box=box,
                                         pixel_scale_arcsec=image.meta.pixel_scale_arcsec, fill_value=image.meta.fill_value,
-                                        bunit=image.meta.bunit, auto=not args.no_cutout)
+                                        bunit=image.meta.bunit, auto=not args.no_cutout, meta=image.meta,
+                                        model_saw_figures=figures)
         except InputError as exc:
             failed += 1
             print(f"{path.name}: error: {exc}")
@@ -109,11 +115,13 @@ def run(args) -> int:
         m = result.metrics
         print(f"{path.name}: {result.cutout.source}, box {result.cutout.side_px} px -> MS-SSIM {m['ms_ssim']:.3f}, "
               f"SSIM {m['ssim']:.3f}, PSNR {m['psnr_db']:.1f} dB")
+        print(f"  {result.brightness_note}")
         for warning in result.warnings:
             print(f"  warning: {warning}")
         summary.append({"input": path.name, "files": {k: v.name for k, v in files_out.items()}, "source": result.cutout.source,
                         "box": list(result.cutout.box), "centre": list(result.cutout.centre), "radius_px": result.cutout.radius_px,
                         "metrics": m, "notes": result.notes, "unit_note": result.unit_note, "fit_note": result.fit_note,
+                        "brightness_note": result.brightness_note,
                         "latent": result.latent.tolist()})
     from core.atomic import atomic_write_json
 

@@ -10,8 +10,12 @@ onto [0, 1], each with its own parameter `s`:
   any other array whose values are not normalised (e.g. noise around zero, as interferometric images have);
 - figure-like: a PNG or JPEG, or an array normalised to [0, 1] (or whole numbers in [0, 255]); its histogram hints
   at the display: a floor of clipped pixels (`floor_share`), a stretched spread of brightness (`stretch_score`).
-It returns an `Assumption` with one sentence for the user (`Assumption.sentence`), and `model_input` applies it
+It returns an `Assumption` (kind and reason), and `model_input` applies it and says so in one sentence for the user
 (used as shown for a model trained on figure-like renderings too, else an approximate stretch undone).
+`brightness_input(data, meta, model_saw_figures)` does both; `saw_figures(entry)` says, from a checkpoint's index entry
+(or its `data` record), whether its training disks held figure-like renderings (preset dsharp-figures). Every disk
+page (ui.disk_input, the Reconstruct page) and `python -m core reconstruct` go through
+core.analysis.reconstruct.model_cutout, which calls brightness_input before the cutout.
 """
 
 from __future__ import annotations
@@ -170,8 +174,8 @@ def undo_softening(data: np.ndarray) -> float:
 
 def model_input(data: np.ndarray, assumption: Assumption, model_saw_figures: bool) -> tuple[np.ndarray, str]:
     """(the image for the model, one sentence saying what was assumed and done). A figure goes in as shown when the
-    model was trained on figure-like renderings too (`model_saw_figures`), else its stretch is undone approximately."""
-    data = np.asarray(data, dtype=np.float64)
+    model was trained on figure-like renderings too (`model_saw_figures`), else its stretch is undone approximately.
+    An image used as it is comes back as the very array given (same values and dtype, no copy)."""
     head = f"Assumed a {'figure-like image' if assumption.figure else 'linear physical image'} ({assumption.reason})"
     if not assumption.figure:
         return data, head + "; its brightness was used as it is, normalised to its own range like the training images."
@@ -179,10 +183,28 @@ def model_input(data: np.ndarray, assumption: Assumption, model_saw_figures: boo
         why = ("the model's training disks include renderings normalised and stretched the same ways"
                if model_saw_figures else "its brightness looks linear")
         return data, head + f"; it was used as shown, since {why}."
-    a = undo_softening(data)
+    values = np.asarray(data, dtype=np.float64)
+    a = undo_softening(values)
     if a == 0.0:
         return data, head + "; it was used as shown, since its brightness looks linear."
-    lo, hi = float(data.min()), float(data.max())
-    return (undo_stretch((data - lo) / (hi - lo), "asinh", a),
+    lo, hi = float(values.min()), float(values.max())
+    return (undo_stretch((values - lo) / (hi - lo), "asinh", a),
             head + f"; an asinh stretch (softening {a:.2g}) was undone approximately, so it resembles the linear images "
                    "the model was trained on.")
+
+
+def saw_figures(record: dict | None) -> bool:
+    """Whether a disk checkpoint saw figure-like renderings in training: its index entry (`{"name", "data": {...}}`)
+    or that entry's `data` record has the preset dsharp-figures (the v2 disk models; v1 ones were trained on linear
+    simulated disks only)."""
+    if not isinstance(record, dict):
+        return False
+    data = record.get("data") if isinstance(record.get("data"), dict) else record
+    return data.get("preset") == "dsharp-figures"
+
+
+def brightness_input(data: np.ndarray, meta, model_saw_figures: bool) -> tuple[np.ndarray, str]:
+    """assume_brightness then model_input: (the image for the model, the one sentence). `meta`: anything with
+    source_format / bunit / beam (core.io.meta.ImageMeta), or None. A linear image comes back unchanged (the same
+    array), so a model sees exactly what it saw before this step existed."""
+    return model_input(data, assume_brightness(data, meta), model_saw_figures)
