@@ -88,6 +88,22 @@ def test_model_input_keeps_a_figure_for_a_figure_trained_model_and_undoes_the_st
     assert np.array_equal(kept, linear) and said.startswith("Assumed a linear physical image (a FITS in Jy/beam)")
 
 
+def test_a_min_max_normalised_linear_disk_is_used_as_shown_even_when_its_histogram_looks_stretched():
+    # ring-only disks score high on stretch_score without any display; only a clipped floor or 8-bit levels call a stretch
+    undone = 0
+    for seed in range(30):
+        p = dsharp.sample_dsharp_params(np.random.default_rng(seed), seed % 3, 96)
+        linear, _, _ = observe(p, 96, np.random.default_rng(seed))
+        normalised = ((linear - linear.min()) / (linear.max() - linear.min())).astype(np.float32)
+        a = assume_brightness(normalised, None)
+        assert a.figure and a.reason == "values in [0, 1]"
+        image, said = model_input(normalised, a, model_saw_figures=False)
+        undone += image is not normalised or "undone" in said
+    assert undone == 0
+    eight_bit = np.round(render_figure(linear, "log", 1000.0, 0.0, float(linear.max()), bits=8) * 255)
+    assert assume_brightness(eight_bit, None).stretch == "stretched"  # whole numbers in [0, 255]: a picture's levels
+
+
 def test_saw_figures_reads_the_training_preset():
     assert dsharp.saw_figures({"generator": "disks", "preset": "dsharp-figures"})
     assert not dsharp.saw_figures({"generator": "disks", "preset": None}) and not dsharp.saw_figures(None)

@@ -145,9 +145,13 @@ def assume_brightness(data: np.ndarray, meta=None) -> Assumption:
     if clues:
         if floor >= FLOOR_SHARE:
             clues.append(f"{floor:.0%} of the pixels clipped to the minimum")
-        if score > STRETCHED_SCORE:
+        # a stretch is called only with a display's mark beside the histogram: a clipped floor, or a picture's
+        # 8-bit levels. A min-max normalised linear disk has no floor, and 43 % of them score above STRETCHED_SCORE.
+        displayed = floor >= FLOOR_SHARE or fmt in ("png", "jpeg") or scale == "[0, 255]"
+        stretched = score > STRETCHED_SCORE and displayed
+        if stretched:
             clues.append("a stretched brightness histogram")
-        return Assumption("figure", ", ".join(clues), "stretched" if score > STRETCHED_SCORE else "linear", score)
+        return Assumption("figure", ", ".join(clues), "stretched" if stretched else "linear", score)
     if fmt == "fits":
         return Assumption("linear", "a FITS without a brightness unit, whose values are not normalised", score=score)
     noise = " with noise around zero" if float(data.min()) < 0.0 and _negative_background(data) else ""
