@@ -15,6 +15,7 @@ from core.io.stretch import (
     assume_brightness,
     model_input,
     render_figure,
+    saw_figures,
     stretch_score,
     undo_stretch,
 )
@@ -105,8 +106,8 @@ def test_a_min_max_normalised_linear_disk_is_used_as_shown_even_when_its_histogr
 
 
 def test_saw_figures_reads_the_training_preset():
-    assert dsharp.saw_figures({"generator": "disks", "preset": "dsharp-figures"})
-    assert not dsharp.saw_figures({"generator": "disks", "preset": None}) and not dsharp.saw_figures(None)
+    assert saw_figures({"generator": "disks", "preset": "dsharp-figures"})
+    assert not saw_figures({"generator": "disks", "preset": None}) and not saw_figures(None)
 
 
 @pytest.mark.skipif(not REAL.is_file(), reason="../shared/realdata is absent")

@@ -221,14 +221,6 @@ def _planets_in_gaps(rng: np.random.Generator, shape: dict, n: int, m_star: floa
     free = [g for k, g in enumerate(gaps) if k not in carved]
     out.update(gap_radii_au=[g[0] for g in free], gap_widths_au=[g[1] for g in free], gap_depths=[g[2] for g in free])
     return out
-
-
-def saw_figures(data: dict | None) -> bool:
-    """Whether a checkpoint's training data (its index entry's `data`) held figure-like renderings (preset
-    dsharp-figures): then a figure-like input goes to it as shown (core.io.stretch.model_input)."""
-    return (data or {}).get("preset") == "dsharp-figures"
-
-
 def planet_gap_floor(params: DiskParams, k: int) -> float:
     """Kanagawa's gap floor of planet k of `params`."""
     return kanagawa_gap_depth(params.planet_masses_mjup[k], params.stellar_mass_msun, params.aspect_ratio, params.alpha_viscosity)
