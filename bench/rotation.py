@@ -1,6 +1,6 @@
 """Scores against the rotation angle: each shipped equivariant/CNN pair on its own held-out set.
 
-    python -m bench.rotation [--models model1,model2,finder | EQ:CNN,...] [--n 600] [--angles-step 5]
+    python -m bench.rotation [--models model1,model2,finder,finder-v2,... | EQ:CNN,...] [--n 600] [--angles-step 5]
                              [--roundtrip-step 15] [--interp bilinear] [--mask disc] [--device cpu] [--no-record]
                              [--record-index]
 
@@ -67,6 +67,9 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "finder": ("lens finders (easy domain)", "lenses-finder-equivariant", "lenses-finder-cnn"),
     "disks-ae": ("disk autoencoders", "disks-ae-equivariant", "disks-ae-cnn"),
     "sr": ("x2 super-resolution", "lenses-sr-equivariant", "lenses-sr-cnn"),
+    "finder-v2": ("lens finders v2 (easy domain)", "lenses-finder-equivariant-v2", "lenses-finder-cnn-v2"),
+    "disks-ae-v2": ("disk autoencoders v2 (DSHARP-like)", "disks-ae-equivariant-v2", "disks-ae-cnn-v2"),
+    "sr-v2": ("x2 super-resolution v2", "lenses-sr-equivariant-v2", "lenses-sr-cnn-v2"),
 }
 METRIC = {"classifier": ("macro AUC", "macro_auc"), "autoencoder": ("MS-SSIM", "ms_ssim"), "superres": ("PSNR (dB)", "psnr_db")}
 PNG = REPO_ROOT / "docs" / "bench" / "rotation.png"
