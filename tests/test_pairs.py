@@ -94,3 +94,46 @@ def test_simulate_pairs_layout_manifest_and_resume(tmp_path):
         simulate_dataset("lenses", 2, 33, seed=1, out=tmp_path / "odd", progress=False, pairs=2)
     with pytest.raises(ValueError, match="pairs"):
         simulate_dataset("disks", 2, 32, seed=1, out=tmp_path / "d", progress=False, pairs=2)
+
+
+def _blob_pairs(n: int, size: int) -> tuple:
+    import torch
+
+    rng = np.random.default_rng(3)
+    hr = np.stack([gaussian_filter(rng.random((size, size)), 3.0) for _ in range(n)])[:, None].astype(np.float32)
+    lr = hr.reshape(n, 1, size // 2, 2, size // 2, 2).mean((3, 5))
+    return torch.from_numpy(lr), torch.from_numpy(hr)
+
+
+def test_turned_pairs_stay_pairs():
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 17, 17)
+    a, b = pairs.turn_pairs(x, x.clone(), 1.0)
+    assert torch.equal(a, b)  # input and target share their angle and shift
+    assert not torch.allclose(a, x, atol=1e-3)  # and were turned
+    keep_x, keep_y = pairs.turn_pairs(x, x, 0.0)
+    assert keep_x is x and keep_y is x
+    lr, hr = _blob_pairs(16, 32)
+    tl, th = pairs.turn_pairs(lr, hr, 1.0)
+    # an x2 pair turned about one centre: the turned LR is still (close to) the 2x2 block mean of the turned HR,
+    # well inside the corners the turn fills in
+    inner = slice(4, 12)
+    block = th.reshape(16, 1, 16, 2, 16, 2).mean((3, 5))
+    err = (tl - block)[..., inner, inner].abs().max() / hr.abs().max()
+    unrelated = (tl - block.roll(1, 0))[..., inner, inner].abs().max() / hr.abs().max()
+    assert err < 0.05 < unrelated
+
+
+def test_pair_turn_fraction_is_for_pairs_only():
+    from core.errors import InputError
+    from core.train.config import TrainConfig
+    from core.train.fold import make_augment
+
+    with pytest.raises(InputError, match="pair_turn_fraction"):
+        TrainConfig(data="d", pair_turn_fraction=0.5, augment=False)
+    with pytest.raises(InputError, match="single images"):
+        make_augment(TrainConfig(data="d", model="equivariant_classifier", pair_turn_fraction=0.5), "classifier")
+    aug = make_augment(TrainConfig(data="d", model="equivariant_ae", clean_data="c", pair_turn_fraction=0.5), "autoencoder")
+    assert aug.turn == 0.5

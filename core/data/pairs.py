@@ -383,6 +383,26 @@ def degrade_pairs(x, y, share: float, family=None):
     return x, y
 
 
+def turn_pairs(x, y, share: float, generator=None):
+    """A `share` of the pairs (B, 1, h, w) / (B, 1, H, W) turned by one angle uniform in [0, 360) each, input and target
+    alike, about the grid centre (core.data.observe.turn: bicubic, the corners filled from each image's azimuthal
+    profile). Same-size pairs also share a sub-pixel shift; an x2 super-resolution pair is turned without one, so LR and
+    HR keep one centre. The noise of a noisy input is resampled with it, as any pipeline's turn does."""
+    import torch
+
+    from core.data.observe import ObserveConfig, draw, turn
+
+    again = torch.rand(x.shape[0], generator=generator) < share
+    n = int(again.sum())
+    if n == 0:
+        return x, y
+    g = draw(n, ObserveConfig(flips=False, shift_px=0.5 if x.shape == y.shape else 0.0), generator)
+    x, y = x.clone(), y.clone()
+    x[again] = turn(x[again], g["angle_deg"], g["flip"], g["dy"], g["dx"])
+    y[again] = turn(y[again], g["angle_deg"], g["flip"], g["dy"], g["dx"])
+    return x, y
+
+
 class PairAugment:
     """One random element of D4 (90-degree turns and a mirror, exact on the grid) per pair,
     applied to LR and HR alike; draws from torch's global generator (the trainer seeds it).
@@ -390,19 +410,23 @@ class PairAugment:
     clean_input_fraction: for same-size (noisy, noise-free) pairs, the share of pairs whose input
     is replaced by its target, so that a denoising autoencoder also sees noise-free inputs.
     degrade: for super-resolution pairs, the share whose LR is drawn afresh from the degradation
-    family (`degrade_pairs`) before the D4 element; 0 draws nothing, as before the option existed."""
+    family (`degrade_pairs`) before the D4 element; 0 draws nothing, as before the option existed.
+    turn: the share of pairs turned by any angle first (`turn_pairs`); 0 turns nothing."""
 
     paired = True
 
-    def __init__(self, clean_input_fraction: float = 0.0, degrade: float = 0.0):
+    def __init__(self, clean_input_fraction: float = 0.0, degrade: float = 0.0, turn: float = 0.0):
         self.clean_input_fraction = float(clean_input_fraction)
         self.degrade = float(degrade)
+        self.turn = float(turn)
 
     def __call__(self, x, y):
         import torch
 
         if self.degrade > 0:
             x, y = degrade_pairs(x, y, self.degrade)
+        if self.turn > 0:
+            x, y = turn_pairs(x, y, self.turn)
         if self.clean_input_fraction > 0:
             swap = torch.rand(x.shape[0]) < self.clean_input_fraction
             x = torch.where(swap[:, None, None, None], y, x)

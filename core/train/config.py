@@ -57,6 +57,8 @@ class TrainConfig:
     clean_input_fraction: float = 0.0  # with clean_data: share of training inputs replaced by their noise-free twin
     sr_degrade_fraction: float = 0.0  # super-resolution: share of training pairs whose LR is drawn afresh per batch from the
     # degradation family (core.data.pairs.degrade_pairs: block mean, wider Gaussian/Airy PSF, noise, sub-pixel offset); needs augment
+    pair_turn_fraction: float = 0.0  # autoencoder / super-resolution pairs: share turned by one uniform angle, input and
+    # target alike (core.data.pairs.turn_pairs), before the exact D4 element; needs augment
     domain_weight: float = 1.0  # largest gradient-reversal weight of the DANN domain loss (ramped 2/(1+exp(-10p))-1)
 
     def __post_init__(self):
@@ -70,6 +72,8 @@ class TrainConfig:
             raise InputError(f"clean_input_fraction must be in [0, 1], got {self.clean_input_fraction}.")
         if not 0.0 <= self.sr_degrade_fraction <= 1.0 or (self.sr_degrade_fraction > 0 and not self.augment):
             raise InputError(f"sr_degrade_fraction must be in [0, 1] and needs augment = true (it acts per batch), got {self.sr_degrade_fraction}.")
+        if not 0.0 <= self.pair_turn_fraction <= 1.0 or (self.pair_turn_fraction > 0 and not self.augment):
+            raise InputError(f"pair_turn_fraction must be in [0, 1] and needs augment = true, got {self.pair_turn_fraction}.")
         if isinstance(self.augment_rotations, str) and self.augment_rotations not in ROTATIONS:
             raise InputError(f"Unknown augment_rotations '{self.augment_rotations}'; use one of {', '.join(ROTATIONS)}.")
         if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0

@@ -177,10 +177,13 @@ def make_augment(cfg: TrainConfig, kind: str):
 
     if cfg.sr_degrade_fraction > 0 and kind != "superres":
         raise InputError(f"sr_degrade_fraction degrades super-resolution pairs; {cfg.model} is a {kind}.")
+    if cfg.pair_turn_fraction > 0 and not (kind == "superres" or cfg.clean_data):
+        raise InputError(f"pair_turn_fraction turns (input, target) pairs; {cfg.model} trains on single images "
+                         "(use augment_rotations = \"continuous\" or \"continuous-physical\").")
     if kind == "superres" or cfg.clean_data:
         from core.data.pairs import PairAugment
 
-        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction)
+        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction, cfg.pair_turn_fraction)
     if cfg.augment_rotations == "continuous-physical":
         return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter, cfg.augment_resample_jitter)
     return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
