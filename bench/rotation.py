@@ -68,7 +68,7 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "disks-ae": ("disk autoencoders", "disks-ae-equivariant", "disks-ae-cnn"),
     "sr": ("x2 super-resolution", "lenses-sr-equivariant", "lenses-sr-cnn"),
     "finder-v2": ("lens finders v2 (easy domain)", "lenses-finder-equivariant-v2", "lenses-finder-cnn-v2"),
-    "disks-ae-v2": ("disk autoencoders v2 (DSHARP-like)", "disks-ae-equivariant-v2", "disks-ae-cnn-v2"),
+    "disks-ae-v3": ("disk autoencoders v3 (DSHARP-like)", "disks-ae-equivariant-v3", "disks-ae-cnn-v3"),
     "sr-v2": ("x2 super-resolution v2", "lenses-sr-equivariant-v2", "lenses-sr-cnn-v2"),
 }
 METRIC = {"classifier": ("macro AUC", "macro_auc"), "autoencoder": ("MS-SSIM", "ms_ssim"), "superres": ("PSNR (dB)", "psnr_db")}

@@ -44,7 +44,7 @@ def test_saw_figures_reads_an_index_entry_or_its_data_record():
     assert saw_figures(V2) and saw_figures(V2["data"])
     assert not saw_figures(V1) and not saw_figures(V1["data"]) and not saw_figures(None) and not saw_figures({})
     entries = {e["name"]: e for e in json.loads((CHECKPOINTS_DIR / "index.json").read_text())["checkpoints"]}
-    assert saw_figures(entries["disks-ae-equivariant-v2"]) and saw_figures(entries["disks-ae-cnn-v2"])
+    assert saw_figures(entries["disks-ae-equivariant-v3"]) and saw_figures(entries["disks-ae-cnn-v3"])
     assert not saw_figures(entries["disks-ae-equivariant"]) and not saw_figures(entries["disks-ae-cnn"])
 
 
@@ -94,7 +94,7 @@ def test_the_cli_prints_the_sentence_for_each_input(tmp_path, capsys):
     assert said[1].startswith("Assumed a linear physical image (a FITS in Jy/beam)")
     summary = json.loads((out / "reconstruct.json").read_text())["images"]
     assert [e["brightness_note"] for e in summary] == said and all(e["notes"][0] == s for e, s in zip(summary, said, strict=True))
-    assert main(["reconstruct", "--checkpoint", "disks-ae-cnn-v2", "--input", str(src / "figure.png"),
+    assert main(["reconstruct", "--checkpoint", "disks-ae-cnn-v3", "--input", str(src / "figure.png"),
                  "--out", str(tmp_path / "out2")]) == 0
     assert "it was used as shown, since the model's training disks include renderings" in capsys.readouterr().out
 
