@@ -221,6 +221,8 @@ def _planets_in_gaps(rng: np.random.Generator, shape: dict, n: int, m_star: floa
     free = [g for k, g in enumerate(gaps) if k not in carved]
     out.update(gap_radii_au=[g[0] for g in free], gap_widths_au=[g[1] for g in free], gap_depths=[g[2] for g in free])
     return out
+
+
 def planet_gap_floor(params: DiskParams, k: int) -> float:
     """Kanagawa's gap floor of planet k of `params`."""
     return kanagawa_gap_depth(params.planet_masses_mjup[k], params.stellar_mass_msun, params.aspect_ratio, params.alpha_viscosity)

@@ -199,8 +199,8 @@ def model_input(data: np.ndarray, assumption: Assumption, model_saw_figures: boo
 
 def saw_figures(record: dict | None) -> bool:
     """Whether a disk checkpoint saw figure-like renderings in training: its index entry (`{"name", "data": {...}}`)
-    or that entry's `data` record has the preset dsharp-figures (the v2 disk models; v1 ones were trained on linear
-    simulated disks only)."""
+    or that entry's `data` record has the preset dsharp-figures (the v2 and v3 disk models; v1 ones were trained on
+    linear simulated disks only)."""
     if not isinstance(record, dict):
         return False
     data = record.get("data") if isinstance(record.get("data"), dict) else record

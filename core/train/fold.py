@@ -177,10 +177,11 @@ def make_augment(cfg: TrainConfig, kind: str):
 
     if cfg.sr_degrade_fraction > 0 and kind != "superres":
         raise InputError(f"sr_degrade_fraction degrades super-resolution pairs; {cfg.model} is a {kind}.")
-    if cfg.pair_turn_fraction > 0 and not (kind == "superres" or cfg.clean_data):
+    paired = kind == "superres" or bool(cfg.clean_data)  # (input, target) pairs: SR, or a denoising autoencoder
+    if cfg.pair_turn_fraction > 0 and not paired:
         raise InputError(f"pair_turn_fraction turns (input, target) pairs; {cfg.model} trains on single images "
                          "(use augment_rotations = \"continuous\" or \"continuous-physical\").")
-    if kind == "superres" or cfg.clean_data:
+    if paired:
         from core.data.pairs import PairAugment
 
         return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction, cfg.pair_turn_fraction)
