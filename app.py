@@ -3,7 +3,7 @@ link and the settings each page keeps."""
 
 import streamlit as st
 
-from ui import image_list_sidebar, models, share, state
+from ui import image_list_sidebar, models, resources, share, state
 from ui.errors import sentence
 from ui.hosting import is_hosted
 
@@ -35,3 +35,4 @@ except Exception as exc:  # noqa: BLE001 - the last guard: one sentence on the p
 finally:
     state.remember_settings(share.page_name(page))
     share.publish(page)  # the address bar now reopens this view
+    resources.freeze_after_imports()  # Streamlit's full garbage collection after each run then skips the libraries
