@@ -162,6 +162,8 @@ def test_the_cap_counts_what_is_in_the_list(small_cap):
 def test_use_this_image_refused_when_the_list_is_full_keeps_the_current_image(small_cap):
     at = new_app()
     upload_files(at, A, B)
+    at.session_state["data_tab"] = "Simulate"
+    at.run()
     at.button(key="sim-disk-use").click().run()
     assert any("not added: the image list holds 2 images" in e.value.replace("\\", "") for e in at.error)
     assert current_name(at) == "a.fits" and len(entries(at)) == 2
@@ -310,8 +312,12 @@ def lens_zip_upload(n_per_class: int = 2) -> tuple[str, bytes, str]:
 
 def test_after_an_upload_the_page_counts_the_whole_list(app):
     """Regression: with one image in the list, uploading four said "4 images in the list" while it held 5."""
+    app.session_state["data_tab"] = "Simulate"
+    app.run()
     app.button(key="sim-disk-use").click().run()
     assert len(entries(app)) == 1
+    app.session_state["data_tab"] = "Upload"
+    app.run()
     upload_files(app, *(upload(f"u{k}.npy", npy_bytes(RNG.normal(size=(10, 10)))) for k in range(4)))
     assert len(entries(app)) == 5
     said = [c.value for c in app.caption if "added" in c.value]

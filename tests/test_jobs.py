@@ -317,6 +317,7 @@ def test_hosted_simulation_is_a_heavy_job_of_the_session(app, hosted, monkeypatc
 
     monkeypatch.setattr(jobs, "session_id", lambda: "visitor")  # `hosted`: a server that has made no simulation yet
     busy = hosted.enter("visitor", "batch evaluation")
+    app.session_state["data_tab"] = "Simulate"  # only the open tab of the Data page is drawn
     at = open_page(app, "pages/data.py")
     assert not at.exception
     assert [w.value for w in at.warning] == [
@@ -328,11 +329,12 @@ def test_hosted_simulation_is_a_heavy_job_of_the_session(app, hosted, monkeypatc
 
 
 def test_a_simulation_the_server_made_already_needs_no_queue(app, hosted, monkeypatch):  # noqa: F811
-    """Opening the Data page shows the Simulate tab's default simulation: once the server has made it, a visitor
+    """Opening the Simulate tab shows its default simulation: once the server has made it, a visitor
     does not wait behind other visitors' heavy jobs for it."""
     import ui.jobs as jobs
 
     monkeypatch.setattr(jobs, "session_id", lambda: "visitor")
+    app.session_state["data_tab"] = "Simulate"  # only the open tab of the Data page is drawn
     open_page(app, "pages/data.py")  # the server makes the default simulation once
     hosted.enter("another visitor", "batch evaluation")  # the only slot is busy
     at = open_page(app, "pages/data.py")

@@ -57,6 +57,12 @@ def current(at: AppTest) -> dict | None:
     return at.session_state["current_image"] if "current_image" in at.session_state else None
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Select a Data page tab, as a click does (the tabs rerun the page and only the open one is drawn)."""
+    at.session_state["data_tab"] = label
+    return at.run()
+
+
 def test_app_boots_on_the_data_page(app):
     assert [t.value for t in app.title] == ["Data"]
     assert [t.label for t in app.tabs] == ["Upload", "Examples", "Simulate"]
@@ -133,7 +139,19 @@ def test_a_cube_declaring_millions_of_planes_gets_a_number_input_not_a_list(app)
     assert current(app)["data"].mean() == pytest.approx(cube[1].mean(), abs=1e-4)
 
 
+def test_only_the_open_tab_is_drawn_and_the_closed_tabs_keep_their_settings(app):
+    assert app.file_uploader and not app.get("slider") and not app.get("plotly_chart")
+    open_tab(app, "Simulate")
+    assert not app.file_uploader and app.get("plotly_chart")  # the simulated image, and nothing of the Upload tab
+    app.slider(key="sim_disk_inc").set_value(60.0).run()
+    open_tab(app, "Upload")
+    assert not app.get("slider")
+    open_tab(app, "Simulate")
+    assert app.slider(key="sim_disk_inc").value == 60.0
+
+
 def test_simulated_disk_follows_the_sliders_and_can_be_used(app):
+    open_tab(app, "Simulate")
     before = chart_specs(app)
     app.slider(key="sim_disk_n").set_value(0).run()
     assert not app.exception and chart_specs(app) != before
@@ -147,12 +165,14 @@ def test_simulated_disk_follows_the_sliders_and_can_be_used(app):
 
 
 def test_simulated_lens_and_examples(app):
+    open_tab(app, "Simulate")
     app.radio(key="sim_kind").set_value("lens").run()
     assert not app.exception
     app.selectbox(key="sim_lens_sub").set_value("vortex").run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     app.button(key="sim-lens-use").click().run()
     assert current(app)["kind"] == "lens" and current(app)["data"].shape == (150, 150)
+    open_tab(app, "Examples")
     example = next(t for t in app.selectbox(key="data_example").options if "CDM" in t)
     app.selectbox(key="data_example").set_value(example).run()
     app.button(key="ex-lens_cdm.npy-use").click().run()
@@ -190,7 +210,7 @@ def test_image_colours_avoid_streamlit_placeholder_colours(app):
     import re
 
     placeholder = re.compile(r"#0000[0-2][0-9]", re.IGNORECASE)
-    specs = chart_specs(app)
+    specs = chart_specs(open_tab(app, "Simulate")) + chart_specs(open_tab(app, "Examples"))
     assert specs and all(not placeholder.search(json.dumps(s["data"])) for s in specs)
 
 

@@ -696,10 +696,11 @@ def _cutout_rects(at) -> list[dict]:
 
 def test_the_cutout_box_is_drawn_on_the_data_page_and_a_user_box_holds_on_reconstruct(app):
     """The Data page outlines the square the disk models see; a box set there is the Reconstruct page's."""
+    app.session_state["data_tab"] = "Simulate"  # only the open tab of the Data page is drawn
     app.run()
     assert not app.exception
     app.button(key="sim-disk-use").click().run()
-    auto = _cutout_rects(app)  # every disk panel of the page (simulation, example, current upload)
+    auto = _cutout_rects(app)  # the simulation's disk panel
     assert auto and all(3 <= r["x1"] - r["x0"] <= 129 for r in auto)
     app.number_input(key="sim-disk-box_side").set_value(21.0).run()
     assert not app.exception
@@ -717,6 +718,7 @@ def test_the_cutout_box_is_drawn_on_the_data_page_and_a_user_box_holds_on_recons
 
 
 def test_a_box_the_image_cannot_take_is_said_under_the_image_not_as_an_error(app):
+    app.session_state["data_tab"] = "Simulate"
     app.run()
     app.number_input(key="sim-disk-box_side").set_value(1.0).run()
     app.selectbox(key="sim-disk-box_unit").set_value("au").run()  # au without a distance

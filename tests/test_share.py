@@ -36,6 +36,8 @@ def test_encode_decode_round_trip():
 
 def test_a_view_written_by_one_session_reopens_in_another():
     at = open_link({})
+    at.session_state["data_tab"] = "Simulate"
+    at.run()
     at.radio(key="sim_kind").set_value("lens").run()
     at.selectbox(key="sim_lens_sub").set_value("vortex").run()
     at.number_input(key="sim_lens_seed").set_value(7).run()
@@ -52,6 +54,8 @@ def test_a_view_written_by_one_session_reopens_in_another():
     assert image["name"] == current(at)["name"] == "simulated_lens_vortex_seed7.fits"
     np.testing.assert_array_equal(image["data"], current(at)["data"])
     assert [e.name for e in other.session_state["image_list"]] == ["simulated_lens_vortex_seed7.fits"]
+    other.switch_page("pages/data.py").run()  # the Data page opens on the tab that made the image, as it was set
+    assert other.slider(key="sim_lens_theta").value == 1.5 and other.selectbox(key="sim_lens_sub").value == "vortex"
 
 
 def test_an_example_and_a_setting_in_the_link():

@@ -69,7 +69,9 @@ def _note(text: str) -> None:
 def _restore_image(params: dict) -> None:
     if "example" in params:
         examples_tab.add_example(params["example"])
+        st.session_state["data_tab"] = "Examples"  # the Data page opens on the tab the image came from
     elif "sim" in params:
+        st.session_state["data_tab"] = "Simulate"
         kind = params["sim"]
         texts = {k: v for k, v in params.items() if k.startswith(f"sim_{kind}_")}
         values, problems = simulate_tab.checked_values(kind, {k: decode(v) for k, v in texts.items()}, texts)
