@@ -17,6 +17,7 @@ from core.io.stretch import (
     render_figure,
     saw_figures,
     stretch_score,
+    undo_softening,
     undo_stretch,
 )
 
@@ -87,6 +88,15 @@ def test_model_input_keeps_a_figure_for_a_figure_trained_model_and_undoes_the_st
     assert np.corrcoef(undone.ravel(), np.clip(linear, 0, None).ravel())[0, 1] > np.corrcoef(figure.ravel(), linear.ravel())[0, 1]
     kept, said = model_input(linear, assume_brightness(linear, _meta("fits", "Jy/beam")), model_saw_figures=False)
     assert np.array_equal(kept, linear) and said.startswith("Assumed a linear physical image (a FITS in Jy/beam)")
+
+
+def test_the_softening_of_a_large_figure_is_found_on_a_sample_as_on_every_pixel(monkeypatch):
+    p = dsharp.sample_dsharp_params(np.random.default_rng(12), 2, 96)
+    linear, _, _ = observe(p, 96, np.random.default_rng(1))
+    figure = np.kron(render_figure(linear, "asinh", 0.02, 0.0, 1.0, bits=8), np.ones((6, 6)))  # 576 px, 8-bit
+    sampled = undo_softening(figure)
+    monkeypatch.setattr("core.io.stretch.SCORE_PIXELS", figure.size)
+    assert sampled > 0 and sampled == pytest.approx(undo_softening(figure), rel=0.15)
 
 
 def test_a_min_max_normalised_linear_disk_is_used_as_shown_even_when_its_histogram_looks_stretched():

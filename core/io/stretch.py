@@ -29,6 +29,7 @@ STRETCHES = ("linear", "sqrt", "power", "asinh", "log")
 BRIGHTNESS_UNITS = ("jy", "k", "mjy", "erg", "w/m", "mag", "counts", "electrons", "adu")
 FLOOR_SHARE = 0.05  # a display clips at least this share of the pixels to its minimum
 STRETCHED_SCORE = 0.3  # stretch_score above this: the brightness looks stretched (a hint: see stretch_score)
+SCORE_PIXELS = 256 * 256  # undo_softening scores at most this many pixels per trial softening
 UNDO_TARGET = 0.14  # median stretch_score of the linear simulated disks of core.data.dsharp
 
 
@@ -166,11 +167,16 @@ def _negative_background(data: np.ndarray) -> bool:
 
 def undo_softening(data: np.ndarray) -> float:
     """The asinh softening whose inverse brings the image's stretch_score to that of linear disks (UNDO_TARGET);
-    0 unless it looks stretched (STRETCHED_SCORE). A rough guess: a figure does not say which stretch it carries."""
+    0 unless it looks stretched (STRETCHED_SCORE). A rough guess: a figure does not say which stretch it carries.
+    Scored on every k-th pixel of a large image (at most SCORE_PIXELS; the score is a median of levels)."""
     if stretch_score(data) <= STRETCHED_SCORE:
         return 0.0
-    lo, hi = float(data.min()), float(data.max())
-    t = (np.asarray(data, dtype=np.float64) - lo) / (hi - lo)
+    values = np.asarray(data, dtype=np.float64)
+    lo, hi = float(values.min()), float(values.max())
+    step = max(1, int(np.ceil(np.sqrt(values.size / SCORE_PIXELS))))
+    t = (values[::step, ::step] - lo) / (hi - lo)
+    peak = np.unravel_index(int(np.argmax(values)), values.shape)
+    t[peak[0] // step, peak[1] // step] = 1.0  # the sample keeps the image's peak, the top of every score
     grid = np.geomspace(1e-3, 3.0, 60)  # strong to almost linear
     scores = [stretch_score(undo_stretch(t, "asinh", a)) for a in grid]
     return float(grid[int(np.argmin(np.abs(np.asarray(scores) - UNDO_TARGET)))])
@@ -185,12 +191,12 @@ def model_input(data: np.ndarray, assumption: Assumption, model_saw_figures: boo
         return data, head + "; its brightness was used as it is, normalised to its own range like the training images."
     if model_saw_figures or assumption.stretch == "linear":
         why = ("the model's training disks include renderings normalised and stretched the same ways"
-               if model_saw_figures else "its brightness looks linear")
+               if model_saw_figures else "its brightness shows no sign of a display stretch")
         return data, head + f"; it was used as shown, since {why}."
     values = np.asarray(data, dtype=np.float64)
     a = undo_softening(values)
     if a == 0.0:
-        return data, head + "; it was used as shown, since its brightness looks linear."
+        return data, head + "; it was used as shown, since its brightness shows no sign of a display stretch."
     lo, hi = float(values.min()), float(values.max())
     return (undo_stretch((values - lo) / (hi - lo), "asinh", a),
             head + f"; an asinh stretch (softening {a:.2g}) was undone approximately, so it resembles the linear images "
