@@ -85,6 +85,7 @@ def test_record_index_writes_each_checkpoints_curve_and_cost(bench, held_out_set
         assert curve["metric"] == "macro_auc" and curve["metric_name"] == "macro AUC"
         assert curve["angles_deg"] == [0.0, 45.0, 90.0] and len(curve["score"]) == 3
         assert curve["roundtrip"]["angles_deg"] == [45.0] and len(curve["roundtrip"]["score"]) == 1
+        assert len(curve["roundtrip"]["change"]) == 1 and curve["roundtrip"]["change"][0] > 0  # resampling moves f(x)
         assert len(curve["accuracy"]) == 3 and len(curve["roundtrip"]["accuracy"]) == 1
         assert all(0.0 <= s <= 1.0 for s in curve["score"] + curve["roundtrip"]["score"])
         assert curve["n"] == 6 and curve["partner"] == partner and curve["sha256"] == entry["sha256"]
