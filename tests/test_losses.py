@@ -135,3 +135,41 @@ def test_ms_ssim_matches_pytorch_msssim_at_129_px():
     y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(4))).clamp(0, 1)
     ref = ms_ssim(y, x, data_range=1.0, win_size=7)
     assert float(ms_ssim_value(y, x)) == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_resample_consistency_is_zero_for_an_invariant_model_and_trains_a_pixel_reader():
+    import torch
+    from torch import nn
+
+    from core.train.losses import classifier_loss_fn
+
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 17, 17)
+    y = torch.randint(0, 3, (8,))
+    fn = classifier_loss_fn({"resample_consistency": 1.0})
+
+    class Constant(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = nn.Parameter(torch.tensor([1.0, -1.0, 0.5]))
+
+        def forward(self, x):
+            return self.bias.expand(x.shape[0], 3)
+
+    _, parts = fn(Constant(), x, y)
+    assert parts["resample_consistency"] == 0.0
+
+    class PixelReader(nn.Module):  # logits from one off-centre pixel: a turn moves it
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+
+        def forward(self, x):
+            return x[:, 0, 3, 5, None] * self.w + 0.1
+
+    reader = PixelReader()
+    loss, parts = fn(reader, x, y)
+    ce_only, _ = classifier_loss_fn()(reader, x, y)
+    assert parts["resample_consistency"] > 0.01 and loss.item() > ce_only.item()
+    loss.backward()
+    assert reader.w.grad.abs().sum() > 0

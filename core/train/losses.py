@@ -13,7 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CLS_DEFAULTS = {"label_smoothing": 0.0}  # cross-entropy label smoothing in [0, 1)
+CLS_DEFAULTS = {
+    "label_smoothing": 0.0,  # cross-entropy label smoothing in [0, 1)
+    "resample_consistency": 0.0,  # weight of the logits' squared relative change under one more resampling (0 = off)
+}
 
 
 class ReconWithLatent(nn.Module):
@@ -90,9 +93,24 @@ def classifier_loss_fn(weights: dict | None = None):
         logits = model(x).float()  # (B, n_classes)
         ce = classification_loss(logits, y, label_smoothing=float(w["label_smoothing"]))
         acc = (logits.argmax(dim=1) == y).float().mean()
-        return ce, {"ce": ce.item(), "acc": acc.item()}
+        parts = {"ce": ce.item(), "acc": acc.item()}
+        if not w["resample_consistency"]:
+            return ce, parts
+        change = resample_change(model, x, logits)
+        parts["resample_consistency"] = change.item()
+        return ce + float(w["resample_consistency"]) * change, parts
 
     return loss_fn
+
+
+def resample_change(model: nn.Module, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ||f(r x) - f(x)||^2 / ||f(x)||^2, r a bilinear turn by any angle with a sub-pixel
+    shift (core.data.observe.pipeline_resample): the squared relative change bench.rotation measures off the grid.
+    The denominator is held fixed, so the term cannot shrink by inflating the logits."""
+    from core.data.observe import pipeline_resample
+
+    again = model(pipeline_resample(x, 1.0)).float()
+    return (((again - logits) ** 2).sum(1) / (logits.detach() ** 2).sum(1).clamp_min(1e-6)).mean()
 
 
 def superres_loss_fn(weights: dict | None = None):
