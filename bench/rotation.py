@@ -70,6 +70,7 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "sr": ("x2 super-resolution", "lenses-sr-equivariant", "lenses-sr-cnn"),
     "finder-v2": ("lens finders v2 (easy domain)", "lenses-finder-equivariant-v2", "lenses-finder-cnn-v2"),
     "disks-ae-v3": ("disk autoencoders v3 (DSHARP-like)", "disks-ae-equivariant-v3", "disks-ae-cnn-v3"),
+    "disks-ensemble-v3": ("disk autoencoder ensemble v3 (DSHARP-like)", "disks-ae-equivariant-ensemble-v3", "disks-ae-cnn-v3"),
     "sr-v2": ("x2 super-resolution v2", "lenses-sr-equivariant-v2", "lenses-sr-cnn-v2"),
 }
 METRIC = {"classifier": ("macro AUC", "macro_auc"), "autoencoder": ("MS-SSIM", "ms_ssim"), "superres": ("PSNR (dB)", "psnr_db")}
