@@ -173,3 +173,27 @@ def test_resample_consistency_is_zero_for_an_invariant_model_and_trains_a_pixel_
     assert parts["resample_consistency"] > 0.01 and loss.item() > ce_only.item()
     loss.backward()
     assert reader.w.grad.abs().sum() > 0
+
+
+def test_resample_consistency_does_not_reward_shrinking_the_logits():
+    """Scaling every logit leaves the relative change as it is, so its gradient along the scale is zero (a held
+    denominator made it positive, and training shrank the logits)."""
+    import torch
+    from torch import nn
+
+    from core.train.losses import resample_change
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.reader = nn.Sequential(nn.Flatten(), nn.Linear(17 * 17, 3))
+            self.scale = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            return self.scale * self.reader(x)
+
+    torch.manual_seed(1)
+    model, x = Scaled(), torch.rand(6, 1, 17, 17)
+    change = resample_change(model, x, model(x))
+    change.backward()
+    assert change.item() > 1e-4 and abs(model.scale.grad.item()) < 1e-6 * max(1.0, change.item())

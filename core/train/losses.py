@@ -106,11 +106,12 @@ def classifier_loss_fn(weights: dict | None = None):
 def resample_change(model: nn.Module, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of ||f(r x) - f(x)||^2 / ||f(x)||^2, r a bilinear turn by any angle with a sub-pixel
     shift (core.data.observe.pipeline_resample): the squared relative change bench.rotation measures off the grid.
-    The denominator is held fixed, so the term cannot shrink by inflating the logits."""
+    Both sides carry gradients, so the term does not change when all logits are scaled: held fixed, the denominator
+    let training shrink the logits instead (measured: the off-grid change rose from 0.13 to 0.20)."""
     from core.data.observe import pipeline_resample
 
     again = model(pipeline_resample(x, 1.0)).float()
-    return (((again - logits) ** 2).sum(1) / (logits.detach() ** 2).sum(1).clamp_min(1e-6)).mean()
+    return (((again - logits) ** 2).sum(1) / (logits ** 2).sum(1).clamp_min(1e-6)).mean()
 
 
 def superres_loss_fn(weights: dict | None = None):
