@@ -64,6 +64,7 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "model1-v2": ("DeepLense Model I classifiers v2", "lenses-model1-equivariant-v2", "lenses-model1-cnn-v2"),
     "model2-v2": ("DeepLense Model II classifiers v2", "lenses-model2-equivariant-v2", "lenses-model2-cnn-v2"),
     "model2-v3": ("DeepLense Model II classifiers v3", "lenses-model2-equivariant-v3", "lenses-model2-cnn-v3"),
+    "model2-v4": ("DeepLense Model II classifiers v4", "lenses-model2-equivariant-v4", "lenses-model2-cnn-v4"),
     "classifier": ("project lens classifiers", "lenses-classifier-equivariant", "lenses-classifier-cnn"),
     "finder": ("lens finders (easy domain)", "lenses-finder-equivariant", "lenses-finder-cnn"),
     "disks-ae": ("disk autoencoders", "disks-ae-equivariant", "disks-ae-cnn"),
