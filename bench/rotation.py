@@ -62,6 +62,7 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "model1": ("DeepLense Model I classifiers", "lenses-model1-equivariant", "lenses-model1-cnn"),
     "model2": ("DeepLense Model II classifiers", "lenses-model2-equivariant", "lenses-model2-cnn"),
     "model1-v2": ("DeepLense Model I classifiers v2", "lenses-model1-equivariant-v2", "lenses-model1-cnn-v2"),
+    "model1-v3": ("DeepLense Model I classifiers v3", "lenses-model1-equivariant-v3", "lenses-model1-cnn-v3"),
     "model2-v2": ("DeepLense Model II classifiers v2", "lenses-model2-equivariant-v2", "lenses-model2-cnn-v2"),
     "model2-v3": ("DeepLense Model II classifiers v3", "lenses-model2-equivariant-v3", "lenses-model2-cnn-v3"),
     "model2-v4": ("DeepLense Model II classifiers v4", "lenses-model2-equivariant-v4", "lenses-model2-cnn-v4"),
