@@ -336,18 +336,29 @@ def observe_twins(twins: Tensor, noise: NoiseTable, size: int, config: ObserveCo
     return to_model_grid(seen, size)
 
 
+def turn_share(images: tuple[Tensor, ...], share: float, config: ObserveConfig, mode: str = "bicubic",
+               generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+    """A `share` of the batch turned (`turn`), each chosen item by its own element drawn from `config` (`draw`: a
+    uniform angle, a mirror, a sub-pixel shift), the same element for every tensor of `images` (B, 1, h, w) each, so
+    that (input, target) pairs stay pairs. The other items, and the tensors when none is chosen, are returned as given."""
+    again = torch.rand(images[0].shape[0], generator=generator) < share
+    n = int(again.sum())
+    if n == 0:
+        return images
+    g = draw(n, config, generator)
+    out = []
+    for t in images:
+        t = t.clone()
+        t[again] = turn(t[again], g["angle_deg"], g["flip"], g["dy"], g["dx"], mode)
+        out.append(t)
+    return tuple(out)
+
+
 def pipeline_resample(seen: Tensor, share: float, generator: torch.Generator | None = None) -> Tensor:
     """A `share` of the observed images (B, 1, H, W) resampled once more after the noise, as a user's pipeline
     does (drizzle, reprojection, a turn): a bilinear turn by a uniform angle and a sub-pixel shift, which
     smooths the noise and the sky alike. The others are returned unchanged."""
-    again = torch.rand(seen.shape[0], generator=generator) < share
-    n = int(again.sum())
-    if n == 0:
-        return seen
-    g = draw(n, ObserveConfig(flips=False), generator)
-    seen = seen.clone()
-    seen[again] = turn(seen[again], g["angle_deg"], g["flip"], g["dy"], g["dx"], "bilinear")
-    return seen
+    return turn_share((seen,), share, ObserveConfig(flips=False), "bilinear", generator)[0]
 
 
 @dataclass

@@ -388,19 +388,10 @@ def turn_pairs(x, y, share: float, generator=None):
     alike, about the grid centre (core.data.observe.turn: bicubic, the corners filled from each image's azimuthal
     profile). Same-size pairs also share a sub-pixel shift; an x2 super-resolution pair is turned without one, so LR and
     HR keep one centre. The noise of a noisy input is resampled with it, as any pipeline's turn does."""
-    import torch
+    from core.data.observe import ObserveConfig, turn_share
 
-    from core.data.observe import ObserveConfig, draw, turn
-
-    again = torch.rand(x.shape[0], generator=generator) < share
-    n = int(again.sum())
-    if n == 0:
-        return x, y
-    g = draw(n, ObserveConfig(flips=False, shift_px=0.5 if x.shape == y.shape else 0.0), generator)
-    x, y = x.clone(), y.clone()
-    x[again] = turn(x[again], g["angle_deg"], g["flip"], g["dy"], g["dx"])
-    y[again] = turn(y[again], g["angle_deg"], g["flip"], g["dy"], g["dx"])
-    return x, y
+    return turn_share((x, y), share, ObserveConfig(flips=False, shift_px=0.5 if x.shape == y.shape else 0.0),
+                      generator=generator)
 
 
 class PairAugment:
