@@ -19,8 +19,9 @@ Protocol (the conventions of core.analysis.equivariance): images go to the model
 core.data.preprocess (via core.data.datasets.load_tensors; SR pairs: core.data.pairs.load_pairs),
 are multiplied by the grid's inscribed disc (radius (S - 1) / 2; the HR target of SR by its own
 disc) at every angle, 0 included, for both models alike (--mask none: whole squares), then turned
-on the model grid with core.data.transforms.rotate (bilinear unless --interp bicubic; zero
-outside) and not normalised again. The disc makes every turned copy hold the same content, so a
+on the model grid with core.data.transforms.rotate (bilinear unless --interp bicubic, or sinc: the
+band-limited three-shear turn, which smooths neither the image nor its noise; zero outside) and not
+normalised again. The disc makes every turned copy hold the same content, so a
 drop is the model's, not the lost corners'. The shipped models see the whole square, so the disc
 may cost them something at 0 degrees (the "0°, whole square" column is the score without it);
 models with a central crop inside the disc (Model I: 97 of 149 px) see no masked pixel at all. Round trip: turned by θ and back by −θ (two
@@ -37,7 +38,9 @@ Equivariance lab reads it: `metrics.rotation_curve` (angles, score name, score a
 the round trips, the held-out set, n, partner, checkpoint sha256, date, command) and `metrics.cost`
 (learned parameters, MFLOP per image by core.analysis.model_cost, ms per image on this machine with
 the thread count). `--models` (alias `--pairs`) picks the pairs, so retrained models alone can be
-refreshed; with `--no-record` the BENCHMARKS.md section and the PNG stay as they are. Re-registering a
+refreshed; with `--no-record` the BENCHMARKS.md section and the PNG stay as they are. A run with `--interp`
+other than bilinear records apart: section `rotation-<interp>`, docs/bench/rotation-<interp>.png, index key
+`rotation_curve_<interp>`. Re-registering a
 checkpoint (a retrain) rewrites its entry from the file and so drops both records.
 """
 
@@ -193,13 +196,13 @@ def _scores(loaded, out: torch.Tensor, x: torch.Tensor, target, labels) -> dict:
     return {"score": autoencoder_metrics(out, x)["ms_ssim"]}
 
 
-def _change(kind: str, out: torch.Tensor, ref: torch.Tensor, angle: float) -> float:
-    """Mean relative change of outputs `out` = f(g x) against f(x) = `ref` (logits) or g f(x) (maps)."""
+def _change(kind: str, out: torch.Tensor, ref: torch.Tensor, angle: float, interp: str) -> float:
+    """Mean relative change of outputs `out` = f(g x) against f(x) = `ref` (logits) or g f(x) (maps, turned by `interp`)."""
     from core.analysis.equivariance import act_on_map, disc_mask, relative_error
 
     if kind == "classifier":
         return float(relative_error(out, ref).mean())
-    return float(relative_error(out, act_on_map(ref, angle, False), disc_mask(out.shape[-1], 0.8)).mean())
+    return float(relative_error(out, act_on_map(ref, angle, False, mode=interp), disc_mask(out.shape[-1], 0.8)).mean())
 
 
 def measure(name: str, folder: Path, n: int, data: str, angles: list[float], trips: list[float],
@@ -237,13 +240,13 @@ def measure(name: str, folder: Path, n: int, data: str, angles: list[float], tri
         curves.score.append(s["score"])
         curves.accuracy += [s["accuracy"]] if "accuracy" in s else []
         curves.bicubic += [s["bicubic"]] if "bicubic" in s else []
-        curves.change.append(_change(loaded.kind, out, ref, angle))
+        curves.change.append(_change(loaded.kind, out, ref, angle, args.interp))
         bar.update(1)
     for angle in trips:
         back = turn(turn(xm, angle), -angle)
         out = run(back)
         s = _scores(loaded, out, back, tm, labels)
-        curves.trip_change.append(_change(loaded.kind, out, ref, 0.0))
+        curves.trip_change.append(_change(loaded.kind, out, ref, 0.0, args.interp))
         curves.trip_angles.append(angle)
         curves.trip_score.append(s["score"])
         curves.trip_accuracy += [s["accuracy"]] if "accuracy" in s else []
@@ -389,11 +392,16 @@ def unlisted(names) -> None:
                          "name checkpoints of checkpoints/index.json or runs/index.json.")
 
 
+def curve_key(interp: str) -> str:
+    """The index key of a curve: `rotation_curve` (bilinear turns, what the Equivariance lab shows) or `rotation_curve_<interp>`."""
+    return "rotation_curve" if interp == "bilinear" else f"rotation_curve_{interp}"
+
+
 def record_pair(eq: Curves, cnn: Curves, sets: dict, args, command: str) -> list[str]:
     """Write both checkpoints' curves and costs into their index entries; one line each on where."""
     done = []
     for c, partner in ((eq, cnn.name), (cnn, eq.name)):
-        index = record_in_index(c.name, {"rotation_curve": curve_record(c, partner, sets[c.name][3], args, command),
+        index = record_in_index(c.name, {curve_key(args.interp): curve_record(c, partner, sets[c.name][3], args, command),
                                          "cost": c.cost})
         done.append(f"recorded {c.name}'s rotation curve and cost in {repo_relative(index)}")
     return done
@@ -446,7 +454,7 @@ def notes_text(args, described: list[str], total: float, tables: str) -> str:
         "by the CNN's (target ≤ 0.2). 'change after 45° round trip': f(x turned by 45° and back) against f(x), the "
         "change that resampling alone causes, with no net turn: an exactly invariant model still shows it. "
         f"Run time {total / 60:.1f} min on {args.threads} threads. "
-        f"Curves: docs/bench/rotation.png.\n\n{tables}"
+        f"Curves: docs/bench/rotation{'' if args.interp == 'bilinear' else '-' + args.interp}.png.\n\n{tables}"
     )
 
 
@@ -457,7 +465,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=600, help="held-out images (SR: pairs) per set")
     parser.add_argument("--angles-step", type=float, default=5.0, help="degrees between angles, 0 to 90")
     parser.add_argument("--roundtrip-step", type=float, default=15.0, help="degrees between round-trip angles (45 always)")
-    parser.add_argument("--interp", choices=("bilinear", "bicubic"), default="bilinear", help="resampling of the turned images")
+    parser.add_argument("--interp", choices=("bilinear", "bicubic", "sinc"), default="bilinear",
+                        help="resampling of the turned images (sinc: band-limited, smooths neither the image nor its noise)")
     parser.add_argument("--mask", choices=("disc", "none"), default="disc",
                         help="disc: every input (0° too) multiplied by the grid's inscribed disc; none: whole squares, zero corners when turned")
     parser.add_argument("--device", default="cpu")
@@ -501,8 +510,10 @@ def main(argv=None) -> int:
         print(markdown_table(SUMMARY_HEADER, rows))
         print(notes)
     else:
-        figure(results, PNG)
-        record("rotation", "Scores against the rotation angle, equivariant vs CNN", SUMMARY_HEADER, rows, notes=notes)
+        suffix = "" if args.interp == "bilinear" else f"-{args.interp}"
+        figure(results, PNG.with_name(f"rotation{suffix}.png"))
+        record(f"rotation{suffix}", f"Scores against the rotation angle, equivariant vs CNN{' (' + args.interp + ' turns)' if suffix else ''}",
+               SUMMARY_HEADER, rows, notes=notes)
     print(f"{total / 60:.1f} min")
     return 0
 

@@ -108,6 +108,22 @@ def test_record_index_writes_each_checkpoints_curve_and_cost(bench, held_out_set
     assert "rotation_curve" not in _entries(folder)["tiny-eq"]["metrics"]
 
 
+def test_a_sinc_run_records_apart_from_the_curve_the_lab_shows(bench):
+    """--interp sinc: band-limited turns, whose 45-degree round trip barely moves f(x) (bilinear's does); its curve
+    goes to metrics.rotation_curve_sinc and leaves metrics.rotation_curve, which the Equivariance lab reads, alone."""
+    import core.checkpoints as ck
+
+    folder = Path(ck.CHECKPOINTS_DIR)
+    assert bench.main([*ARGS, "--record-index"]) == 0
+    bilinear = _entries(folder)["tiny-eq"]["metrics"]["rotation_curve"]
+    assert bench.main([*ARGS, "--record-index", "--interp", "sinc"]) == 0
+    metrics = _entries(folder)["tiny-eq"]["metrics"]
+    assert metrics["rotation_curve"] == bilinear
+    sinc = metrics["rotation_curve_sinc"]
+    assert sinc["interp"] == "sinc" and sinc["change"][-1] < 1e-4  # still exact at 90 degrees
+    assert sinc["roundtrip"]["change"][0] < 0.5 * bilinear["roundtrip"]["change"][0]
+
+
 def test_without_record_index_the_index_is_untouched(bench):
     import core.checkpoints as ck
 

@@ -144,12 +144,12 @@ def group_permutation(group: str | None, angle_deg: float, flip: bool) -> torch.
 
 
 def act_on_map(y: torch.Tensor, angle_deg: float, flip: bool, group_order: int | None = None,
-               perm: torch.Tensor | None = None) -> torch.Tensor:
-    """g acting on output maps y (B, C, H, W): spatial flip + rotation, and for regular fields
-    (channel f * |G| + i is field f, element i) the permutation `perm` of each field's channels."""
+               perm: torch.Tensor | None = None, mode: str = "bilinear") -> torch.Tensor:
+    """g acting on output maps y (B, C, H, W): spatial flip + rotation (`mode` of core.data.transforms.rotate), and
+    for regular fields (channel f * |G| + i is field f, element i) the permutation `perm` of each field's channels."""
     from core.data.transforms import apply_group_element
 
-    y = apply_group_element(y, angle_deg, flip)  # (B, C, H, W)
+    y = apply_group_element(y, angle_deg, flip, mode=mode)  # (B, C, H, W)
     if group_order is not None and perm is not None:
         B, C, H, W = y.shape
         y = y.reshape(B, C // group_order, group_order, H, W)  # (B, F, |G|, H, W)

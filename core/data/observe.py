@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from core.data.sinc import sinc_resample
 from core.data.transforms import _right_angle_turns, affine_sample, rotation_sampling_matrix
 
 Tensor = torch.Tensor
@@ -135,6 +136,8 @@ def _resample(x: Tensor, angle: Tensor, flip: Tensor, dy: Tensor, dx: Tensor, mo
     `out + (1 - share) c` is exactly c for a constant sky c)."""
     b, _, h, w = x.shape
     x = torch.where(torch.as_tensor(flip).view(-1, 1, 1, 1).to(x.device), torch.flip(x, dims=(-1,)), x)
+    if mode == "sinc":
+        return sinc_resample(x, angle, dy, dx), None
     out, inside = torch.empty_like(x), torch.ones(b, 1, h, w, dtype=torch.float64) if share else None
     interp = []
     for i in range(b):
@@ -162,7 +165,7 @@ def resample(x: Tensor, angle_deg: Tensor, flip: Tensor, dy: Tensor | None = Non
              mode: str = "bicubic") -> Tensor:
     """Each image of x (B, C, H, W) mirrored (flip (B,) bool, columns reversed), turned counter-clockwise by
     angle_deg (B,) about the grid centre, then moved dy down and dx right (B,) pixels; one resampling
-    (core.data.transforms.affine_sample, `mode` of grid_sample), zero outside; exact pixel permutations for
+    (core.data.transforms.affine_sample, `mode` of grid_sample, or "sinc": core.data.sinc), zero outside; exact pixel permutations for
     multiples of 90 degrees without a shift."""
     b = x.shape[0]
     return _resample(x, _as_batch(angle_deg, b), flip, _as_batch(dy, b), _as_batch(dx, b), mode)[0]
@@ -203,9 +206,14 @@ def turn(x: Tensor, angle_deg: Tensor, flip: Tensor, dy: Tensor | None = None, d
          mode: str = "bicubic") -> Tensor:
     """`resample` (mirror, turn, shift), with what the turn brings in from beyond the original square (the
     corners) filled by the image's azimuthal mean profile at that radius instead of zeros: pixels whose
-    source lies partly outside get the missing interpolation weight from the profile."""
+    source lies partly outside get the missing interpolation weight from the profile. Mode "sinc": the
+    band-limited turn (core.data.sinc), with the profile continuing the image on its canvas."""
     b, c, h, w = x.shape
     dy, dx = _as_batch(dy, b), _as_batch(dx, b)
+    if mode == "sinc":  # the profile laid on the whole canvas beyond the square
+        x = torch.where(torch.as_tensor(flip).view(-1, 1, 1, 1), torch.flip(x, dims=(-1,)), x)
+        profile = radial_profile(x)
+        return sinc_resample(x, _as_batch(angle_deg, b), dy, dx, lambda ph, pw: _profile_at(profile, _radii(ph, pw)))
     out, inside = _resample(x, _as_batch(angle_deg, b), flip, dy, dx, mode, share=True)
     missing = 1.0 - inside
     if float(missing.max()) < 1e-9:

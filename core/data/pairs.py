@@ -356,10 +356,12 @@ FAMILY_HR_FWHM_PX = 1.6
 FAMILY_MIN_HR = 24  # HR side the widest PSF needs (its kernel reaches 20 px; the mirrored edge must be wider)
 
 
-def degrade_pairs(x, y, share: float, family=None):
+def degrade_pairs(x, y, share: float, family=None, sky_turn: float = 0.0):
     """A `share` of the training pairs (LR x (B, 1, h, w), HR y (B, 1, 2h, 2w), both on the LR's range) replaced by
     a fresh draw of the family from their HR (`core.data.observe.degradation_pairs`), each new pair normalised by
-    its new LR's range as `load_pairs` does; the others unchanged. Draws from torch's global generator."""
+    its new LR's range as `load_pairs` does; the others unchanged. `sky_turn`: the share of those new pairs whose
+    HR sky is first turned by a uniform angle, band-limited (`turn_sky`): the sky turned, then observed.
+    Draws from torch's global generator."""
     import torch
 
     from core.data.observe import degradation_pairs
@@ -373,7 +375,8 @@ def degrade_pairs(x, y, share: float, family=None):
     if not bool(pick.any()):
         return x, y
     with torch.no_grad():
-        lr, hr = degradation_pairs(y[pick].float(), FAMILY_HR_FWHM_PX, family or degradation_family())
+        sky = turn_sky(y[pick].float(), sky_turn) if sky_turn > 0 else y[pick].float()
+        lr, hr = degradation_pairs(sky, FAMILY_HR_FWHM_PX, family or degradation_family())
     lo = lr.amin(dim=(1, 2, 3), keepdim=True)
     span = lr.amax(dim=(1, 2, 3), keepdim=True) - lo
     span = torch.where(span > 0, span, torch.ones_like(span))
@@ -381,6 +384,15 @@ def degrade_pairs(x, y, share: float, family=None):
     x[pick] = ((lr - lo) / span).to(x.dtype)
     y[pick] = ((hr - lo) / span).to(y.dtype)
     return x, y
+
+
+def turn_sky(hr, share: float, generator=None):
+    """A `share` of the noiseless HR skies (B, 1, H, W) turned by a uniform angle each, band-limited (mode "sinc" of
+    core.data.observe.turn: no smoothing, the corners continued by each image's azimuthal profile); no mirror or
+    shift (the degradation family adds the sub-pixel offset). The others are returned unchanged."""
+    from core.data.observe import ObserveConfig, turn_share
+
+    return turn_share((hr,), share, ObserveConfig(flips=False, shift_px=0.0), "sinc", generator)[0]
 
 
 def turn_pairs(x, y, share: float, generator=None):
@@ -402,20 +414,22 @@ class PairAugment:
     is replaced by its target, so that a denoising autoencoder also sees noise-free inputs.
     degrade: for super-resolution pairs, the share whose LR is drawn afresh from the degradation
     family (`degrade_pairs`) before the D4 element; 0 draws nothing, as before the option existed.
-    turn: the share of pairs turned by any angle first (`turn_pairs`); 0 turns nothing."""
+    turn: the share of pairs turned by any angle first (`turn_pairs`); 0 turns nothing.
+    sky_turn: the share of the freshly degraded pairs whose HR sky is turned before the degradation (`turn_sky`)."""
 
     paired = True
 
-    def __init__(self, clean_input_fraction: float = 0.0, degrade: float = 0.0, turn: float = 0.0):
+    def __init__(self, clean_input_fraction: float = 0.0, degrade: float = 0.0, turn: float = 0.0, sky_turn: float = 0.0):
         self.clean_input_fraction = float(clean_input_fraction)
         self.degrade = float(degrade)
         self.turn = float(turn)
+        self.sky_turn = float(sky_turn)
 
     def __call__(self, x, y):
         import torch
 
         if self.degrade > 0:
-            x, y = degrade_pairs(x, y, self.degrade)
+            x, y = degrade_pairs(x, y, self.degrade, sky_turn=self.sky_turn)
         if self.turn > 0:
             x, y = turn_pairs(x, y, self.turn)
         if self.clean_input_fraction > 0:

@@ -9,10 +9,11 @@ turned the other way.) Rotations, scalings and shears act about the grid centre
 
 Multiples of 90 degrees and flips are exact permutations of pixels. Other angles, sub-pixel
 shifts, scales and shears resample with `torch.nn.functional.grid_sample` (bilinear by
-default, or bicubic), zero outside the image. The sampling grid is built in pixel units and
-normalised with align_corners=False for the true H and W, and sampled in float64, so a 90-degree
-request through the interpolating path lands on pixel centres and reproduces `torch.rot90` to
-float32 rounding (checked to 1e-6 in tests/test_transforms.py).
+default, or bicubic), zero outside the image; turns and shifts also take mode "sinc", the
+band-limited three-shear turn of core.data.sinc, which smooths neither the image nor its noise.
+The sampling grid is built in pixel units and normalised with align_corners=False for the true
+H and W, and sampled in float64, so a 90-degree request through the interpolating path lands on
+pixel centres and reproduces `torch.rot90` to float32 rounding (checked to 1e-6 in tests/test_transforms.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from core.data.sinc import sinc_resample
 
 Tensor = torch.Tensor
 
@@ -69,6 +72,8 @@ def rotate(x: Tensor, angle_deg: float, mode: str = "bilinear", exact_right_angl
     k = _right_angle_turns(float(angle_deg))
     if exact_right_angles and k is not None:
         return torch.rot90(x, k, dims=(-2, -1))
+    if mode == "sinc":
+        return sinc_resample(x, float(angle_deg))
     return affine_sample(x, rotation_sampling_matrix(float(angle_deg)), mode=mode)
 
 
@@ -96,6 +101,8 @@ def shift(x: Tensor, dy: float, dx: float, mode: str = "bilinear") -> Tensor:
             return out
         out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
         return out
+    if mode == "sinc":
+        return sinc_resample(x, 0.0, float(dy), float(dx))
     return affine_sample(x, torch.eye(2, dtype=torch.float64), torch.tensor([-dx, -dy], dtype=torch.float64), mode=mode)
 
 

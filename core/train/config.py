@@ -59,6 +59,8 @@ class TrainConfig:
     # degradation family (core.data.pairs.degrade_pairs: block mean, wider Gaussian/Airy PSF, noise, sub-pixel offset); needs augment
     pair_turn_fraction: float = 0.0  # autoencoder / super-resolution pairs: share turned by one uniform angle, input and
     # target alike (core.data.pairs.turn_pairs), before the exact D4 element; needs augment
+    sr_sky_turn_fraction: float = 0.0  # super-resolution: share of the freshly degraded pairs whose noiseless HR sky is
+    # turned by a uniform angle, band-limited, before the family observes it (core.data.pairs.turn_sky); needs sr_degrade_fraction
     domain_weight: float = 1.0  # largest gradient-reversal weight of the DANN domain loss (ramped 2/(1+exp(-10p))-1)
 
     def __post_init__(self):
@@ -74,6 +76,9 @@ class TrainConfig:
             raise InputError(f"sr_degrade_fraction must be in [0, 1] and needs augment = true (it acts per batch), got {self.sr_degrade_fraction}.")
         if not 0.0 <= self.pair_turn_fraction <= 1.0 or (self.pair_turn_fraction > 0 and not self.augment):
             raise InputError(f"pair_turn_fraction must be in [0, 1] and needs augment = true, got {self.pair_turn_fraction}.")
+        if not 0.0 <= self.sr_sky_turn_fraction <= 1.0 or (self.sr_sky_turn_fraction > 0 and self.sr_degrade_fraction == 0):
+            raise InputError("sr_sky_turn_fraction must be in [0, 1] and turns the skies that sr_degrade_fraction observes afresh; "
+                             f"got {self.sr_sky_turn_fraction} with sr_degrade_fraction = {self.sr_degrade_fraction}.")
         if isinstance(self.augment_rotations, str) and self.augment_rotations not in ROTATIONS:
             raise InputError(f"Unknown augment_rotations '{self.augment_rotations}'; use one of {', '.join(ROTATIONS)}.")
         if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0

@@ -184,7 +184,8 @@ def make_augment(cfg: TrainConfig, kind: str):
     if paired:
         from core.data.pairs import PairAugment
 
-        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction, cfg.pair_turn_fraction)
+        return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction, cfg.pair_turn_fraction,
+                           cfg.sr_sky_turn_fraction)
     if cfg.augment_rotations == "continuous-physical":
         return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter, cfg.augment_resample_jitter)
     return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
