@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ui import disk_input, figures, image_figures, inference, models, reference, state, widgets
-from ui.equivariance_lab import cost_caption, promise
+from ui.equivariance_lab import cost_caption, promise, resampling_choice
 
 st.title("Equivariance lab")
 st.caption("g acts on the image on the model grid: flip, then rotate about the grid centre, then shift. "
@@ -28,6 +28,7 @@ angle = t1.slider(linked["eq_angle"].label, **linked["eq_angle"].bounds(), key="
 flip = t2.toggle(linked["eq_flip"].label, key="eq_flip")
 dy = t3.number_input(linked["eq_dy"].label, **linked["eq_dy"].bounds(), key="eq_dy")
 dx = t4.number_input(linked["eq_dx"].label, **linked["eq_dx"].bounds(), key="eq_dx")
+interp = resampling_choice()  # "bilinear" or "sinc", for every turn below
 
 if any(disk_input.sees_cutout(e) for e in (eq_entry, cnn_entry) if e is not None):
     widgets.cutout_box(key="eq_box")  # the one box of the Data and Reconstruct pages
@@ -36,7 +37,7 @@ entries, seen = [], {}  # the models that load and answer, and the image each sa
 for entry in models.working(eq_entry, cnn_entry):
     given = models.attempt(entry, disk_input.model_image, entry, image)  # a disk model: the Reconstruct page's cutout
     pair = None if given is None else models.serve(entry, inference.equivariance_pair, given.data, float(angle), flip,
-                                                   (int(dy), int(dx)))
+                                                   (int(dy), int(dx)), interp)
     if pair is None:
         continue
     entries.append(entry)
@@ -61,7 +62,7 @@ for entry in models.working(eq_entry, cnn_entry):
             image_figures.View(cut="manual", manual=(0.0, 1.0)), residual=(pair["difference"], "f(g·x) − g·f(x)"),
             bunit="normalised flux", height=380), key=f"eq_pair_{entry['name']}")
 
-promise([e for e in (eq_entry, cnn_entry) if e is not None])  # recorded by bench.rotation
+promise([e for e in (eq_entry, cnn_entry) if e is not None], interp)  # recorded by bench.rotation
 
 st.subheader("Against rotation angle")
 angles = tuple(float(a) for a in np.arange(15.0, 360.0, 15.0))  # the identity (0°) is exact by definition
@@ -69,7 +70,7 @@ if st.toggle(linked["eq_curves_on"].label, value=linked["eq_curves_on"].default,
     row = 1 if flip else 0  # both flips are measured together; the toggle only picks one
     curves = {}
     for entry in entries:
-        errors = models.serve(entry, inference.equivariance_curves, seen[entry["name"]], angles)
+        errors = models.serve(entry, inference.equivariance_curves, seen[entry["name"]], angles, interp)
         if errors is None:
             continue
         main = "logits" if kind == "classifier" else "reconstruction"
@@ -82,7 +83,7 @@ if st.toggle(linked["eq_curves_on"].label, value=linked["eq_curves_on"].default,
     st.caption("Measured inside 80 % of the inscribed disc; errors below 1e-10 are drawn at 1e-10.")
     scores = None
     if kind == "classifier" and eq_entry in entries:
-        scores = models.serve(eq_entry, inference.class_scores, seen[eq_entry["name"]], angles)
+        scores = models.serve(eq_entry, inference.class_scores, seen[eq_entry["name"]], angles, interp)
     if scores is not None:
         classes = eq_entry.get("classes") or [str(k) for k in range(scores["probs"].shape[-1])]
         a, b = st.columns(2)

@@ -4,6 +4,7 @@ its cost per image, as `python -m bench.rotation --record-index` wrote them into
 Read from an index entry's metrics (nothing is measured here but the live cost of a model without a record):
     rotation_curve: {metric, angles_deg, score, roundtrip: {angles_deg, score}, held_out, n, partner, sha256,
                      date_utc, command, ...}
+    rotation_curve_sinc: the same with band-limited turns (`--interp sinc`), shown when the page's turns are sinc
     cost: {parameters, mflop, ms, threads, machine, date_utc}
 A curve recorded for another file of the same name (its sha256 differs from the entry's) counts as none.
 """
@@ -21,21 +22,35 @@ from ui.figures import PALETTE
 from ui.markdown import markdown_table
 
 TITLE = "The promise measured: score against rotation angle on held-out images"
+INTERPS = {"bilinear": "bilinear (as a pipeline's reprojection does)", "sinc": "band-limited (sinc: no smoothing)"}
+CURVE_KEYS = {"bilinear": "rotation_curve", "sinc": "rotation_curve_sinc"}  # bench.rotation's index keys
 
 
-def bench_command(names: list[str]) -> str:
+def resampling_choice() -> str:
+    """The page's choice of how turns off the right angles resample: "bilinear" (the default) or "sinc"."""
+    from ui.state import SETTINGS
+
+    spec = SETTINGS["eq_interp"]  # its label and choices, which a link's value is checked against
+    mode = st.radio(spec.label, spec.choices(), format_func=INTERPS.get, horizontal=True, key="eq_interp")
+    st.caption("With bilinear turns part of the change is the resampling's smoothing of the noise, not the model; "
+               "band-limited turns isolate the model's own departure from equivariance.")
+    return mode
+
+
+def bench_command(names: list[str], interp: str = "bilinear") -> str:
     """The bench run that records the curves of an equivariant model and its CNN (EQ:CNN) in the index."""
     pair = ":".join(names) if len(names) == 2 else f"{names[0]}:<CNN checkpoint>"
-    return f"python -m bench.rotation --models {pair} --no-record --record-index"
+    turns = "" if interp == "bilinear" else f" --interp {interp}"
+    return f"python -m bench.rotation --models {pair}{turns} --no-record --record-index"
 
 
-def measured(entry: dict) -> dict | None:
-    """The entry's recorded curve (ui.model_card.rotation_curve) with its round trips and where it was measured,
-    or None when there is none, it is malformed, or it was measured on another file of this name."""
-    curve = model_card.rotation_curve(entry)
+def measured(entry: dict, interp: str = "bilinear") -> dict | None:
+    """The entry's curve recorded with `interp` turns (ui.model_card.rotation_curve) with its round trips and where
+    it was measured, or None when there is none, it is malformed, or it was measured on another file of this name."""
+    raw = (entry.get("metrics") or {}).get(CURVE_KEYS[interp])
+    curve = model_card.rotation_curve({"metrics": {"rotation_curve": raw}})
     if curve is None:
         return None
-    raw = entry["metrics"]["rotation_curve"]
     if raw.get("sha256") and entry.get("sha256") and raw["sha256"] != entry["sha256"]:
         return None
     trip = raw.get("roundtrip") if isinstance(raw.get("roundtrip"), dict) else {}
@@ -47,7 +62,7 @@ def measured(entry: dict) -> dict | None:
         ta = ts = np.zeros(0)  # a malformed round trip: the curve alone
     n = raw.get("n") if isinstance(raw.get("n"), int) else None
     return {**curve, "trip_angles": ta, "trip_score": ts, "n": n, "held_out": str(raw.get("held_out") or ""),
-            "date": str(raw.get("date_utc") or "")[:10]}
+            "date": str(raw.get("date_utc") or "")[:10], "interp": interp}
 
 
 def recorded_cost(entry: dict) -> dict | None:
@@ -75,18 +90,21 @@ def cost_caption(entry: dict) -> None:
                f"{c['threads']} CPU thread{'s' * (c['threads'] > 1)} (bench.rotation, {c['date'] or 'undated'})")
 
 
-def figure(curves: dict[str, dict], metric: str) -> go.Figure:
-    """Score against angle, one line per model; open circles: turned and back."""
+def figure(curves: dict[str, dict], metric: str, interp: str = "bilinear") -> go.Figure:
+    """Score against angle, one line per model (`interp` turns; a model measured otherwise says so); open circles:
+    turned and back."""
     name = model_card.metric_name(metric)
     fig = go.Figure()
     for k, (model, c) in enumerate(curves.items()):
         color = PALETTE[k % len(PALETTE)]
+        model = model if c["interp"] == interp else f"{model} ({c['interp']})"
         fig.add_trace(go.Scatter(x=c["angles_deg"], y=c["score"], mode="lines+markers", name=model,
                                  line={"color": color}, marker={"size": 4}))
         if len(c["trip_angles"]):
             fig.add_trace(go.Scatter(x=c["trip_angles"], y=c["trip_score"], mode="markers", name=f"{model}: turned and back",
                                      marker={"color": color, "size": 8, "symbol": "circle-open"}))
-    fig.update_layout(title=f"{name} of every held-out image turned by the angle",
+    turns = "" if interp == "bilinear" else " (band-limited turns)"
+    fig.update_layout(title=f"{name} of every held-out image turned by the angle{turns}",
                       yaxis_title=name, height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.12, "font": {"size": 11}})
     fig.update_xaxes(tickvals=list(range(0, 361, 15)), ticktext=[f"{a}°" for a in range(0, 361, 15)], automargin=True)
@@ -119,12 +137,13 @@ def _where(name: str, c: dict) -> str:
     return f"{name}: {', '.join(parts)}"
 
 
-def promise(entries: list[dict]) -> None:
-    """The recorded curves of the equivariant model and its CNN (`entries`) side by side with their costs; a model
-    without a record is one sentence with the bench command."""
-    curves = {e["name"]: c for e in entries if (c := measured(e)) is not None}
+def promise(entries: list[dict], interp: str = "bilinear") -> None:
+    """The recorded curves of the equivariant model and its CNN (`entries`) side by side with their costs, with the
+    page's `interp` turns where recorded, else bilinear ones and a line that says so; a model without a record is
+    one sentence with the bench command."""
+    curves = {e["name"]: c for e in entries if (c := measured(e, interp) or measured(e)) is not None}
     missing = [e["name"] for e in entries if e["name"] not in curves]
-    command = bench_command([e["name"] for e in entries])
+    command = bench_command([e["name"] for e in entries], interp)
     if not curves:
         names = " and ".join(missing)
         st.caption(f"{names} {'has' if len(missing) == 1 else 'have'} no score-against-angle curve in the checkpoint "
@@ -136,9 +155,15 @@ def promise(entries: list[dict]) -> None:
     for name, c in curves.items():
         by_metric.setdefault(c["metric"], {})[name] = c
     for metric, group in by_metric.items():
-        left.plotly_chart(figure(group, metric), key=f"eq_promise_{metric}")
+        left.plotly_chart(figure(group, metric, interp), key=f"eq_promise_{metric}")
     right.markdown(markdown_table(summary_rows(curves, entries), SUMMARY))
     where = "; ".join(_where(name, c) for name, c in curves.items())
+    recorded = "--interp sinc --record-index" if interp == "sinc" else "--record-index"
     st.caption(f"Every image of each model's own held-out set turned by the angle (open circles: turned and back), as "
-               f"`python -m bench.rotation --record-index` recorded it ({where})"
+               f"`python -m bench.rotation {recorded}` recorded it ({where})"
                + (f"; {' and '.join(missing)} has no such record yet: measure it with `{command}`." if missing else "."))
+    bilinear = [name for name, c in curves.items() if c["interp"] != interp]
+    if bilinear:
+        its = "its bilinear curve is" if len(bilinear) == 1 else "their bilinear curves are"
+        st.caption(f"No band-limited measurement is recorded for {' and '.join(bilinear)}: {its} shown (record "
+                   f"{'one' if len(bilinear) == 1 else 'them'} with `{command}`).")

@@ -27,15 +27,16 @@ MASK_RADIUS = 0.8  # errors are measured inside this fraction of the inscribed d
 
 
 def transform(x: torch.Tensor, angle_deg: float = 0.0, flip: bool = False,
-              shift: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """g acting on images (B, C, S, S): horizontal flip if `flip`, counter-clockwise rotation, shift (dy, dx) px."""
+              shift: tuple[int, int] = (0, 0), mode: str = "bilinear") -> torch.Tensor:
+    """g acting on images (B, C, S, S): horizontal flip if `flip`, counter-clockwise rotation, shift (dy, dx) px;
+    turns off the right angles resample with `mode` ("bilinear", or "sinc": band-limited, core.data.sinc)."""
     from core.data.transforms import apply_group_element
     from core.data.transforms import shift as shift_image
 
     if flip or angle_deg % 360:
-        x = apply_group_element(x, angle_deg, flip)
+        x = apply_group_element(x, angle_deg, flip, mode=mode)
     if tuple(shift) != (0, 0):
-        x = shift_image(x, *shift)
+        x = shift_image(x, *shift, mode=mode)
     return x
 
 
@@ -143,13 +144,13 @@ def _disc_input(image: np.ndarray, size: int) -> torch.Tensor:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_deg: float,
-                      flip: bool, shift: tuple[int, int] = (0, 0)) -> dict:
+                      flip: bool, shift: tuple[int, int] = (0, 0), mode: str = "bilinear") -> dict:
     """The transformed input g·x and, for an autoencoder f, f(g·x) and g·f(x), their difference and its size.
 
     As in core.analysis.equivariance, the input is cut to its inscribed disc (so rotated
     copies hold the same content) and `relative_error` = ||f(g·x) − g·f(x)|| / ||g·f(x)||
     (core.analysis.equivariance.equivariance_error) is taken inside MASK_RADIUS of that disc; 0 for an exactly equivariant model and a g that
-    maps the grid onto itself (multiples of 90 degrees, flips).
+    maps the grid onto itself (multiples of 90 degrees, flips). g turns inputs and outputs alike with `mode`.
     For a classifier: logits and probabilities of x and g·x and the relative change of the
     logits ||f(g·x) − f(x)|| / ||f(x)|| (0 for an exactly invariant classifier).
     """
@@ -159,7 +160,7 @@ def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_de
     x = _disc_input(image, loaded.image_size)
 
     def g(t: torch.Tensor) -> torch.Tensor:
-        return transform(t, angle_deg, flip, shift)
+        return transform(t, angle_deg, flip, shift, mode)
 
     if loaded.kind == "classifier":
         gx = g(x)
@@ -176,25 +177,28 @@ def equivariance_pair(name: str, sha256: str | None, image: np.ndarray, angle_de
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the error at every angle (once per model and image)…")
 def equivariance_curves(name: str, sha256: str | None, image: np.ndarray,
-                        angles: tuple[float, ...]) -> dict[str, np.ndarray]:
+                        angles: tuple[float, ...], mode: str = "bilinear") -> dict[str, np.ndarray]:
     """Relative errors (2, A) against rotation angle without and with a flip, for one model and image
     (core.analysis.equivariance.model_equivariance): autoencoders "reconstruction"
     ||f(g·x) − g·f(x)|| / ||g·f(x)||, classifiers "logits" ||f(g·x) − f(x)|| / ||f(x)||, both "latent"
-    ||z(g·x) − z(x)|| / ||z(x)||. Both flips at once, so toggling Flip redraws from the cache."""
+    ||z(g·x) − z(x)|| / ||z(x)||. Both flips at once, so toggling Flip redraws from the cache. Turns: `mode`."""
     from core.analysis.equivariance import model_equivariance
 
     loaded = loaded_model(name, sha256)
     x = model_input(image, loaded.image_size)
-    report = model_equivariance(loaded, x, angles, flips=(False, True), mask_radius=MASK_RADIUS, include_maps=False)
+    report = model_equivariance(loaded, x, angles, flips=(False, True), mask_radius=MASK_RADIUS, include_maps=False,
+                                mode=mode)
     return {name: curve.error for name, curve in report.curves.items()}
 
 
 @st.cache_data(max_entries=32, show_spinner="Classifying every rotated copy (once per model and image)…")
-def class_scores(name: str, sha256: str | None, image: np.ndarray, angles: tuple[float, ...]) -> dict:
-    """A classifier's logits and probabilities (2, A, K) for every angle, without and with a flip (one batch)."""
+def class_scores(name: str, sha256: str | None, image: np.ndarray, angles: tuple[float, ...],
+                 mode: str = "bilinear") -> dict:
+    """A classifier's logits and probabilities (2, A, K) for every angle, without and with a flip (one batch);
+    turns resample with `mode`."""
     loaded = loaded_model(name, sha256)
     x = _disc_input(image, loaded.image_size)
-    copies = torch.cat([transform(x, a, f) for f in (False, True) for a in angles])  # (2A, 1, S, S)
+    copies = torch.cat([transform(x, a, f, mode=mode) for f in (False, True) for a in angles])  # (2A, 1, S, S)
     with torch.no_grad():
         logits = torch.cat([loaded.model(copies[i:i + 48]) for i in range(0, len(copies), 48)])
     logits = logits.reshape(2, len(angles), -1)

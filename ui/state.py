@@ -228,6 +228,7 @@ PAGE_SETTINGS: dict[str, dict[str, Number | Choice | Model | Flag | Text]] = {
         "eq_model_eq": Model("Equivariant model"), "eq_model_cnn": Model("CNN for contrast"),
         "eq_angle": Number("Rotation angle (degrees)", 0.0, 360.0, 90.0, 1.0), "eq_flip": Flag("Flip"),
         "eq_dy": Number("Shift down (px)", -20, 20, 0), "eq_dx": Number("Shift right (px)", -20, 20, 0),
+        "eq_interp": Choice("Resampling of non-right-angle turns", ("bilinear", "sinc")),  # first: the default
         "eq_curves_on": Flag("Measure every angle (first time per model and image: a few seconds)", True),
         "eq_orbit_on": Flag("Place the rotated copies on the latent map (first time: builds the map)"),
     },

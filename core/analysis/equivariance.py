@@ -192,16 +192,16 @@ class Curve:
 
 
 def _compare(name: str, ref: Output, out: Output, angle: float, flip: bool, group: str | None,
-             mask_radius: float) -> tuple[np.ndarray, bool]:
+             mask_radius: float, mode: str = "bilinear") -> tuple[np.ndarray, bool]:
     if ref.kind == "invariant":
         return relative_error(out.tensor, ref.tensor), False
     a, b, pooled = out.tensor, ref.tensor, False
     perm = group_permutation(group, angle, flip) if ref.group_order is not None else None
     if ref.group_order is not None and perm is None:
         a, b, pooled = _pool_group(a, ref.group_order), _pool_group(b, ref.group_order), True
-        target = act_on_map(b, angle, flip)
+        target = act_on_map(b, angle, flip, mode=mode)
     else:
-        target = act_on_map(b, angle, flip, ref.group_order, perm)
+        target = act_on_map(b, angle, flip, ref.group_order, perm, mode=mode)
     if a.shape != target.shape:
         raise InputError(f"Output '{name}' changes shape under the transform ({tuple(a.shape)} vs {tuple(target.shape)}); use a square input.")
     return relative_error(a, target, disc_mask(a.shape[-1], mask_radius).to(a.device)), pooled
@@ -216,8 +216,10 @@ def equivariance_curves(
     mask_radius: float = 0.8,
     mask_input: bool = True,
     progress: Progress | None = None,
+    mode: str = "bilinear",
 ) -> dict[str, Curve]:
-    """Curves for every output of `outputs_fn` (x (B, 1, S, S) -> {name: Output})."""
+    """Curves for every output of `outputs_fn` (x (B, 1, S, S) -> {name: Output}); `mode` resamples every turn of
+    inputs and output maps (core.data.transforms.rotate: "bilinear", "bicubic" or "sinc")."""
     from core.data.transforms import apply_group_element
 
     if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
@@ -239,12 +241,12 @@ def equivariance_curves(
         pooled = {n: np.zeros(shape, dtype=bool) for n in ref}
         for start in range(0, len(pairs), per_pass):
             chunk = pairs[start:start + per_pass]
-            outs = outputs_fn(torch.cat([apply_group_element(x, angle, flip) for _, _, flip, angle in chunk]))
+            outs = outputs_fn(torch.cat([apply_group_element(x, angle, flip, mode=mode) for _, _, flip, angle in chunk]))
             for c, (i, j, flip, angle) in enumerate(chunk):
                 rows = slice(c * len(x), (c + 1) * len(x))
                 for name, r in ref.items():
                     out = Output(outs[name].tensor[rows], outs[name].kind, outs[name].group_order)
-                    e, p = _compare(name, r, out, angle, flip, group, mask_radius)
+                    e, p = _compare(name, r, out, angle, flip, group, mask_radius, mode)
                     err[name][i, j], err_max[name][i, j], pooled[name][i, j] = e.mean(), e.max(), p
             if progress:
                 _, _, flip, angle = chunk[-1]
@@ -262,6 +264,7 @@ def equivariance_curve(
     group: str | None = None,
     group_order: int | None = None,
     mask_input: bool = True,
+    mode: str = "bilinear",
 ) -> Curve:
     """Error curve of one callable: `kind="invariant"` compares f(g.x) with f(x) (any shape);
     `kind="equivariant"` compares maps f(g.x) with g.f(x) ((B, C, H, W); `group` and
@@ -269,7 +272,7 @@ def equivariance_curve(
     if kind not in ("invariant", "equivariant"):
         raise InputError(f"Unknown kind '{kind}'; use 'invariant' or 'equivariant'.")
     curves = equivariance_curves(
-        lambda t: {"f": Output(fn(t), kind, group_order)}, x, angles, flips, group, mask_radius, mask_input
+        lambda t: {"f": Output(fn(t), kind, group_order)}, x, angles, flips, group, mask_radius, mask_input, mode=mode
     )
     return curves["f"]
 
@@ -339,13 +342,16 @@ def model_equivariance(
     mask_radius: float = 0.8,
     include_maps: bool = True,
     progress: Progress | None = None,
+    mode: str = "bilinear",
 ) -> EquivarianceReport:
-    """Every curve of a loaded model (`core.checkpoints.LoadedModel`) on images x (B, 1, S, S) in [0, 1]."""
+    """Every curve of a loaded model (`core.checkpoints.LoadedModel`) on images x (B, 1, S, S) in [0, 1]; `mode`
+    resamples the turns (see `equivariance_curves`)."""
     model = getattr(loaded, "model", loaded)
     device = next(iter(model.parameters()), torch.zeros(0)).device
     group = model_group(loaded)
     curves = equivariance_curves(
-        model_outputs(loaded, include_maps), x.to(device), angles, flips, group, mask_radius, progress=progress
+        model_outputs(loaded, include_maps), x.to(device), angles, flips, group, mask_radius, progress=progress,
+        mode=mode,
     )
     return EquivarianceReport(
         getattr(loaded, "name", type(model).__name__), group, [float(a) for a in angles],
