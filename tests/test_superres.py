@@ -212,3 +212,25 @@ def test_mix_pairs_combines_folders_and_decimates(tmp_path):
     hr = np.load(index.hr_files[-1])
     np.testing.assert_allclose(np.load(index.lr_files[-1]), decimate(hr), rtol=1e-6)
     assert decimate(np.arange(16.0).reshape(4, 4)).tolist() == [[2.5, 4.5], [10.5, 12.5]]
+
+
+def test_a_decimated_mix_part_can_take_a_data_sets_noiseless_twins_as_hr(tmp_path):
+    """configs/data/sr-mix-sky-train.toml: the real-sky simulator's twins (noiseless/<class>/<id>.npy) as HR, LR their
+    block mean; ordered by id, so a limit takes both classes."""
+    from core.data.pairs import decimate, mix_pairs, scan_pairs
+    from core.errors import InputError
+
+    sky = tmp_path / "sky"
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        path = sky / "noiseless" / ("lens" if i % 2 == 0 else "nonlens") / f"{i:06d}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, rng.random((24, 24)).astype(np.float32))
+    manifest = json.loads(mix_pairs(tmp_path / "mix", [("sky", sky, 4, True)]).read_text())
+    assert [(s["name"], s["n"], s["decimated_lr"]) for s in manifest["sources"]] == [("sky", 4, True)]
+    index = scan_pairs(tmp_path / "mix")
+    assert sorted(p.parent.name for p in index.hr_files) == ["lens", "lens", "nonlens", "nonlens"]
+    for lr, hr in zip(index.lr_files, index.hr_files, strict=True):
+        np.testing.assert_allclose(np.load(lr), decimate(np.load(hr)), rtol=1e-6)
+    with pytest.raises(InputError, match="neither lr/ and hr/ sub-folders nor noiseless twins"):
+        mix_pairs(tmp_path / "mix2", [("empty", tmp_path / "nothing", None, True)])

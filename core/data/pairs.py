@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -458,7 +459,8 @@ def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bo
     """A training folder combining pair folders: `parts` = [(name, folder, limit, decimated)].
 
     Pairs go to out/lr/<name>/... and out/hr/<name>/... (hard links where possible, else copies);
-    `decimated` replaces each LR by `decimate(HR)`. Writes out/manifest.json naming the sources
+    `decimated` replaces each LR by `decimate(HR)`, and then `folder` may also be a data set with noiseless
+    twins, whose twins are the HR images (`_twin_pairs`). Writes out/manifest.json naming the sources
     (their manifests' commands and pair recipes) and returns its path.
     """
     import os
@@ -469,10 +471,10 @@ def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bo
     out = Path(out)
     sources = []
     for name, folder, limit, decimated in parts:
-        index = scan_pairs(folder)
+        index = _twin_pairs(Path(folder)) if decimated and not is_pair_folder(folder) else scan_pairs(folder)
         n = len(index) if limit is None else min(int(limit), len(index))
         for lr_path, hr_path in zip(index.lr_files[:n], index.hr_files[:n], strict=True):
-            rel = hr_path.relative_to(pair_dir(index.root, HR_DIR))
+            rel = hr_path.relative_to(index.root / "noiseless" if lr_path is None else pair_dir(index.root, HR_DIR))
             for src, dst in ([] if decimated else [(lr_path, out / LR_DIR / name / lr_path.relative_to(pair_dir(index.root, LR_DIR)))]) + [(hr_path, out / HR_DIR / name / rel)]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 if not dst.exists():
@@ -492,6 +494,21 @@ def mix_pairs(out: str | Path, parts: list[tuple[str, str | Path, int | None, bo
                 "seed": None, "classes": [], "sources": sources, "command": f"python -m core.data.pairs {out} {args}"}
     atomic_write_json(out / "manifest.json", manifest)
     return out / "manifest.json"
+
+
+def _twin_pairs(folder: Path) -> PairIndex:
+    """A data set's noiseless twins (folder/noiseless/<class>/<id>.npy, `simulate --twins`) as HR images for a
+    decimated mix part (no LR files: each LR is the HR's block mean), ordered by image id so that the classes
+    alternate and a limit takes some of each."""
+    from core.errors import InputError
+
+    twins = sorted((folder / "noiseless").glob("*/*.npy"), key=lambda p: (p.stem, p.parent.name))
+    if not twins:
+        raise InputError(f"{folder} has neither lr/ and hr/ sub-folders nor noiseless twins (noiseless/<class>/*.npy); "
+                         "a decimated mix part takes either.")
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    return PairIndex(folder, [None] * len(twins), twins, manifest)
 
 
 def _parse_part(text: str) -> tuple[str, str, int | None, bool]:
