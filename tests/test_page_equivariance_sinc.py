@@ -45,19 +45,35 @@ def test_the_pages_transform_turns_with_the_mode_asked_and_stays_exact_at_90_deg
 
 
 def test_the_curves_turn_input_and_output_maps_with_the_mode():
-    """f(g·x) against g·f(x) for a pointwise square: both sides turned with the mode asked (g·f(x) by act_on_map)."""
+    """f(g·x) against g·f(x) for a pointwise square: both sides turned with the mode asked (g·f(x) by act_on_map;
+    in sinc mode the map is continued beyond its square by its azimuthal profile, core.data.observe.turn)."""
     from core.analysis.equivariance import equivariance_curve, relative_error
+    from core.data.observe import turn
+
+    def turn_map(y, a, mode):
+        return turn(y, torch.tensor([a]), torch.tensor([False]), mode="sinc") if mode == "sinc" else rotate(y, a, mode=mode)
 
     x = _image(1)
     errors = {}
     for mode in ("bilinear", "sinc"):
         curve = equivariance_curve(lambda t: t**2, x, ANGLES, kind="equivariant", mask_input=False, mode=mode)
-        target = [relative_error(rotate(x, a, mode=mode) ** 2, rotate(x**2, a, mode=mode),
+        target = [relative_error(rotate(x, a, mode=mode) ** 2, turn_map(x**2, a, mode),
                                  _disc(33))[0] for a in ANGLES]
         np.testing.assert_allclose(curve.error[0], target, rtol=1e-6, atol=1e-12)
         assert curve.error[0, 0] < 1e-12 and curve.error[0, -1] < 1e-6  # exact at 0 and 90 degrees either way
         errors[mode] = curve.error[0]
     assert abs(errors["sinc"][1] - errors["bilinear"][1]) > 1e-3  # 30 degrees: the two turns differ
+
+
+def test_a_sinc_turn_of_an_output_map_does_not_ring_at_the_squares_edge():
+    """An output map that fills its square (a flat one): turned on a zero canvas its cut edge rings into the
+    measured disc; act_on_map continues it by its profile, so a flat map stays flat there."""
+    from core.analysis.equivariance import act_on_map
+
+    flat = torch.ones(1, 1, 33, 33)
+    inside = _disc(33).bool()
+    assert float((act_on_map(flat, 30.0, False, mode="sinc") - 1)[..., inside].abs().max()) < 1e-5
+    assert float((rotate(flat, 30.0, mode="sinc") - 1)[..., inside].abs().max()) > 1e-3
 
 
 def _disc(size: int) -> torch.Tensor:

@@ -95,3 +95,13 @@ def test_a_sky_turn_needs_the_degradation_that_observes_it():
     with pytest.raises(InputError, match="sr_sky_turn_fraction"):
         TrainConfig(data="d", model="equivariant_sr", augment=True, sr_sky_turn_fraction=0.5)
     assert TrainConfig(data="d", model="equivariant_sr", augment=True, sr_degrade_fraction=0.75, sr_sky_turn_fraction=0.5)
+
+
+def test_a_wide_image_turns_off_the_grid_and_refuses_a_quarter_turn_with_a_sentence():
+    c = torch.meshgrid(torch.arange(40, dtype=torch.float64) - 19.5, torch.arange(64, dtype=torch.float64) - 31.5, indexing="ij")
+    v, u = c
+    x = _blob(u, v)
+    assert float((sinc_resample(x, torch.tensor([30.0]), None, None) - _blob(u, v, 30.0)).abs().max()) < 5e-4
+    assert torch.equal(sinc_resample(x, 180.0), torch.rot90(x, 2, dims=(-2, -1)))
+    with pytest.raises(ValueError, match="needs a square image; this one is 64 x 40"):
+        sinc_resample(x, 90.0)

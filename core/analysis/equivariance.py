@@ -149,7 +149,12 @@ def act_on_map(y: torch.Tensor, angle_deg: float, flip: bool, group_order: int |
     for regular fields (channel f * |G| + i is field f, element i) the permutation `perm` of each field's channels."""
     from core.data.transforms import apply_group_element
 
-    y = apply_group_element(y, angle_deg, flip, mode=mode)  # (B, C, H, W)
+    if mode == "sinc":  # maps reach their square's edge: continue them by their azimuthal profile, or the turned edge rings
+        from core.data.observe import turn
+
+        y = turn(y, torch.full((y.shape[0],), float(angle_deg)), torch.full((y.shape[0],), bool(flip)), mode="sinc")
+    else:
+        y = apply_group_element(y, angle_deg, flip, mode=mode)  # (B, C, H, W)
     if group_order is not None and perm is not None:
         B, C, H, W = y.shape
         y = y.reshape(B, C // group_order, group_order, H, W)  # (B, F, |G|, H, W)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from core.data.sinc import as_batch as _as_batch
 from core.data.sinc import sinc_resample
 from core.data.transforms import _right_angle_turns, affine_sample, rotation_sampling_matrix
 
@@ -171,11 +172,6 @@ def resample(x: Tensor, angle_deg: Tensor, flip: Tensor, dy: Tensor | None = Non
     return _resample(x, _as_batch(angle_deg, b), flip, _as_batch(dy, b), _as_batch(dx, b), mode)[0]
 
 
-def _as_batch(value, b: int) -> Tensor:
-    """A per-image float64 (b,) tensor from a tensor, a number or None (zeros)."""
-    return torch.zeros(b, dtype=torch.float64) if value is None else torch.as_tensor(value, dtype=torch.float64).expand(b)
-
-
 def _radii(h: int, w: int) -> Tensor:
     """Distance (pixels) of every pixel from the grid centre: (H, W), float64."""
     v = torch.arange(h, dtype=torch.float64) - (h - 1) / 2.0
@@ -211,7 +207,7 @@ def turn(x: Tensor, angle_deg: Tensor, flip: Tensor, dy: Tensor | None = None, d
     b, c, h, w = x.shape
     dy, dx = _as_batch(dy, b), _as_batch(dx, b)
     if mode == "sinc":  # the profile laid on the whole canvas beyond the square
-        x = torch.where(torch.as_tensor(flip).view(-1, 1, 1, 1), torch.flip(x, dims=(-1,)), x)
+        x = torch.where(torch.as_tensor(flip).view(-1, 1, 1, 1).to(x.device), torch.flip(x, dims=(-1,)), x)
         profile = radial_profile(x)
         return sinc_resample(x, _as_batch(angle_deg, b), dy, dx, lambda ph, pw: _profile_at(profile, _radii(ph, pw)))
     out, inside = _resample(x, _as_batch(angle_deg, b), flip, dy, dx, mode, share=True)
