@@ -24,7 +24,7 @@ import torch
 
 from bench._realdata import SIBLING, add_argument, realdata_dir
 
-DEFAULT_CHECKPOINTS = ("lenses-sr-equivariant-v2", "lenses-sr-cnn-v2", "lenses-sr-equivariant", "lenses-sr-cnn")
+DEFAULT_CHECKPOINTS = ("lenses-sr-equivariant-v4", "lenses-sr-cnn-v4", "lenses-sr-equivariant", "lenses-sr-cnn")
 SCALINGS = ("physical", "minmax")
 HEADER = ["pair set", "pairs", "LR -> HR", "convention", "method", "PSNR (dB)", "SSIM", "vs bicubic (dB)"]
 
