@@ -102,7 +102,7 @@ if st.toggle(linked["eq_orbit_on"].label, key="eq_orbit_on") and entries:
             ref = models.attempt(entry, widgets.build_with_progress, st.empty(), reference.reference_map, entry["name"],
                                  entry.get("sha256"), generator)
             orbit = None if ref is None else models.serve(entry, inference.orbit, generator, seen[entry["name"]], 30.0,
-                                                          True)
+                                                          True, interp)
             if orbit is None:
                 continue
             fig = figures.latent_scatter(ref.lmap.coords, ref.latents.labels or ["reference"] * len(ref.lmap.coords),

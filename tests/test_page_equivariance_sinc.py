@@ -76,6 +76,22 @@ def test_a_sinc_turn_of_an_output_map_does_not_ring_at_the_squares_edge():
     assert float((rotate(flat, 30.0, mode="sinc") - 1)[..., inside].abs().max()) > 1e-3
 
 
+def test_the_orbit_on_the_map_turns_its_copies_with_the_mode():
+    from core.analysis.equivariance import disc_mask
+    from core.analysis.orbit import orbit_copies
+    from core.data.transforms import apply_group_element
+
+    x = _image(2)
+    disc = x * disc_mask(33, 1.0)  # orbit_copies cuts the inscribed disc first
+    for mode in ("bilinear", "sinc"):
+        copies, angles, _ = orbit_copies(x, 30.0, True, mode)
+        i = angles.index(30.0)
+        torch.testing.assert_close(copies[i : i + 1], apply_group_element(disc, 30.0, False, mode=mode), rtol=0, atol=0)
+        torch.testing.assert_close(copies[angles.index(90.0) : angles.index(90.0) + 1], torch.rot90(disc, 1, dims=(-2, -1)),
+                                   rtol=0, atol=0)
+    assert (orbit_copies(x, 30.0, False, "sinc")[0][1] - orbit_copies(x, 30.0, False)[0][1]).abs().max() > 1e-2
+
+
 def _disc(size: int) -> torch.Tensor:
     from core.analysis.equivariance import disc_mask
 

@@ -207,13 +207,13 @@ def class_scores(name: str, sha256: str | None, image: np.ndarray, angles: tuple
 
 @st.cache_data(max_entries=32, show_spinner="Placing the rotated copies on the map…")
 def orbit(name: str, sha256: str | None, generator: str, image: np.ndarray, step_deg: float,
-          flips: bool) -> dict:
-    """The image's rotated (and flipped) copies on the reference map (core.analysis.orbit.image_orbit)."""
+          flips: bool, mode: str = "bilinear") -> dict:
+    """The image's rotated (and flipped) copies on the reference map (core.analysis.orbit.image_orbit); turns: `mode`."""
     from core.analysis.orbit import image_orbit
     from ui.reference import reference_map
 
     loaded = loaded_model(name, sha256)
-    result = image_orbit(loaded, image, reference_map(name, sha256, generator).lmap, step_deg, flips)
+    result = image_orbit(loaded, image, reference_map(name, sha256, generator).lmap, step_deg, flips, mode)
     labels = [f"{'flip, ' if f else ''}{a:g}°" for a, f in zip(result.angles, result.flips, strict=True)]
     return {"coords": result.coords, "labels": labels, "latent_spread": result.latent_spread,
             "map_spread": result.map_spread}

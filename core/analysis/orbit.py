@@ -43,8 +43,10 @@ def rms_spread(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
 
 
-def orbit_copies(x: torch.Tensor, step_deg: float = 30.0, flips: bool = True) -> tuple[torch.Tensor, list[float], list[bool]]:
-    """Copies (M, 1, S, S) of one image x (1, 1, S, S) rotated every step_deg (and flipped)."""
+def orbit_copies(x: torch.Tensor, step_deg: float = 30.0, flips: bool = True,
+                 mode: str = "bilinear") -> tuple[torch.Tensor, list[float], list[bool]]:
+    """Copies (M, 1, S, S) of one image x (1, 1, S, S) rotated every step_deg (and flipped); turns off the right
+    angles resample with `mode` ("bilinear", or "sinc": band-limited, core.data.sinc)."""
     from core.data.transforms import apply_group_element
 
     if not 0 < step_deg <= 360:
@@ -55,21 +57,23 @@ def orbit_copies(x: torch.Tensor, step_deg: float = 30.0, flips: bool = True) ->
     copies, a_out, f_out = [], [], []
     for f in flip_list:
         for a in angles:
-            copies.append(apply_group_element(x, a, f))
+            copies.append(apply_group_element(x, a, f, mode=mode))
             a_out.append(a)
             f_out.append(f)
     return torch.cat(copies), a_out, f_out
 
 
-def image_orbit(loaded, image: np.ndarray | torch.Tensor, lmap=None, step_deg: float = 30.0, flips: bool = True) -> Orbit:
-    """Orbit of one image (a raw 2-D array, or a (S, S) / (1, 1, S, S) tensor already on the model grid)."""
+def image_orbit(loaded, image: np.ndarray | torch.Tensor, lmap=None, step_deg: float = 30.0, flips: bool = True,
+                mode: str = "bilinear") -> Orbit:
+    """Orbit of one image (a raw 2-D array, or a (S, S) / (1, 1, S, S) tensor already on the model grid); `mode`
+    resamples the turns (`orbit_copies`)."""
     if isinstance(image, np.ndarray):
         from core.data.preprocess import prepare
 
         x = torch.from_numpy(prepare(image, _image_size(loaded)))[None, None]  # (1, 1, S, S)
     else:
         x = image.reshape(1, 1, *image.shape[-2:]).float()
-    copies, angles, flip_list = orbit_copies(x, step_deg, flips)
+    copies, angles, flip_list = orbit_copies(x, step_deg, flips, mode)
     z = encode_batch(loaded, copies)  # (M, d)
     scale = float(np.sqrt((np.asarray(z, np.float64) ** 2).sum(1).mean()))
     latent_spread = rms_spread(z) / max(scale, 1e-12)
