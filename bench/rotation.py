@@ -393,16 +393,18 @@ def unlisted(names) -> None:
                          "name checkpoints of checkpoints/index.json or runs/index.json.")
 
 
-def curve_key(interp: str) -> str:
-    """The index key of a curve: `rotation_curve` (bilinear turns, what the Equivariance lab shows) or `rotation_curve_<interp>`."""
-    return "rotation_curve" if interp == "bilinear" else f"rotation_curve_{interp}"
+def record_suffix(interp: str) -> str:
+    """What names a run's BENCHMARKS section and PNG apart: "" for bilinear turns, else "-<interp>"."""
+    return "" if interp == "bilinear" else f"-{interp}"
 
 
 def record_pair(eq: Curves, cnn: Curves, sets: dict, args, command: str) -> list[str]:
     """Write both checkpoints' curves and costs into their index entries; one line each on where."""
+    from core.analysis.equivariance import rotation_curve_key
+
     done = []
     for c, partner in ((eq, cnn.name), (cnn, eq.name)):
-        index = record_in_index(c.name, {curve_key(args.interp): curve_record(c, partner, sets[c.name][3], args, command),
+        index = record_in_index(c.name, {rotation_curve_key(args.interp): curve_record(c, partner, sets[c.name][3], args, command),
                                          "cost": c.cost})
         done.append(f"recorded {c.name}'s rotation curve and cost in {repo_relative(index)}")
     return done
@@ -455,7 +457,7 @@ def notes_text(args, described: list[str], total: float, tables: str) -> str:
         "by the CNN's (target ≤ 0.2). 'change after 45° round trip': f(x turned by 45° and back) against f(x), the "
         "change that resampling alone causes, with no net turn: an exactly invariant model still shows it. "
         f"Run time {total / 60:.1f} min on {args.threads} threads. "
-        f"Curves: docs/bench/rotation{'' if args.interp == 'bilinear' else '-' + args.interp}.png.\n\n{tables}"
+        f"Curves: docs/bench/rotation{record_suffix(args.interp)}.png.\n\n{tables}"
     )
 
 
@@ -511,7 +513,7 @@ def main(argv=None) -> int:
         print(markdown_table(SUMMARY_HEADER, rows))
         print(notes)
     else:
-        suffix = "" if args.interp == "bilinear" else f"-{args.interp}"
+        suffix = record_suffix(args.interp)
         figure(results, PNG.with_name(f"rotation{suffix}.png"))
         record(f"rotation{suffix}", f"Scores against the rotation angle, equivariant vs CNN{' (' + args.interp + ' turns)' if suffix else ''}",
                SUMMARY_HEADER, rows, notes=notes)

@@ -23,7 +23,6 @@ from ui.markdown import markdown_table
 
 TITLE = "The promise measured: score against rotation angle on held-out images"
 INTERPS = {"bilinear": "bilinear (as a pipeline's reprojection does)", "sinc": "band-limited (sinc: no smoothing)"}
-CURVE_KEYS = {"bilinear": "rotation_curve", "sinc": "rotation_curve_sinc"}  # bench.rotation's index keys
 
 
 def resampling_choice() -> str:
@@ -47,10 +46,13 @@ def bench_command(names: list[str], interp: str = "bilinear") -> str:
 def measured(entry: dict, interp: str = "bilinear") -> dict | None:
     """The entry's curve recorded with `interp` turns (ui.model_card.rotation_curve) with its round trips and where
     it was measured, or None when there is none, it is malformed, or it was measured on another file of this name."""
-    raw = (entry.get("metrics") or {}).get(CURVE_KEYS[interp])
-    curve = model_card.rotation_curve({"metrics": {"rotation_curve": raw}})
+    from core.analysis.equivariance import rotation_curve_key
+
+    key = rotation_curve_key(interp)
+    curve = model_card.rotation_curve(entry, key)
     if curve is None:
         return None
+    raw = entry["metrics"][key]
     if raw.get("sha256") and entry.get("sha256") and raw["sha256"] != entry["sha256"]:
         return None
     trip = raw.get("roundtrip") if isinstance(raw.get("roundtrip"), dict) else {}

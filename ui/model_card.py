@@ -33,10 +33,11 @@ def cost_line(c: dict) -> str:
             f"{c['ms']:.2g} ms on this server (fastest of a few passes, measured once)")
 
 
-def rotation_curve(entry: dict) -> dict | None:
-    """The entry's measured score against rotation angle, {angles_deg, score, metric} (numpy arrays, sorted by
-    angle), or None when the index records none or a malformed one (unequal lengths, non-numbers)."""
-    curve = (entry.get("metrics") or {}).get("rotation_curve")
+def rotation_curve(entry: dict, key: str = "rotation_curve") -> dict | None:
+    """The entry's measured score against rotation angle (metrics[`key`]: bilinear turns, or another interpolation's,
+    core.analysis.equivariance.rotation_curve_key), {angles_deg, score, metric} (numpy arrays, sorted by angle), or
+    None when the index records none or a malformed one (unequal lengths, non-numbers)."""
+    curve = (entry.get("metrics") or {}).get(key)
     if not isinstance(curve, dict):
         return None
     angles, score, metric = curve.get("angles_deg"), curve.get("score"), curve.get("metric")

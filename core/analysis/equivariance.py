@@ -143,6 +143,12 @@ def group_permutation(group: str | None, angle_deg: float, flip: bool) -> torch.
     return torch.as_tensor(perm, dtype=torch.float32)
 
 
+def rotation_curve_key(interp: str) -> str:
+    """The index metrics key of a checkpoint's score-against-angle curve measured with `interp` turns (bench.rotation
+    writes it, the Equivariance lab reads it): "rotation_curve" for bilinear turns, else "rotation_curve_<interp>"."""
+    return "rotation_curve" if interp == "bilinear" else f"rotation_curve_{interp}"
+
+
 def act_on_map(y: torch.Tensor, angle_deg: float, flip: bool, group_order: int | None = None,
                perm: torch.Tensor | None = None, mode: str = "bilinear") -> torch.Tensor:
     """g acting on output maps y (B, C, H, W): spatial flip + rotation (`mode` of core.data.transforms.rotate), and

@@ -131,14 +131,17 @@ def widen_psf(x: Tensor, fwhm_px: Tensor, factor: Tensor) -> Tensor:
 
 
 def _resample(x: Tensor, angle: Tensor, flip: Tensor, dy: Tensor, dx: Tensor, mode: str,
-              share: bool = False) -> tuple[Tensor, Tensor | None]:
+              share: bool = False, profile_fill: bool = False) -> tuple[Tensor, Tensor | None]:
     """(`resample`'s answer, with `share` the in-bounds share of each output pixel (B, 1, H, W): the same
     interpolation of a constant 1 over the input's support (1 inside, 0 beyond the original square), so
-    `out + (1 - share) c` is exactly c for a constant sky c)."""
+    `out + (1 - share) c` is exactly c for a constant sky c). Mode "sinc" has no share; with `profile_fill` its
+    canvas beyond the square holds the (mirrored) image's azimuthal profile instead of zeros."""
     b, _, h, w = x.shape
     x = torch.where(torch.as_tensor(flip).view(-1, 1, 1, 1).to(x.device), torch.flip(x, dims=(-1,)), x)
     if mode == "sinc":
-        return sinc_resample(x, angle, dy, dx), None
+        profile = radial_profile(x) if profile_fill else None
+        background = None if profile is None else (lambda ph, pw: _profile_at(profile, _radii(ph, pw)))
+        return sinc_resample(x, angle, dy, dx, background), None
     out, inside = torch.empty_like(x), torch.ones(b, 1, h, w, dtype=torch.float64) if share else None
     interp = []
     for i in range(b):
@@ -207,9 +210,7 @@ def turn(x: Tensor, angle_deg: Tensor, flip: Tensor, dy: Tensor | None = None, d
     b, c, h, w = x.shape
     dy, dx = _as_batch(dy, b), _as_batch(dx, b)
     if mode == "sinc":  # the profile laid on the whole canvas beyond the square
-        x = torch.where(torch.as_tensor(flip).view(-1, 1, 1, 1).to(x.device), torch.flip(x, dims=(-1,)), x)
-        profile = radial_profile(x)
-        return sinc_resample(x, _as_batch(angle_deg, b), dy, dx, lambda ph, pw: _profile_at(profile, _radii(ph, pw)))
+        return _resample(x, _as_batch(angle_deg, b), flip, dy, dx, mode, profile_fill=True)[0]
     out, inside = _resample(x, _as_batch(angle_deg, b), flip, dy, dx, mode, share=True)
     missing = 1.0 - inside
     if float(missing.max()) < 1e-9:
