@@ -107,6 +107,28 @@ def test_an_image_unlike_any_disk_gets_a_fit_warning(tmp_path, capsys):
     assert "warning: The reconstruction matches the cutout poorly" in capsys.readouterr().out
 
 
+def test_an_optical_galaxy_is_flagged_out_of_kind_and_a_radio_disk_is_not(tmp_path, capsys):
+    """An HST-like elliptical galaxy (a Sersic profile in e-/s with an optical header) reconstructs well, since it
+    is smooth, but the kind check says the disk model's answer on it is out of kind, on screen and in the JSON; a
+    ring with beam-smoothed noise and a radio header is a disk, and gets no such warning."""
+    from scipy.ndimage import gaussian_filter
+
+    rows, cols = np.mgrid[:120, :120].astype(float)
+    noise = np.random.default_rng(1).standard_normal((120, 120))
+    r = np.hypot((rows - 60) / 0.7, cols - 60)
+    galaxy = 5.0 * np.exp(-7.67 * ((r / 15.0) ** 0.25 - 1)) + 0.02 * noise
+    optical = [c for c in sky_header("ELECTRONS/S") if c[0] not in ("BMAJ", "BMIN", "BPA")]
+    write_fits(tmp_path / "galaxy.fits", galaxy.astype(np.float32), optical + [("TELESCOP", "HST", ""), ("INSTRUME", "ACS", "")])
+    disk = np.exp(-0.5 * ((np.hypot(rows - 60, cols - 60) - 14) / 3) ** 2) + 0.03 * gaussian_filter(noise, 2)
+    write_fits(tmp_path / "disk.fits", disk.astype(np.float32), sky_header() + [("TELESCOP", "ALMA", "")])
+    assert main(["reconstruct", "--checkpoint", CHECKPOINT, "--input", str(tmp_path), "--out", str(tmp_path / "o")]) == 0
+    disk_entry, galaxy_entry = json.loads((tmp_path / "o" / "reconstruct.json").read_text())["images"]
+    assert galaxy_entry["kind"]["kind"] in ("galaxy", "lens") and galaxy_entry["kind"]["flag"] == "out of kind"
+    assert disk_entry["kind"]["kind"] == "disk" and disk_entry["kind"]["flag"] is None
+    printed = capsys.readouterr().out
+    assert printed.count("out of kind") == 1 and "warning: Kind check:" in printed.split("galaxy.fits")[1]
+
+
 def _casa_header():
     """sky_header() as CASA writes it: RA, Dec, FREQ, STOKES with a PC matrix, time and site."""
     cards = [c for c in sky_header() if not c[0].startswith(("CTYPE", "CRVAL", "CRPIX", "CDELT", "CUNIT"))]

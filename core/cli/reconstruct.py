@@ -11,7 +11,9 @@ the box: a 2-D WCS of the image plane, so a CASA cube's FREQ / STOKES axes go; C
 pixel scale follow the box and the resampling, BUNIT "normalised", HISTORY cards with the box
 and every note). Masked pixels (NaN in the input, or outside it) are
 NaN in both files. `DIR/reconstruct.json` lists, per input, the box, the metrics over the valid
-pixels, the notes (including a unit check: a velocity map gets a warning) and the latent.
+pixels, the notes (including a unit check: a velocity map gets a warning), the kind check and the latent.
+Every input also gets the kind check (core.analysis.kind, on the file as given): an image that is not a disk
+(a galaxy, a lens, a velocity map) gets a warning that the model's answer on it is out of kind.
 Each image is first taken as linear physical brightness or a figure (PNG / JPEG, normalised or stretched;
 core.io.stretch.brightness_input): a figure goes to a model trained on dsharp-figures as shown, to any
 other with its stretch undone approximately. One line per input says which (`brightness_note` in the JSON).
@@ -69,6 +71,8 @@ def run(args) -> int:
     import numpy as np
     import torch
 
+    from core.analysis.evaluate import model_data
+    from core.analysis.kind import check_kind, kind_flag, kind_notes
     from core.analysis.reconstruct import reconstruct_cutout
     from core.checkpoints import load_model
     from core.data.cutout import CutoutBox
@@ -93,6 +97,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     name = loaded.entry["name"]
     figures = saw_figures(loaded.entry)
+    data_kind = model_data(loaded.entry)
     summary, failed = [], 0
     for path in files:
         try:
@@ -116,12 +121,18 @@ def run(args) -> int:
         print(f"{path.name}: {result.cutout.source}, box {result.cutout.side_px} px -> MS-SSIM {m['ms_ssim']:.3f}, "
               f"SSIM {m['ssim']:.3f}, PSNR {m['psnr_db']:.1f} dB")
         print(f"  {result.brightness_note}")
+        check = check_kind(image.data, image.meta)
+        kind_lines = kind_notes(check, data_kind, None)
+        for note in kind_lines:
+            print(f"  {'warning: ' if note.level == 'warning' else ''}{note.text}")
         for warning in result.warnings:
             print(f"  warning: {warning}")
         summary.append({"input": path.name, "files": {k: v.name for k, v in files_out.items()}, "source": result.cutout.source,
                         "box": list(result.cutout.box), "centre": list(result.cutout.centre), "radius_px": result.cutout.radius_px,
                         "metrics": m, "notes": result.notes, "unit_note": result.unit_note, "fit_note": result.fit_note,
                         "brightness_note": result.brightness_note,
+                        "kind": {"kind": check.kind, "probability": check.probability, "flag": kind_flag(check, data_kind),
+                                 "notes": [note.text for note in kind_lines]},
                         "latent": result.latent.tolist()})
     from core.atomic import atomic_write_json
 
