@@ -17,6 +17,7 @@ from core.models.config import PlainConfig
 from core.models.decoder import UpsamplingDecoder
 from core.models.equivariant import center_crop, check_grid, checked_crop
 from core.models.features import FeatureMap
+from core.models.input_stretch import NoiseAsinh
 from core.models.plain_approx import PlainBlur, PlainMask, disc_mask
 
 
@@ -41,6 +42,7 @@ class CNNClassifierConfig(PlainConfig):
     # the equivariant twin's field of view and anti-aliasing (core.models.plain_approx; off = the original layout):
     circular_fov: bool = False  # zero the input outside its inscribed disc (the same mask as escnn's MaskModule)
     antialias: float = 0.0  # sigma (px) of a Gaussian blur before the stem and before every stride-2 stage; 0 = none
+    input_stretch: float = 0.0  # > 0: an asinh stretch of the input, this many noise sigmas linear (core.models.input_stretch)
 
 
 def _conv_block(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -123,6 +125,7 @@ class CNNClassifier(nn.Module):
         if cfg.antialias < 0:
             raise ValueError(f"The anti-aliasing blur is a width in pixels; use 0 (off) or a positive sigma, not {cfg.antialias}.")
         self.fov_mask = PlainMask(disc_mask(side)) if cfg.circular_fov else None
+        self.stretch = NoiseAsinh(side, cfg.input_stretch) if cfg.input_stretch else None
         self.blurs = nn.ModuleList(PlainBlur.gaussian(n, cfg.antialias) for n in (1, *c[:-1])) if cfg.antialias else None
         self.embedding = nn.Sequential(nn.Linear(c[-1], cfg.hidden), nn.ELU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))
@@ -130,6 +133,10 @@ class CNNClassifier(nn.Module):
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> features (B, hidden) before the last Linear."""
         h = center_crop(x, self.config.crop)
+        if self.stretch is not None:
+            h = self.stretch(h)
+            if maps is not None:
+                maps.append(FeatureMap("input_stretch", h, None))
         if self.fov_mask is not None:
             h = self.fov_mask(h)
         h = self.stem(h if self.blurs is None else self.blurs[0](h))  # (B, C0, S/2, S/2)

@@ -17,6 +17,7 @@ from core.models.equivariant import (
     halvings,
 )
 from core.models.features import FeatureMap
+from core.models.input_stretch import NoiseAsinh
 
 
 @dataclass
@@ -36,6 +37,7 @@ class EquivariantClassifierConfig(PlainConfig):
     antialias: float = 0.0  # sigma (px) of a Gaussian blur before every stride-2 step; 0 = none
     frequencies_cutoff: float = 0.0  # band limit: angular frequencies up to this x ring radius (px); 0 = escnn's default
     early_pool: bool = False  # an anti-aliased stride-2 pool after block 1 (one more halving: S - 1 divisible by 2**(blocks + 1))
+    input_stretch: float = 0.0  # > 0: an asinh stretch of the input, this many noise sigmas linear (core.models.input_stretch)
 
 
 class EquivariantClassifier(EscnnStateMixin, nn.Module):
@@ -53,12 +55,18 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
         self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation,
                                           fov=side if cfg.circular_fov else 0, **encoder_options(cfg))
         self.group_order = self.encoder.order
+        self.stretch = NoiseAsinh(side, cfg.input_stretch) if cfg.input_stretch else None
         self.embedding = nn.Sequential(nn.Linear(self.encoder.out_dim, cfg.hidden), nn.ELU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> invariant features (B, hidden) before the last Linear."""
-        inv, _ = self.encoder(center_crop(x, self.config.crop), maps)  # (B, 2F)
+        h = center_crop(x, self.config.crop)
+        if self.stretch is not None:
+            h = self.stretch(h)
+            if maps is not None:
+                maps.append(FeatureMap("input_stretch", h, None))
+        inv, _ = self.encoder(h, maps)  # (B, 2F)
         return self.embedding(inv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
