@@ -78,6 +78,7 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "disks-ensemble-v3": ("disk autoencoder ensemble v3 (DSHARP-like)", "disks-ae-equivariant-ensemble-v3", "disks-ae-cnn-v3"),
     "sr-v2": ("x2 super-resolution v2", "lenses-sr-equivariant-v2", "lenses-sr-cnn-v2"),
     "sr-v4": ("x2 super-resolution v4 (skies turned before observing)", "lenses-sr-equivariant-v4", "lenses-sr-cnn-v4"),
+    "finder-sky-v2": ("real-sky lens finders v2 (asinh input stretch)", "lenses-finder-sky-equivariant-v2", "lenses-finder-sky-cnn-v2"),
 }
 METRIC = {"classifier": ("macro AUC", "macro_auc"), "autoencoder": ("MS-SSIM", "ms_ssim"), "superres": ("PSNR (dB)", "psnr_db")}
 PNG = REPO_ROOT / "docs" / "bench" / "rotation.png"
