@@ -51,7 +51,10 @@ def test_a_faint_arc_stands_out_after_the_stretch():
 
 
 def test_a_stretched_equivariant_classifier_stays_exactly_invariant_and_the_default_has_no_stretch():
-    from core.models.equivariant_classifier import EquivariantClassifier, EquivariantClassifierConfig
+    from core.models.equivariant_classifier import (
+        EquivariantClassifier,
+        EquivariantClassifierConfig,
+    )
 
     assert EquivariantClassifier(EquivariantClassifierConfig(image_size=33, fields=(1, 2), n_classes=2)).stretch is None
     model = EquivariantClassifier(EquivariantClassifierConfig(image_size=33, fields=(1, 2), n_classes=2, group="D4",

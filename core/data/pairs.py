@@ -249,7 +249,6 @@ def scan_pairs(path: str | Path) -> PairIndex:
     """Index a pair folder: every image under lr/ (any depth) with the HR file of the same relative path
     (or the same relative path with another image extension) under hr/."""
     import hashlib
-    import json
 
     from core.errors import InputError
     from core.io import is_supported_name
@@ -274,12 +273,7 @@ def scan_pairs(path: str | Path) -> PairIndex:
     if missing:
         raise InputError(f"{len(missing)} LR images have no HR image of the same name (first: {missing[0]}); "
                          "give lr/ and hr/ the same file names.")
-    manifest = None
-    if (root / "manifest.json").is_file():
-        try:
-            manifest = json.loads((root / "manifest.json").read_text())
-        except (OSError, ValueError):
-            manifest = None
+    manifest = _read_manifest(root)
     h = hashlib.sha256()
     for a, b in zip(lr_files, hr_files, strict=True):
         h.update(f"{a.relative_to(root)}\t{a.stat().st_size}\t{a.stat().st_mtime_ns}\t{b.relative_to(root)}\t{b.stat().st_size}\t{b.stat().st_mtime_ns}\n".encode())
@@ -506,9 +500,15 @@ def _twin_pairs(folder: Path) -> PairIndex:
     if not twins:
         raise InputError(f"{folder} has neither lr/ and hr/ sub-folders nor noiseless twins (noiseless/<class>/*.npy); "
                          "a decimated mix part takes either.")
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-    return PairIndex(folder, [None] * len(twins), twins, manifest)
+    return PairIndex(folder, [None] * len(twins), twins, _read_manifest(folder))
+
+
+def _read_manifest(root: Path) -> dict | None:
+    """root/manifest.json as a dict, or None when it is missing or unreadable (it only describes the source)."""
+    try:
+        return json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _parse_part(text: str) -> tuple[str, str, int | None, bool]:

@@ -17,7 +17,7 @@ from core.models.config import PlainConfig
 from core.models.decoder import UpsamplingDecoder
 from core.models.equivariant import center_crop, check_grid, checked_crop
 from core.models.features import FeatureMap
-from core.models.input_stretch import NoiseAsinh
+from core.models.input_stretch import NoiseAsinh, stretched
 from core.models.plain_approx import PlainBlur, PlainMask, disc_mask
 
 
@@ -132,11 +132,7 @@ class CNNClassifier(nn.Module):
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> features (B, hidden) before the last Linear."""
-        h = center_crop(x, self.config.crop)
-        if self.stretch is not None:
-            h = self.stretch(h)
-            if maps is not None:
-                maps.append(FeatureMap("input_stretch", h, None))
+        h = stretched(self.stretch, center_crop(x, self.config.crop), maps)
         if self.fov_mask is not None:
             h = self.fov_mask(h)
         h = self.stem(h if self.blurs is None else self.blurs[0](h))  # (B, C0, S/2, S/2)

@@ -17,7 +17,7 @@ from core.models.equivariant import (
     halvings,
 )
 from core.models.features import FeatureMap
-from core.models.input_stretch import NoiseAsinh
+from core.models.input_stretch import NoiseAsinh, stretched
 
 
 @dataclass
@@ -61,11 +61,7 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> invariant features (B, hidden) before the last Linear."""
-        h = center_crop(x, self.config.crop)
-        if self.stretch is not None:
-            h = self.stretch(h)
-            if maps is not None:
-                maps.append(FeatureMap("input_stretch", h, None))
+        h = stretched(self.stretch, center_crop(x, self.config.crop), maps)
         inv, _ = self.encoder(h, maps)  # (B, 2F)
         return self.embedding(inv)
 

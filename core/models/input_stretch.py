@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.models.features import FeatureMap
+
 MAD_TO_SIGMA = 1.4826  # Gaussian sigma per median absolute deviation
 NOISE_FLOOR = 1e-4  # of the [0, 1] image: a noiseless image is stretched as if its noise were this
 
@@ -54,3 +56,14 @@ class NoiseAsinh(nn.Module):
         s = (self.k * self.noise(x)).clamp_min(NOISE_FLOOR)
         top = torch.asinh((v.max(-1).values[..., None, None] - m) / s).clamp_min(1e-6)
         return torch.asinh((x - m) / s) / top
+
+
+def stretched(stretch: NoiseAsinh | None, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
+    """x through a classifier's optional `stretch` (None: x unchanged); its output is appended to `maps` as the
+    FeatureMap "input_stretch" when a list is given."""
+    if stretch is None:
+        return x
+    y = stretch(x)
+    if maps is not None:
+        maps.append(FeatureMap("input_stretch", y, None))
+    return y
