@@ -81,6 +81,7 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "finder-sky-v2": ("real-sky lens finders v2 (asinh input stretch)", "lenses-finder-sky-equivariant-v2", "lenses-finder-sky-cnn-v2"),
     "finder-sky-v3": ("real-sky lens finders v3 (stretch, 3x the data)", "lenses-finder-sky-equivariant-v3", "lenses-finder-sky-cnn-v3"),
     "finder-sky-v4": ("real-sky lens finders v4 (stretch, 9x the data)", "lenses-finder-sky-equivariant-v4", "lenses-finder-sky-cnn-v4"),
+    "finder-sky-v5": ("real-sky lens finders v5 (v4 + cosmic-ray hits)", "lenses-finder-sky-equivariant-v5", "lenses-finder-sky-cnn-v5"),
 }
 METRIC = {"classifier": ("macro AUC", "macro_auc"), "autoencoder": ("MS-SSIM", "ms_ssim"), "superres": ("PSNR (dB)", "psnr_db")}
 PNG = REPO_ROOT / "docs" / "bench" / "rotation.png"

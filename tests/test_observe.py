@@ -195,6 +195,56 @@ def test_pipeline_resampling_smooths_the_chosen_share_and_leaves_the_others_alon
     assert torch.equal(ob.pipeline_resample(noisy, 0.0), noisy)
 
 
+def test_cosmic_ray_hits_are_compact_as_many_as_asked_and_in_units_of_the_noise():
+    from scipy import ndimage
+
+    rms = torch.tensor([1.0, 3.0]).repeat(200)
+    hits = ob.cosmic_rays((400, 1, 40, 40), rms, density=6.0, generator=torch.Generator().manual_seed(3))
+    assert hits.shape == (400, 1, 40, 40) and float(hits.min()) >= 0
+    blobs_per_image = [ndimage.label(h[0].numpy() > 0)[1] for h in hits]
+    expected = 6.0 / 2 * 40 * 40 / 1000  # the mean per image is uniform in [0, density] per 1000 pixels
+    assert 0.8 * expected < np.mean(blobs_per_image) < 1.1 * expected  # (a few hits touch and count as one)
+    assert 0.03 < np.mean(np.array(blobs_per_image) == 0) < 0.3  # some images are clean, as deep stacks are
+    pixels_per_blob = float((hits > 0).sum()) / sum(blobs_per_image)
+    assert 1.0 < pixels_per_blob < 10.0  # short tracks: no PSF wings
+    flux = hits.flatten(1).sum(1)
+    assert float(flux[1::2].mean()) > 2.0 * float(flux[0::2].mean())  # in units of each image's background sigma
+    peak = hits.flatten(1).amax(1)[flux > 0]
+    assert float(peak.max()) > 50 and float(peak.median()) > 3  # from faint to saturated
+    again = ob.cosmic_rays((400, 1, 40, 40), rms, density=6.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(hits, again)  # from the generator only
+    assert float(ob.cosmic_rays((4, 1, 40, 40), torch.ones(4), density=0.0).abs().max()) == 0
+
+
+def outliers(x: torch.Tensor) -> int:
+    """Pixels of x (B, 1, H, W) 8 robust sigmas above the median of their 3 x 3 neighbourhood."""
+    local = torch.nn.functional.unfold(x, 3, padding=1).median(dim=1).values.view_as(x)
+    r = x - local
+    sigma = 1.4826 * (r - r.median()).abs().median()
+    return int((r > 8 * sigma).sum())
+
+
+def test_observed_twins_carry_hits_only_when_asked_and_only_for_ccd_noise():
+    sky = blobs(33, 8)
+    gaussian = ob.NoiseTable("gaussian", {"flux_variance": torch.full((8,), 0.0, dtype=torch.float64),
+                                           "background_rms": torch.full((8,), 0.05, dtype=torch.float64),
+                                           "psf_fwhm_px": torch.full((8,), 2.0, dtype=torch.float64)}, 1)
+    g = geometry(0.0, 8)
+    clean = ob.observe_twins(sky, gaussian, 33, ob.ObserveConfig(), torch.Generator().manual_seed(5), g)
+    hit = ob.observe_twins(sky, gaussian, 33, ob.ObserveConfig(cosmic_rays=40.0), torch.Generator().manual_seed(5), g)
+    assert outliers(clean) < 5 < 20 < outliers(hit)  # white noise has no 8-sigma outliers; the hits are
+    counts = ob.NoiseTable("counts", {"exposure_time": torch.full((8,), 100.0, dtype=torch.float64),
+                                      "background_rms": torch.full((8,), 0.05, dtype=torch.float64),
+                                      "psf_fwhm_px": torch.full((8,), 2.0, dtype=torch.float64)}, 1)
+    with pytest.raises(ValueError, match="CCD"):
+        ob.observe_twins(sky, counts, 33, ob.ObserveConfig(cosmic_rays=5.0), None, g)
+    from core.errors import InputError
+    from core.train.config import TrainConfig
+
+    with pytest.raises(InputError, match="augment_cosmic_rays"):
+        TrainConfig(augment_cosmic_rays=5.0, augment_rotations="continuous")
+
+
 # ---------------------------------------------------------------------------- the twins on disk
 
 

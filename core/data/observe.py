@@ -19,6 +19,8 @@ model can learn to read as "turned". So, where a data set keeps noiseless twins
    lenstronomy's SimAPI for Model II "euclid" and lens finding, then the block mean onto the grid),
    beam-correlated thermal noise (disks, with the beam turned with the sky so that signal and
    noise share one beam), or none (Model II "as-written": twice the noiseless image);
+   Optionally (`cosmic_rays`, CCD data) the hits of cosmic rays and warm pixels that a combined image keeps,
+   sharper than the PSF, in the numbers of snapshots to deep stacks;
 4. prepares the result as `core.data.preprocess.prepare` prepares a stored image (`to_model_grid`:
    antialiased bilinear resize to the model grid, per-image min-max to [0, 1]).
 
@@ -312,6 +314,7 @@ class ObserveConfig:
     flips: bool = True  # a random mirror before the turn
     mode: str = "bicubic"  # grid_sample interpolation of the turn
     resample_jitter: float = 0.0  # share of observed images resampled once more, as drizzle or reprojection does (augment_resample_jitter)
+    cosmic_rays: float = 0.0  # residual cosmic-ray hits and warm pixels: at most this many per 1000 pixels (augment_cosmic_rays)
 
 
 def draw(n: int, config: ObserveConfig, generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -336,9 +339,51 @@ def observe_twins(twins: Tensor, noise: NoiseTable, size: int, config: ObserveCo
     sky = turn(twins, g["angle_deg"], g["flip"], g["dy"], g["dx"], config.mode)
     sky = widen_psf(sky, noise.values["psf_fwhm_px"], g["psf_factor"])
     seen = add_noise(sky, noise, generator, angle_deg=g["angle_deg"], flip=g["flip"], psf_factor=g["psf_factor"])
+    if config.cosmic_rays > 0:
+        if "background_rms" not in noise.values or noise.kind != "gaussian":
+            raise ValueError(f"Cosmic-ray residuals are a CCD image's artefact; this data set's noise is '{noise.kind}', not a CCD's "
+                             "Gaussian flux and background noise: set augment_cosmic_rays = 0.")
+        seen = seen + cosmic_rays(seen.shape, noise.values["background_rms"], config.cosmic_rays, generator).to(seen.dtype)
     if config.resample_jitter > 0:
         seen = pipeline_resample(seen, config.resample_jitter, generator)
     return to_model_grid(seen, size)
+
+
+CR_PEAK_SIGMAS = (5.0, 200.0)  # a residual hit's flux, in background sigmas (log-uniform): from barely seen to saturated
+CR_TRACK_PX = 2.5  # longest track on the grid: a hit at a grazing angle, or its drizzled footprint
+
+
+def cosmic_rays(shape: tuple[int, ...], rms: Tensor, density: float, generator: torch.Generator | None = None) -> Tensor:
+    """What cosmic rays and warm pixels leave in a combined CCD image, to add to observed images of `shape` (B, 1, H, W)
+    whose background noise is `rms` (B,): per image a Poisson number of hits, its mean uniform in [0, density] per
+    1000 pixels (so some images are clean, as deep stacks are, and some are snapshots' single exposures); each hit a
+    short straight track (0 to CR_TRACK_PX pixels, any angle) of flux log-uniform in CR_PEAK_SIGMAS x rms per pixel
+    it crosses, deposited bilinearly and not through the PSF: sharper than any source on the sky."""
+    b, _, h, w = shape
+    mean = torch.rand(b, generator=generator, dtype=torch.float64) * density * h * w / 1000.0
+    counts = torch.poisson(mean, generator=generator).long()
+    out = torch.zeros(b, h * w, dtype=torch.float64)
+    n = int(counts.sum())
+    if n == 0:
+        return out.view(b, 1, h, w)
+    image = torch.repeat_interleave(torch.arange(b), counts)
+
+    def uniform(lo: float, hi: float) -> Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
+
+    cy, cx, length, angle = uniform(0, h - 1), uniform(0, w - 1), uniform(0, CR_TRACK_PX), uniform(0, math.pi)
+    lo, hi = map(math.log, CR_PEAK_SIGMAS)
+    flux = torch.exp(uniform(lo, hi)) * torch.as_tensor(rms, dtype=torch.float64)[image] * length.clamp_min(1.0)
+    steps = torch.linspace(-0.5, 0.5, 5, dtype=torch.float64)  # five points along each track share its flux
+    y = (cy[:, None] + steps * length[:, None] * torch.sin(angle)[:, None]).clamp(0, h - 1)
+    x = (cx[:, None] + steps * length[:, None] * torch.cos(angle)[:, None]).clamp(0, w - 1)
+    y0, x0 = y.floor().long().clamp(max=h - 2), x.floor().long().clamp(max=w - 2)
+    fy, fx = y - y0, x - x0
+    share = flux[:, None] / steps.numel()
+    rows = image[:, None].expand_as(y0)
+    for dy, dx, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        out.index_put_((rows.reshape(-1), ((y0 + dy) * w + x0 + dx).reshape(-1)), (share * weight).reshape(-1), accumulate=True)
+    return out.view(b, 1, h, w)
 
 
 def turn_share(images: tuple[Tensor, ...], share: float, config: ObserveConfig, mode: str = "bicubic",

@@ -41,6 +41,8 @@ class TrainConfig:
     augment_shift_px: float = 0.5  # continuous-physical: pointing jitter, uniform in [-s, s] pixels per axis
     augment_psf_jitter: float = 0.05  # continuous-physical: PSF FWHM widened by a factor uniform in [1, 1 + j]
     augment_resample_jitter: float = 0.0  # continuous-physical: share of images resampled once more after the noise (bilinear)
+    augment_cosmic_rays: float = 0.0  # continuous-physical, CCD data: residual cosmic-ray hits and warm pixels, at most this many
+    # per 1000 model pixels (core.data.observe.cosmic_rays; per image uniform from none to this)
     train_fraction: float = 1.0  # use only this share of the training split (sample-efficiency runs)
     max_minutes: float | None = None  # wall-clock budget for the whole run; stops after the epoch that exceeds it
     amp: bool = True  # mixed precision (float16 autocast + GradScaler) on CUDA; ignored on CPU
@@ -84,6 +86,9 @@ class TrainConfig:
         if not (0.0 <= self.augment_shift_px <= 4.0 and 0.0 <= self.augment_psf_jitter <= 1.0
                 and 0.0 <= self.augment_resample_jitter <= 1.0):
             raise InputError("augment_shift_px must be in [0, 4] pixels, augment_psf_jitter and augment_resample_jitter in [0, 1].")
+        if not 0.0 <= self.augment_cosmic_rays <= 100.0 or (self.augment_cosmic_rays > 0 and self.augment_rotations != "continuous-physical"):
+            raise InputError("augment_cosmic_rays is a number of hits per 1000 pixels in [0, 100], added when the noiseless twins are "
+                             f"observed afresh (augment_rotations = \"continuous-physical\"); got {self.augment_cosmic_rays}.")
         for key in ("epochs", "batch_size", "folds"):
             if int(getattr(self, key)) < 1:
                 raise InputError(f"{key} must be at least 1, got {getattr(self, key)}.")

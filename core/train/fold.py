@@ -158,6 +158,7 @@ class PhysicalAugment:
     shift_px: float
     psf_jitter: float
     resample_jitter: float = 0.0
+    cosmic_rays: float = 0.0
 
     def bind(self, twins):
         from core.data.observe import ObserveConfig, SkyAugment
@@ -166,7 +167,7 @@ class PhysicalAugment:
         if twins is None:
             return RandomE2Augment(rotations="right", flips=True)
         return SkyAugment(twins, ObserveConfig(shift_px=self.shift_px, psf_jitter=self.psf_jitter,
-                                                resample_jitter=self.resample_jitter))
+                                                resample_jitter=self.resample_jitter, cosmic_rays=self.cosmic_rays))
 
 
 def make_augment(cfg: TrainConfig, kind: str):
@@ -187,7 +188,7 @@ def make_augment(cfg: TrainConfig, kind: str):
         return PairAugment(cfg.clean_input_fraction if cfg.clean_data else 0.0, cfg.sr_degrade_fraction, cfg.pair_turn_fraction,
                            cfg.sr_sky_turn_fraction)
     if cfg.augment_rotations == "continuous-physical":
-        return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter, cfg.augment_resample_jitter)
+        return PhysicalAugment(cfg.augment_shift_px, cfg.augment_psf_jitter, cfg.augment_resample_jitter, cfg.augment_cosmic_rays)
     return RandomE2Augment(rotations=cfg.augment_rotations, flips=True)
 
 
