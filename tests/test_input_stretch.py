@@ -70,3 +70,52 @@ def test_a_stretched_equivariant_classifier_stays_exactly_invariant_and_the_defa
 def test_a_stretch_that_is_not_positive_is_refused():
     with pytest.raises(ValueError, match="noise sigmas"):
         NoiseAsinh(33, -1.0)
+
+
+def test_the_high_pass_view_lifts_a_thin_arc_above_its_galaxy_and_commutes_with_the_grid():
+    from core.models.input_stretch import MedianHighPass
+
+    yy, xx = np.mgrid[:65, :65].astype(float) - 32
+    r, phi = np.hypot(xx, yy), np.arctan2(yy, xx)
+    core = np.exp(-7.67 * ((r + 0.5) / 4.0) ** 0.25)  # the galaxy is as bright as the arc at the arc's radius
+    x = core + 0.02 * core.max() * np.exp(-0.5 * ((r - 6) / 0.8) ** 2) * (phi > 0.5)
+    x = (x - x.min()) / (x.max() - x.min())
+    detail = MedianHighPass(3)(torch.from_numpy(x.astype(np.float32))[None, None])[0, 0].numpy()
+    band = np.abs(r - 6) < 0.7
+    on, off = band & (phi > 0.8), band & (phi < 0.2)
+    assert x[on].mean() / x[off].mean() < 2.5  # linear: the arc is about as bright as the galaxy under it
+    assert detail[on].mean() / np.abs(detail[off]).mean() > 3.5  # high-pass: the galaxy's smooth light mostly cancels
+    y = torch.rand(3, 2, 33, 33) ** 4
+    view = MedianHighPass(2)
+    for k in (1, 2, 3):
+        assert torch.equal(view(torch.rot90(y, k, (2, 3))), torch.rot90(view(y), k, (2, 3)))
+    assert torch.equal(view(torch.flip(y, (3,))), torch.flip(view(y), (3,)))
+    with pytest.raises(ValueError, match="whole number"):
+        MedianHighPass(0)
+
+
+@pytest.mark.parametrize("kind", ["equivariant", "cnn"])
+def test_classifiers_take_the_high_pass_view_as_a_second_channel_and_the_equivariant_one_stays_invariant(kind):
+    from core.models.cnn import CNNClassifier, CNNClassifierConfig
+    from core.models.equivariant_classifier import (
+        EquivariantClassifier,
+        EquivariantClassifierConfig,
+    )
+
+    if kind == "equivariant":
+        model = EquivariantClassifier(EquivariantClassifierConfig(image_size=33, fields=(1, 2), n_classes=2, group="D4",
+                                                                  input_stretch=3.0, input_highpass=2)).eval()
+    else:
+        model = CNNClassifier(CNNClassifierConfig(image_size=33, channels=(2, 4, 4), hidden=8, n_classes=2,
+                                                  input_stretch=3.0, input_highpass=2, antialias=0.7)).eval()
+    x = torch.rand(2, 1, 33, 33) ** 3
+    with torch.no_grad():
+        y = model(x)
+        names = [m.name for m in model.feature_maps(x)]
+        assert names[:2] == ["input_stretch", "input_highpass"]
+        if kind == "equivariant":
+            assert torch.allclose(model(torch.rot90(x, 1, (2, 3))), y, atol=1e-5)
+            assert torch.allclose(model(torch.flip(x, (2,))), y, atol=1e-5)
+        x2 = x.clone()
+        x2[..., 16, 10:20] += 0.05  # a thin line changes the answer through both views
+        assert not torch.allclose(model(x2), y)

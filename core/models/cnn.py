@@ -17,7 +17,7 @@ from core.models.config import PlainConfig
 from core.models.decoder import UpsamplingDecoder
 from core.models.equivariant import center_crop, check_grid, checked_crop
 from core.models.features import FeatureMap
-from core.models.input_stretch import NoiseAsinh, stretched
+from core.models.input_stretch import input_views, stretched
 from core.models.plain_approx import PlainBlur, PlainMask, disc_mask
 
 
@@ -43,6 +43,7 @@ class CNNClassifierConfig(PlainConfig):
     circular_fov: bool = False  # zero the input outside its inscribed disc (the same mask as escnn's MaskModule)
     antialias: float = 0.0  # sigma (px) of a Gaussian blur before the stem and before every stride-2 stage; 0 = none
     input_stretch: float = 0.0  # > 0: an asinh stretch of the input, this many noise sigmas linear (core.models.input_stretch)
+    input_highpass: int = 0  # > 0: a second input channel, the (stretched) image minus its median over a disc of this radius (px)
 
 
 def _conv_block(cin: int, cout: int, k: int) -> nn.Sequential:
@@ -120,19 +121,19 @@ class CNNClassifier(nn.Module):
         self.n_classes = cfg.n_classes
         c = cfg.channels
         k = cfg.stem_kernel
-        self.stem = nn.Sequential(nn.Conv2d(1, c[0], k, stride=2, padding=k // 2, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(inplace=True))
+        self.stretch, self.highpass, channels = input_views(cfg, side)
+        self.stem = nn.Sequential(nn.Conv2d(channels, c[0], k, stride=2, padding=k // 2, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU(inplace=True))
         self.stages = nn.ModuleList(ResidualStage(a, b) for a, b in zip(c[:-1], c[1:], strict=True))
         if cfg.antialias < 0:
             raise ValueError(f"The anti-aliasing blur is a width in pixels; use 0 (off) or a positive sigma, not {cfg.antialias}.")
         self.fov_mask = PlainMask(disc_mask(side)) if cfg.circular_fov else None
-        self.stretch = NoiseAsinh(side, cfg.input_stretch) if cfg.input_stretch else None
-        self.blurs = nn.ModuleList(PlainBlur.gaussian(n, cfg.antialias) for n in (1, *c[:-1])) if cfg.antialias else None
+        self.blurs = nn.ModuleList(PlainBlur.gaussian(n, cfg.antialias) for n in (channels, *c[:-1])) if cfg.antialias else None
         self.embedding = nn.Sequential(nn.Linear(c[-1], cfg.hidden), nn.ELU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> features (B, hidden) before the last Linear."""
-        h = stretched(self.stretch, center_crop(x, self.config.crop), maps)
+        h = stretched(self.stretch, center_crop(x, self.config.crop), maps, self.highpass)
         if self.fov_mask is not None:
             h = self.fov_mask(h)
         h = self.stem(h if self.blurs is None else self.blurs[0](h))  # (B, C0, S/2, S/2)

@@ -136,7 +136,7 @@ class EquivariantEncoder(nn.Module):
 
     def __init__(self, group: str, fields, kernel_size: int = 5, activation: str = "elu", pose: bool = False, *,
                  kernel_sizes=(), fov: int = 0, antialias: float = 0.0, frequencies_cutoff: float = 0.0,
-                 early_pool: bool = False):
+                 early_pool: bool = False, in_channels: int = 1):
         super().__init__()
         self.fields = tuple(int(f) for f in fields)
         kernels = tuple(int(k) for k in kernel_sizes) or (kernel_size,) * len(self.fields)
@@ -151,7 +151,7 @@ class EquivariantEncoder(nn.Module):
         gs = make_gspace(group)
         self.group = group
         self.order = gs.fibergroup.order()
-        self.in_type = enn.FieldType(gs, [gs.trivial_repr])
+        self.in_type = enn.FieldType(gs, in_channels * [gs.trivial_repr])  # images (and views of them) are scalar fields
         self.mask = CircularMask(self.in_type, fov) if fov else None
         types = [self.in_type] + [enn.FieldType(gs, n * [gs.regular_repr]) for n in self.fields]
         blocks = []

@@ -17,7 +17,7 @@ from core.models.equivariant import (
     halvings,
 )
 from core.models.features import FeatureMap
-from core.models.input_stretch import NoiseAsinh, stretched
+from core.models.input_stretch import input_views, stretched
 
 
 @dataclass
@@ -38,6 +38,7 @@ class EquivariantClassifierConfig(PlainConfig):
     frequencies_cutoff: float = 0.0  # band limit: angular frequencies up to this x ring radius (px); 0 = escnn's default
     early_pool: bool = False  # an anti-aliased stride-2 pool after block 1 (one more halving: S - 1 divisible by 2**(blocks + 1))
     input_stretch: float = 0.0  # > 0: an asinh stretch of the input, this many noise sigmas linear (core.models.input_stretch)
+    input_highpass: int = 0  # > 0: a second input channel, the (stretched) image minus its median over a disc of this radius (px)
 
 
 class EquivariantClassifier(EscnnStateMixin, nn.Module):
@@ -52,16 +53,16 @@ class EquivariantClassifier(EscnnStateMixin, nn.Module):
         self.config = cfg
         self.image_size = cfg.image_size
         self.n_classes = cfg.n_classes
+        self.stretch, self.highpass, channels = input_views(cfg, side)
         self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation,
-                                          fov=side if cfg.circular_fov else 0, **encoder_options(cfg))
+                                          fov=side if cfg.circular_fov else 0, in_channels=channels, **encoder_options(cfg))
         self.group_order = self.encoder.order
-        self.stretch = NoiseAsinh(side, cfg.input_stretch) if cfg.input_stretch else None
         self.embedding = nn.Sequential(nn.Linear(self.encoder.out_dim, cfg.hidden), nn.ELU())
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.n_classes))
 
     def embed(self, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
         """x (B, 1, S, S) -> invariant features (B, hidden) before the last Linear."""
-        h = stretched(self.stretch, center_crop(x, self.config.crop), maps)
+        h = stretched(self.stretch, center_crop(x, self.config.crop), maps, self.highpass)
         inv, _ = self.encoder(h, maps)  # (B, 2F)
         return self.embedding(inv)
 

@@ -11,11 +11,17 @@ absolute difference of neighbouring pixels (rows and columns pooled; smooth ligh
 Linear within a few sigma of the background, logarithmic above; the peak maps to 1. Every statistic is
 taken over the disc and over both directions alike, so 90-degree turns and flips of an odd grid commute
 with it exactly, and turns by other angles nearly.
+
+`MedianHighPass` adds a second view, as lens searches subtract the lens galaxy's light: the image minus its
+median over a disc of `radius` pixels. Smooth light (a galaxy's profile, on scales above the disc) cancels;
+what is thinner than the disc (arcs, a lensed image, a knot) stays. The disc and the reflected border are
+symmetric under the grid's 90-degree turns and flips, so these commute with it exactly too.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.models.features import FeatureMap
@@ -58,12 +64,42 @@ class NoiseAsinh(nn.Module):
         return torch.asinh((x - m) / s) / top
 
 
-def stretched(stretch: NoiseAsinh | None, x: torch.Tensor, maps: list | None = None) -> torch.Tensor:
-    """x through a classifier's optional `stretch` (None: x unchanged); its output is appended to `maps` as the
-    FeatureMap "input_stretch" when a list is given."""
-    if stretch is None:
-        return x
-    y = stretch(x)
-    if maps is not None:
+class MedianHighPass(nn.Module):
+    """x (B, 1, S, S) -> x minus its median over a disc of `radius` pixels about each pixel (reflected border)."""
+
+    def __init__(self, radius: int):
+        super().__init__()
+        if int(radius) != radius or radius < 1:
+            raise ValueError(f"The high-pass view subtracts a median over a disc of a whole number of pixels (1 or more), not {radius}.")
+        self.radius = int(radius)
+        r = torch.arange(-self.radius, self.radius + 1)
+        disc = (r[:, None] ** 2 + r[None, :] ** 2 <= self.radius**2).flatten()
+        self.register_buffer("disc", disc, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r, (b, c, h, w) = self.radius, x.shape
+        patches = F.unfold(F.pad(x, (r, r, r, r), mode="reflect"), 2 * r + 1)  # (B, C k k, H W)
+        patches = patches.view(b, c, -1, h * w)[:, :, self.disc]  # (B, C, disc, H W)
+        return x - patches.median(dim=2).values.view(b, c, h, w)
+
+
+def input_views(cfg, side: int) -> tuple[NoiseAsinh | None, MedianHighPass | None, int]:
+    """A classifier config's input modules: (stretch or None, high-pass or None, number of input channels)."""
+    stretch = NoiseAsinh(side, cfg.input_stretch) if cfg.input_stretch else None
+    highpass = MedianHighPass(cfg.input_highpass) if cfg.input_highpass else None
+    return stretch, highpass, 1 + int(highpass is not None)
+
+
+def stretched(stretch: NoiseAsinh | None, x: torch.Tensor, maps: list | None = None,
+              highpass: MedianHighPass | None = None) -> torch.Tensor:
+    """x through a classifier's optional `stretch` (None: x unchanged), then with its optional `highpass` view as a
+    second channel (B, 2, S, S); each view is appended to `maps` ("input_stretch", "input_highpass") when a list is given."""
+    y = x if stretch is None else stretch(x)
+    if maps is not None and stretch is not None:
         maps.append(FeatureMap("input_stretch", y, None))
-    return y
+    if highpass is None:
+        return y
+    detail = highpass(y)
+    if maps is not None:
+        maps.append(FeatureMap("input_highpass", detail, None))
+    return torch.cat([y, detail], dim=1)
