@@ -10,6 +10,7 @@ from core.models.losses import (
     autoencoder_loss,
     classification_loss,
     covariance_loss,
+    detail_loss,
     focal_mse,
     ms_ssim_scales,
     ms_ssim_value,
@@ -109,6 +110,21 @@ def test_autoencoder_loss_is_the_weighted_sum_of_its_parts():
     total_same, parts_same = autoencoder_loss(x, x, hadamard_latents(), cfg)
     assert float(total_same) == pytest.approx(0.0, abs=1e-5)
     assert total.requires_grad is False  # inputs carry no graph here; with a model they do
+
+
+def test_the_detail_term_is_one_when_narrow_rings_are_smoothed_away_and_zero_when_kept():
+    c = 32.0
+    yy, xx = torch.meshgrid(torch.arange(65) - c, torch.arange(65) - c, indexing="ij")
+    r = torch.sqrt(xx**2 + yy**2)
+    smooth = torch.exp(-r / 12)
+    rings = smooth * (1 + 0.3 * torch.cos(2 * math.pi * r / 5))  # narrow rings and gaps, 5 px apart
+    x, blurred = rings[None, None], smooth[None, None]
+    assert float(detail_loss(x, x)) == pytest.approx(0.0, abs=1e-6)
+    assert float(detail_loss(blurred, x)) > 0.9  # the rings' detail lost
+    assert float(detail_loss(0.5 * x + 0.5 * blurred, x)) == pytest.approx(0.25, abs=0.03)  # half their contrast kept
+    assert float(ms_ssim_value(blurred, x)) > 0.8  # while MS-SSIM barely notices
+    total, parts = autoencoder_loss(blurred, x, torch.zeros(1, 2), LossConfig(focal_mse=0.0, ms_ssim=0.0, detail=2.0))
+    assert set(parts) == {"detail"} and float(total) == pytest.approx(2.0 * parts["detail"])
 
 
 def test_autoencoder_loss_gives_gradients():
