@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from bench.lens_finder import lens_scores
 from bench.record import record
-from core.analysis.evaluate import predict
 from core.checkpoints import list_checkpoints, load_model
 from core.data.datasets import load_tensors
 from core.data.observe import cosmic_rays, to_model_grid
@@ -31,10 +31,6 @@ def with_hits(X: torch.Tensor, density: float, seed: int) -> torch.Tensor:
     sigma = NoiseAsinh(X.shape[-1], 1.0).noise(X).flatten()
     hits = cosmic_rays(tuple(X.shape), sigma, density, torch.Generator().manual_seed(seed))
     return to_model_grid(X + hits.to(X.dtype), X.shape[-1])
-
-
-def lens_scores(loaded, X: torch.Tensor) -> np.ndarray:
-    return predict(loaded.model, X, "cpu", batch_size=64).softmax(1)[:, loaded.classes.index("lens")].numpy()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
@@ -22,15 +23,19 @@ from core.data.datasets import load_tensors
 from core.paths import CHECKPOINTS_DIR, DATA_DIR, repo_relative
 
 
+def lens_scores(loaded, X: torch.Tensor) -> np.ndarray:
+    """P(lens) of a classifier with a `lens` class on prepared images X (N, 1, S, S)."""
+    return predict(loaded.model, X, "cpu", batch_size=64).softmax(1)[:, loaded.classes.index("lens")].numpy()
+
+
 def lens_auroc(loaded, folder, cache: dict) -> tuple[float, int]:
     """AUROC of P(lens) on a labelled folder, and its number of images (tensors cached per grid)."""
     key = (str(folder), loaded.image_size)
     if key not in cache:
         cache[key] = load_tensors(folder, loaded.image_size, classes=loaded.classes)[:2]
     X, y = cache[key]
-    k = loaded.classes.index("lens")
-    score = predict(loaded.model, X, "cpu", batch_size=64).softmax(1)[:, k].numpy()
-    return float(roc_auc_score((y.numpy() == k).astype(int), score)), len(y)
+    truth = (y.numpy() == loaded.classes.index("lens")).astype(int)
+    return float(roc_auc_score(truth, lens_scores(loaded, X))), len(y)
 
 
 def main() -> None:

@@ -136,11 +136,9 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor, label_smooth
 
 def high_pass(x: torch.Tensor, sigma: float = DETAIL_SIGMA) -> torch.Tensor:
     """x (B, 1, S, S) minus its separable Gaussian blur of `sigma` px (reflected border)."""
-    r = int(3 * sigma + 0.5)
-    g = _fspecial_gauss_1d(2 * r + 1, sigma).to(x)  # (1, 1, k)
-    blurred = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g[None])  # along rows
-    blurred = F.conv2d(F.pad(blurred, (0, 0, r, r), mode="reflect"), g[None].transpose(-1, -2))  # along columns
-    return x - blurred
+    from core.data.observe import gaussian_blur
+
+    return x - gaussian_blur(x, torch.full((x.shape[0],), float(sigma)))
 
 
 def detail_loss(recon: torch.Tensor, x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
