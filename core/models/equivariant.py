@@ -10,7 +10,10 @@ After the last block two invariant pools are taken per field: the max over the g
 (escnn `GroupPooling`) and the mean over the group, then the spatial mean; the resulting
 vector of length 2 * fields[-1] is exactly invariant. Optionally a 1x1 `R2Conv` maps the
 last block to one regular field whose spatial mean is a pose vector of length |G| that
-permutes like the group's regular representation.
+permutes like the group's regular representation. Optionally (`radial_blocks`) the group-pooled
+fields of chosen blocks are also averaged over rings of equal radius about the grid centre:
+a radial profile per field, exactly invariant as well, that keeps *where* (which radius) a
+pattern is, which the spatial mean loses.
 """
 
 from __future__ import annotations
@@ -110,6 +113,27 @@ def act_on_image(x: torch.Tensor, flip: bool, angle_deg: float) -> torch.Tensor:
     return rotate_image(x, angle_deg)
 
 
+def ring_weights(size: int) -> torch.Tensor:
+    """(R, size*size) averaging matrix over rings of integer radius r = 0 .. (size - 1) // 2 about the centre.
+
+    Pixel p belongs to ring round(|p - centre|); corners outside the inscribed disc are left
+    out. The radius is unchanged by the grid's 90-degree turns and flips, so each ring mean is
+    exactly invariant under them."""
+    c = (size - 1) / 2
+    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
+    ring = torch.round(torch.hypot(yy, xx)).long().flatten()
+    n = int(c) + 1
+    w = (ring[None, :] == torch.arange(n)[:, None]).float()  # (R, P)
+    return w / w.sum(1, keepdim=True)
+
+
+def group_pools(t: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Regular fields (B, F*|G|, s, s) -> (max over the group, mean over the group), each (B, F, s, s)."""
+    B, C, s1, s2 = t.shape
+    v = t.view(B, C // order, order, s1, s2)
+    return v.amax(2), v.mean(2)
+
+
 def _tensor(h):
     """Plain tensor of a GeometricTensor (escnn) or of an already plain tensor (exported)."""
     return h.tensor if isinstance(h, enn.GeometricTensor) else h
@@ -132,11 +156,14 @@ class EquivariantEncoder(nn.Module):
         antialias: sigma (px) of a Gaussian blur before every stride-2 step; 0 = none.
         frequencies_cutoff: band limit of the R2Conv bases (0 = escnn's default).
         early_pool: an anti-aliased stride-2 average pool right after the first block.
+        radial_blocks: 1-based blocks whose group-pooled fields are also averaged over rings of
+            equal radius (`ring_weights`) and appended to the invariant; needs `image_size`.
+        image_size: input side S (only to size the radial profiles).
     """
 
     def __init__(self, group: str, fields, kernel_size: int = 5, activation: str = "elu", pose: bool = False, *,
                  kernel_sizes=(), fov: int = 0, antialias: float = 0.0, frequencies_cutoff: float = 0.0,
-                 early_pool: bool = False, in_channels: int = 1):
+                 early_pool: bool = False, in_channels: int = 1, radial_blocks=(), image_size: int = 0):
         super().__init__()
         self.fields = tuple(int(f) for f in fields)
         kernels = tuple(int(k) for k in kernel_sizes) or (kernel_size,) * len(self.fields)
@@ -165,8 +192,30 @@ class EquivariantEncoder(nn.Module):
         t = types[-1]
         self.gpool = enn.GroupPooling(t)
         self.pose_conv = enn.R2Conv(t, enn.FieldType(gs, [gs.regular_repr]), kernel_size=1) if pose else None
-        self.out_dim = 2 * self.fields[-1]
+        self.radial_blocks = tuple(int(b) for b in radial_blocks)
+        self.out_dim = 2 * self.fields[-1] + self._radial_dim(image_size, early_pool)
         self.exported = False
+
+    def _radial_dim(self, image_size: int, early_pool: bool) -> int:
+        """Length of the radial profiles appended to the invariant (0 without `radial_blocks`)."""
+        if not self.radial_blocks:
+            return 0
+        bad = [b for b in self.radial_blocks if not 1 <= b <= len(self.fields)]
+        if bad or not image_size:
+            raise ValueError(f"Radial profiles need the image size and blocks between 1 and {len(self.fields)}, not {list(self.radial_blocks)}.")
+        size, dim = image_size, 0
+        for i in range(1, len(self.fields) + 1):
+            size = (size - 1) // (4 if i == 1 and early_pool else 2) + 1
+            if i in self.radial_blocks:
+                dim += 2 * self.fields[i - 1] * ((size - 1) // 2 + 1)
+        return dim
+
+    def _radial_profile(self, t: torch.Tensor) -> torch.Tensor:
+        """Regular fields (B, F*|G|, s, s) -> ring means of both group pools, flattened (B, 2F*R)."""
+        gmax, gmean = group_pools(t, self.order)
+        w = ring_weights(t.shape[-1]).to(t)  # (R, s*s)
+        pooled = torch.cat([gmax, gmean], 1).flatten(2)  # (B, 2F, s*s)
+        return (pooled @ w.T).flatten(1)  # (B, 2F*R)
 
     def forward(self, x: torch.Tensor, maps: list | None = None):
         """x (B, 1, S, S) -> (invariant (B, 2 * fields[-1]), pose (B, |G|) or None).
@@ -175,22 +224,24 @@ class EquivariantEncoder(nn.Module):
         h = x if self.exported else enn.GeometricTensor(x, self.in_type)
         if self.mask is not None:
             h = self.mask(h)
+        profiles = []
         for i, block in enumerate(self.blocks):
             h = block(h if self.blurs is None else self.blurs[i](h))
             if maps is not None:
                 maps.append(FeatureMap(f"block{i + 1}", _tensor(h), self.order))
+            if i + 1 in self.radial_blocks:
+                profiles.append(self._radial_profile(_tensor(h)))
             if i == 0 and self.early_pool is not None:
                 h = self.early_pool(h)
                 if maps is not None:
                     maps.append(FeatureMap("early_pool", _tensor(h), self.order))
         t = _tensor(h)  # (B, F*|G|, s, s)
-        B, C, s1, s2 = t.shape
         gmax = _tensor(self.gpool(h))  # (B, F, s, s)
-        gmean = t.view(B, C // self.order, self.order, s1, s2).mean(2)  # (B, F, s, s)
+        gmean = group_pools(t, self.order)[1]  # (B, F, s, s)
         if maps is not None:
             maps.append(FeatureMap("group_max", gmax, None))
             maps.append(FeatureMap("group_mean", gmean, None))
-        inv = torch.cat([gmax.mean((2, 3)), gmean.mean((2, 3))], dim=1)  # (B, 2F)
+        inv = torch.cat([gmax.mean((2, 3)), gmean.mean((2, 3)), *profiles], dim=1)  # (B, 2F [+ radial])
         pose = None
         if self.pose_conv is not None:
             p = _tensor(self.pose_conv(h))  # (B, |G|, s, s)

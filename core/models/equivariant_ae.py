@@ -52,6 +52,7 @@ class EquivariantAEConfig(PlainConfig):
     antialias: float = 0.0  # sigma (px) of a Gaussian blur before every stride-2 step; 0 = none
     frequencies_cutoff: float = 0.0  # band limit: angular frequencies up to this x ring radius (px); 0 = escnn's default
     early_pool: bool = False  # an anti-aliased stride-2 pool after block 1 (S - 1 divisible by 2**(blocks + 1))
+    radial_blocks: tuple = ()  # 1-based blocks whose group-pooled fields also enter z as ring means about the centre
 
 
 class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
@@ -67,7 +68,8 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
         self.image_size = cfg.image_size
         self.latent_dim = cfg.latent_dim
         self.encoder = EquivariantEncoder(cfg.group, cfg.fields, cfg.kernel_size, cfg.activation, pose=True,
-                                          fov=cfg.image_size if cfg.circular_fov else 0, **encoder_options(cfg))
+                                          fov=cfg.image_size if cfg.circular_fov else 0,
+                                          radial_blocks=cfg.radial_blocks, image_size=cfg.image_size, **encoder_options(cfg))
         self.group_order = self.encoder.order
         self.elements = group_elements(cfg.group)  # [(flip, angle_deg)] in regular-field order
         self.to_latent = nn.Linear(self.encoder.out_dim, cfg.latent_dim)
