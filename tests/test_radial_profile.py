@@ -7,6 +7,8 @@ the plain-torch export keep the option.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -85,3 +87,39 @@ def test_portable_checkpoint_and_export_keep_the_ring_means(tmp_path):
             assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max()), export
         served = export_for_serving(model)
         assert torch.allclose(served.encode(x), model.encode(x), atol=1e-6)
+
+
+def test_profile_render_draws_rings_on_ellipses():
+    """A profile peaked at radius 6 drawn face-on is a ring of radius 6; at cos(i) = 0.5 with the major axis
+    along the width, the ring reaches 6 px along the width and 3 px along the height."""
+    from core.models.decoder import ProfileRender
+
+    render = ProfileRender(4, 33)
+    n = render.radii
+    with torch.no_grad():
+        render.fc.weight.zero_()
+        bias = torch.zeros(n + 3)
+        bias[6] = 1.0
+        bias[n + 1] = 1.0  # doubled angle 0: the major axis along the width
+        bias[n] = 20.0  # cos(i) -> 1
+        render.fc.bias.copy_(bias)
+        face_on = render(torch.zeros(1, 4))[0, 0]
+        bias[n] = math.log(0.35 / 0.5)  # sigmoid -> 0.35 / 0.85: cos(i) = 0.5
+        render.fc.bias.copy_(bias)
+        inclined = render(torch.zeros(1, 4))[0, 0]
+    c = 16
+    assert face_on[c, c + 6] == pytest.approx(1.0, abs=1e-3) and face_on[c + 6, c] == pytest.approx(1.0, abs=1e-3)
+    assert face_on[c, c] == 0 and face_on[0, 0] == 0  # the centre and outside the last radius
+    assert inclined[c, c + 6] == pytest.approx(1.0, abs=1e-3) and inclined[c + 3, c] == pytest.approx(1.0, abs=1e-3)
+    assert inclined[c + 6, c] == 0 and inclined[c, c + 3] == 0
+
+
+def test_profile_decoder_keeps_the_autoencoder_equivariant():
+    model = tiny(profile_decoder=True)
+    x = torch.rand(2, 1, 33, 33, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        y = model(x)
+        y_rot = model(torch.rot90(x, 1, dims=(-2, -1)))
+        names = [m.name for m in model.feature_maps(x)]
+    assert float((y_rot - torch.rot90(y, 1, dims=(-2, -1))).abs().max()) <= 1e-5
+    assert "profile_render" in names

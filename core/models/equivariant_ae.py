@@ -53,6 +53,7 @@ class EquivariantAEConfig(PlainConfig):
     frequencies_cutoff: float = 0.0  # band limit: angular frequencies up to this x ring radius (px); 0 = escnn's default
     early_pool: bool = False  # an anti-aliased stride-2 pool after block 1 (S - 1 divisible by 2**(blocks + 1))
     radial_blocks: tuple = ()  # 1-based blocks whose group-pooled fields also enter z as ring means about the centre
+    profile_decoder: bool = False  # the decoder also draws a radial profile from z on ellipses (core.models.decoder.ProfileRender)
 
 
 class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
@@ -73,7 +74,7 @@ class EquivariantAutoencoder(EscnnStateMixin, nn.Module):
         self.group_order = self.encoder.order
         self.elements = group_elements(cfg.group)  # [(flip, angle_deg)] in regular-field order
         self.to_latent = nn.Linear(self.encoder.out_dim, cfg.latent_dim)
-        self.decoder = UpsamplingDecoder(cfg.latent_dim, cfg.image_size, cfg.decoder_channels)
+        self.decoder = UpsamplingDecoder(cfg.latent_dim, cfg.image_size, cfg.decoder_channels, profile=cfg.profile_decoder)
 
     def encode_pose(self, x: torch.Tensor, maps: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, 1, S, S) -> (z (B, latent_dim) invariant, pose logits s (B, |G|) permuting under G)."""
