@@ -76,6 +76,8 @@ PAIRS = {  # key: (title, equivariant checkpoint, CNN checkpoint)
     "finder-v2": ("lens finders v2 (easy domain)", "lenses-finder-equivariant-v2", "lenses-finder-cnn-v2"),
     "disks-ae-v3": ("disk autoencoders v3 (DSHARP-like)", "disks-ae-equivariant-v3", "disks-ae-cnn-v3"),
     "disks-ensemble-v3": ("disk autoencoder ensemble v3 (DSHARP-like)", "disks-ae-equivariant-ensemble-v3", "disks-ae-cnn-v3"),
+    "disks-ae-v5": ("disk autoencoders v5 (ring means, profile decoder)", "disks-ae-equivariant-v5", "disks-ae-cnn-v3"),
+    "disks-ensemble-v5": ("disk autoencoder ensemble v5", "disks-ae-equivariant-ensemble-v5", "disks-ae-cnn-v3"),
     "sr-v2": ("x2 super-resolution v2", "lenses-sr-equivariant-v2", "lenses-sr-cnn-v2"),
     "sr-v4": ("x2 super-resolution v4 (skies turned before observing)", "lenses-sr-equivariant-v4", "lenses-sr-cnn-v4"),
     "finder-sky-v2": ("real-sky lens finders v2 (asinh input stretch)", "lenses-finder-sky-equivariant-v2", "lenses-finder-sky-cnn-v2"),

@@ -44,7 +44,7 @@ def test_saw_figures_reads_an_index_entry_or_its_data_record():
     assert saw_figures(V2) and saw_figures(V2["data"])
     assert not saw_figures(V1) and not saw_figures(V1["data"]) and not saw_figures(None) and not saw_figures({})
     entries = {e["name"]: e for e in json.loads((CHECKPOINTS_DIR / "index.json").read_text())["checkpoints"]}
-    assert saw_figures(entries["disks-ae-equivariant-v3"]) and saw_figures(entries["disks-ae-cnn-v3"])
+    assert saw_figures(entries["disks-ae-equivariant-v5"]) and saw_figures(entries["disks-ae-cnn-v3"])
     assert not saw_figures(entries["disks-ae-equivariant"]) and not saw_figures(entries["disks-ae-cnn"])
 
 
