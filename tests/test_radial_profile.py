@@ -122,4 +122,4 @@ def test_profile_decoder_keeps_the_autoencoder_equivariant():
         y_rot = model(torch.rot90(x, 1, dims=(-2, -1)))
         names = [m.name for m in model.feature_maps(x)]
     assert float((y_rot - torch.rot90(y, 1, dims=(-2, -1))).abs().max()) <= 1e-5
-    assert "profile_render" in names
+    assert "decoder_profile" in names

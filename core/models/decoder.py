@@ -56,7 +56,7 @@ class UpsamplingDecoder(nn.Module):
         if self.profile is not None:
             drawn = self.profile(z)  # (B, 1, S, S)
             if maps is not None:
-                maps.append(FeatureMap("profile_render", drawn, None))
+                maps.append(FeatureMap("decoder_profile", drawn, None))  # "decoder" prefix: a canonical-frame map (DECODER_MAPS)
             h = torch.cat([h, drawn], dim=1)
         return torch.sigmoid(self.out(h))  # (B, 1, S, S)
 
