@@ -70,6 +70,14 @@ def test_ring_means_tell_radii_apart_where_spatial_means_blur_them():
     assert gap(radial) > gap(plain)
 
 
+def test_ring_means_size_with_the_early_pool():
+    """Block 1's ring means are taken on its own grid, before the early pool halves it again."""
+    model = tiny(image_size=65, early_pool=True, radial_blocks=(1, 2))
+    assert model.encoder.out_dim == 2 * 2 + 2 * 1 * 17 + 2 * 2 * 5  # 65 -> 33 (17 radii) -> pool 17 -> 9 (5 radii)
+    with torch.no_grad():
+        assert model.encode(torch.rand(1, 1, 65, 65)).shape == (1, 8)
+
+
 def test_radial_blocks_are_checked():
     with pytest.raises(ValueError, match="blocks between 1 and 3"):
         tiny(radial_blocks=(4,))

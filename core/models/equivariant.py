@@ -205,9 +205,11 @@ class EquivariantEncoder(nn.Module):
             raise ValueError(f"Radial profiles need the image size and blocks between 1 and {len(self.fields)}, not {list(self.radial_blocks)}.")
         size, dim = image_size, 0
         for i in range(1, len(self.fields) + 1):
-            size = (size - 1) // (4 if i == 1 and early_pool else 2) + 1
+            size = (size - 1) // 2 + 1  # the block's output grid (block 1's before the early pool)
             if i in self.radial_blocks:
                 dim += 2 * self.fields[i - 1] * ((size - 1) // 2 + 1)
+            if i == 1 and early_pool:
+                size = (size - 1) // 2 + 1
         return dim
 
     def _radial_profile(self, t: torch.Tensor) -> torch.Tensor:
@@ -218,7 +220,7 @@ class EquivariantEncoder(nn.Module):
         return (pooled @ w.T).flatten(1)  # (B, 2F*R)
 
     def forward(self, x: torch.Tensor, maps: list | None = None):
-        """x (B, 1, S, S) -> (invariant (B, 2 * fields[-1]), pose (B, |G|) or None).
+        """x (B, 1, S, S) -> (invariant (B, out_dim), pose (B, |G|) or None).
 
         If `maps` is a list, every layer's FeatureMap is appended to it."""
         h = x if self.exported else enn.GeometricTensor(x, self.in_type)
