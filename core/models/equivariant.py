@@ -193,29 +193,33 @@ class EquivariantEncoder(nn.Module):
         self.gpool = enn.GroupPooling(t)
         self.pose_conv = enn.R2Conv(t, enn.FieldType(gs, [gs.regular_repr]), kernel_size=1) if pose else None
         self.radial_blocks = tuple(int(b) for b in radial_blocks)
-        self.out_dim = 2 * self.fields[-1] + self._radial_dim(image_size, early_pool)
+        radial_dim = 0
+        for block, size in self._radial_grids(image_size, early_pool).items():  # ring weights built once, moved with the model
+            self.register_buffer(f"rings{block}", ring_weights(size), persistent=False)
+            radial_dim += 2 * self.fields[block - 1] * ((size - 1) // 2 + 1)
+        self.out_dim = 2 * self.fields[-1] + radial_dim
         self.exported = False
 
-    def _radial_dim(self, image_size: int, early_pool: bool) -> int:
-        """Length of the radial profiles appended to the invariant (0 without `radial_blocks`)."""
+    def _radial_grids(self, image_size: int, early_pool: bool) -> dict[int, int]:
+        """{block: side of its output grid} for each of `radial_blocks` (block 1's before the early pool)."""
         if not self.radial_blocks:
-            return 0
+            return {}
         bad = [b for b in self.radial_blocks if not 1 <= b <= len(self.fields)]
         if bad or not image_size:
             raise ValueError(f"Radial profiles need the image size and blocks between 1 and {len(self.fields)}, not {list(self.radial_blocks)}.")
-        size, dim = image_size, 0
+        size, grids = image_size, {}
         for i in range(1, len(self.fields) + 1):
-            size = (size - 1) // 2 + 1  # the block's output grid (block 1's before the early pool)
+            size = (size - 1) // 2 + 1
             if i in self.radial_blocks:
-                dim += 2 * self.fields[i - 1] * ((size - 1) // 2 + 1)
+                grids[i] = size
             if i == 1 and early_pool:
                 size = (size - 1) // 2 + 1
-        return dim
+        return grids
 
-    def _radial_profile(self, t: torch.Tensor) -> torch.Tensor:
-        """Regular fields (B, F*|G|, s, s) -> ring means of both group pools, flattened (B, 2F*R)."""
+    def _radial_profile(self, t: torch.Tensor, block: int) -> torch.Tensor:
+        """Block `block`'s regular fields (B, F*|G|, s, s) -> ring means of both group pools, flattened (B, 2F*R)."""
         gmax, gmean = group_pools(t, self.order)
-        w = ring_weights(t.shape[-1]).to(t)  # (R, s*s)
+        w = getattr(self, f"rings{block}")  # (R, s*s)
         pooled = torch.cat([gmax, gmean], 1).flatten(2)  # (B, 2F, s*s)
         return (pooled @ w.T).flatten(1)  # (B, 2F*R)
 
@@ -232,7 +236,7 @@ class EquivariantEncoder(nn.Module):
             if maps is not None:
                 maps.append(FeatureMap(f"block{i + 1}", _tensor(h), self.order))
             if i + 1 in self.radial_blocks:
-                profiles.append(self._radial_profile(_tensor(h)))
+                profiles.append(self._radial_profile(_tensor(h), i + 1))
             if i == 0 and self.early_pool is not None:
                 h = self.early_pool(h)
                 if maps is not None:
